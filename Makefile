@@ -1,0 +1,33 @@
+# Every install step lives here: a fresh machine needs only python3 (>= 3.11).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+## run: start the service on the built-in demo (no account, no config needed)
+run: $(STAMP)
+	$(BIN)/alignmon run
+
+## test: lint, type-check and run the whole suite (SQLite and a throwaway PostgreSQL)
+test: $(STAMP) lint
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check monitor connectors tests
+	$(BIN)/mypy
+
+## bench: performance figures, written to docs/benchmarks.md
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

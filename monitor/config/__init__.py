@@ -1,0 +1,1 @@
+"""Configuration: typed models, YAML loading with line-accurate errors."""

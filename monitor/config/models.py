@@ -1,0 +1,235 @@
+"""The typed config: one model per part of the YAML file (DESIGN §3.1).
+
+Validation happens once, in ``monitor.config.load``; everything below works
+with these frozen models and never sees raw YAML.
+"""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from connectors.demo.settings import DemoSource
+from connectors.hubspot.settings import HubSpotSource
+from connectors.salesforce.settings import SalesforceSource
+from monitor.config.types import ClockTime, Duration, Secret, StrictModel
+
+Source = Annotated[DemoSource | HubSpotSource | SalesforceSource, Field(discriminator="kind")]
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+RATE_NAMES = ("sql_to_won", "mql_to_sql", "lead_to_mql", "visit_to_lead")
+
+#: Conservative fallbacks for ``auto`` rates with no configured value: the
+#: low end of published B2B ranges (reference/peers.md §5.2).
+DEFAULT_RATES = {"sql_to_won": 0.2, "mql_to_sql": 0.13, "lead_to_mql": 0.25, "visit_to_lead": 0.01}
+
+
+class Calendar(StrictModel):
+    """Working time: which days count, the hours of a working day, holidays
+    (explicit dates, plus a country's public holidays when ``country`` is set,
+    via the ``holidays`` package)."""
+
+    days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+    start: ClockTime = time(9, 0)
+    end: ClockTime = time(17, 0)
+    holidays: tuple[date, ...] = ()
+    country: str | None = None
+    subdivision: str | None = None
+
+    @model_validator(mode="after")
+    def _hours_ordered(self) -> Calendar:
+        if not self.days:
+            raise ValueError("days: at least one working day is needed")
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end:%H:%M}) must be after start ({self.start:%H:%M})")
+        return self
+
+
+class AutoRate(StrictModel):
+    """A rate learned from history, with the value to use while the sample
+    is too small to trust."""
+
+    auto: Literal[True] = True
+    fallback: float = Field(gt=0, le=1)
+
+
+RateSetting = Annotated[float, Field(gt=0, le=1)] | Literal["auto"] | AutoRate
+
+
+class Rates(StrictModel):
+    sql_to_won: RateSetting = "auto"
+    mql_to_sql: RateSetting = "auto"
+    lead_to_mql: RateSetting = "auto"
+    visit_to_lead: RateSetting | None = None
+
+
+class AutoRateSettings(StrictModel):
+    """How ``auto`` rates are observed: cohorts that entered the upper stage
+    in the trailing ``window_days`` and are at least ``maturity_days`` old."""
+
+    window_days: int = Field(default=180, ge=7)
+    maturity_days: int = Field(default=30, ge=0)
+    min_sample: int = Field(default=30, ge=1)
+
+
+class DriftThresholds(StrictModel):
+    warning: float = Field(default=0.15, gt=0, lt=1)
+    critical: float = Field(default=0.30, gt=0, le=1)
+    min_elapsed: float = Field(default=0.10, ge=0, lt=1)
+    min_expected: float = Field(default=5, ge=0)
+    conversion_tolerance: float = Field(default=0.20, gt=0, lt=1)
+    recent_days: int = Field(default=30, ge=7)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DriftThresholds:
+        if self.critical <= self.warning:
+            raise ValueError(f"critical ({self.critical}) must be larger than warning ({self.warning})")
+        return self
+
+
+class ExplicitPeriod(StrictModel):
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExplicitPeriod:
+        if self.end <= self.start:
+            raise ValueError(f"period end ({self.end}) must be after its start ({self.start})")
+        return self
+
+
+class Goal(StrictModel):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    source: str
+    period: Literal["month", "quarter", "year"] | ExplicitPeriod = "quarter"
+    revenue: float | None = Field(default=None, gt=0)
+    closes: int | None = Field(default=None, gt=0)
+    average_deal_size: float | Literal["auto"] | AutoRate | None = None
+    rates: Rates = Field(default_factory=Rates)
+    auto_rates: AutoRateSettings = Field(default_factory=AutoRateSettings)
+    segment: dict[str, str] = Field(default_factory=dict)
+    commitments: dict[Literal["visit", "lead", "mql", "sql", "won"], int] = Field(
+        default_factory=dict
+    )
+    pacing: Literal["linear", "business_days"] = "linear"
+    drift: DriftThresholds = Field(default_factory=DriftThresholds)
+    channel: str | None = None
+
+    @field_validator("average_deal_size")
+    @classmethod
+    def _positive_deal(cls, value: object) -> object:
+        if isinstance(value, int | float) and value <= 0:
+            raise ValueError("average_deal_size must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Goal:
+        if (self.revenue is None) == (self.closes is None):
+            raise ValueError("give exactly one of revenue or closes")
+        if self.revenue is not None and self.average_deal_size is None:
+            raise ValueError("a revenue goal needs average_deal_size (a number, or auto)")
+        return self
+
+
+class SlaRule(StrictModel):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    source: str
+    stage: Literal["lead", "mql", "sql"] = "mql"
+    within: Duration
+    warn_before: Duration = timedelta(hours=1)
+    business_hours: Calendar | None = None
+    segment: dict[str, str] = Field(default_factory=dict)
+    channel: str | None = None
+
+
+class Slack(StrictModel):
+    """No token: the console notifier prints what would be posted."""
+
+    token: Secret | None = None
+    api_url: str = "https://slack.com/api/"
+    channel: str = "#revenue-alignment"
+    summary_at: ClockTime = time(9, 0)
+    timeout: float = Field(default=30, gt=0)
+
+
+class QuietHours(StrictModel):
+    start: ClockTime
+    end: ClockTime
+
+
+class Alerts(StrictModel):
+    """Alert lifecycle knobs (DESIGN §2.6)."""
+
+    for_evaluations: int = Field(default=2, ge=1, alias="for")
+    repeat_interval: Duration = timedelta(hours=24)
+    hysteresis: float = Field(default=0.05, ge=0, lt=1)
+    quiet_hours: QuietHours | None = None
+    max_attempts: int = Field(default=12, ge=1)
+
+
+class Service(StrictModel):
+    """``alignmon run`` knobs: health/metrics endpoint, SLA check cadence,
+    replica lease length."""
+
+    listen: str = "127.0.0.1:9464"
+    sla_check_every: Duration = timedelta(minutes=1)
+    deliver_every: Duration = timedelta(seconds=5)
+    lease: Duration = timedelta(seconds=60)
+
+
+class Config(StrictModel):
+    timezone: str = "UTC"
+    database: str = "sqlite:///alignmon.db"
+    fiscal_year_start: int = Field(default=1, ge=1, le=12)
+    calendar: Calendar = Field(default_factory=Calendar)
+    sources: dict[str, Source]
+    slack: Slack = Field(default_factory=Slack)
+    goals: list[Goal] = Field(default_factory=list)
+    sla: list[SlaRule] = Field(default_factory=list)
+    alerts: Alerts = Field(default_factory=Alerts)
+    service: Service = Field(default_factory=Service)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone: write e.g. America/New_York or UTC"
+            ) from None
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _some_source(cls, value: dict[str, object]) -> dict[str, object]:
+        if not value:
+            raise ValueError("at least one source is needed")
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        for kind, items in (("goal", self.goals), ("sla rule", self.sla)):
+            seen: set[str] = set()
+            for item in items:
+                if item.source not in self.sources:
+                    valid = ", ".join(sorted(self.sources))
+                    raise ValueError(
+                        f"{kind} {item.name!r} names source {item.source!r}, "
+                        f"which is not defined (defined: {valid})"
+                    )
+                if item.name in seen:
+                    raise ValueError(f"two {kind}s are named {item.name!r}")
+                seen.add(item.name)
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def calendar_for(self, rule: SlaRule) -> Calendar:
+        return rule.business_hours or self.calendar

@@ -1,0 +1,23 @@
+"""The part of a source's config every kind shares. Each connector declares
+its own model (``connectors/<kind>/settings.py``) on top of this one, tagged
+by ``kind``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+
+from monitor.config.types import Duration, StrictModel
+
+
+class SourceBase(StrictModel):
+    """``every``: sync interval. ``segments``: segment attribute ← CRM
+    property, e.g. ``{region: hs_region}``; the connector copies those
+    properties onto each record so goals and SLA rules can filter on them.
+    ``stale_after``: how many sync intervals without a successful sync make
+    the source's data stale."""
+
+    every: Duration = timedelta(minutes=15)
+    segments: dict[str, str] = Field(default_factory=dict)
+    stale_after: int = Field(default=3, ge=1)

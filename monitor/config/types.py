@@ -1,0 +1,86 @@
+"""Value types shared by every part of the config: secrets, durations,
+clock times, and the strict base model.
+
+Each type validates once, at load; code below the config layer receives
+parsed values (``timedelta``, ``time``, ``Secret``) and never re-parses text.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, SecretStr
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors; models are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Secret(SecretStr):
+    """A credential: prints as ``<secret>`` everywhere (repr, str, JSON,
+    logs); ``reveal()`` is the one way to read it, used only where it is
+    handed to a client library."""
+
+    def _display(self) -> str:  # type: ignore[override]
+        return "<secret>"
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    def reveal(self) -> str:
+        return self.get_secret_value()
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``"15m"``, ``"4h"``, ``"3d"``, ``"1w"`` or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError("a duration must be positive")
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+            if seconds <= 0:
+                raise ValueError("a duration must be positive")
+            return timedelta(seconds=seconds)
+    raise ValueError(f"{value!r} is not a duration: write e.g. 30s, 15m, 4h, 3d or 1w")
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def parse_clock(value: Any) -> time:
+    """``"09:00"`` → 09:00 local time."""
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        hours, minutes = (int(p) for p in value.strip().split(":"))
+        if hours == 24 and minutes == 0:
+            return time.max
+        if 0 <= hours < 24 and 0 <= minutes < 60:
+            return time(hours, minutes)
+    raise ValueError(f"{value!r} is not a clock time: write HH:MM, e.g. 09:00")
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+ClockTime = Annotated[
+    time, BeforeValidator(parse_clock), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str)
+]

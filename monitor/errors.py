@@ -1,0 +1,84 @@
+"""Every error alignmon raises on purpose, in one small tree.
+
+::
+
+    AlignmonError
+    ├── ConfigError            the config is wrong: exit 2, fix the file
+    ├── SourceError            a CRM sync could not complete
+    │   ├── SourceRetry        transient (network, 5xx, rate limit): next cycle retries
+    │   └── SourceActionNeeded a person must act (credentials, permissions, quota)
+    ├── NotifyError            a notifier could not deliver
+    │   ├── NotifyRetry        try again after ``retry_after`` seconds
+    │   └── NotifyRejected     the channel refused it for good
+    └── StoreError             the database is unreachable or refused the schema
+
+Vendor exceptions are translated into these in one place per connector or
+notifier (``raise ... from exc``), so the service loop and CLI map errors to
+behaviour and exit codes without knowing any vendor.
+"""
+
+from __future__ import annotations
+
+
+class AlignmonError(Exception):
+    """Base of every deliberate alignmon error."""
+
+
+class ConfigError(AlignmonError):
+    """The configuration is invalid. The message names the file, line and key
+    and, where one is close, the valid key that was probably meant."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        where = ""
+        if path:
+            where = f"{path}:{line}: " if line else f"{path}: "
+        super().__init__(f"{where}{message}")
+
+
+class SourceError(AlignmonError):
+    """A source could not be synced. ``source`` is the config name."""
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        super().__init__(f"source {source!r}: {message}")
+
+
+class SourceRetry(SourceError):
+    """Transient: the next scheduled sync will try again."""
+
+
+class SourceActionNeeded(SourceError):
+    """Permanent until a person acts: bad credentials, missing permission,
+    API allowance spent, a configured field that does not exist."""
+
+
+class NotifyError(AlignmonError):
+    """A notification could not be delivered."""
+
+
+class NotifyRetry(NotifyError):
+    """Deliver again after ``retry_after`` seconds (Slack's Retry-After, or a
+    backoff chosen by the notifier)."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class NotifyRejected(NotifyError):
+    """The channel refused the message for good (bad channel, bad token):
+    retrying would not help."""
+
+
+class StoreError(AlignmonError):
+    """The database is unreachable or its schema is not what this version needs."""

@@ -1,0 +1,206 @@
+"""The seams of alignmon: what crosses between connectors, the store, the
+reconciler and the notifiers.
+
+Data flows one way::
+
+    Connector.pull() -> Batch(records, cursor) -> store -> reconciler -> findings
+    -> alert lifecycle -> outbox -> Notifier.send(Message)
+
+Everything a connector or notifier needs to know about the rest of the system
+is in this file, so a new CRM or a new channel is written against one screen
+of code. Types here are plain frozen dataclasses: cheap to build in bulk, easy
+to compare in tests, and free of any ORM or HTTP detail.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Protocol, runtime_checkable
+
+#: Funnel stages, top to bottom. ``visit`` comes from daily counts, the rest
+#: from records.
+STAGES: tuple[str, ...] = ("visit", "lead", "mql", "sql", "won")
+RECORD_STAGES: tuple[str, ...] = ("lead", "mql", "sql", "won")
+
+
+class Clock(Protocol):
+    """Where "now" comes from. Only the service edge asks it; the reconciler
+    is handed ``as_of`` instead."""
+
+    def __call__(self) -> datetime: ...
+
+
+def utc_now() -> datetime:
+    """The real clock: an aware UTC instant."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelRecord:
+    """One CRM person or deal, normalised.
+
+    Each ``*_at`` is the aware UTC instant the record *entered* that stage, or
+    None when it never did. ``crm_id`` is unique within (source, object_type).
+    ``deleted`` marks a record archived, merged or deleted in the CRM: it is
+    kept so a later sync can tell "gone" from "never seen", but it leaves
+    every count.
+    """
+
+    object_type: str
+    crm_id: str
+    modified_at: datetime
+    lead_at: datetime | None = None
+    mql_at: datetime | None = None
+    sql_at: datetime | None = None
+    won_at: datetime | None = None
+    amount: float | None = None
+    owner_id: str | None = None
+    owner_email: str | None = None
+    owner_name: str | None = None
+    assigned_at: datetime | None = None
+    first_touch_at: datetime | None = None
+    name: str | None = None
+    url: str | None = None
+    segments: Mapping[str, str] = field(default_factory=dict)
+    deleted: bool = False
+
+    def stage_at(self, stage: str) -> datetime | None:
+        """The instant this record entered ``stage`` (a RECORD_STAGES name)."""
+        value: datetime | None = getattr(self, f"{stage}_at")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class DailyCount:
+    """A per-day count for a stage the CRM reports only in aggregate
+    (website visits). ``day`` is a local calendar date of the source."""
+
+    stage: str
+    day: date
+    count: int
+    segments: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Cursor:
+    """A compound incremental-sync position: last-modified instant, then the
+    CRM id as tie-breaker. Many records share one timestamp after bulk
+    updates, so a timestamp alone would skip or loop."""
+
+    modified_at: datetime
+    crm_id: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"modified_at": self.modified_at.isoformat(), "crm_id": self.crm_id}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, str]) -> Cursor:
+        return cls(datetime.fromisoformat(data["modified_at"]), data.get("crm_id", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One page of work from a connector.
+
+    The store writes ``records`` and ``daily`` and then saves ``cursor`` in
+    the same transaction, so a sync killed between batches resumes at the
+    last committed batch with nothing lost and nothing counted twice. A
+    ``cursor`` of None means "do not move the cursor" (e.g. a look-back page).
+    """
+
+    records: Sequence[FunnelRecord] = ()
+    cursor: Cursor | None = None
+    daily: Sequence[DailyCount] = ()
+    rejected: int = 0
+
+
+class CheckStatus(enum.StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One line of ``alignmon check``: what was checked, and what to do."""
+
+    name: str
+    status: CheckStatus
+    detail: str = ""
+
+
+#: Progress callback: (object_type, records seen so far in this pull).
+Progress = Callable[[str, int], None]
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A CRM source. Knows nothing of goals, stores or notifiers.
+
+    ``pull`` yields batches in cursor order for one object type, starting
+    after ``cursor`` (None: from the beginning, i.e. a full sync). It may
+    re-read a short look-back before the cursor; the store's upserts are
+    idempotent. It must never yield a cursor beyond ``until``, the instant
+    the sync started, so records modified during the sync are read next time.
+    """
+
+    object_types: tuple[str, ...]
+
+    def pull(
+        self, object_type: str, cursor: Cursor | None, until: datetime
+    ) -> Iterator[Batch]: ...
+
+    def check(self) -> list[CheckResult]: ...
+
+    def close(self) -> None: ...
+
+
+class Severity(enum.IntEnum):
+    INFO = 0
+    WARNING = 1
+    CRITICAL = 2
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLine:
+    """One finding as a notifier renders it. ``text`` is alignmon's own
+    wording; every value that came from a CRM is in ``crm_text`` pieces the
+    notifier must escape before placing them."""
+
+    fingerprint: str
+    severity: Severity
+    title: str
+    text: str
+    mentions: Sequence[str] = ()  # owner emails to turn into mentions
+    links: Sequence[tuple[str, str]] = ()  # (label from the CRM, url)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What a notifier delivers: a new grouped post, a thread reply to an
+    earlier post, or an update of an earlier post (``ref`` is the id the
+    notifier returned when it first posted, e.g. Slack's ``channel:ts``)."""
+
+    channel: str
+    kind: str  # "post" | "reply" | "update" | "summary"
+    title: str
+    lines: Sequence[MessageLine] = ()
+    ref: str | None = None
+    attachment: bytes | None = None
+    attachment_name: str | None = None
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """A channel. Returns a reference for later replies/updates, or raises
+    ``NotifyRetry`` (with a delay) or ``NotifyRejected`` from monitor.errors."""
+
+    def send(self, message: Message) -> str: ...
+
+    def check(self) -> list[CheckResult]: ...
