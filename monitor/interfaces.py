@@ -42,6 +42,9 @@ def utc_now() -> datetime:
 class FunnelRecord:
     """One CRM person or deal, normalised.
 
+    ``kind`` says which counts the record feeds: persons feed ``lead``,
+    ``mql`` and ``sql`` (and carry ``won_at`` where the CRM links them to a
+    won deal, for cohort rates); deals feed ``won`` and revenue.
     Each ``*_at`` is the aware UTC instant the record *entered* that stage, or
     None when it never did. ``crm_id`` is unique within (source, object_type).
     ``deleted`` marks a record archived, merged or deleted in the CRM: it is
@@ -52,6 +55,7 @@ class FunnelRecord:
     object_type: str
     crm_id: str
     modified_at: datetime
+    kind: str = "person"  # "person" (lead/contact) or "deal" (deal/opportunity)
     lead_at: datetime | None = None
     mql_at: datetime | None = None
     sql_at: datetime | None = None
@@ -84,6 +88,17 @@ class DailyCount:
     segments: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """A sales activity on a record, learned separately from the record
+    itself (e.g. a Salesforce Task). The store keeps the earliest one as the
+    record's ``first_touch_at``."""
+
+    object_type: str
+    crm_id: str
+    touched_at: datetime
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Cursor:
     """A compound incremental-sync position: last-modified instant, then the
@@ -114,7 +129,8 @@ class Batch:
     records: Sequence[FunnelRecord] = ()
     cursor: Cursor | None = None
     daily: Sequence[DailyCount] = ()
-    rejected: int = 0
+    touches: Sequence[Touch] = ()
+    rejected: int = 0  # records the connector dropped as malformed (logged by it)
 
 
 class CheckStatus(enum.StrEnum):
