@@ -60,6 +60,14 @@ class AutoRate(StrictModel):
 RateSetting = Annotated[float, Field(gt=0, le=1)] | Literal["auto"] | AutoRate
 
 
+class AutoAmount(StrictModel):
+    """An average deal size learned from won deals, with the amount to use
+    while too few deals carry an amount."""
+
+    auto: Literal[True] = True
+    fallback: float = Field(gt=0)
+
+
 class Rates(StrictModel):
     sql_to_won: RateSetting = "auto"
     mql_to_sql: RateSetting = "auto"
@@ -74,6 +82,9 @@ class AutoRateSettings(StrictModel):
     window_days: int = Field(default=180, ge=7)
     maturity_days: int = Field(default=30, ge=0)
     min_sample: int = Field(default=30, ge=1)
+    # From min_sample up to large_sample records the plan uses the Wilson
+    # lower bound rather than the observed rate ("plan conservatively").
+    large_sample: int = Field(default=400, ge=1)
 
 
 class DriftThresholds(StrictModel):
@@ -108,7 +119,7 @@ class Goal(StrictModel):
     period: Literal["month", "quarter", "year"] | ExplicitPeriod = "quarter"
     revenue: float | None = Field(default=None, gt=0)
     closes: int | None = Field(default=None, gt=0)
-    average_deal_size: float | Literal["auto"] | AutoRate | None = None
+    average_deal_size: float | Literal["auto"] | AutoAmount | None = None
     rates: Rates = Field(default_factory=Rates)
     auto_rates: AutoRateSettings = Field(default_factory=AutoRateSettings)
     segment: dict[str, str] = Field(default_factory=dict)
@@ -211,25 +222,28 @@ class Config(StrictModel):
             raise ValueError("at least one source is needed")
         return value
 
-    @model_validator(mode="after")
-    def _references(self) -> Config:
-        for kind, items in (("goal", self.goals), ("sla rule", self.sla)):
-            seen: set[str] = set()
-            for item in items:
-                if item.source not in self.sources:
-                    valid = ", ".join(sorted(self.sources))
-                    raise ValueError(
-                        f"{kind} {item.name!r} names source {item.source!r}, "
-                        f"which is not defined (defined: {valid})"
-                    )
-                if item.name in seen:
-                    raise ValueError(f"two {kind}s are named {item.name!r}")
-                seen.add(item.name)
-        return self
-
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     def calendar_for(self, rule: SlaRule) -> Calendar:
         return rule.business_hours or self.calendar
+
+
+def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+    """Cross-references the models cannot check alone, as (location, message):
+    goals and SLA rules must name a defined source, and names must be unique."""
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    defined = ", ".join(sorted(config.sources))
+    for section, items in (("goals", config.goals), ("sla", config.sla)):
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            if item.source not in config.sources:
+                errors.append(
+                    ((section, index, "source"),
+                     f"source {item.source!r} is not defined under sources (defined: {defined})")
+                )
+            if item.name in seen:
+                errors.append(((section, index, "name"), f"{item.name!r} is used twice in {section}"))
+            seen.add(item.name)
+    return errors

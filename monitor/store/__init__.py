@@ -1,0 +1,130 @@
+"""The store: the one place that talks to the database.
+
+Everything above it (sync, evaluation, alerts, CLI) asks the ``Store`` for
+what it needs in domain terms and gets plain values back; SQL stays in this
+package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, delete, func, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from monitor.config.models import AutoRateSettings
+from monitor.errors import StoreError
+from monitor.facts import FunnelFacts, Period
+from monitor.interfaces import Batch, Cursor
+from monitor.store import engine as _engine
+from monitor.store import facts as _facts
+from monitor.store import writes as _writes
+from monitor.store.schema import records, source_status, sync_cursors
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    source: str
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_records: int
+    last_rejected: int
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _engine.open_engine(url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def upgrade(self) -> tuple[str | None, str | None]:
+        return _engine.upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction; database errors become one StoreError."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            if isinstance(exc.__cause__, StoreError):
+                raise exc.__cause__ from None
+            raise StoreError(f"database error: {exc}") from exc
+
+    # -- sync -------------------------------------------------------------
+
+    def write_batch(self, source: str, object_type: str, batch: Batch, at: datetime) -> None:
+        with self.begin() as conn:
+            _writes.write_batch(conn, source, object_type, batch, at)
+
+    def cursor(self, source: str, object_type: str) -> Cursor | None:
+        with self.begin() as conn:
+            return _writes.load_cursor(conn, source, object_type)
+
+    def reset_cursors(self, source: str) -> None:
+        with self.begin() as conn:
+            conn.execute(delete(sync_cursors).where(sync_cursors.c.source == source))
+
+    def record_sync(
+        self,
+        source: str,
+        at: datetime,
+        *,
+        ok: bool,
+        error: str | None = None,
+        records_seen: int = 0,
+        rejected: int = 0,
+    ) -> None:
+        values: dict[str, object] = {
+            "last_attempt_at": at,
+            "last_error": None if ok else error,
+            "last_records": records_seen,
+            "last_rejected": rejected,
+        }
+        if ok:
+            values["last_success_at"] = at
+        with self.begin() as conn:
+            stmt = _writes._insert(conn, source_status).values(source=source, **values)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["source"], set_=values))
+
+    def source_statuses(self) -> dict[str, SourceStatus]:
+        with self.begin() as conn:
+            rows = conn.execute(select(source_status)).mappings().all()
+        return {row["source"]: SourceStatus(**row) for row in rows}
+
+    def record_count(self, source: str | None = None, *, include_deleted: bool = False) -> int:
+        query = select(func.count()).select_from(records)
+        if source is not None:
+            query = query.where(records.c.source == source)
+        if not include_deleted:
+            query = query.where(records.c.deleted.is_(False))
+        with self.begin() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- evaluation -------------------------------------------------------
+
+    def funnel_facts(
+        self,
+        source: str,
+        segment: Mapping[str, str],
+        period: Period,
+        as_of: datetime,
+        zone: ZoneInfo,
+        auto: AutoRateSettings,
+        recent_days: int,
+    ) -> FunnelFacts:
+        with self.begin() as conn:
+            return _facts.funnel_facts(conn, source, segment, period, as_of, zone, auto, recent_days)

@@ -1,0 +1,276 @@
+"""Find, read and validate the config file: the one place raw YAML becomes
+a typed ``Config``.
+
+Errors name the file, the line and the key, and for a mistyped key the
+nearest valid one — the user fixes one thing and reruns. YAML is composed to
+nodes first so every key keeps its line; ``${VAR}`` is expanded from the
+environment at that stage, so a missing variable is reported at its key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from monitor.config.models import Config, reference_errors
+from monitor.errors import ConfigError
+
+ENV_VAR = "ALIGNMON_CONFIG"
+DEFAULT_FILE = "alignmon.yaml"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """The validated config and where it came from (``demo`` is True for the
+    built-in demo, used when no file is found)."""
+
+    config: Config
+    path: str
+    demo: bool = False
+
+
+def locate(explicit: str | None) -> tuple[str | None, bool]:
+    """``--config``, else ``$ALIGNMON_CONFIG``, else ``./alignmon.yaml``;
+    returns (path, is_demo) with path None for the built-in demo."""
+    if explicit:
+        return explicit, False
+    from_env = os.environ.get(ENV_VAR)
+    if from_env:
+        return from_env, False
+    if Path(DEFAULT_FILE).is_file():
+        return DEFAULT_FILE, False
+    return None, True
+
+
+def load(explicit: str | None = None) -> LoadedConfig:
+    path, demo = locate(explicit)
+    if path is None:
+        text = resources.files("monitor").joinpath("demo.yaml").read_text(encoding="utf-8")
+        return LoadedConfig(parse(text, "<built-in demo>"), "<built-in demo>", demo=True)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("config file not found; run `alignmon init` to write one", path=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", path=path) from None
+    except UnicodeDecodeError:
+        raise ConfigError("the config file is not UTF-8 text", path=path) from None
+    return LoadedConfig(parse(text, path), path)
+
+
+def parse(text: str, path: str, environ: Mapping[str, str] | None = None) -> Config:
+    """Validate YAML text into a Config, or raise one ConfigError."""
+    env = os.environ if environ is None else environ
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"not valid YAML: {problem}", path=path, line=mark.line + 1 if mark else None
+        ) from None
+    if node is None:
+        raise ConfigError("the config file is empty; run `alignmon init` for a starter", path=path)
+    lines: dict[Loc, int] = {}
+    data = _Builder(lines, env, path).build(node, ())
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a mapping of keys (timezone, sources, goals, …)", path=path, line=1)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(exc, data, lines, path) from None
+    for loc, message in reference_errors(config):
+        raise ConfigError(f"{_dotted(loc)}: {message}", path=path, line=_line_for(loc, lines), key=_dotted(loc))
+    return config
+
+
+class _Builder:
+    """Turns composed YAML nodes into plain data, recording each key's line
+    and expanding ``${VAR}`` in scalars."""
+
+    def __init__(self, lines: dict[Loc, int], env: Mapping[str, str], path: str) -> None:
+        self.lines = lines
+        self.env = env
+        self.path = path
+        self.scalars = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self.lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, loc)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        value = self.scalars.construct_object(node, deep=True)
+        if isinstance(value, str) and "${" in value:
+            value = _expand(value, loc, self.lines[loc], self.env, self.path)
+        return value
+
+    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            key = self.scalars.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int):
+                raise ConfigError("keys must be plain words", path=self.path, line=line)
+            if key in out:
+                raise ConfigError(f"key {key!r} appears twice", path=self.path, line=line, key=str(key))
+            self.lines[(*loc, key)] = line
+            out[key] = self.build(value_node, (*loc, key))
+        return out
+
+
+def _expand(value: str, loc: Loc, line: int, env: Mapping[str, str], path: str) -> str:
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise ConfigError(
+                f"{_dotted(loc)}: environment variable {name} is not set; export it or "
+                "put the value in the file",
+                path=path,
+                line=line,
+                key=_dotted(loc),
+            )
+        return env[name]
+
+    return _VAR.sub(sub, value)
+
+
+# Errors that only say "this union member is the wrong type": when a union
+# value fails, the member the user evidently meant explains it better.
+_TYPE_MISMATCH = {
+    "literal_error", "float_type", "float_parsing", "int_type", "int_parsing", "dict_type",
+    "model_type", "model_attributes_type", "string_type", "bool_type", "list_type",
+}
+
+
+def _first_error(exc: ValidationError, data: Any, lines: dict[Loc, int], path: str) -> ConfigError:
+    errors = exc.errors(include_url=False)
+    meaningful = [e for e in errors if e["type"] not in _TYPE_MISMATCH] or errors
+    error = next((e for e in meaningful if e["type"] == "extra_forbidden"), meaningful[0])
+    loc = _data_loc(tuple(error["loc"]), data)
+    line = _line_for(loc, lines)
+    key = _dotted(loc)
+    if error["type"] == "extra_forbidden":
+        valid = _valid_keys(loc[:-1], data)
+        hint = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        listing = f" (valid here: {', '.join(valid)})" if valid and not hint else ""
+        return ConfigError(f"unknown key {key!r}{suggestion}{listing}", path=path, line=line, key=key)
+    if error["type"] == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        return ConfigError(
+            f"{key}: kind {ctx.get('tag')!r} is not a known source kind "
+            f"(valid: {ctx.get('expected_tags', '').replace(chr(39), '')})",
+            path=path, line=line, key=key,
+        )
+    if error["type"] == "missing":
+        return ConfigError(f"{key}: this key is required", path=path, line=line, key=key)
+    message = error["msg"].removeprefix("Value error, ")
+    got = ""
+    if error["type"] not in ("value_error", "assertion_error") and "input" in error:
+        shown = error["input"]
+        if not isinstance(shown, dict | list) and not _is_secret_loc(loc):
+            got = f" (got {shown!r})"
+    where = f"{key}: " if key else ""
+    return ConfigError(f"{where}{message}{got}", path=path, line=line, key=key or None)
+
+
+def _data_loc(loc: Loc, data: Any) -> Loc:
+    """Drop the tags pydantic inserts into error locations (union members
+    like ``hubspot`` or ``float``) so the location matches the YAML."""
+    out: list[str | int] = []
+    node = data
+    for index, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif index == len(loc) - 1 and isinstance(node, dict) and not _is_union_tag(part):
+            out.append(part)  # a required key that is missing from this mapping
+    return tuple(out)
+
+
+def _is_union_tag(part: str | int) -> bool:
+    """pydantic names union members in error locations by class name
+    (``AutoRate``), ``literal[...]`` or ``constrained-float``; config keys
+    are lower-case words."""
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part or "-" in part)
+
+
+def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _valid_keys(loc: Loc, data: Any) -> list[str]:
+    """The field names of the model that sits at ``loc`` in the config."""
+    model: Any = Config
+    node = data
+    for part in loc:
+        node = node[part] if isinstance(node, dict | list) else None
+        model = _child_model(model, part, node)
+        if model is None:
+            return []
+    fields = getattr(model, "model_fields", {})
+    return sorted(info.alias or name for name, info in fields.items())
+
+
+def _child_model(model: Any, part: str | int, node: Any) -> Any:
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        info = model.model_fields.get(str(part))
+        if info is None:
+            info = next((f for f in model.model_fields.values() if f.alias == part), None)
+        return _pick(info.annotation if info else None, node)
+    origin = typing.get_origin(model)
+    if origin in (dict, list, tuple):
+        args = typing.get_args(model)
+        return _pick(args[-1] if args else None, node)
+    return None
+
+
+def _pick(annotation: Any, node: Any) -> Any:
+    """Resolve Annotated/Optional/unions to the model the node is written as
+    (for ``sources`` unions, the member whose ``kind`` matches)."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [_pick(arg, node) for arg in typing.get_args(annotation)]
+        models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+        kind = node.get("kind") if isinstance(node, dict) else None
+        for candidate in models:
+            tag = candidate.model_fields.get("kind")
+            if tag is not None and kind in typing.get_args(tag.annotation):
+                return candidate
+        containers = [m for m in members if typing.get_origin(m) in (dict, list, tuple)]
+        return models[0] if len(models) == 1 else (containers[0] if containers else None)
+    return annotation
+
+
+def _is_secret_loc(loc: Loc) -> bool:
+    return any(str(p) in ("token", "password", "session_id", "security_token", "consumer_secret") for p in loc)
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

@@ -1,0 +1,98 @@
+"""Opening the database and keeping its schema current.
+
+SQLite is the zero-setup default: WAL so readers never block the writer,
+a busy timeout instead of instant "database is locked" errors, and the file
+created owner-only because it holds CRM names and emails. PostgreSQL is
+used through any SQLAlchemy URL (``postgresql+psycopg://…``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+from monitor.errors import ConfigError, StoreError
+
+log = logging.getLogger(__name__)
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get owner-only permissions and WAL."""
+    try:
+        parsed = make_url(_normalise(url))
+    except ArgumentError:
+        raise ConfigError(f"database: {url!r} is not a SQLAlchemy URL (e.g. sqlite:///alignmon.db)") from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _create_private(Path(database))
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"database: no driver for {parsed.drivername} ({exc.name} is not installed)") from None
+
+
+def _normalise(url: str) -> str:
+    """``postgresql://`` means psycopg 3, the driver alignmon ships with."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _create_private(path: Path) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _alembic_config(engine: Engine) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(resources.files("monitor.store") / "migrations"))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str | None]:
+    """Apply pending migrations; returns the revision before and after."""
+    before = current_revision(engine)
+    try:
+        command.upgrade(_alembic_config(engine), "head")
+    except OperationalError as exc:
+        raise StoreError(f"cannot reach the database to migrate it: {exc.orig}") from exc
+    return before, current_revision(engine)
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot reach the database: {exc}") from exc
+
+
+def head_revision(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()

@@ -1,0 +1,188 @@
+"""The database schema: the one owner of every table alignmon keeps.
+
+Connectors' records land in ``records`` (one row per CRM person or deal) and
+``daily_counts``; the sync keeps its place in ``sync_cursors`` and its health
+in ``source_status``; the alert lifecycle keeps ``alerts``, ``outbox`` and
+``silences``; replicas coordinate through ``leases``. Alembic migrations in
+``migrations/`` are written against these definitions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on every backend. SQLite has no time
+    zone type, so values are stored there as naive UTC text; PostgreSQL
+    gets ``timestamptz``."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime reached the store; every instant must be aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(100), nullable=False),
+    Column("object_type", String(50), nullable=False),
+    Column("crm_id", String(100), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("modified_at", UTCDateTime, nullable=False),
+    Column("lead_at", UTCDateTime),
+    Column("mql_at", UTCDateTime),
+    Column("sql_at", UTCDateTime),
+    Column("won_at", UTCDateTime),
+    Column("amount", Float),
+    Column("owner_id", String(100)),
+    Column("owner_email", String(320)),
+    Column("owner_name", String(200)),
+    Column("assigned_at", UTCDateTime),
+    Column("first_touch_at", UTCDateTime),
+    Column("name", Text),
+    Column("url", Text),
+    Column("segments", JSON, nullable=False, default=dict),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("synced_at", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "object_type", "crm_id"),
+    Index(None, "source", "kind", "lead_at"),
+    Index(None, "source", "kind", "mql_at"),
+    Index(None, "source", "kind", "sql_at"),
+    Index(None, "source", "kind", "won_at"),
+)
+
+daily_counts = Table(
+    "daily_counts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(100), nullable=False),
+    Column("stage", String(10), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("segment_key", String(500), nullable=False, default=""),
+    Column("segments", JSON, nullable=False, default=dict),
+    Column("count", Integer, nullable=False),
+    UniqueConstraint("source", "stage", "day", "segment_key"),
+)
+
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("object_type", String(50), primary_key=True),
+    Column("modified_at", UTCDateTime, nullable=False),
+    Column("crm_id", String(100), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+source_status = Table(
+    "source_status",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("last_attempt_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("last_records", Integer, nullable=False, default=0),
+    Column("last_rejected", Integer, nullable=False, default=0),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("fingerprint", String(400), primary_key=True),
+    Column("rule", String(50), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("state", String(10), nullable=False),  # pending | firing | resolved
+    Column("consecutive", Integer, nullable=False, default=0),
+    Column("metric", Float),
+    Column("channel", String(200)),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("payload", JSON, nullable=False, default=dict),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("fired_at", UTCDateTime),
+    Column("resolved_at", UTCDateTime),
+    Column("notified_at", UTCDateTime),
+    Column("notified_severity", Integer),
+    Column("message_ref", String(200)),
+    Index(None, "state"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(200), nullable=False),
+    Column("kind", String(10), nullable=False),  # post | reply | update | summary
+    Column("payload", JSON, nullable=False),
+    Column("fingerprints", JSON, nullable=False, default=list),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("not_before", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("delivered_at", UTCDateTime),
+    Column("dead_at", UTCDateTime),
+    Column("ref", String(200)),
+    Index(None, "delivered_at", "dead_at", "not_before"),
+)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("matcher", String(400), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("acquired_by", String(200), nullable=False),
+    Column("acquired_until", UTCDateTime, nullable=False),
+)

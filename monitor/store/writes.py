@@ -1,0 +1,155 @@
+"""Writing what connectors pull: idempotent upserts of records, daily
+counts, touches and the sync cursor, all in one transaction per batch.
+
+One transaction per batch is what makes a killed sync safe: either a page
+and its cursor are both stored, or neither is, so the next sync resumes at
+the last stored page and counts nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Touch
+from monitor.store.schema import daily_counts, records, sync_cursors
+
+_RECORD_FIELDS = [f.name for f in fields(FunnelRecord)]
+_CHUNK = 500  # rows per INSERT statement: well under SQLite's bound-parameter limit
+
+
+def write_batch(
+    conn: Connection, source: str, object_type: str, batch: Batch, synced_at: datetime
+) -> None:
+    """Store one batch and move the cursor, inside the caller's transaction."""
+    upsert_records(conn, source, batch.records, synced_at)
+    upsert_daily(conn, source, batch.daily)
+    apply_touches(conn, source, batch.touches)
+    if batch.cursor is not None:
+        save_cursor(conn, source, object_type, batch.cursor, synced_at)
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def upsert_records(
+    conn: Connection, source: str, batch: Sequence[FunnelRecord], synced_at: datetime
+) -> None:
+    if not batch:
+        return
+    # The last version of a record within one batch wins; a duplicate in one
+    # INSERT … ON CONFLICT statement is an error on PostgreSQL.
+    latest: dict[tuple[str, str], FunnelRecord] = {}
+    for record in batch:
+        latest[(record.object_type, record.crm_id)] = record
+    rows = [_row(source, record, synced_at) for record in latest.values()]
+    update_cols = [c for c in rows[0] if c not in ("source", "object_type", "crm_id", "first_touch_at")]
+    for start in range(0, len(rows), _CHUNK):
+        stmt = _insert(conn, records).values(rows[start : start + _CHUNK])
+        excluded = stmt.excluded
+        values = {c: excluded[c] for c in update_cols}
+        # A touch learned separately (Touch) must survive a later upsert of
+        # the record that does not carry it: keep the earliest known.
+        values["first_touch_at"] = func.coalesce(
+            _least(conn, records.c.first_touch_at, excluded.first_touch_at),
+            records.c.first_touch_at,
+            excluded.first_touch_at,
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["source", "object_type", "crm_id"], set_=values
+            )
+        )
+
+
+def _least(conn: Connection, a: Any, b: Any) -> Any:
+    # SQLite's two-argument min() is its LEAST; both return NULL if either is NULL.
+    return func.least(a, b) if conn.dialect.name == "postgresql" else func.min(a, b)
+
+
+def _row(source: str, record: FunnelRecord, synced_at: datetime) -> dict[str, Any]:
+    row = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    row["segments"] = dict(record.segments)
+    row["source"] = source
+    row["synced_at"] = synced_at
+    return row
+
+
+def segment_key(segments: dict[str, str] | Any) -> str:
+    return json.dumps(dict(sorted(dict(segments).items())), separators=(",", ":"))
+
+
+def upsert_daily(conn: Connection, source: str, counts: Iterable[DailyCount]) -> None:
+    rows = [
+        {
+            "source": source,
+            "stage": c.stage,
+            "day": c.day,
+            "segment_key": segment_key(c.segments),
+            "segments": dict(c.segments),
+            "count": c.count,
+        }
+        for c in counts
+    ]
+    for start in range(0, len(rows), _CHUNK):
+        stmt = _insert(conn, daily_counts).values(rows[start : start + _CHUNK])
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["source", "stage", "day", "segment_key"],
+                set_={"count": stmt.excluded["count"], "segments": stmt.excluded["segments"]},
+            )
+        )
+
+
+def apply_touches(conn: Connection, source: str, touches: Iterable[Touch]) -> None:
+    earliest: dict[tuple[str, str], datetime] = {}
+    for touch in touches:
+        key = (touch.object_type, touch.crm_id)
+        if key not in earliest or touch.touched_at < earliest[key]:
+            earliest[key] = touch.touched_at
+    for (object_type, crm_id), at in earliest.items():
+        conn.execute(
+            update(records)
+            .where(
+                records.c.source == source,
+                records.c.object_type == object_type,
+                records.c.crm_id == crm_id,
+                or_(records.c.first_touch_at.is_(None), records.c.first_touch_at > at),
+            )
+            .values(first_touch_at=at)
+        )
+
+
+def save_cursor(
+    conn: Connection, source: str, object_type: str, cursor: Cursor, at: datetime
+) -> None:
+    stmt = _insert(conn, sync_cursors).values(
+        source=source,
+        object_type=object_type,
+        modified_at=cursor.modified_at,
+        crm_id=cursor.crm_id,
+        updated_at=at,
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["source", "object_type"],
+            set_={"modified_at": cursor.modified_at, "crm_id": cursor.crm_id, "updated_at": at},
+        )
+    )
+
+
+def load_cursor(conn: Connection, source: str, object_type: str) -> Cursor | None:
+    row = conn.execute(
+        select(sync_cursors.c.modified_at, sync_cursors.c.crm_id).where(
+            and_(sync_cursors.c.source == source, sync_cursors.c.object_type == object_type)
+        )
+    ).first()
+    return Cursor(row.modified_at, row.crm_id) if row else None

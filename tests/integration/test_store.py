@@ -1,0 +1,130 @@
+"""The store on SQLite and on the real PostgreSQL the harness starts."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+
+from monitor.config.models import AutoRateSettings
+from monitor.facts import Period
+from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Touch
+from monitor.store import Store
+
+NY = ZoneInfo("America/New_York")
+T0 = datetime(2026, 10, 1, 4, 0, tzinfo=UTC)  # 00:00 in New York
+
+
+def person(crm_id: str, **kw: object) -> FunnelRecord:
+    base: dict[str, object] = {"object_type": "persons", "crm_id": crm_id, "modified_at": T0}
+    base.update(kw)
+    return FunnelRecord(**base)  # type: ignore[arg-type]
+
+
+def q4() -> Period:
+    return Period(
+        date(2026, 10, 1), date(2027, 1, 1), datetime(2026, 10, 1, tzinfo=NY), datetime(2027, 1, 1, tzinfo=NY)
+    )
+
+
+def facts(store: Store, as_of: datetime, segment: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return store.funnel_facts(
+        "crm", segment or {}, q4(), as_of, NY, AutoRateSettings(window_days=90, maturity_days=0, min_sample=1), 30
+    )
+
+
+def test_upsert_is_idempotent_and_cursor_moves_with_batch(store: Store) -> None:
+    batch = Batch(records=[person("a", lead_at=T0), person("b", lead_at=T0)], cursor=Cursor(T0, "b"))
+    store.write_batch("crm", "persons", batch, T0)
+    store.write_batch("crm", "persons", batch, T0)
+    assert store.record_count("crm") == 2
+    assert store.cursor("crm", "persons") == Cursor(T0, "b")
+    assert store.cursor("crm", "deals") is None
+
+
+def test_last_version_wins_and_deleted_leaves_counts(store: Store) -> None:
+    store.write_batch("crm", "persons", Batch([person("a", lead_at=T0), person("b", lead_at=T0)]), T0)
+    later = T0 + timedelta(hours=1)
+    store.write_batch("crm", "persons", Batch([person("a", modified_at=later, deleted=True)]), later)
+    assert store.record_count("crm") == 1
+    assert store.record_count("crm", include_deleted=True) == 2
+    assert facts(store, T0 + timedelta(days=1)).actual("lead") == 1
+
+
+def test_touch_keeps_the_earliest_and_survives_record_upsert(store: Store) -> None:
+    store.write_batch("crm", "persons", Batch([person("a", mql_at=T0)]), T0)
+    store.write_batch(
+        "crm",
+        "tasks",
+        Batch(touches=[Touch("persons", "a", T0 + timedelta(hours=3)), Touch("persons", "a", T0 + timedelta(hours=2))]),
+        T0,
+    )
+    store.write_batch("crm", "persons", Batch([person("a", mql_at=T0, modified_at=T0 + timedelta(hours=5))]), T0)
+    with store.begin() as conn:
+        touched = conn.execute(text("SELECT first_touch_at FROM records")).scalar_one()
+    if isinstance(touched, str):
+        touched = datetime.fromisoformat(touched).replace(tzinfo=UTC)
+    assert touched.astimezone(UTC) == T0 + timedelta(hours=2)
+
+
+def test_daily_counts_are_local_days(store: Store) -> None:
+    # 03:30 UTC on Oct 2 is still Oct 1 in New York; 04:30 UTC is Oct 2.
+    rows = [
+        person("a", lead_at=datetime(2026, 10, 2, 3, 30, tzinfo=UTC)),
+        person("b", lead_at=datetime(2026, 10, 2, 4, 30, tzinfo=UTC)),
+        person("c", lead_at=datetime(2026, 9, 30, 23, 0, tzinfo=UTC)),  # Sept 30 local: outside Q4
+        person("d", lead_at=datetime(2026, 10, 9, tzinfo=UTC)),  # after as_of
+    ]
+    store.write_batch("crm", "persons", Batch(rows), T0)
+    result = facts(store, datetime(2026, 10, 5, tzinfo=UTC))
+    assert result.daily["lead"] == {date(2026, 10, 1): 1, date(2026, 10, 2): 1}
+
+
+def test_segments_filter_counts(store: Store) -> None:
+    rows = [
+        person("a", lead_at=T0, segments={"region": "EMEA"}),
+        person("b", lead_at=T0, segments={"region": "NA"}),
+        person("c", lead_at=T0),
+    ]
+    store.write_batch("crm", "persons", Batch(rows), T0)
+    assert facts(store, T0 + timedelta(days=1), {"region": "EMEA"}).actual("lead") == 1
+    assert facts(store, T0 + timedelta(days=1)).actual("lead") == 3
+
+
+def test_cohorts_deals_and_visits(store: Store) -> None:
+    day = timedelta(days=1)
+    rows = [person(f"p{i}", lead_at=T0, mql_at=T0 + day if i < 3 else None) for i in range(10)]
+    deals = [
+        FunnelRecord("deals", "d1", T0, kind="deal", won_at=T0 + day, amount=1000.0),
+        FunnelRecord("deals", "d2", T0, kind="deal", won_at=T0 + day, amount=3000.0),
+        FunnelRecord("deals", "d3", T0, kind="deal", won_at=T0 + day, amount=None),
+    ]
+    store.write_batch("crm", "persons", Batch(rows), T0)
+    store.write_batch("crm", "deals", Batch(deals), T0)
+    store.write_batch("crm", "visits", Batch(daily=[DailyCount("visit", date(2026, 10, 1), 500)]), T0)
+    result = facts(store, T0 + 3 * day)
+    assert result.cohorts["lead_to_mql"].entered == 10
+    assert result.cohorts["lead_to_mql"].converted == 3
+    assert "sql_to_won" not in result.cohorts  # persons never carry won_at here
+    assert (result.deals.count, result.deals.total) == (2, 4000.0)
+    assert result.actual("won") == 3
+    assert result.has_visits and result.actual("visit") == 500
+    assert result.cohorts["visit_to_lead"].rate == 10 / 500
+
+
+def test_migrations_are_idempotent(store: Store) -> None:
+    before, after = store.upgrade()
+    assert before == after == "0001"
+
+
+def test_sqlite_file_is_private_and_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "private.db"
+    store = Store(f"sqlite:///{path}")
+    store.upgrade()
+    with store.begin() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    store.close()
