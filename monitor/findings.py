@@ -26,7 +26,7 @@ class Finding:
 
     rule: str
     subject: str
-    severity: "Severity"
+    severity: Severity
     title: str
     text: str
     source: str

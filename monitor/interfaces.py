@@ -165,9 +165,7 @@ class Connector(Protocol):
 
     object_types: tuple[str, ...]
 
-    def pull(
-        self, object_type: str, cursor: Cursor | None, until: datetime
-    ) -> Iterator[Batch]: ...
+    def pull(self, object_type: str, cursor: Cursor | None, until: datetime) -> Iterator[Batch]: ...
 
     def check(self) -> list[CheckResult]: ...
 

@@ -23,7 +23,9 @@ import psycopg
 
 def find_bin_dir() -> Path | None:
     override = os.environ.get("ALIGNMON_PG_BIN")
-    candidates = [override] if override else sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    candidates = (
+        [override] if override else sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    )
     for candidate in candidates:
         if candidate and (Path(candidate) / "initdb").exists():
             return Path(candidate)
@@ -55,7 +57,18 @@ class PostgresCluster:
         if self.as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
         os.chmod(self.root, 0o700)
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "alignmon", "--no-sync", "-E", "UTF8")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "alignmon",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         self.options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"

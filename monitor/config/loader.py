@@ -43,28 +43,28 @@ class LoadedConfig:
     demo: bool = False
 
 
-def locate(explicit: str | None) -> tuple[str | None, bool]:
+def locate(explicit: str | None) -> str | None:
     """``--config``, else ``$ALIGNMON_CONFIG``, else ``./alignmon.yaml``;
-    returns (path, is_demo) with path None for the built-in demo."""
+    None means the built-in demo."""
     if explicit:
-        return explicit, False
+        return explicit
     from_env = os.environ.get(ENV_VAR)
     if from_env:
-        return from_env, False
-    if Path(DEFAULT_FILE).is_file():
-        return DEFAULT_FILE, False
-    return None, True
+        return from_env
+    return DEFAULT_FILE if Path(DEFAULT_FILE).is_file() else None
 
 
 def load(explicit: str | None = None) -> LoadedConfig:
-    path, demo = locate(explicit)
+    path = locate(explicit)
     if path is None:
         text = resources.files("monitor").joinpath("demo.yaml").read_text(encoding="utf-8")
         return LoadedConfig(parse(text, "<built-in demo>"), "<built-in demo>", demo=True)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError("config file not found; run `alignmon init` to write one", path=path) from None
+        raise ConfigError(
+            "config file not found; run `alignmon init` to write one", path=path
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the config file: {exc.strerror}", path=path) from None
     except UnicodeDecodeError:
@@ -88,13 +88,17 @@ def parse(text: str, path: str, environ: Mapping[str, str] | None = None) -> Con
     lines: dict[Loc, int] = {}
     data = _Builder(lines, env, path).build(node, ())
     if not isinstance(data, dict):
-        raise ConfigError("the config must be a mapping of keys (timezone, sources, goals, …)", path=path, line=1)
+        raise ConfigError(
+            "the config must be a mapping of keys (timezone, sources, goals, …)", path=path, line=1
+        )
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise _first_error(exc, data, lines, path) from None
     for loc, message in reference_errors(config):
-        raise ConfigError(f"{_dotted(loc)}: {message}", path=path, line=_line_for(loc, lines), key=_dotted(loc))
+        raise ConfigError(
+            f"{_dotted(loc)}: {message}", path=path, line=_line_for(loc, lines), key=_dotted(loc)
+        )
     return config
 
 
@@ -127,7 +131,9 @@ class _Builder:
             if not isinstance(key, str | int):
                 raise ConfigError("keys must be plain words", path=self.path, line=line)
             if key in out:
-                raise ConfigError(f"key {key!r} appears twice", path=self.path, line=line, key=str(key))
+                raise ConfigError(
+                    f"key {key!r} appears twice", path=self.path, line=line, key=str(key)
+                )
             self.lines[(*loc, key)] = line
             out[key] = self.build(value_node, (*loc, key))
         return out
@@ -152,8 +158,17 @@ def _expand(value: str, loc: Loc, line: int, env: Mapping[str, str], path: str) 
 # Errors that only say "this union member is the wrong type": when a union
 # value fails, the member the user evidently meant explains it better.
 _TYPE_MISMATCH = {
-    "literal_error", "float_type", "float_parsing", "int_type", "int_parsing", "dict_type",
-    "model_type", "model_attributes_type", "string_type", "bool_type", "list_type",
+    "literal_error",
+    "float_type",
+    "float_parsing",
+    "int_type",
+    "int_parsing",
+    "dict_type",
+    "model_type",
+    "model_attributes_type",
+    "string_type",
+    "bool_type",
+    "list_type",
 }
 
 
@@ -169,13 +184,17 @@ def _first_error(exc: ValidationError, data: Any, lines: dict[Loc, int], path: s
         hint = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
         listing = f" (valid here: {', '.join(valid)})" if valid and not hint else ""
-        return ConfigError(f"unknown key {key!r}{suggestion}{listing}", path=path, line=line, key=key)
+        return ConfigError(
+            f"unknown key {key!r}{suggestion}{listing}", path=path, line=line, key=key
+        )
     if error["type"] == "union_tag_invalid":
         ctx = error.get("ctx", {})
         return ConfigError(
             f"{key}: kind {ctx.get('tag')!r} is not a known source kind "
             f"(valid: {ctx.get('expected_tags', '').replace(chr(39), '')})",
-            path=path, line=line, key=key,
+            path=path,
+            line=line,
+            key=key,
         )
     if error["type"] == "missing":
         return ConfigError(f"{key}: this key is required", path=path, line=line, key=key)
@@ -195,15 +214,18 @@ def _data_loc(loc: Loc, data: Any) -> Loc:
     out: list[str | int] = []
     node = data
     for index, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if _holds(node, part):
             out.append(part)
             node = node[part]
         elif index == len(loc) - 1 and isinstance(node, dict) and not _is_union_tag(part):
             out.append(part)  # a required key that is missing from this mapping
     return tuple(out)
+
+
+def _holds(node: Any, part: str | int) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
 def _is_union_tag(part: str | int) -> bool:
@@ -225,7 +247,7 @@ def _valid_keys(loc: Loc, data: Any) -> list[str]:
     model: Any = Config
     node = data
     for part in loc:
-        node = node[part] if isinstance(node, dict | list) else None
+        node = node[part] if _holds(node, part) else None
         model = _child_model(model, part, node)
         if model is None:
             return []
@@ -266,7 +288,10 @@ def _pick(annotation: Any, node: Any) -> Any:
 
 
 def _is_secret_loc(loc: Loc) -> bool:
-    return any(str(p) in ("token", "password", "session_id", "security_token", "consumer_secret") for p in loc)
+    return any(
+        str(p) in ("token", "password", "session_id", "security_token", "consumer_secret")
+        for p in loc
+    )
 
 
 def _dotted(loc: Loc) -> str:

@@ -6,6 +6,7 @@ with these frozen models and never sees raw YAML.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -98,7 +99,9 @@ class DriftThresholds(StrictModel):
     @model_validator(mode="after")
     def _ordered(self) -> DriftThresholds:
         if self.critical <= self.warning:
-            raise ValueError(f"critical ({self.critical}) must be larger than warning ({self.warning})")
+            raise ValueError(
+                f"critical ({self.critical}) must be larger than warning ({self.warning})"
+            )
         return self
 
 
@@ -235,15 +238,23 @@ def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
     goals and SLA rules must name a defined source, and names must be unique."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
     defined = ", ".join(sorted(config.sources))
-    for section, items in (("goals", config.goals), ("sla", config.sla)):
+    sections: list[tuple[str, Sequence[Goal | SlaRule]]] = [
+        ("goals", config.goals),
+        ("sla", config.sla),
+    ]
+    for section, items in sections:
         seen: set[str] = set()
         for index, item in enumerate(items):
             if item.source not in config.sources:
                 errors.append(
-                    ((section, index, "source"),
-                     f"source {item.source!r} is not defined under sources (defined: {defined})")
+                    (
+                        (section, index, "source"),
+                        f"source {item.source!r} is not defined under sources (defined: {defined})",
+                    )
                 )
             if item.name in seen:
-                errors.append(((section, index, "name"), f"{item.name!r} is used twice in {section}"))
+                errors.append(
+                    ((section, index, "name"), f"{item.name!r} is used twice in {section}")
+                )
             seen.add(item.name)
     return errors

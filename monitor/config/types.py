@@ -28,7 +28,7 @@ class Secret(SecretStr):
     logs); ``reveal()`` is the one way to read it, used only where it is
     handed to a client library."""
 
-    def _display(self) -> str:  # type: ignore[override]
+    def _display(self) -> str:
         return "<secret>"
 
     def __repr__(self) -> str:
@@ -82,5 +82,7 @@ Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
 ]
 ClockTime = Annotated[
-    time, BeforeValidator(parse_clock), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str)
+    time,
+    BeforeValidator(parse_clock),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
 ]

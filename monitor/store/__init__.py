@@ -127,4 +127,6 @@ class Store:
         recent_days: int,
     ) -> FunnelFacts:
         with self.begin() as conn:
-            return _facts.funnel_facts(conn, source, segment, period, as_of, zone, auto, recent_days)
+            return _facts.funnel_facts(
+                conn, source, segment, period, as_of, zone, auto, recent_days
+            )

@@ -32,7 +32,9 @@ def open_engine(url: str) -> Engine:
     try:
         parsed = make_url(_normalise(url))
     except ArgumentError:
-        raise ConfigError(f"database: {url!r} is not a SQLAlchemy URL (e.g. sqlite:///alignmon.db)") from None
+        raise ConfigError(
+            f"database: {url!r} is not a SQLAlchemy URL (e.g. sqlite:///alignmon.db)"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -43,7 +45,9 @@ def open_engine(url: str) -> Engine:
     try:
         return create_engine(parsed, pool_pre_ping=True)
     except ModuleNotFoundError as exc:
-        raise ConfigError(f"database: no driver for {parsed.drivername} ({exc.name} is not installed)") from None
+        raise ConfigError(
+            f"database: no driver for {parsed.drivername} ({exc.name} is not installed)"
+        ) from None
 
 
 def _normalise(url: str) -> str:

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, ColumnElement, Float, and_, cast, func, select
+from sqlalchemy import ColumnElement, Connection, Float, and_, cast, func, select
 from sqlalchemy.sql.expression import literal_column
 
 from monitor.config.models import AutoRateSettings
@@ -98,7 +98,9 @@ def daily_visits(
 
 def has_visits(conn: Connection, source: str) -> bool:
     row = conn.execute(
-        select(daily_counts.c.id).where(daily_counts.c.source == source, daily_counts.c.stage == "visit").limit(1)
+        select(daily_counts.c.id)
+        .where(daily_counts.c.source == source, daily_counts.c.stage == "visit")
+        .limit(1)
     ).first()
     return row is not None
 
@@ -130,7 +132,9 @@ def persons_carry_won(conn: Connection, source: str) -> bool:
     cohort would show a 0% SQL→won rate that is only missing data."""
     row = conn.execute(
         select(records.c.id)
-        .where(records.c.source == source, records.c.kind == "person", records.c.won_at.is_not(None))
+        .where(
+            records.c.source == source, records.c.kind == "person", records.c.won_at.is_not(None)
+        )
         .limit(1)
     ).first()
     return row is not None
@@ -165,7 +169,9 @@ def funnel_facts(
     until = min(as_of, period.ends_at)
     daily: dict[str, dict[date, int]] = {}
     for stage in ("lead", "mql", "sql", "won"):
-        daily[stage] = daily_stage_counts(conn, source, segment, stage, period.starts_at, until, zone)
+        daily[stage] = daily_stage_counts(
+            conn, source, segment, stage, period.starts_at, until, zone
+        )
     visits_reported = has_visits(conn, source)
     last_day = (until - timedelta(microseconds=1)).astimezone(zone).date()
     if visits_reported:
@@ -199,11 +205,19 @@ def funnel_facts(
 
 
 def _visit_ratio(
-    conn: Connection, source: str, segment: Mapping[str, str], start: datetime, end: datetime, zone: ZoneInfo
+    conn: Connection,
+    source: str,
+    segment: Mapping[str, str],
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo,
 ) -> Cohort:
     """Visits are aggregate counts, so their "cohort" is period-based: visits
     over the window against leads created over the same window."""
-    first, last = start.astimezone(zone).date(), (end - timedelta(microseconds=1)).astimezone(zone).date()
+    first, last = (
+        start.astimezone(zone).date(),
+        (end - timedelta(microseconds=1)).astimezone(zone).date(),
+    )
     visits = sum(daily_visits(conn, source, segment, first, last).values())
     leads = conn.execute(
         select(func.count()).where(

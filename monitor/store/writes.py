@@ -51,7 +51,9 @@ def upsert_records(
     for record in batch:
         latest[(record.object_type, record.crm_id)] = record
     rows = [_row(source, record, synced_at) for record in latest.values()]
-    update_cols = [c for c in rows[0] if c not in ("source", "object_type", "crm_id", "first_touch_at")]
+    update_cols = [
+        c for c in rows[0] if c not in ("source", "object_type", "crm_id", "first_touch_at")
+    ]
     for start in range(0, len(rows), _CHUNK):
         stmt = _insert(conn, records).values(rows[start : start + _CHUNK])
         excluded = stmt.excluded

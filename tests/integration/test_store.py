@@ -26,18 +26,29 @@ def person(crm_id: str, **kw: object) -> FunnelRecord:
 
 def q4() -> Period:
     return Period(
-        date(2026, 10, 1), date(2027, 1, 1), datetime(2026, 10, 1, tzinfo=NY), datetime(2027, 1, 1, tzinfo=NY)
+        date(2026, 10, 1),
+        date(2027, 1, 1),
+        datetime(2026, 10, 1, tzinfo=NY),
+        datetime(2027, 1, 1, tzinfo=NY),
     )
 
 
 def facts(store: Store, as_of: datetime, segment: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     return store.funnel_facts(
-        "crm", segment or {}, q4(), as_of, NY, AutoRateSettings(window_days=90, maturity_days=0, min_sample=1), 30
+        "crm",
+        segment or {},
+        q4(),
+        as_of,
+        NY,
+        AutoRateSettings(window_days=90, maturity_days=0, min_sample=1),
+        30,
     )
 
 
 def test_upsert_is_idempotent_and_cursor_moves_with_batch(store: Store) -> None:
-    batch = Batch(records=[person("a", lead_at=T0), person("b", lead_at=T0)], cursor=Cursor(T0, "b"))
+    batch = Batch(
+        records=[person("a", lead_at=T0), person("b", lead_at=T0)], cursor=Cursor(T0, "b")
+    )
     store.write_batch("crm", "persons", batch, T0)
     store.write_batch("crm", "persons", batch, T0)
     assert store.record_count("crm") == 2
@@ -46,9 +57,13 @@ def test_upsert_is_idempotent_and_cursor_moves_with_batch(store: Store) -> None:
 
 
 def test_last_version_wins_and_deleted_leaves_counts(store: Store) -> None:
-    store.write_batch("crm", "persons", Batch([person("a", lead_at=T0), person("b", lead_at=T0)]), T0)
+    store.write_batch(
+        "crm", "persons", Batch([person("a", lead_at=T0), person("b", lead_at=T0)]), T0
+    )
     later = T0 + timedelta(hours=1)
-    store.write_batch("crm", "persons", Batch([person("a", modified_at=later, deleted=True)]), later)
+    store.write_batch(
+        "crm", "persons", Batch([person("a", modified_at=later, deleted=True)]), later
+    )
     assert store.record_count("crm") == 1
     assert store.record_count("crm", include_deleted=True) == 2
     assert facts(store, T0 + timedelta(days=1)).actual("lead") == 1
@@ -59,10 +74,17 @@ def test_touch_keeps_the_earliest_and_survives_record_upsert(store: Store) -> No
     store.write_batch(
         "crm",
         "tasks",
-        Batch(touches=[Touch("persons", "a", T0 + timedelta(hours=3)), Touch("persons", "a", T0 + timedelta(hours=2))]),
+        Batch(
+            touches=[
+                Touch("persons", "a", T0 + timedelta(hours=3)),
+                Touch("persons", "a", T0 + timedelta(hours=2)),
+            ]
+        ),
         T0,
     )
-    store.write_batch("crm", "persons", Batch([person("a", mql_at=T0, modified_at=T0 + timedelta(hours=5))]), T0)
+    store.write_batch(
+        "crm", "persons", Batch([person("a", mql_at=T0, modified_at=T0 + timedelta(hours=5))]), T0
+    )
     with store.begin() as conn:
         touched = conn.execute(text("SELECT first_touch_at FROM records")).scalar_one()
     if isinstance(touched, str):
@@ -104,7 +126,9 @@ def test_cohorts_deals_and_visits(store: Store) -> None:
     ]
     store.write_batch("crm", "persons", Batch(rows), T0)
     store.write_batch("crm", "deals", Batch(deals), T0)
-    store.write_batch("crm", "visits", Batch(daily=[DailyCount("visit", date(2026, 10, 1), 500)]), T0)
+    store.write_batch(
+        "crm", "visits", Batch(daily=[DailyCount("visit", date(2026, 10, 1), 500)]), T0
+    )
     result = facts(store, T0 + 3 * day)
     assert result.cohorts["lead_to_mql"].entered == 10
     assert result.cohorts["lead_to_mql"].converted == 3
