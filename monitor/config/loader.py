@@ -54,6 +54,11 @@ def locate(explicit: str | None) -> str | None:
     return DEFAULT_FILE if Path(DEFAULT_FILE).is_file() else None
 
 
+def starter_text() -> str:
+    """The commented starter config ``alignmon init`` writes."""
+    return resources.files("monitor").joinpath("starter.yaml").read_text(encoding="utf-8")
+
+
 def load(explicit: str | None = None) -> LoadedConfig:
     path = locate(explicit)
     if path is None:

@@ -1,0 +1,334 @@
+"""``alignmon``: the command line. Parse, call one application function,
+print, map errors to exit codes (0 ok, 1 findings at or above --fail-on,
+2 usage or config error, 3 a source or Slack unreachable).
+
+Business logic lives below this module; every command here is a few lines.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from monitor import views
+from monitor.app import App
+from monitor.config import loader
+from monitor.errors import AlignmonError, ConfigError, SourceError, StoreError
+from monitor.evaluate import parse_as_of
+from monitor.interfaces import CheckStatus, Severity
+from monitor.logs import configure, secrets_in
+
+EXIT_FINDINGS, EXIT_CONFIG, EXIT_UNREACHABLE = 1, 2, 3
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+class Context:
+    def __init__(self, config_path: str | None, log_level: str, log_format: str) -> None:
+        self.config_path = config_path
+        self.log_level = log_level
+        self.log_format = log_format
+        self._app: App | None = None
+
+    def app(self) -> App:
+        if self._app is None:
+            loaded = loader.load(self.config_path)
+            configure(self.log_level, self.log_format, secrets_in(loaded.config))
+            if loaded.demo:
+                err.print(
+                    "[dim]No config file found (--config, $ALIGNMON_CONFIG, ./alignmon.yaml): "
+                    "using the built-in demo. `alignmon init` writes a starter file.[/dim]"
+                )
+            self._app = App(loaded)
+        return self._app
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+
+
+@contextmanager
+def errors_to_exit() -> Iterator[None]:
+    """One clear line on stderr and the documented exit code; no traceback
+    for anything a user can cause."""
+    try:
+        yield
+    except ConfigError as exc:
+        err.print(f"[red]config error:[/red] {exc}")
+        sys.exit(EXIT_CONFIG)
+    except SourceError as exc:
+        err.print(f"[red]source error:[/red] {exc}")
+        sys.exit(EXIT_UNREACHABLE)
+    except StoreError as exc:
+        err.print(f"[red]database error:[/red] {exc}")
+        sys.exit(EXIT_UNREACHABLE)
+    except AlignmonError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_UNREACHABLE)
+
+
+def as_of_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--as-of",
+        "as_of",
+        metavar="T",
+        help="Evaluate as if now were T (ISO date or date-time; local time zone if no offset).",
+    )(f)
+
+
+def format_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+    )(f)
+
+
+def fail_on_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--fail-on",
+        type=click.Choice(["warning", "critical"]),
+        help="Exit 1 when a finding at or above this severity exists.",
+    )(f)
+
+
+def resolve_as_of(app: App, value: str | None) -> datetime:
+    return parse_as_of(value, app.config.zone) if value else app.clock()
+
+
+def exit_for(findings: list[Any], fail_on: str | None) -> None:
+    if fail_on and any(f.severity >= Severity[fail_on.upper()] for f in findings):
+        sys.exit(EXIT_FINDINGS)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "config_path", metavar="PATH", help="Config file (else $ALIGNMON_CONFIG, else ./alignmon.yaml, else the built-in demo).")
+@click.option("--log-level", default="WARNING", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]))
+@click.version_option(package_name="alignmon")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, log_level: str, log_format: str) -> None:
+    """Keep sales and marketing aligned on one revenue goal.
+
+    \b
+    Example:
+      alignmon targets            # the plan, worked back from the revenue goal
+      alignmon status --as-of 2026-11-02
+    """
+    context = Context(config_path, log_level, log_format)
+    ctx.obj = context
+    ctx.call_on_close(context.close)
+
+
+def _app(ctx: click.Context) -> App:
+    context: Context = ctx.obj
+    return context.app()
+
+
+@main.command()
+@click.option("--source", metavar="NAME", help="Only this source.")
+@click.option("--full", is_flag=True, help="Re-read everything instead of changes since the last sync.")
+@click.pass_context
+def sync(ctx: click.Context, source: str | None, full: bool) -> None:
+    """Pull leads, MQLs, SQLs and deals from the CRM into the store.
+
+    \b
+    Example:
+      alignmon sync --source hubspot --full
+    """
+    with errors_to_exit():
+        app = _app(ctx)
+        with _progress() as progress:
+            results = app.sync(source, full=full, progress=progress)
+        failed = False
+        for result in results:
+            if result.ok:
+                detail = ", ".join(f"{n:,} {t}" for t, n in result.by_type.items())
+                out.print(f"[green]✓[/green] {result.source}: {detail or 'no changes'}")
+                if result.rejected:
+                    out.print(f"  [yellow]{result.rejected:,} malformed records skipped (see the log)[/yellow]")
+            else:
+                failed = True
+                out.print(f"[red]✗[/red] {result.source}: {result.error}")
+        if failed:
+            sys.exit(EXIT_UNREACHABLE)
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str], Callable[[str, int], None]] | None]:
+    """A live counter per object type when stderr is a terminal; silent in
+    pipes, cron and CI."""
+    if not err.is_terminal:
+        yield None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def for_source(source: str) -> Callable[[str, int], None]:
+            def update(object_type: str, seen: int) -> None:
+                key = f"{source}/{object_type}"
+                if key not in tasks:
+                    tasks[key] = bar.add_task(key, total=None)
+                bar.update(tasks[key], description=f"{key}: {seen:,} records")
+
+            return update
+
+        yield for_source
+
+
+@main.command()
+@click.option("--goal", metavar="NAME", help="Only this goal.")
+@as_of_option
+@format_option
+@click.pass_context
+def targets(ctx: click.Context, goal: str | None, as_of: str | None, fmt: str) -> None:
+    """The plan: the revenue goal worked back into the volume each stage must deliver.
+
+    \b
+    Example:
+      alignmon targets --goal q1-new-business --format json
+    """
+    with errors_to_exit():
+        app = _app(ctx)
+        evaluation = app.evaluate(resolve_as_of(app, as_of), goal)
+        if fmt == "json":
+            views.dump_json(views.targets_json(evaluation.goals, evaluation.as_of), out)
+            return
+        for report in evaluation.goals:
+            out.print(views.targets_table(report))
+
+
+@main.command()
+@as_of_option
+@format_option
+@fail_on_option
+@click.pass_context
+def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None) -> None:
+    """Pacing, drift and alignment findings for every goal.
+
+    \b
+    Example:
+      alignmon status --as-of 2026-11-02T09:00 --fail-on critical
+    """
+    with errors_to_exit():
+        app = _app(ctx)
+        evaluation = app.evaluate(resolve_as_of(app, as_of))
+        if fmt == "json":
+            views.dump_json(views.status_json(evaluation.goals, evaluation.as_of), out)
+        else:
+            for report in evaluation.goals:
+                out.print(views.status_table(report))
+            views.print_findings(evaluation.findings, out)
+        exit_for(evaluation.findings, fail_on)
+
+
+@main.command()
+@as_of_option
+@click.option("--dry-run", is_flag=True, help="Print the findings; change no alert state, send nothing.")
+@fail_on_option
+@click.pass_context
+def evaluate(ctx: click.Context, as_of: str | None, dry_run: bool, fail_on: str | None) -> None:
+    """Reconcile the store against every goal and report the findings.
+
+    \b
+    Example:
+      alignmon evaluate --dry-run
+    """
+    with errors_to_exit():
+        app = _app(ctx)
+        evaluation = app.evaluate(resolve_as_of(app, as_of))
+        views.print_findings(evaluation.findings, out)
+        exit_for(evaluation.findings, fail_on)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="One full cycle (sync, evaluate, report), then exit.")
+@click.pass_context
+def run(ctx: click.Context, once: bool) -> None:
+    """The service: sync each source on its schedule, evaluate after each sync.
+
+    \b
+    Example:
+      alignmon --config alignmon.yaml run
+    """
+    from monitor.service import run_once, run_service
+
+    with errors_to_exit():
+        app = _app(ctx)
+        if once:
+            run_once(app, out)
+        else:
+            run_service(app, out)
+
+
+@main.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Validate the config and reach every source; report what to fix.
+
+    \b
+    Example:
+      alignmon --config alignmon.yaml check
+    """
+    with errors_to_exit():
+        app = _app(ctx)
+        out.print(f"[green]✓[/green] config {app.loaded.path} is valid")
+        out.print(f"[green]✓[/green] database reachable, schema current ({app.store.dialect})")
+        worst = CheckStatus.OK
+        for name in app.config.sources:
+            try:
+                results = app.connector(name).check()
+            except SourceError as exc:
+                out.print(f"[red]✗[/red] {name}: {exc}")
+                worst = CheckStatus.FAIL
+                continue
+            for result in results:
+                mark = {"ok": "[green]✓[/green]", "warn": "[yellow]![/yellow]", "fail": "[red]✗[/red]"}[result.status]
+                out.print(f"{mark} {name}: {result.name}{' — ' + result.detail if result.detail else ''}")
+                if result.status == CheckStatus.FAIL:
+                    worst = CheckStatus.FAIL
+        if worst == CheckStatus.FAIL:
+            sys.exit(EXIT_UNREACHABLE)
+
+
+@main.command()
+@click.argument("path", default="alignmon.yaml", metavar="[PATH]")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: str, force: bool) -> None:
+    """Write a commented starter config.
+
+    \b
+    Example:
+      alignmon init && $EDITOR alignmon.yaml
+    """
+    target = Path(path)
+    if target.exists() and not force:
+        err.print(f"[red]{path} exists[/red]; pass --force to overwrite it")
+        sys.exit(EXIT_CONFIG)
+    target.write_text(loader.starter_text(), encoding="utf-8")
+    out.print(f"wrote {path}: edit the sources and goals, then run `alignmon --config {path} check`")
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply schema migrations (the service also does this on start).
+
+    \b
+    Example:
+      alignmon db upgrade
+    """
+    with errors_to_exit():
+        app = _app(ctx.find_root())
+        out.print(f"database schema at revision {app.store.upgrade()[1]}")

@@ -1,0 +1,93 @@
+"""Logging setup: one handler on the root logger, human-readable or JSON
+lines, and a filter that redacts every configured secret.
+
+The redaction filter sits on the handler rather than on loggers, so records
+from third-party libraries (urllib3 at DEBUG prints headers) pass through it
+too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from monitor.config.types import Secret
+
+REDACTED = "<secret>"
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces known secret values wherever they appear in a record."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = self.redact(record.getMessage())
+            record.msg, record.args = message, None
+            if record.exc_info and record.exc_info[1] is not None:
+                record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_text or record.exc_info:
+            payload["error"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+        return json.dumps(payload)
+
+
+def secrets_in(model: Any) -> list[str]:
+    """Every Secret value anywhere inside a config model."""
+    found: list[str] = []
+    if isinstance(model, Secret):
+        found.append(model.reveal())
+    elif isinstance(model, BaseModel):
+        for name in type(model).model_fields:
+            found.extend(secrets_in(getattr(model, name)))
+    elif isinstance(model, dict):
+        for value in model.values():
+            found.extend(secrets_in(value))
+    elif isinstance(model, list | tuple):
+        for value in model:
+            found.extend(secrets_in(value))
+    return found
+
+
+def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> RedactingFilter:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    redactor = RedactingFilter(secrets)
+    handler.addFilter(redactor)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Chatty libraries stay at WARNING unless the user asked for DEBUG.
+    if level.upper() != "DEBUG":
+        for name in ("urllib3", "apscheduler", "alembic", "hubspot", "simple_salesforce", "slack_sdk"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    return redactor

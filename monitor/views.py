@@ -1,0 +1,110 @@
+"""The CLI's output layer: turning reports into terminal tables and JSON.
+
+Nothing here computes; it only lays out what the reconciler, the SLA engine
+and the store already decided. JSON keys follow DESIGN §3.2, so scripts can
+rely on them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from monitor.findings import Finding
+from monitor.format import amount, count, percent
+from monitor.interfaces import Severity
+from monitor.reconciler import GoalReport, StageReport, finding_dict
+
+_SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
+
+
+def dump_json(payload: Any, console: Console) -> None:
+    console.print_json(json.dumps(payload, default=str))
+
+
+def _period(report: GoalReport) -> str:
+    last = report.period.end.toordinal() - 1
+    return f"{report.period.start.isoformat()} → {datetime.fromordinal(last).date().isoformat()}"
+
+
+def _rate(stage: StageReport) -> str:
+    if stage.rate is None:
+        return ""
+    source = f" ({stage.rate_source}, n={stage.sample})" if stage.sample else f" ({stage.rate_source})"
+    return f"{percent(stage.rate)}{source}"
+
+
+def targets_table(report: GoalReport) -> Table:
+    deal = report.deal_size
+    caption = ""
+    if deal is not None and deal.value is not None:
+        caption = f"average deal {amount(deal.value)} ({deal.source}, n={deal.sample})"
+    table = Table(title=f"{report.name}  {_period(report)}", caption=caption, title_justify="left")
+    for column in ("stage", "target", "rate to next stage", "commitment"):
+        table.add_column(column, justify="right" if column != "stage" else "left")
+    for stage in report.stages:
+        gap = stage.commitment is not None and stage.target is not None and stage.commitment < stage.target
+        commitment = "" if stage.commitment is None else count(stage.commitment)
+        table.add_row(
+            stage.stage,
+            "" if stage.target is None else count(stage.target),
+            _rate(stage),
+            Text(commitment, style="yellow" if gap else ""),
+        )
+    return table
+
+
+def status_table(report: GoalReport) -> Table:
+    title = f"{report.name}  {_period(report)}  ({percent(report.elapsed)} elapsed, {report.pacing})"
+    table = Table(title=title, title_justify="left")
+    for column in ("stage", "target", "expected", "actual", "attainment", "projection", "needed/day"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for s in report.stages:
+        style = ""
+        if s.drift is not None and s.drift < 0:
+            style = "red" if s.drift <= -0.30 else ("yellow" if s.drift <= -0.15 else "")
+        table.add_row(
+            s.stage,
+            "" if s.target is None else count(s.target),
+            "" if s.expected is None else count(round(s.expected)),
+            "—" if s.actual is None else count(s.actual),
+            Text("" if s.attainment is None else percent(s.attainment), style=style),
+            "" if s.projection is None else count(round(s.projection)),
+            "" if s.needed_per_day is None else f"{s.needed_per_day:,.1f}",
+        )
+    return table
+
+
+def print_findings(findings: Sequence[Finding], console: Console, heading: str = "Findings") -> None:
+    if not findings:
+        console.print(f"[green]{heading}: none — every goal is on pace.[/green]")
+        return
+    console.print(f"[bold]{heading} ({len(findings)})[/bold]")
+    for finding in sorted(findings, key=lambda f: (-f.severity, f.fingerprint)):
+        style = _SEVERITY_STYLE[finding.severity]
+        console.print(Text.assemble((f"  {str(finding.severity).upper():9}", style), (finding.title, "bold")))
+        console.print(Text(f"            {finding.subject}: {finding.text}"))
+
+
+def targets_json(reports: Iterable[GoalReport], as_of: datetime) -> dict[str, Any]:
+    goals = []
+    for report in reports:
+        data = report.to_dict()
+        data.pop("findings", None)
+        goals.append(data)
+    return {"as_of": as_of.isoformat(), "goals": goals}
+
+
+def status_json(
+    reports: Sequence[GoalReport], as_of: datetime, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    payload = targets_json(reports, as_of)
+    payload["findings"] = [finding_dict(f) for r in reports for f in r.findings]
+    payload.update(extra or {})
+    return payload
