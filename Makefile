@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean pg
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,11 +18,19 @@ run: $(STAMP)
 	$(BIN)/alignmon run
 
 ## test: lint, type-check and run the whole suite (SQLite and a throwaway PostgreSQL)
-test: $(STAMP) lint
+test: $(STAMP) pg lint
 	$(BIN)/pytest -q
+
+## pg: the PostgreSQL server binaries the suite starts a throwaway cluster from
+pg:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else echo "PostgreSQL server binaries not found: install the 'postgresql' package" >&2; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check monitor connectors tests
+	$(BIN)/ruff format --check monitor connectors tests
 	$(BIN)/mypy
 
 ## bench: performance figures, written to docs/benchmarks.md

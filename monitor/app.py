@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import connectors
+from monitor import dispatch, outbox
 from monitor.config.loader import LoadedConfig
 from monitor.config.models import Config
 from monitor.errors import ConfigError
-from monitor.evaluate import Evaluation, evaluate_goals
-from monitor.interfaces import Clock, Connector, Progress, utc_now
+from monitor.evaluate import Evaluation, evaluate
+from monitor.health import stale_findings
+from monitor.interfaces import Clock, Connector, Notifier, Progress, utc_now
+from monitor.notifiers import create_notifier
 from monitor.store import Store
+from monitor.store import alerts as alert_rows
 from monitor.sync import SyncResult, sync_source
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,7 @@ class App:
         if before != after:
             log.info("database schema upgraded from %s to %s", before or "empty", after)
         self._connectors: dict[str, Connector] = {}
+        self._notifier: Notifier | None = None
 
     def connector(self, name: str) -> Connector:
         if name not in self.config.sources:
@@ -69,8 +75,82 @@ class App:
             )
         return results
 
+    def notifier(self) -> Notifier:
+        if self._notifier is None:
+            self._notifier = create_notifier(self.config.slack)
+        return self._notifier
+
     def evaluate(self, as_of: datetime | None = None, goal: str | None = None) -> Evaluation:
-        return evaluate_goals(self.config, self.store, as_of or self.clock(), goal)
+        """Judge every goal and SLA rule at ``as_of`` (default now), with the
+        sources' data health as of now."""
+        now = self.clock()
+        result = evaluate(self.config, self.store, as_of or now, goal=goal)
+        result.health = stale_findings(self.config, self.store.source_statuses(), now)
+        return result
+
+    def record(self, evaluation: Evaluation) -> dispatch.Dispatched:
+        """Move alert states and queue notifications for an evaluation."""
+        return dispatch.record(
+            self.store,
+            self.config,
+            evaluation.findings,
+            self.clock(),
+            held=evaluation.held,
+            stale_sources=evaluation.stale_sources,
+        )
+
+    def deliver(self) -> outbox.Delivery:
+        return outbox.deliver_due(
+            self.store, self.notifier(), self.clock, self.config.alerts.give_up_after
+        )
+
+    def silence(self, matcher: str, span: timedelta, reason: str) -> datetime:
+        now = self.clock()
+        with self.store.begin() as conn:
+            alert_rows.add_silence(conn, matcher, reason, now, now + span)
+        return now + span
+
+    def alert_listing(self) -> dict[str, Any]:
+        """What `alignmon alerts` shows: open alerts, silences, and
+        notifications still queued or given up on."""
+        now = self.clock()
+        with self.store.begin() as conn:
+            open_alerts = alert_rows.load_alerts(conn)
+            silences = alert_rows.active_silences_detail(conn, now)
+            queued = alert_rows.outbox_rows(conn, undelivered_only=True)
+        return {
+            "alerts": [
+                {
+                    "fingerprint": a.fingerprint,
+                    "state": a.state,
+                    "severity": str(a.severity),
+                    "title": a.title,
+                    "since": (a.fired_at or a.first_seen_at).isoformat(),
+                    "notified_at": a.notified_at.isoformat() if a.notified_at else None,
+                }
+                for a in sorted(open_alerts.values(), key=lambda a: (-a.severity, a.fingerprint))
+            ],
+            "silences": [
+                {
+                    "matcher": s["matcher"],
+                    "reason": s["reason"],
+                    "expires_at": s["expires_at"].isoformat(),
+                }
+                for s in silences
+            ],
+            "outbox": [
+                {
+                    "id": r["id"],
+                    "kind": r["kind"],
+                    "channel": r["channel"],
+                    "attempts": r["attempts"],
+                    "state": "dead" if r["dead_at"] else "queued",
+                    "last_error": r["last_error"],
+                    "created_at": r["created_at"].isoformat(),
+                }
+                for r in queued
+            ],
+        }
 
     def close(self) -> None:
         for connector in self._connectors.values():

@@ -21,6 +21,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from monitor import views
 from monitor.app import App
 from monitor.config import loader
+from monitor.config.types import parse_duration
 from monitor.errors import AlignmonError, ConfigError, SourceError, StoreError
 from monitor.evaluate import parse_as_of
 from monitor.interfaces import CheckStatus, Severity
@@ -28,7 +29,7 @@ from monitor.logs import configure, secrets_in
 
 EXIT_FINDINGS, EXIT_CONFIG, EXIT_UNREACHABLE = 1, 2, 3
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Context:
@@ -108,9 +109,21 @@ def exit_for(findings: list[Any], fail_on: str | None) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--config", "config_path", metavar="PATH", help="Config file (else $ALIGNMON_CONFIG, else ./alignmon.yaml, else the built-in demo).")
-@click.option("--log-level", default="WARNING", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
-@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]))
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file (else $ALIGNMON_CONFIG, else ./alignmon.yaml, else the built-in demo).",
+)
+@click.option(
+    "--log-level",
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+@click.option(
+    "--log-format", default="text", show_default=True, type=click.Choice(["text", "json"])
+)
 @click.version_option(package_name="alignmon")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, log_level: str, log_format: str) -> None:
@@ -133,7 +146,9 @@ def _app(ctx: click.Context) -> App:
 
 @main.command()
 @click.option("--source", metavar="NAME", help="Only this source.")
-@click.option("--full", is_flag=True, help="Re-read everything instead of changes since the last sync.")
+@click.option(
+    "--full", is_flag=True, help="Re-read everything instead of changes since the last sync."
+)
 @click.pass_context
 def sync(ctx: click.Context, source: str | None, full: bool) -> None:
     """Pull leads, MQLs, SQLs and deals from the CRM into the store.
@@ -152,7 +167,9 @@ def sync(ctx: click.Context, source: str | None, full: bool) -> None:
                 detail = ", ".join(f"{n:,} {t}" for t, n in result.by_type.items())
                 out.print(f"[green]✓[/green] {result.source}: {detail or 'no changes'}")
                 if result.rejected:
-                    out.print(f"  [yellow]{result.rejected:,} malformed records skipped (see the log)[/yellow]")
+                    out.print(
+                        f"  [yellow]{result.rejected:,} malformed records skipped (see the log)[/yellow]"
+                    )
             else:
                 failed = True
                 out.print(f"[red]✗[/red] {result.source}: {result.error}")
@@ -167,7 +184,13 @@ def _progress() -> Iterator[Callable[[str], Callable[[str, int], None]] | None]:
     if not err.is_terminal:
         yield None
         return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         tasks: dict[str, Any] = {}
 
         def for_source(source: str) -> Callable[[str, int], None]:
@@ -230,11 +253,13 @@ def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None)
 
 @main.command()
 @as_of_option
-@click.option("--dry-run", is_flag=True, help="Print the findings; change no alert state, send nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the findings; change no alert state, send nothing."
+)
 @fail_on_option
 @click.pass_context
 def evaluate(ctx: click.Context, as_of: str | None, dry_run: bool, fail_on: str | None) -> None:
-    """Reconcile the store against every goal and report the findings.
+    """Reconcile every goal and SLA rule, update alerts, deliver notifications.
 
     \b
     Example:
@@ -244,7 +269,58 @@ def evaluate(ctx: click.Context, as_of: str | None, dry_run: bool, fail_on: str 
         app = _app(ctx)
         evaluation = app.evaluate(resolve_as_of(app, as_of))
         views.print_findings(evaluation.findings, out)
+        if not dry_run:
+            recorded = app.record(evaluation)
+            delivered = app.deliver()
+            out.print(
+                f"{recorded.firing} alert(s) firing, {recorded.queued} notification(s) queued, "
+                f"{delivered.sent} delivered"
+                + (f", {recorded.silenced} silenced" if recorded.silenced else "")
+            )
         exit_for(evaluation.findings, fail_on)
+
+
+@main.command()
+@format_option
+@click.pass_context
+def alerts(ctx: click.Context, fmt: str) -> None:
+    """Open alerts, active silences, and notifications not delivered.
+
+    \b
+    Example:
+      alignmon alerts --format json
+    """
+    with errors_to_exit():
+        app = _app(ctx)
+        listing = app.alert_listing()
+        if fmt == "json":
+            views.dump_json(listing, out)
+        else:
+            views.print_alerts(listing, out)
+
+
+@main.command()
+@click.argument("matcher", metavar="FINGERPRINT")
+@click.option("--for", "duration", required=True, metavar="DURATION", help="e.g. 4h, 3d, 1w.")
+@click.option("--reason", required=True, help="Why; shown in `alignmon alerts`.")
+@click.pass_context
+def silence(ctx: click.Context, matcher: str, duration: str, reason: str) -> None:
+    """Mute an alert (a fingerprint, or a pattern like 'pacing/q1-*') for a while.
+
+    \b
+    Example:
+      alignmon silence 'sla-breach/mql-follow-up/*' --for 3d --reason "rep on leave"
+    """
+    with errors_to_exit():
+        try:
+            span = parse_duration(duration)
+        except ValueError as exc:
+            raise ConfigError(f"--for: {exc}") from None
+        app = _app(ctx)
+        expires = app.silence(matcher, span, reason)
+        out.print(
+            f"silenced {matcher!r} until {expires.astimezone(app.config.zone):%Y-%m-%d %H:%M %Z}"
+        )
 
 
 @main.command()
@@ -289,8 +365,14 @@ def check(ctx: click.Context) -> None:
                 worst = CheckStatus.FAIL
                 continue
             for result in results:
-                mark = {"ok": "[green]✓[/green]", "warn": "[yellow]![/yellow]", "fail": "[red]✗[/red]"}[result.status]
-                out.print(f"{mark} {name}: {result.name}{' — ' + result.detail if result.detail else ''}")
+                mark = {
+                    "ok": "[green]✓[/green]",
+                    "warn": "[yellow]![/yellow]",
+                    "fail": "[red]✗[/red]",
+                }[result.status]
+                out.print(
+                    f"{mark} {name}: {result.name}{' — ' + result.detail if result.detail else ''}"
+                )
                 if result.status == CheckStatus.FAIL:
                     worst = CheckStatus.FAIL
         if worst == CheckStatus.FAIL:
@@ -312,7 +394,9 @@ def init(path: str, force: bool) -> None:
         err.print(f"[red]{path} exists[/red]; pass --force to overwrite it")
         sys.exit(EXIT_CONFIG)
     target.write_text(loader.starter_text(), encoding="utf-8")
-    out.print(f"wrote {path}: edit the sources and goals, then run `alignmon --config {path} check`")
+    out.print(
+        f"wrote {path}: edit the sources and goals, then run `alignmon --config {path} check`"
+    )
 
 
 @main.group()

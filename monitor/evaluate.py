@@ -1,9 +1,9 @@
-"""Evaluation: for each goal, ask the store for its facts and hand them to
-the pure reconciler.
+"""Evaluation: for each goal and SLA rule, ask the store for its facts and
+hand them to the pure reconciler and SLA engine; add data-health findings.
 
 This is the seam between I/O and math: the only code that knows both the
-store and the reconciler, and the one place ``as_of`` is fixed for a whole
-evaluation so every goal is judged at the same instant.
+store and the reconcilers, and the one place ``as_of`` is fixed for a whole
+evaluation so every goal and rule is judged at the same instant.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from monitor import sla
 from monitor.business_time import business_calendar
-from monitor.config.models import Config, Goal
+from monitor.config.models import Config, Goal, SlaRule
 from monitor.errors import ConfigError
-from monitor.findings import Finding
+from monitor.findings import Finding, fingerprint
 from monitor.periods import period_for
 from monitor.reconciler import GoalReport, evaluate_goal
 from monitor.store import Store
@@ -25,17 +26,32 @@ from monitor.store import Store
 class Evaluation:
     as_of: datetime
     goals: list[GoalReport] = field(default_factory=list)
+    sla: list[tuple[SlaRule, sla.SlaResult]] = field(default_factory=list)
+    health: list[Finding] = field(default_factory=list)
+    held: frozenset[str] = frozenset()
 
     @property
     def findings(self) -> list[Finding]:
-        return [f for report in self.goals for f in report.findings]
+        out = [f for report in self.goals for f in report.findings]
+        for rule, result in self.sla:
+            out.extend(sla.findings(rule, result, rule.source))
+        return out + self.health
+
+    @property
+    def stale_sources(self) -> frozenset[str]:
+        return frozenset(f.source for f in self.health if f.rule == "source-stale")
 
 
-def evaluate_goals(config: Config, store: Store, as_of: datetime, only: str | None = None) -> Evaluation:
-    goals = select_goals(config, only)
+def evaluate(
+    config: Config, store: Store, as_of: datetime, *, goal: str | None = None, with_sla: bool = True
+) -> Evaluation:
     result = Evaluation(as_of)
-    for goal in goals:
-        result.goals.append(goal_report(config, store, goal, as_of))
+    for chosen in select_goals(config, goal):
+        result.goals.append(goal_report(config, store, chosen, as_of))
+    if with_sla and goal is None:
+        for rule in config.sla:
+            result.sla.append((rule, sla_result(config, store, rule, as_of)))
+    result.held = frozenset(_held(config, result.goals))
     return result
 
 
@@ -57,6 +73,26 @@ def goal_report(config: Config, store: Store, goal: Goal, as_of: datetime) -> Go
     )
     working = business_calendar(config.calendar, zone) if goal.pacing == "business_days" else None
     return evaluate_goal(goal, facts, working_days=working)
+
+
+def sla_result(config: Config, store: Store, rule: SlaRule, as_of: datetime) -> sla.SlaResult:
+    calendar = business_calendar(config.calendar_for(rule), config.zone)
+    records = store.sla_records(rule.source, rule.stage, rule.segment, as_of - rule.lookback, as_of)
+    return sla.evaluate(rule, calendar, records, as_of)
+
+
+def _held(config: Config, reports: list[GoalReport]) -> set[str]:
+    """Pacing fingerprints not firing now but still within the hysteresis
+    margin of their warning threshold: a firing alert there stays firing."""
+    margin = config.alerts.hysteresis
+    goals = {g.name: g for g in config.goals}
+    held = set()
+    for report in reports:
+        warning = goals[report.name].drift.warning
+        for stage in report.stages:
+            if stage.drift is not None and stage.drift <= -(warning - margin):
+                held.add(fingerprint("pacing", report.name, stage.stage, report.period.label))
+    return held
 
 
 def parse_as_of(value: str, zone: ZoneInfo) -> datetime:

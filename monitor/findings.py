@@ -17,7 +17,7 @@ from monitor.interfaces import Severity
 @dataclass(frozen=True, slots=True)
 class Finding:
     """``rule``: pacing | conversion-drift | commitment-gap | quality-gap |
-    sla-at-risk | sla-breach | source-stale. ``subject``: the goal or SLA rule
+    plan-incomplete | sla-at-risk | sla-breach | source-stale. ``subject``: the goal or SLA rule
     name (the source name for source-stale). ``metric``: the number the
     lifecycle applies hysteresis to (drift for pacing, e.g. -0.32), or None.
     ``owner``: an owner email for SLA findings. ``items``: per-record lines
@@ -40,5 +40,10 @@ class Finding:
 
     @property
     def fingerprint(self) -> str:
-        parts = [self.rule, self.subject, self.stage, self.period, self.owner]
-        return "/".join(p for p in parts if p)
+        return fingerprint(self.rule, self.subject, self.stage, self.period, self.owner)
+
+
+def fingerprint(rule: str, subject: str, stage: str = "", period: str = "", owner: str = "") -> str:
+    """Stable identity of a finding across evaluations: rule, goal or SLA
+    rule, stage, period, owner — whichever apply."""
+    return "/".join(p for p in (rule, subject, stage, period, owner) if p)

@@ -73,7 +73,9 @@ def secrets_in(model: Any) -> list[str]:
     return found
 
 
-def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> RedactingFilter:
+def configure(
+    level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()
+) -> RedactingFilter:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -88,6 +90,13 @@ def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (
     root.setLevel(level.upper())
     # Chatty libraries stay at WARNING unless the user asked for DEBUG.
     if level.upper() != "DEBUG":
-        for name in ("urllib3", "apscheduler", "alembic", "hubspot", "simple_salesforce", "slack_sdk"):
+        for name in (
+            "urllib3",
+            "apscheduler",
+            "alembic",
+            "hubspot",
+            "simple_salesforce",
+            "slack_sdk",
+        ):
             logging.getLogger(name).setLevel(logging.WARNING)
     return redactor

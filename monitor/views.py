@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -17,9 +17,10 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.findings import Finding
-from monitor.format import amount, count, percent
+from monitor.format import ago, amount, count, percent
 from monitor.interfaces import Severity
 from monitor.reconciler import GoalReport, StageReport, finding_dict
+from monitor.sla import SlaResult, State
 
 _SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 
@@ -36,7 +37,11 @@ def _period(report: GoalReport) -> str:
 def _rate(stage: StageReport) -> str:
     if stage.rate is None:
         return ""
-    source = f" ({stage.rate_source}, n={stage.sample})" if stage.sample else f" ({stage.rate_source})"
+    source = (
+        f" ({stage.rate_source}, n={stage.sample})"
+        if stage.sample is not None
+        else f" ({stage.rate_source})"
+    )
     return f"{percent(stage.rate)}{source}"
 
 
@@ -49,7 +54,11 @@ def targets_table(report: GoalReport) -> Table:
     for column in ("stage", "target", "rate to next stage", "commitment"):
         table.add_column(column, justify="right" if column != "stage" else "left")
     for stage in report.stages:
-        gap = stage.commitment is not None and stage.target is not None and stage.commitment < stage.target
+        gap = (
+            stage.commitment is not None
+            and stage.target is not None
+            and stage.commitment < stage.target
+        )
         commitment = "" if stage.commitment is None else count(stage.commitment)
         table.add_row(
             stage.stage,
@@ -61,9 +70,19 @@ def targets_table(report: GoalReport) -> Table:
 
 
 def status_table(report: GoalReport) -> Table:
-    title = f"{report.name}  {_period(report)}  ({percent(report.elapsed)} elapsed, {report.pacing})"
+    title = (
+        f"{report.name}  {_period(report)}  ({percent(report.elapsed)} elapsed, {report.pacing})"
+    )
     table = Table(title=title, title_justify="left")
-    for column in ("stage", "target", "expected", "actual", "attainment", "projection", "needed/day"):
+    for column in (
+        "stage",
+        "target",
+        "expected",
+        "actual",
+        "attainment",
+        "projection",
+        "needed/day",
+    ):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for s in report.stages:
         style = ""
@@ -81,14 +100,18 @@ def status_table(report: GoalReport) -> Table:
     return table
 
 
-def print_findings(findings: Sequence[Finding], console: Console, heading: str = "Findings") -> None:
+def print_findings(
+    findings: Sequence[Finding], console: Console, heading: str = "Findings"
+) -> None:
     if not findings:
         console.print(f"[green]{heading}: none — every goal is on pace.[/green]")
         return
     console.print(f"[bold]{heading} ({len(findings)})[/bold]")
     for finding in sorted(findings, key=lambda f: (-f.severity, f.fingerprint)):
         style = _SEVERITY_STYLE[finding.severity]
-        console.print(Text.assemble((f"  {str(finding.severity).upper():9}", style), (finding.title, "bold")))
+        console.print(
+            Text.assemble((f"  {str(finding.severity).upper():9}", style), (finding.title, "bold"))
+        )
         console.print(Text(f"            {finding.subject}: {finding.text}"))
 
 
@@ -108,3 +131,70 @@ def status_json(
     payload["findings"] = [finding_dict(f) for r in reports for f in r.findings]
     payload.update(extra or {})
     return payload
+
+
+def print_alerts(listing: dict[str, Any], console: Console) -> None:
+    alerts = listing["alerts"]
+    if not alerts:
+        console.print("[green]No open alerts.[/green]")
+    else:
+        table = Table(title="Open alerts", title_justify="left")
+        for column in ("state", "severity", "fingerprint", "title", "since", "notified"):
+            table.add_column(column)
+        for a in alerts:
+            style = _SEVERITY_STYLE[Severity[a["severity"].upper()]]
+            table.add_row(
+                a["state"],
+                Text(a["severity"], style=style),
+                a["fingerprint"],
+                a["title"],
+                a["since"][:16],
+                (a["notified_at"] or "—")[:16],
+            )
+        console.print(table)
+    for s in listing["silences"]:
+        console.print(f"silenced: {s['matcher']} until {s['expires_at'][:16]} — {s['reason']}")
+    for row in listing["outbox"]:
+        detail = f": {row['last_error']}" if row["last_error"] else ""
+        console.print(
+            f"[{'red' if row['state'] == 'dead' else 'yellow'}]{row['state']}[/] "
+            f"notification {row['id']} ({row['kind']} to {row['channel']}, "
+            f"{row['attempts']} attempt(s)){detail}"
+        )
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return ago(timedelta(seconds=seconds))
+
+
+def sla_table(name: str, result: SlaResult) -> Table:
+    """Follow-up compliance for one rule, overall and per owner."""
+    within = ago(result.within)
+    table = Table(
+        title=f"SLA {name}: {result.stage} follow-up within {within} (business time), last 7 days",
+        title_justify="left",
+    )
+    for column in ("owner", "met", "late", "open", "at risk", "compliance", "median", "p90"):
+        table.add_column(column, justify="left" if column == "owner" else "right")
+    rows = [("everyone", result.overall)] + [
+        (result.owner_names.get(owner) or owner or "(unassigned)", stats)
+        for owner, stats in sorted(result.by_owner.items())
+    ]
+    for label, stats in rows:
+        rate = stats.met_rate
+        style = (
+            "" if rate is None else ("red" if rate < 0.7 else ("yellow" if rate < 0.9 else "green"))
+        )
+        table.add_row(
+            label,
+            str(stats.counts[State.MET]),
+            str(stats.counts[State.LATE]),
+            str(stats.counts[State.OPEN]),
+            str(stats.counts[State.AT_RISK]),
+            Text("—" if rate is None else percent(rate), style=style),
+            _minutes(stats.sla_time_median),
+            _minutes(stats.sla_time_p90),
+        )
+    return table

@@ -3,16 +3,45 @@
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from monitor.config.sources import SourceBase
 
+#: The segment properties every demo record carries.
+DEMO_PROPERTIES = ("region", "icp_tier")
+
 
 class DemoSource(SourceBase):
-    """A generated, deterministic CRM history: same seed, same history."""
+    """A generated, deterministic CRM history: same seed, same history.
+
+    ``timezone`` is the demo company's local time: when its leads arrive,
+    when its reps work, where its quarters begin. ``segments`` may rename the
+    demo's properties (``{territory: region}``); by default both come through
+    under their own names.
+    """
 
     kind: Literal["demo"]
     seed: int = 7
     months: int = Field(default=9, ge=1, le=36)
     crm_url: str = "https://crm.example.com"
+    timezone: str = "America/New_York"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone, e.g. America/New_York") from None
+        return value
+
+    @field_validator("segments")
+    @classmethod
+    def _known_properties(cls, value: dict[str, str]) -> dict[str, str]:
+        for attr, prop in value.items():
+            if prop not in DEMO_PROPERTIES:
+                valid = ", ".join(DEMO_PROPERTIES)
+                raise ValueError(f"segment {attr!r}: the demo has no property {prop!r} ({valid})")
+        return value

@@ -186,7 +186,7 @@ def _first_error(exc: ValidationError, data: Any, lines: dict[Loc, int], path: s
     key = _dotted(loc)
     if error["type"] == "extra_forbidden":
         valid = _valid_keys(loc[:-1], data)
-        hint = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.75)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
         listing = f" (valid here: {', '.join(valid)})" if valid and not hint else ""
         return ConfigError(

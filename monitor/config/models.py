@@ -11,6 +11,7 @@ from datetime import date, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 from pydantic import Field, field_validator, model_validator
 
 from connectors.demo.settings import DemoSource
@@ -43,6 +44,16 @@ class Calendar(StrictModel):
 
     @model_validator(mode="after")
     def _hours_ordered(self) -> Calendar:
+        if self.country is not None:
+            supported = holidays.list_supported_countries()
+            if self.country not in supported:
+                raise ValueError(
+                    f"country {self.country!r} has no holiday calendar (use ISO codes like US, GB, DE)"
+                )
+            if self.subdivision is not None and self.subdivision not in supported[self.country]:
+                raise ValueError(
+                    f"subdivision {self.subdivision!r} is not a region of {self.country}"
+                )
         if not self.days:
             raise ValueError("days: at least one working day is needed")
         if self.end <= self.start:
@@ -106,13 +117,15 @@ class DriftThresholds(StrictModel):
 
 
 class ExplicitPeriod(StrictModel):
+    """``end`` is the period's last day, inclusive, as people write periods."""
+
     start: date
     end: date
 
     @model_validator(mode="after")
     def _ordered(self) -> ExplicitPeriod:
-        if self.end <= self.start:
-            raise ValueError(f"period end ({self.end}) must be after its start ({self.start})")
+        if self.end < self.start:
+            raise ValueError(f"period end ({self.end}) is before its start ({self.start})")
         return self
 
 
@@ -158,6 +171,7 @@ class SlaRule(StrictModel):
     business_hours: Calendar | None = None
     segment: dict[str, str] = Field(default_factory=dict)
     channel: str | None = None
+    lookback: Duration = timedelta(days=30)  # how long an untouched record stays worth reporting
 
 
 class Slack(StrictModel):
@@ -171,6 +185,9 @@ class Slack(StrictModel):
 
 
 class QuietHours(StrictModel):
+    """Local times between which nothing is delivered; what falls due then is
+    delivered at ``end``. ``start`` after ``end`` spans midnight."""
+
     start: ClockTime
     end: ClockTime
 
@@ -182,7 +199,7 @@ class Alerts(StrictModel):
     repeat_interval: Duration = timedelta(hours=24)
     hysteresis: float = Field(default=0.05, ge=0, lt=1)
     quiet_hours: QuietHours | None = None
-    max_attempts: int = Field(default=12, ge=1)
+    give_up_after: Duration = timedelta(hours=24)
 
 
 class Service(StrictModel):

@@ -20,8 +20,10 @@ from monitor.config.models import AutoRateSettings
 from monitor.errors import StoreError
 from monitor.facts import FunnelFacts, Period
 from monitor.interfaces import Batch, Cursor
+from monitor.sla import SlaRecord
 from monitor.store import engine as _engine
 from monitor.store import facts as _facts
+from monitor.store import sla as _sla
 from monitor.store import writes as _writes
 from monitor.store.schema import records, source_status, sync_cursors
 
@@ -130,3 +132,9 @@ class Store:
             return _facts.funnel_facts(
                 conn, source, segment, period, as_of, zone, auto, recent_days
             )
+
+    def sla_records(
+        self, source: str, stage: str, segment: Mapping[str, str], since: datetime, as_of: datetime
+    ) -> list[SlaRecord]:
+        with self.begin() as conn:
+            return _sla.sla_records(conn, source, stage, segment, since, as_of)

@@ -46,7 +46,8 @@ def _bucket(conn: Connection, column: Any) -> Any:
     return cast(func.strftime("%s", column), Float) / BUCKET_SECONDS
 
 
-def _live(source: str, kind: str, segment: Mapping[str, str]) -> list[ColumnElement[bool]]:
+def live_filter(source: str, kind: str, segment: Mapping[str, str]) -> list[ColumnElement[bool]]:
+    """Rows of ``source`` of ``kind`` in ``segment`` that still exist in the CRM."""
     return [
         records.c.source == source,
         records.c.kind == kind,
@@ -69,7 +70,7 @@ def daily_stage_counts(
     bucket = func.floor(_bucket(conn, column)).label("bucket")
     rows = conn.execute(
         select(bucket, func.count())
-        .where(*_live(source, _stage_kind(stage), segment), column >= start, column < end)
+        .where(*live_filter(source, _stage_kind(stage), segment), column >= start, column < end)
         .group_by(literal_column("bucket"))
     )
     out: dict[date, int] = defaultdict(int)
@@ -121,7 +122,7 @@ def cohort(
     converted = func.count(lower_at).filter(lower_at < as_of)
     row = conn.execute(
         select(func.count(), converted).where(
-            *_live(source, "person", segment), upper_at >= start, upper_at < end
+            *live_filter(source, "person", segment), upper_at >= start, upper_at < end
         )
     ).one()
     return Cohort(int(row[0]), int(row[1]))
@@ -145,7 +146,7 @@ def deal_sample(
 ) -> DealSample:
     row = conn.execute(
         select(func.count(records.c.amount), func.coalesce(func.sum(records.c.amount), 0.0)).where(
-            *_live(source, "deal", segment),
+            *live_filter(source, "deal", segment),
             records.c.won_at >= start,
             records.c.won_at < end,
             records.c.amount.is_not(None),
@@ -221,7 +222,7 @@ def _visit_ratio(
     visits = sum(daily_visits(conn, source, segment, first, last).values())
     leads = conn.execute(
         select(func.count()).where(
-            *_live(source, "person", segment),
+            *live_filter(source, "person", segment),
             and_(records.c.lead_at >= start, records.c.lead_at < end),
         )
     ).scalar_one()

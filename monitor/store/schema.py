@@ -147,7 +147,7 @@ alerts = Table(
     Column("resolved_at", UTCDateTime),
     Column("notified_at", UTCDateTime),
     Column("notified_severity", Integer),
-    Column("message_ref", String(200)),
+    Column("outbox_id", Integer),  # the post that announced it
     Index(None, "state"),
 )
 
@@ -157,6 +157,7 @@ outbox = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("channel", String(200), nullable=False),
     Column("kind", String(10), nullable=False),  # post | reply | update | summary
+    Column("parent_id", Integer),  # the post a reply or update refers to
     Column("payload", JSON, nullable=False),
     Column("fingerprints", JSON, nullable=False, default=list),
     Column("created_at", UTCDateTime, nullable=False),

@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("resolved_at", UTCDateTime(), nullable=True),
         sa.Column("notified_at", UTCDateTime(), nullable=True),
         sa.Column("notified_severity", sa.Integer(), nullable=True),
-        sa.Column("message_ref", sa.String(length=200), nullable=True),
+        sa.Column("outbox_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("fingerprint", name=op.f("pk_alerts")),
     )
     with op.batch_alter_table("alerts", schema=None) as batch_op:
@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("channel", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("parent_id", sa.Integer(), nullable=True),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("fingerprints", sa.JSON(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),

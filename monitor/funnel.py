@@ -1,0 +1,156 @@
+"""Funnel math: which rates to plan with, and the volume each stage needs.
+
+The reconciler's first step (DESIGN §2.2). Given a goal's config and the
+observed cohorts the store counted, choose each conversion rate (configured,
+observed, a conservative lower bound of the observed, or a fallback), the
+average deal size, and work backwards from the revenue target to a target
+for every stage. Pure functions; no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Literal
+
+from monitor.config.models import AutoAmount, AutoRateSettings, Goal, RateSetting
+from monitor.facts import Cohort, DealSample
+
+#: Funnel stages, top to bottom.
+STAGES = ("visit", "lead", "mql", "sql", "won")
+#: The conversion rate from each stage to the next one down.
+RATE_FROM = {
+    "visit": "visit_to_lead",
+    "lead": "lead_to_mql",
+    "mql": "mql_to_sql",
+    "sql": "sql_to_won",
+}
+NEXT_STAGE = {"visit": "lead", "lead": "mql", "mql": "sql", "sql": "won"}
+
+RateSource = Literal["config", "observed", "observed-lower-bound", "fallback"]
+
+# Relative tolerance for float noise before rounding a volume up: 10 / 0.2
+# is 50.000000000000004 in binary floating point, and the plan needs 50.
+_NOISE = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRate:
+    """The rate the plan uses. ``sample``: records it was observed on (None
+    when configured); ``observed``: the raw observed rate, when there was a
+    sample, so a fallback or lower bound can be shown next to it."""
+
+    value: float
+    source: RateSource
+    sample: int | None
+    observed: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DealSize:
+    """The average deal size the plan uses. ``value`` is None when it is
+    ``auto`` with too few won deals and no fallback: a revenue goal then
+    has no plan (the reconciler reports ``plan-incomplete``)."""
+
+    value: float | None
+    source: Literal["config", "observed", "fallback", "missing"]
+    sample: int | None
+
+
+def ceil_count(x: float) -> int:
+    """Round a required volume up to whole records, except that a value
+    within float noise of an integer is that integer."""
+    nearest = round(x)
+    if abs(x - nearest) <= _NOISE * max(1.0, abs(x)):
+        return int(nearest)
+    return math.ceil(x)
+
+
+def wilson_lower(successes: int, n: int, confidence: float = 0.90) -> float:
+    """Lower bound of the two-sided Wilson score interval for a proportion.
+    Zero when nothing succeeded (including an empty sample)."""
+    if not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if successes == 0:  # exactly 0, where the formula leaves float residue
+        return 0.0
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p = successes / n
+    z2n = z * z / n
+    centre = p + z2n / 2
+    spread = z * math.sqrt(p * (1 - p) / n + z2n / (4 * n))
+    return max(0.0, (centre - spread) / (1 + z2n))
+
+
+def resolve_rate(
+    setting: RateSetting, cohort: Cohort | None, settings: AutoRateSettings, default: float
+) -> PlannedRate:
+    """Pick the planning rate for one conversion.
+
+    A number is used as configured. ``auto`` uses the observed cohort rate
+    from ``large_sample`` records up, its 90% Wilson lower bound from
+    ``min_sample`` up, and below that (or when nothing converted, which no
+    plan can be built on) the ``AutoRate`` fallback, else ``default``.
+    """
+    if isinstance(setting, int | float):
+        return PlannedRate(float(setting), "config", None)
+    fallback = default if setting == "auto" else setting.fallback
+    n = cohort.entered if cohort else 0
+    observed = cohort.rate if cohort else None
+    if cohort is None or observed is None or n < settings.min_sample or cohort.converted == 0:
+        return PlannedRate(fallback, "fallback", n, observed)
+    if n >= settings.large_sample:
+        return PlannedRate(observed, "observed", n, observed)
+    return PlannedRate(wilson_lower(cohort.converted, n), "observed-lower-bound", n, observed)
+
+
+def resolve_deal_size(
+    setting: float | Literal["auto"] | AutoAmount | None,
+    deals: DealSample,
+    settings: AutoRateSettings,
+) -> DealSize:
+    """Pick the average deal size: as configured, or for ``auto`` the
+    average of won deals once there are ``min_sample`` of them, else the
+    ``AutoAmount`` fallback, else ``missing``. Averages of a few deals swing
+    with one large win, so a small sample is not used at all."""
+    if isinstance(setting, int | float):
+        return DealSize(float(setting), "config", None)
+    if setting is None:
+        return DealSize(None, "missing", None)
+    if deals.count >= settings.min_sample and deals.average and deals.average > 0:
+        return DealSize(deals.average, "observed", deals.count)
+    if isinstance(setting, AutoAmount):
+        return DealSize(setting.fallback, "fallback", deals.count)
+    return DealSize(None, "missing", deals.count)
+
+
+def back_calculate(
+    goal: Goal, rates: Mapping[str, float], deal_size: float | None
+) -> dict[str, int]:
+    """Target per stage, top to bottom, working back from the goal.
+
+    ``rates`` maps rate names to planning rates; ``visit`` gets a target
+    only when ``visit_to_lead`` is among them. ``deal_size`` is needed for
+    a revenue goal (``ValueError`` without it).
+    """
+    if goal.closes is not None:
+        won = goal.closes
+    elif deal_size is None or deal_size <= 0 or goal.revenue is None:
+        raise ValueError(f"goal {goal.name!r}: a revenue goal needs a positive average deal size")
+    else:
+        won = ceil_count(goal.revenue / deal_size)
+    targets = {"won": won}
+    below = won
+    for stage in ("sql", "mql", "lead", "visit"):
+        rate = rates.get(RATE_FROM[stage])
+        if rate is None and stage == "visit":
+            break
+        if rate is None or rate <= 0:
+            raise ValueError(
+                f"goal {goal.name!r}: no positive {RATE_FROM[stage]} rate to plan with"
+            )
+        below = targets[stage] = ceil_count(below / rate)
+    return {stage: targets[stage] for stage in STAGES if stage in targets}

@@ -1,0 +1,54 @@
+"""Data health: is each source's data fresh enough to judge anyone by?
+
+A source whose last sync failed, or whose last success is older than
+``stale_after`` sync intervals, yields one ``source-stale`` finding. The
+alert lifecycle then freezes every alert computed from that source: stale
+counts are never reported as drift, and a drift alert is not "resolved" by
+data that simply stopped arriving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from monitor.config.models import Config
+from monitor.findings import Finding
+from monitor.format import ago
+from monitor.interfaces import Severity
+from monitor.store import SourceStatus
+
+
+def stale_findings(
+    config: Config, statuses: Mapping[str, SourceStatus], now: datetime
+) -> list[Finding]:
+    found = []
+    for name, settings in config.sources.items():
+        status = statuses.get(name)
+        if status is None or status.last_attempt_at is None:
+            continue  # never synced yet: nothing to judge, nothing stale
+        limit = settings.every * settings.stale_after
+        if status.last_error:
+            since = (
+                f"last success {ago(now - status.last_success_at)} ago"
+                if status.last_success_at
+                else "never synced"
+            )
+            reason = f"the last sync failed ({status.last_error}); {since}"
+        elif status.last_success_at is not None and now - status.last_success_at > limit:
+            reason = (
+                f"no successful sync for {ago(now - status.last_success_at)} (limit {ago(limit)})"
+            )
+        else:
+            continue
+        found.append(
+            Finding(
+                rule="source-stale",
+                subject=name,
+                severity=Severity.CRITICAL,
+                title=f"Source {name} is stale: its alerts are on hold",
+                text=f"{reason}. Pacing and SLA alerts from {name} are held until it syncs again.",
+                source=name,
+            )
+        )
+    return found

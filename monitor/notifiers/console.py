@@ -1,0 +1,67 @@
+"""The console notifier: where the outbox delivers when no Slack token is
+configured (the demo, a first try, a dry run). It prints the same content a
+Slack post would carry, as plain text, so ``make run`` shows the product
+working without any account.
+
+Terminal output needs no Slack escaping, but CRM text may hold control
+characters (an ANSI escape in a lead name could rewrite the terminal), so
+those are stripped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sys
+from typing import TextIO
+
+from monitor.interfaces import CheckResult, CheckStatus, Message, MessageLine
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_VERBS = {
+    "post": "post",
+    "reply": "reply to {ref}",
+    "update": "update of {ref}",
+    "summary": "summary",
+}
+
+
+def _clean(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+class ConsoleNotifier:
+    """Prints messages to ``stream``; returns refs ``console:<n>``."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream if stream is not None else sys.stdout
+        self._numbers = itertools.count(1)
+
+    def send(self, message: Message) -> str:
+        ref = f"console:{next(self._numbers)}"
+        verb = _VERBS.get(message.kind, message.kind).format(ref=message.ref)
+        out = [f"── {_clean(message.channel)} · {verb} · {ref} ──", _clean(message.title)]
+        for line in message.lines:
+            out.extend(self._line(line))
+        if message.attachment is not None:
+            name = _clean(message.attachment_name or "chart.png")
+            out.append(f"  chart: {name} ({len(message.attachment):,} bytes)")
+        self._stream.write("\n".join(out) + "\n\n")
+        self._stream.flush()
+        return ref
+
+    def check(self) -> list[CheckResult]:
+        return [
+            CheckResult(
+                "notifier", CheckStatus.OK, "no Slack token: notifications print to the console"
+            )
+        ]
+
+    @staticmethod
+    def _line(line: MessageLine) -> list[str]:
+        out = [f"  [{str(line.severity).upper()}] {_clean(line.title)}"]
+        out.extend(f"      {_clean(row)}" for row in line.text.splitlines() if row.strip())
+        if line.mentions:
+            out.append("      owner: " + ", ".join(f"@{_clean(m)}" for m in line.mentions))
+        out.extend(f"      - {_clean(label)}: {_clean(url)}" for label, url in line.links)
+        return out

@@ -1,0 +1,314 @@
+"""The Slack notifier: the outbox hands it one ``Message`` at a time and it
+turns that into Web API calls (chat.postMessage, chat.update, the three-call
+file upload), returning the ``CHANNEL_ID:TS`` reference that later replies and
+updates point at.
+
+Retrying is the outbox's job, not this module's: every slack-sdk failure is
+translated in ``_translate`` into ``NotifyRetry`` (with Slack's Retry-After, or
+a backoff) or ``NotifyRejected`` (with what a person should change), and the
+client keeps no retry handler that could sleep inside ``send()``. The one
+exception is a single quick retry when the connection could not even be
+opened: the request never reached Slack, so it cannot be posted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.error import HTTPError, URLError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import ConnectionErrorRetryHandler, FixedValueRetryIntervalCalculator
+from slack_sdk.web import SlackResponse
+
+from monitor.config.models import Slack
+from monitor.errors import NotifyError, NotifyRejected, NotifyRetry
+from monitor.interfaces import CheckResult, CheckStatus, Message
+from monitor.notifiers.render import render
+
+log = logging.getLogger(__name__)
+
+#: Seconds to wait after a 5xx, a timeout or a refused connection. Slack's
+#: own outages last minutes; the outbox adds its own growth on top.
+BACKOFF_SECONDS = 30.0
+#: Email → user lookups: a found user rarely changes, an unknown one may
+#: join Slack later, so misses are forgotten sooner.
+USER_TTL_SECONDS = 24 * 3600.0
+MISS_TTL_SECONDS = 3600.0
+
+#: Scopes the bot token needs, and what is lost without each.
+SCOPES = {
+    "chat:write": "post alerts and summaries",
+    "files:write": "upload the daily summary chart",
+    "users:read.email": "mention lead owners (otherwise their email is shown)",
+}
+
+#: Slack error codes worth retrying (docs.slack.dev, "Errors" of each method).
+_TRANSIENT = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+_REINSTALL = (
+    "set slack.token to the app's Bot User OAuth Token (xoxb-…), reinstalling the app if needed"
+)
+_LAYOUT = "alignmon's layout broke a Slack limit; please report it with the alert's fingerprint"
+#: What a person should do about each permanent error. ``{channel}`` and
+#: ``{needed}`` are filled in from the failed call.
+_HINTS = {
+    "channel_not_found": "Slack has no channel {channel} visible to the bot: check the channel "
+    "name in the config, and /invite the bot if the channel is private",
+    "not_in_channel": "the bot is not a member of {channel}: run /invite @<bot> in that channel",
+    "is_archived": "{channel} is archived: unarchive it or configure another channel",
+    "restricted_action": "the workspace does not let the bot post in {channel}: ask a Slack admin",
+    "invalid_auth": f"Slack rejected the token: {_REINSTALL}",
+    "not_authed": f"no Slack token was sent: {_REINSTALL}",
+    "account_inactive": f"the Slack app was uninstalled or its user deactivated: {_REINSTALL}",
+    "token_revoked": f"the Slack token was revoked: {_REINSTALL}",
+    "token_expired": f"the Slack token expired: {_REINSTALL}",
+    "missing_scope": "the Slack app lacks the {needed} scope: add it under OAuth & Permissions "
+    "and reinstall the app",
+    "msg_too_long": _LAYOUT,
+    "msg_blocks_too_long": _LAYOUT,
+    "invalid_blocks": _LAYOUT,
+    "invalid_blocks_format": _LAYOUT,
+    "no_text": _LAYOUT,
+    "message_not_found": "the Slack message to update or reply to is gone (deleted?)",
+    "cant_update_message": "Slack no longer lets the bot edit that message",
+    "edit_window_closed": "Slack no longer lets the bot edit that message",
+}
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+
+
+def _translate(exc: Exception, channel: str = "") -> NotifyError:
+    """The one place slack-sdk and transport failures become alignmon errors."""
+    if isinstance(exc, SlackApiError):
+        response = exc.response
+        call = str(response.api_url).rstrip("/").rsplit("/", 1)[-1]
+        status = response.status_code
+        error = str(response.get("error") or f"HTTP {status}")
+        if status == 429 or error == "ratelimited":
+            wait = _retry_after(response.headers)
+            return NotifyRetry(f"Slack rate-limited {call}; retry in {wait:g}s", wait)
+        if status >= 500 or error in _TRANSIENT:
+            return NotifyRetry(f"Slack failed {call} ({error}); will retry", BACKOFF_SECONDS)
+        hint = _HINTS.get(error)
+        if hint is None:
+            hint = f"see https://api.slack.com/methods/{call}#errors"
+            if status != 200:
+                hint = "check that slack.api_url points at the Slack Web API"
+        needed = str(response.get("needed") or "required")
+        detail = hint.format(channel=channel or "the channel", needed=needed)
+        return NotifyRejected(f"Slack refused {call} ({error}): {detail}")
+    if isinstance(exc, HTTPError):  # the raw upload step of files_upload_v2
+        if exc.code == 429 or exc.code >= 500:
+            return NotifyRetry(f"Slack file upload failed (HTTP {exc.code})", BACKOFF_SECONDS)
+        return NotifyRejected(f"Slack refused the file upload (HTTP {exc.code})")
+    # Refused, reset, timed out, a broken response, or a failed upload step:
+    # Slack or the network is down, which the outbox outlasts.
+    reason = exc.reason if isinstance(exc, URLError) else exc
+    return NotifyRetry(f"Slack unreachable: {reason}", BACKOFF_SECONDS)
+
+
+def _error_code(exc: NotifyError) -> str | None:
+    """Slack's ``error`` behind a translated failure, if Slack answered."""
+    cause = exc.__cause__
+    return str(cause.response.get("error")) if isinstance(cause, SlackApiError) else None
+
+
+def _retry_after(headers: Any) -> float:
+    for key, value in dict(headers or {}).items():
+        if key.lower() == "retry-after":
+            text = value[0] if isinstance(value, list) else value
+            try:
+                return max(0.0, float(text))
+            except (TypeError, ValueError):
+                break
+    return BACKOFF_SECONDS
+
+
+def _split_ref(ref: str | None) -> tuple[str, str]:
+    channel, _, ts = (ref or "").partition(":")
+    if not channel or not ts:
+        raise NotifyRejected(f"not a Slack message reference (CHANNEL:TS): {ref!r}")
+    return channel, ts
+
+
+class SlackNotifier:
+    """Delivers messages to Slack through the Web API (bot token)."""
+
+    def __init__(self, settings: Slack, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if settings.token is None:
+            raise ValueError("SlackNotifier needs slack.token; without one use ConsoleNotifier")
+        self._settings = settings
+        self._clock = clock
+        # urllib wraps failures to connect or send in URLError, so this retry
+        # only repeats requests Slack never received (crm-apis.md §6.3).
+        refused_once = ConnectionErrorRetryHandler(
+            max_retry_count=1,
+            interval_calculator=FixedValueRetryIntervalCalculator(0.2),
+            error_types=[URLError],
+        )
+        self._client = WebClient(
+            token=settings.token.reveal(),
+            base_url=settings.api_url,
+            timeout=settings.timeout,  # type: ignore[arg-type]  # urllib takes float seconds
+            retry_handlers=[refused_once],
+        )
+        self._users: dict[str, tuple[str | None, float]] = {}
+        # Summaries whose post went out but whose chart upload failed: a retry
+        # of the same message uploads the chart without posting twice.
+        self._posted: dict[str, str] = {}
+
+    def send(self, message: Message) -> str:
+        """Deliver ``message``; return its ``CHANNEL_ID:TS`` reference."""
+        if message.kind in ("reply", "update") or (message.kind == "summary" and message.ref):
+            channel, thread = _split_ref(message.ref)
+        elif message.kind in ("post", "summary"):
+            channel, thread = message.channel, None
+        else:
+            raise NotifyRejected(f"unknown message kind {message.kind!r}")
+        if message.kind == "summary":
+            return self._summary(message, channel, thread)
+        if message.kind == "update":
+            rendered = render(message, self._user_id)
+            self._call(
+                "chat.update",
+                where=channel,
+                channel=channel,
+                ts=thread,
+                text=rendered.text,
+                blocks=rendered.blocks,
+            )
+            return f"{channel}:{thread}"
+        return self._post(message, channel, thread)
+
+    def check(self) -> list[CheckResult]:
+        """Token, scopes and (when given by ID) channel membership."""
+        try:
+            auth = self._call("auth.test")
+        except NotifyError as exc:
+            return [CheckResult("slack", CheckStatus.FAIL, str(exc))]
+        results = [
+            CheckResult(
+                "slack",
+                CheckStatus.OK,
+                f"authenticated to {auth.get('team')} as {auth.get('user')}",
+            )
+        ]
+        granted = next((v for k, v in auth.headers.items() if k.lower() == "x-oauth-scopes"), None)
+        if granted is not None:
+            have = {scope.strip() for scope in str(granted).split(",")}
+            for scope, purpose in SCOPES.items():
+                if scope not in have:
+                    status = CheckStatus.FAIL if scope == "chat:write" else CheckStatus.WARN
+                    results.append(
+                        CheckResult(
+                            f"slack scope {scope}",
+                            status,
+                            f"missing: needed to {purpose}; add it under OAuth & Permissions "
+                            "and reinstall the app",
+                        )
+                    )
+        results.append(self._check_channel(self._settings.channel))
+        return results
+
+    def _check_channel(self, channel: str) -> CheckResult:
+        name = f"slack channel {channel}"
+        if not _CHANNEL_ID.match(channel):
+            return CheckResult(
+                name,
+                CheckStatus.OK,
+                "checked on the first post; configure the "
+                "channel ID (C…) instead of its name to verify it here",
+            )
+        try:
+            info = self._call("conversations.info", where=channel, channel=channel)["channel"]
+        except NotifyError as exc:
+            # Without channels:read the channel cannot be inspected, which
+            # does not mean posting to it will fail.
+            cannot_tell = isinstance(exc, NotifyRetry) or _error_code(exc) == "missing_scope"
+            status = CheckStatus.WARN if cannot_tell else CheckStatus.FAIL
+            return CheckResult(name, status, str(exc))
+        if info.get("is_archived"):
+            return CheckResult(name, CheckStatus.FAIL, "archived: configure another channel")
+        if not info.get("is_member", True):
+            return CheckResult(name, CheckStatus.FAIL, "the bot is not a member: /invite it")
+        return CheckResult(name, CheckStatus.OK, f"#{info.get('name')}, bot is a member")
+
+    def _post(self, message: Message, channel: str, thread: str | None) -> str:
+        rendered = render(message, self._user_id)
+        response = self._call(
+            "chat.postMessage",
+            where=channel,
+            channel=channel,
+            thread_ts=thread,
+            text=rendered.text,
+            blocks=rendered.blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return f"{response['channel']}:{response['ts']}"
+
+    def _summary(self, message: Message, channel: str, thread: str | None) -> str:
+        """Post the summary, then upload its chart into the same channel/thread."""
+        digest = hashlib.sha256(message.attachment or b"")
+        digest.update(repr((channel, thread, message.title, tuple(message.lines))).encode())
+        key = digest.hexdigest()
+        ref = self._posted.pop(key, None) or self._post(message, channel, thread)
+        if not message.attachment:
+            return ref
+        try:
+            # files_upload_v2 = files.getUploadURLExternal, a POST of the bytes
+            # to the URL it returns, files.completeUploadExternal. It wants the
+            # channel ID, which the post returned.
+            self._call(
+                "files.upload_v2",
+                where=channel,
+                channel=ref.partition(":")[0],
+                thread_ts=thread,
+                content=message.attachment,
+                filename=message.attachment_name or "summary.png",
+                title=message.title,
+            )
+        except NotifyRetry:
+            self._posted[key] = ref
+            raise
+        except NotifyRejected as exc:
+            # The summary itself is delivered; a chart Slack will never accept
+            # (e.g. no files:write scope) must not make the outbox resend it.
+            log.warning("Slack summary posted without its chart: %s", exc)
+        return ref
+
+    def _user_id(self, email: str) -> str | None:
+        """Slack user id for an owner email, cached (misses too)."""
+        key = email.strip().lower()
+        cached = self._users.get(key)
+        if cached is not None and cached[1] > self._clock():
+            return cached[0]
+        try:
+            user_id: str | None = self._call("users.lookupByEmail", email=key)["user"]["id"]
+        except NotifyRejected as exc:
+            # users_not_found is the ordinary miss; a missing users:read.email
+            # scope degrades every mention to plain text but not the message.
+            if _error_code(exc) != "users_not_found":
+                log.warning("Slack mention of an owner falls back to text: %s", exc)
+            user_id = None
+        ttl = USER_TTL_SECONDS if user_id else MISS_TTL_SECONDS
+        self._users[key] = (user_id, self._clock() + ttl)
+        return user_id
+
+    def _call(self, method: str, *, where: str = "", **kwargs: Any) -> SlackResponse:
+        """Call one Web API method (``chat.postMessage`` → ``chat_postMessage``);
+        every failure leaves as a NotifyError. ``where`` names the channel for
+        error messages."""
+        arguments = {key: value for key, value in kwargs.items() if value is not None}
+        try:
+            response: SlackResponse = getattr(self._client, method.replace(".", "_"))(**arguments)
+        except (SlackClientError, OSError, http.client.HTTPException) as exc:
+            raise _translate(exc, where) from exc
+        return response

@@ -1,0 +1,100 @@
+"""Goal periods and how much of one has elapsed.
+
+Sits between the config and the reconciler: the store asks ``period_for``
+which dates to count, and the reconciler asks how far through that period
+``as_of`` is, to pro-rate targets (DESIGN §2.3). Everything is computed in
+the configured time zone; nothing here reads a clock.
+
+Period boundaries are local midnights. A period is ``[start, end)``: an
+``as_of`` exactly at a boundary belongs to the period that begins there,
+with nothing elapsed. An explicit YAML period ``{start: 2026-01-01, end:
+2026-03-31}`` names its last day, so its ``Period.end`` is the day after.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
+
+from monitor.config.models import ExplicitPeriod
+from monitor.facts import Period
+
+PeriodSetting = Literal["month", "quarter", "year"] | ExplicitPeriod
+
+_SPAN_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+
+
+class WorkingDays(Protocol):
+    """A working calendar as business-day pacing needs it (implemented by the
+    configured business calendar)."""
+
+    def elapsed_days(self, start: date, end: date, as_of: datetime) -> tuple[float, float]:
+        """Working days in ``[start, end)`` before ``as_of`` (the current day
+        counted by the fraction of it that has passed), and the total."""
+        ...
+
+
+def period_for(
+    setting: PeriodSetting, as_of: datetime, zone: ZoneInfo, fiscal_year_start: int = 1
+) -> Period:
+    """The period of ``setting`` that contains ``as_of``: the month, or the
+    fiscal quarter or year (starting in month ``fiscal_year_start``), or the
+    explicit period as configured whatever ``as_of`` is."""
+    if isinstance(setting, ExplicitPeriod):
+        return make_period(setting.start, setting.end + timedelta(days=1), zone)
+    _require_aware(as_of)
+    if not 1 <= fiscal_year_start <= 12:
+        raise ValueError(f"fiscal_year_start must be a month 1-12, not {fiscal_year_start}")
+    local = as_of.astimezone(zone).date()
+    span = _SPAN_MONTHS[setting]
+    anchor = 1 if setting == "month" else fiscal_year_start
+    # Count months from year 0 so spans that cross New Year need no special case.
+    month_index = local.year * 12 + local.month - 1
+    into_year = (local.month - anchor) % 12
+    start_index = month_index - into_year + into_year // span * span
+    return make_period(_month(start_index), _month(start_index + span), zone)
+
+
+def make_period(start: date, end: date, zone: ZoneInfo) -> Period:
+    """A ``Period`` of local dates ``[start, end)`` in ``zone``."""
+    if end <= start:
+        raise ValueError(f"period end ({end}) must be after its start ({start})")
+    return Period(start, end, local_midnight(start, zone), local_midnight(end, zone))
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The instant ``day`` begins in ``zone``. Round-tripping through UTC
+    resolves the zones whose DST change happens at midnight, where 00:00
+    does not exist on the wall clock."""
+    naive = datetime.combine(day, time(0), tzinfo=zone)
+    return naive.astimezone(UTC).astimezone(zone)
+
+
+def linear_elapsed(period: Period, as_of: datetime) -> float:
+    """Share of the period's real duration before ``as_of``, in [0, 1].
+
+    Aware datetimes that share a tzinfo subtract by wall clock in Python,
+    which is an hour off across a DST change, so both go through UTC.
+    """
+    _require_aware(as_of)
+    start = period.starts_at.astimezone(UTC)
+    total = (period.ends_at.astimezone(UTC) - start).total_seconds()
+    done = (as_of.astimezone(UTC) - start).total_seconds()
+    return min(1.0, max(0.0, done / total))
+
+
+def calendar_days(period: Period, as_of: datetime) -> tuple[float, float]:
+    """Elapsed and total calendar days, for ``linear`` pacing: the period's
+    local day count, split by the linear elapsed share."""
+    total = float((period.end - period.start).days)
+    return linear_elapsed(period, as_of) * total, total
+
+
+def _month(index: int) -> date:
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _require_aware(as_of: datetime) -> None:
+    if as_of.tzinfo is None or as_of.utcoffset() is None:
+        raise ValueError(f"as_of must carry a time zone, got naive {as_of.isoformat()}")

@@ -1,0 +1,154 @@
+"""The CLI through its real entry point, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from monitor.cli import main
+
+ALIGNMON = str(Path(sys.executable).with_name("alignmon"))
+
+WORKED_EXAMPLES = """\
+timezone: UTC
+database: sqlite:///examples.db
+sources:
+  crm: {kind: demo}
+goals:
+  - name: ten-closes
+    source: crm
+    closes: 10
+    rates: {sql_to_won: 0.2, mql_to_sql: 1, lead_to_mql: 1}
+  - name: hundred-million
+    source: crm
+    revenue: 100000000
+    average_deal_size: 50000
+    rates: {sql_to_won: 1, mql_to_sql: 1, lead_to_mql: 1}
+  - name: four-hundred-leads
+    source: crm
+    closes: 400
+    rates: {sql_to_won: 1, mql_to_sql: 1, lead_to_mql: 1, visit_to_lead: 0.01}
+"""
+
+
+def alignmon(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "ALIGNMON_CONFIG"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [ALIGNMON, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+def stage_targets(payload: dict, goal: str) -> dict[str, int]:  # type: ignore[type-arg]
+    chosen = next(g for g in payload["goals"] if g["name"] == goal)
+    return {s["stage"]: s["target"] for s in chosen["stages"]}
+
+
+def test_targets_json_reproduces_the_worked_examples(tmp_path: Path) -> None:
+    (tmp_path / "alignmon.yaml").write_text(WORKED_EXAMPLES)
+    result = alignmon("targets", "--format", "json", "--as-of", "2026-11-02", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert stage_targets(payload, "ten-closes")["lead"] == 50
+    assert stage_targets(payload, "hundred-million")["won"] == 2000
+    assert stage_targets(payload, "four-hundred-leads")["lead"] == 400
+    assert stage_targets(payload, "four-hundred-leads")["visit"] == 40000
+    goal = payload["goals"][0]
+    assert goal["period"] == {"start": "2026-10-01", "end": "2026-12-31"}
+    assert set(goal["stages"][0]) >= {
+        "stage",
+        "target",
+        "expected",
+        "actual",
+        "attainment",
+        "projection",
+        "rate",
+        "rate_source",
+        "sample",
+    }
+
+
+def test_bad_config_exits_2_with_one_clear_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(WORKED_EXAMPLES.replace("closes: 10", "closes: 10\n    colour: blue"))
+    result = alignmon("--config", str(bad), "targets", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{bad}:9: unknown key 'goals[0].colour'" in result.stderr
+
+
+def test_missing_config_file_exits_2(tmp_path: Path) -> None:
+    result = alignmon("--config", "nope.yaml", "status", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "nope.yaml: config file not found; run `alignmon init`" in result.stderr
+
+
+def test_init_writes_a_starter_that_validates(tmp_path: Path) -> None:
+    assert alignmon("init", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "alignmon.yaml").exists()
+    again = alignmon("init", cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr
+    env = {"HUBSPOT_TOKEN": "pat-test-token", "SLACK_BOT_TOKEN": "xoxb-test"}
+    targets = alignmon("targets", "--format", "json", cwd=tmp_path, env=env)
+    assert targets.returncode == 0, targets.stderr
+    assert stage_targets(json.loads(targets.stdout), "q-new-business")["won"] == 20
+
+
+def test_run_once_on_the_demo_shows_the_mql_shortfall(tmp_path: Path) -> None:
+    result = alignmon("run", "--once", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "using the built-in demo" in result.stderr
+    assert "MQLs" in result.stdout and "behind pace" in result.stdout
+    assert (tmp_path / "alignmon-demo.db").exists()
+
+
+def test_status_as_of_is_reproducible_and_fails_on_critical(tmp_path: Path) -> None:
+    assert alignmon("sync", cwd=tmp_path).returncode == 0
+    first = alignmon("status", "--format", "json", "--as-of", "2026-11-16T12:00", cwd=tmp_path)
+    second = alignmon("status", "--format", "json", "--as-of", "2026-11-16T12:00", cwd=tmp_path)
+    assert first.stdout == second.stdout
+    payload = json.loads(first.stdout)
+    assert payload["as_of"].startswith("2026-11-16T12:00")
+    mql = next(s for s in payload["goals"][0]["stages"] if s["stage"] == "mql")
+    assert mql["actual"] > 0
+    earlier = json.loads(
+        alignmon("status", "--format", "json", "--as-of", "2026-11-02", cwd=tmp_path).stdout
+    )
+    mql_earlier = next(s for s in earlier["goals"][0]["stages"] if s["stage"] == "mql")
+    assert mql_earlier["actual"] < mql["actual"]
+    assert any(f["rule"] == "pacing" and f["stage"] == "mql" for f in payload["findings"])
+    gated = alignmon("status", "--as-of", "2026-11-16T12:00", "--fail-on", "critical", cwd=tmp_path)
+    assert gated.returncode == 1
+
+
+def test_bad_as_of_is_a_usage_error(tmp_path: Path) -> None:
+    result = alignmon("targets", "--as-of", "last tuesday", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--as-of 'last tuesday' is not a date" in result.stderr
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append((f"{prefix}{name}", command))
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, f"{prefix}{name} "))
+    return found
+
+
+@pytest.mark.parametrize(("name", "command"), _commands(main))
+def test_every_command_has_help_with_an_example(name: str, command: click.Command) -> None:
+    if isinstance(command, click.Group):
+        assert command.help, name
+        return
+    assert command.help and "Example:" in command.help, f"`alignmon {name}` help has no example"
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"alignmon {name}" in readme, f"`alignmon {name}` is not documented in README.md"
