@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import connectors
-from monitor import dispatch, outbox
+from monitor import dispatch, outbox, summary
 from monitor.config.loader import LoadedConfig
 from monitor.config.models import Config
 from monitor.errors import ConfigError
@@ -103,6 +103,37 @@ class App:
         return outbox.deliver_due(
             self.store, self.notifier(), self.clock, self.config.alerts.give_up_after
         )
+
+    def summary(self, as_of: datetime | None = None) -> tuple[Evaluation, dict[str, Any], bytes]:
+        """The daily summary: the evaluation, its message payload, its chart."""
+        evaluation = self.evaluate(as_of)
+        with self.store.begin() as conn:
+            open_alerts = list(alert_rows.load_alerts(conn).values())
+        payload = summary.build_payload(self.config, evaluation, open_alerts)
+        return evaluation, payload, summary.chart(self.config, evaluation)
+
+    def post_summary(self, as_of: datetime | None = None) -> outbox.Delivery:
+        """Queue the summary with its chart in the outbox, then deliver."""
+        _, payload, png = self.summary(as_of)
+        now = self.clock()
+        payload = {
+            **payload,
+            "attachment": png.hex(),
+            "attachment_name": f"alignmon-{now:%Y-%m-%d}.png",
+        }
+        with self.store.begin() as conn:
+            alert_rows.enqueue(
+                conn,
+                channel=self.config.slack.channel,
+                kind="summary",
+                payload=payload,
+                fingerprints=[],
+                now=now,
+                not_before=dispatch.quiet_until(
+                    now, self.config.alerts.quiet_hours, self.config.zone
+                ),
+            )
+        return self.deliver()
 
     def silence(self, matcher: str, span: timedelta, reason: str) -> datetime:
         now = self.clock()

@@ -281,6 +281,41 @@ def evaluate(ctx: click.Context, as_of: str | None, dry_run: bool, fail_on: str 
 
 
 @main.command()
+@as_of_option
+@click.option(
+    "--post", is_flag=True, help="Post it to Slack (queued in the outbox, then delivered)."
+)
+@click.option(
+    "--chart",
+    "chart_path",
+    metavar="PATH",
+    help="Where to write the chart PNG (default alignmon-summary-DATE.png).",
+)
+@click.pass_context
+def summary(ctx: click.Context, as_of: str | None, post: bool, chart_path: str | None) -> None:
+    """The daily summary: stage tables, rates, SLA compliance, open alerts, and a chart.
+
+    \b
+    Example:
+      alignmon summary --as-of 2026-11-16T09:00 --chart monday.png
+    """
+    with errors_to_exit():
+        app = _app(ctx)
+        when = resolve_as_of(app, as_of)
+        if post:
+            delivery = app.post_summary(when)
+            out.print(f"summary queued; {delivery.sent} delivered, {delivery.retried} to retry")
+            return
+        _, payload, png = app.summary(when)
+        views.print_summary(payload, out)
+        path = Path(
+            chart_path or f"alignmon-summary-{when.astimezone(app.config.zone):%Y-%m-%d}.png"
+        )
+        path.write_bytes(png)
+        out.print(f"chart: {path}")
+
+
+@main.command()
 @format_option
 @click.pass_context
 def alerts(ctx: click.Context, fmt: str) -> None:

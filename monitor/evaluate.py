@@ -13,9 +13,10 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from monitor import sla
-from monitor.business_time import business_calendar
+from monitor.business_time import BusinessCalendar, business_calendar
 from monitor.config.models import Config, Goal, SlaRule
 from monitor.errors import ConfigError
+from monitor.facts import FunnelFacts
 from monitor.findings import Finding, fingerprint
 from monitor.periods import period_for
 from monitor.reconciler import GoalReport, evaluate_goal
@@ -29,6 +30,7 @@ class Evaluation:
     sla: list[tuple[SlaRule, sla.SlaResult]] = field(default_factory=list)
     health: list[Finding] = field(default_factory=list)
     held: frozenset[str] = frozenset()
+    facts: dict[str, FunnelFacts] = field(default_factory=dict)  # by goal name, for charts
 
     @property
     def findings(self) -> list[Finding]:
@@ -47,7 +49,9 @@ def evaluate(
 ) -> Evaluation:
     result = Evaluation(as_of)
     for chosen in select_goals(config, goal):
-        result.goals.append(goal_report(config, store, chosen, as_of))
+        facts = goal_facts(config, store, chosen, as_of)
+        result.facts[chosen.name] = facts
+        result.goals.append(goal_report(config, chosen, facts))
     if with_sla and goal is None:
         for rule in config.sla:
             result.sla.append((rule, sla_result(config, store, rule, as_of)))
@@ -65,14 +69,22 @@ def select_goals(config: Config, only: str | None) -> list[Goal]:
     return chosen
 
 
-def goal_report(config: Config, store: Store, goal: Goal, as_of: datetime) -> GoalReport:
+def goal_facts(config: Config, store: Store, goal: Goal, as_of: datetime) -> FunnelFacts:
     zone = config.zone
     period = period_for(goal.period, as_of, zone, config.fiscal_year_start)
-    facts = store.funnel_facts(
+    return store.funnel_facts(
         goal.source, goal.segment, period, as_of, zone, goal.auto_rates, goal.drift.recent_days
     )
-    working = business_calendar(config.calendar, zone) if goal.pacing == "business_days" else None
-    return evaluate_goal(goal, facts, working_days=working)
+
+
+def working_days(config: Config, goal: Goal) -> BusinessCalendar | None:
+    if goal.pacing != "business_days":
+        return None
+    return business_calendar(config.calendar, config.zone)
+
+
+def goal_report(config: Config, goal: Goal, facts: FunnelFacts) -> GoalReport:
+    return evaluate_goal(goal, facts, working_days=working_days(config, goal))
 
 
 def sla_result(config: Config, store: Store, rule: SlaRule, as_of: datetime) -> sla.SlaResult:

@@ -3,8 +3,9 @@
 A row is claimed inside a transaction (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so replicas never take the same row), sent, and marked
 delivered with the reference the channel returned, in that same
-transaction. Failures are recorded on the row: a retryable one waits for
-the channel's Retry-After or an exponential backoff; after
+transaction. Failures are recorded on the row: a retryable one waits
+exactly the channel's Retry-After when it gave one, else an exponential
+backoff; after
 ``give_up_after`` — or at once for a rejection — the row is marked dead,
 logged, and shown by ``alignmon alerts``.
 
@@ -121,7 +122,7 @@ def _deliver_one(
             rows.set_outbox(conn, row["id"], attempts=attempts, dead_at=now, last_error=str(exc))
             report.dead += 1
             return
-        wait = max(exc.retry_after, backoff(attempts))
+        wait = exc.retry_after if exc.retry_after > 0 else backoff(attempts)
         log.warning("notification %d not delivered (%s); retrying in %.0fs", row["id"], exc, wait)
         rows.set_outbox(
             conn,

@@ -41,7 +41,9 @@ def evaluate_and_notify(app: App) -> None:
     app.deliver()
 
 
-def sync_then_evaluate(app: App, source: str | None = None, stop: Callable[[], bool] = lambda: False) -> None:
+def sync_then_evaluate(
+    app: App, source: str | None = None, stop: Callable[[], bool] = lambda: False
+) -> None:
     for result in app.sync(source, stop=stop):
         if not result.ok and result.error is not None:
             log.warning("sync of %s failed: %s", result.source, result.error)
@@ -58,8 +60,8 @@ def run_once(app: App, console: Console) -> None:
     evaluation = app.evaluate()
     for report in evaluation.goals:
         console.print(views.status_table(report))
-    for rule, result in evaluation.sla:
-        console.print(views.sla_table(rule.name, result))
+    for rule, compliance in evaluation.sla:
+        console.print(views.sla_table(rule.name, compliance))
     views.print_findings(evaluation.findings, console)
     app.record(evaluation)
     app.deliver()

@@ -198,3 +198,11 @@ def sla_table(name: str, result: SlaResult) -> Table:
             _minutes(stats.sla_time_p90),
         )
     return table
+
+
+def print_summary(payload: dict[str, Any], console: Console) -> None:
+    """The summary payload (as it would be posted) in the terminal."""
+    console.print(f"[bold]{payload['title']}[/bold]")
+    for line in payload["lines"]:
+        console.print(f"\n[bold]{line['title']}[/bold]")
+        console.print(Text(line["text"].replace("```\n", "").replace("\n```", "")))

@@ -34,9 +34,6 @@ from monitor.notifiers.render import render
 
 log = logging.getLogger(__name__)
 
-#: Seconds to wait after a 5xx, a timeout or a refused connection. Slack's
-#: own outages last minutes; the outbox adds its own growth on top.
-BACKOFF_SECONDS = 30.0
 #: Email → user lookups: a found user rarely changes, an unknown one may
 #: join Slack later, so misses are forgotten sooner.
 USER_TTL_SECONDS = 24 * 3600.0
@@ -95,7 +92,7 @@ def _translate(exc: Exception, channel: str = "") -> NotifyError:
             wait = _retry_after(response.headers)
             return NotifyRetry(f"Slack rate-limited {call}; retry in {wait:g}s", wait)
         if status >= 500 or error in _TRANSIENT:
-            return NotifyRetry(f"Slack failed {call} ({error}); will retry", BACKOFF_SECONDS)
+            return NotifyRetry(f"Slack failed {call} ({error}); will retry")
         hint = _HINTS.get(error)
         if hint is None:
             hint = f"see https://api.slack.com/methods/{call}#errors"
@@ -106,12 +103,12 @@ def _translate(exc: Exception, channel: str = "") -> NotifyError:
         return NotifyRejected(f"Slack refused {call} ({error}): {detail}")
     if isinstance(exc, HTTPError):  # the raw upload step of files_upload_v2
         if exc.code == 429 or exc.code >= 500:
-            return NotifyRetry(f"Slack file upload failed (HTTP {exc.code})", BACKOFF_SECONDS)
+            return NotifyRetry(f"Slack file upload failed (HTTP {exc.code})")
         return NotifyRejected(f"Slack refused the file upload (HTTP {exc.code})")
     # Refused, reset, timed out, a broken response, or a failed upload step:
     # Slack or the network is down, which the outbox outlasts.
     reason = exc.reason if isinstance(exc, URLError) else exc
-    return NotifyRetry(f"Slack unreachable: {reason}", BACKOFF_SECONDS)
+    return NotifyRetry(f"Slack unreachable: {reason}")
 
 
 def _error_code(exc: NotifyError) -> str | None:
@@ -128,7 +125,7 @@ def _retry_after(headers: Any) -> float:
                 return max(0.0, float(text))
             except (TypeError, ValueError):
                 break
-    return BACKOFF_SECONDS
+    return 0.0  # no advice: the outbox backs off exponentially
 
 
 def _split_ref(ref: str | None) -> tuple[str, str]:

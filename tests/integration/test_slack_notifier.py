@@ -202,7 +202,7 @@ def test_server_errors_raise_retry(slack: FakeSlack, notifier: SlackNotifier, st
     with pytest.raises(NotifyRetry) as caught:
         notifier.send(post(line()))
 
-    assert caught.value.retry_after > 0
+    assert caught.value.retry_after == 0  # no advice from Slack: the outbox backs off
     assert notifier.send(post(line())).startswith("C0ALIGN1:")
 
 

@@ -1,0 +1,195 @@
+"""The daily summary (DESIGN §2.7): per goal the stage table, the rates
+against plan and the findings; the SLA compliance line; the open alerts;
+and a chart of cumulative actual against expected for every stage.
+
+Built from an ``Evaluation`` (no queries of its own), so the terminal
+(`alignmon summary`) and Slack (`--post`, and the service's daily job) show
+the same numbers.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+# Figure without pyplot: no global backend state, safe in the scheduler's threads.
+from matplotlib.figure import Figure
+
+from monitor.alerts import Alert
+from monitor.config.models import Config
+from monitor.evaluate import Evaluation, working_days
+from monitor.facts import FunnelFacts
+from monitor.format import ago, count, percent, stage_noun
+from monitor.interfaces import Severity
+from monitor.periods import linear_elapsed, local_midnight
+from monitor.reconciler import GoalReport
+
+ACTUAL_COLOUR, EXPECTED_COLOUR = "#1f77b4", "#888888"
+
+
+def _cell(value: float | None, fmt: str = "count") -> str:
+    if value is None:
+        return "—"
+    return percent(value) if fmt == "percent" else count(round(value))
+
+
+def goal_table(report: GoalReport) -> str:
+    """A fixed-width table: Slack shows it in a code block, the terminal as is."""
+    header = ("stage", "target", "expected", "actual", "attain.", "projected")
+    rows = [header]
+    for s in report.stages:
+        rows.append(
+            (
+                s.stage,
+                _cell(s.target),
+                _cell(s.expected),
+                _cell(s.actual),
+                _cell(s.attainment, "percent"),
+                _cell(s.projection),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def rates_line(report: GoalReport) -> str:
+    parts = []
+    for name, planned in report.rates.items():
+        observed = ""
+        if planned.observed is not None and planned.source != "observed":
+            observed = f", observed {percent(planned.observed)}"
+        parts.append(
+            f"{name.replace('_to_', '→')} plan {percent(planned.value)} ({planned.source}{observed})"
+        )
+    return "Rates: " + "; ".join(parts)
+
+
+def build_payload(
+    config: Config, evaluation: Evaluation, open_alerts: Sequence[Alert]
+) -> dict[str, Any]:
+    """The summary as an outbox payload (see monitor/messages.py)."""
+    day = evaluation.as_of.astimezone(config.zone)
+    lines: list[dict[str, Any]] = []
+    for report in evaluation.goals:
+        findings = (
+            "\n".join(f"• {f.title}" for f in report.findings) or "• on plan: nothing to flag"
+        )
+        lines.append(
+            {
+                "fingerprint": f"summary/{report.name}",
+                "severity": int(max((f.severity for f in report.findings), default=Severity.INFO)),
+                "title": f"{report.name} — {percent(report.elapsed)} of the period gone",
+                "text": f"```\n{goal_table(report)}\n```\n{rates_line(report)}\n{findings}",
+                "mentions": [],
+                "links": [],
+            }
+        )
+    for rule, result in evaluation.sla:
+        overall = result.overall
+        slow = sorted(
+            (
+                (stats.met_rate, result.owner_names.get(owner) or owner)
+                for owner, stats in result.by_owner.items()
+                if owner and stats.met_rate is not None
+            ),
+        )[:3]
+        worst = ", ".join(f"{name} {percent(rate)}" for rate, name in slow)
+        median = (
+            ago(timedelta(seconds=overall.sla_time_median))
+            if overall.sla_time_median is not None
+            else "—"
+        )
+        lines.append(
+            {
+                "fingerprint": f"summary/sla/{rule.name}",
+                "severity": int(Severity.INFO),
+                "title": f"Follow-up SLA {rule.name}: {percent(overall.met_rate) if overall.met_rate is not None else '—'} met in the last 7 days",
+                "text": f"{overall.decided} {stage_noun(rule.stage)} decided, median first touch {median} (business time). Lowest: {worst or '—'}.",
+                "mentions": [],
+                "links": [],
+            }
+        )
+    firing = [a for a in open_alerts if a.state == "firing"]
+    lines.append(
+        {
+            "fingerprint": "summary/alerts",
+            "severity": int(max((a.severity for a in firing), default=Severity.INFO)),
+            "title": f"Open alerts: {len(firing)}",
+            "text": "\n".join(f"• [{a.severity}] {a.title}" for a in firing) or "none",
+            "mentions": [],
+            "links": [],
+        }
+    )
+    return {"title": f"Revenue alignment summary — {day:%A %d %B %Y}", "lines": lines}
+
+
+def _series(
+    config: Config, report: GoalReport, facts: FunnelFacts, stage: str
+) -> tuple[list[Any], list[float], list[float]]:
+    """Per local day of the period: cumulative actual (up to as_of) and expected."""
+    period, zone = facts.period, config.zone
+    goal = next(g for g in config.goals if g.name == report.name)
+    calendar = working_days(config, goal)
+    target = report.stage(stage).target or 0
+    daily = facts.daily.get(stage, {})
+    days: list[Any] = []  # datetimes; matplotlib converts them
+    actual: list[float] = []
+    expected: list[float] = []
+    total = 0.0
+    day = period.start
+    while day < period.end:
+        end = local_midnight(day + timedelta(days=1), zone)
+        if calendar is not None:
+            done, whole = calendar.elapsed_days(period.start, period.end, end)
+            share = done / whole if whole else linear_elapsed(period, end)
+        else:
+            share = linear_elapsed(period, end)
+        days.append(end)
+        expected.append(target * share)
+        if end <= facts.as_of + timedelta(days=1):
+            total += daily.get(day, 0)
+            actual.append(total)
+        day += timedelta(days=1)
+    return days, actual, expected
+
+
+def chart(config: Config, evaluation: Evaluation) -> bytes:
+    """PNG: one row per goal, one panel per stage with actuals."""
+    reports = [r for r in evaluation.goals if r.name in evaluation.facts]
+    stages = ["visit", "lead", "mql", "sql", "won"]
+    columns = max(
+        1, max((sum(1 for s in r.stages if s.actual is not None) for r in reports), default=1)
+    )
+    figure = Figure(figsize=(3.3 * columns, 2.7 * max(1, len(reports))), dpi=100)
+    for row, report in enumerate(reports):
+        shown = [
+            s for s in stages if any(x.stage == s and x.actual is not None for x in report.stages)
+        ]
+        for col, stage in enumerate(shown):
+            axes = figure.add_subplot(len(reports), columns, row * columns + col + 1)
+            days, actual, expected = _series(config, report, evaluation.facts[report.name], stage)
+            axes.plot(days, expected, linestyle="--", color=EXPECTED_COLOUR, label="expected")
+            axes.plot(days[: len(actual)], actual, color=ACTUAL_COLOUR, linewidth=2, label="actual")
+            axes.set_title(f"{report.name}: {stage_noun(stage)}", fontsize=9)
+            axes.tick_params(labelsize=7)
+            axes.tick_params(axis="x", labelrotation=30)
+            axes.grid(alpha=0.3)
+            if row == 0 and col == 0:
+                axes.legend(fontsize=7, loc="upper left")
+    figure.suptitle(
+        f"Cumulative actual vs expected — as of {evaluation.as_of.astimezone(config.zone):%Y-%m-%d %H:%M}",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

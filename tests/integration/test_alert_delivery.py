@@ -1,0 +1,324 @@
+"""Findings → alert lifecycle → outbox → the real slack-sdk client → the
+fake Slack server, on SQLite and PostgreSQL, with a controllable clock."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from monitor.app import App
+from monitor.config.loader import LoadedConfig
+from monitor.config.models import Config
+from monitor.findings import Finding, fingerprint
+from monitor.interfaces import Severity
+from monitor.store.schema import outbox
+from tests.fakes.slack import TOKEN, FakeSlack
+
+PERIOD = "2026-10-01..2027-01-01"
+T0 = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def config_dict(database: str, slack: FakeSlack, **alerts: Any) -> dict[str, Any]:
+    return {
+        "timezone": "UTC",
+        "database": database,
+        "sources": {"crm": {"kind": "demo"}},
+        "slack": {"token": TOKEN, "api_url": slack.api_url, "channel": "#revenue-alignment"},
+        "alerts": alerts,
+    }
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'alerts.db'}"
+    return str(request.getfixturevalue("postgres").create_database())
+
+
+def make_app(database: str, slack: FakeSlack, clock: Clock, **alerts: Any) -> App:
+    config = Config.model_validate(config_dict(database, slack, **alerts))
+    return App(LoadedConfig(config, "test.yaml"), clock=clock)
+
+
+def pacing(stage: str, drift: float) -> Finding:
+    severity = Severity.CRITICAL if drift <= -0.3 else Severity.WARNING
+    return Finding(
+        rule="pacing",
+        subject="q-new-business",
+        severity=severity,
+        title=f"{stage} {-drift:.0%} behind pace",
+        text="numbers",
+        source="crm",
+        period=PERIOD,
+        stage=stage,
+        metric=drift,
+    )
+
+
+def gap(subject: str, name: str = "Acme") -> Finding:
+    return Finding(
+        rule="commitment-gap",
+        subject=subject,
+        severity=Severity.WARNING,
+        title=f"{subject}: commitment below plan",
+        text="Marketing commits 150 MQLs, the plan needs 250.",
+        source="crm",
+        items=[(name, "https://crm.example.com/persons/1")],
+    )
+
+
+def record(app: App, findings: list[Finding], held: frozenset[str] = frozenset()) -> None:
+    from monitor import dispatch
+
+    dispatch.record(app.store, app.config, findings, app.clock(), held=held)
+
+
+def posts(slack: FakeSlack) -> list[dict[str, Any]]:
+    """Messages Slack accepted (rejected calls leave no message), oldest first."""
+    return [message for _, message in sorted(slack.messages.items(), key=lambda kv: kv[0][1])]
+
+
+def test_lifecycle_grouping_repeat_and_resolution(database: str, slack: FakeSlack) -> None:
+    clock = Clock(T0)
+    app = make_app(database, slack, clock)
+    findings = [pacing("mql", -0.40), pacing("sql", -0.20)]
+
+    record(app, findings)
+    assert app.deliver().sent == 0, "a pacing finding must hold `for` evaluations first"
+    clock.advance(minutes=1)
+    record(app, findings)
+    assert app.deliver().sent == 1
+    (first,) = posts(slack)
+    assert "mql 40% behind pace" in first["text"] and "sql 20% behind pace" in first["text"]
+
+    clock.advance(minutes=1)
+    record(app, findings)
+    assert app.deliver().sent == 0, "nothing changed: nothing said"
+
+    clock.advance(hours=24)
+    record(app, findings)
+    assert app.deliver().sent == 1
+    assert "Still open" in posts(slack)[-1]["text"]
+
+    # mql recovers to -12%: inside the hysteresis margin (warning 15%, margin 5%): still firing
+    clock.advance(minutes=1)
+    held = frozenset({fingerprint("pacing", "q-new-business", "mql", PERIOD)})
+    record(app, [pacing("sql", -0.20)], held=held)
+    assert app.deliver().sent == 0
+
+    # both clear past the margin: one thread reply and one update of the original
+    clock.advance(minutes=1)
+    record(app, [])
+    assert app.deliver().sent == 2
+    reply = posts(slack)[-1]
+    assert reply.get("thread_ts") and "Resolved" in reply["text"]
+    (update,) = [c.params for c in slack.calls_to("chat.update")]
+    assert update["ts"] == reply["thread_ts"]
+    assert "Resolved" in update["text"]
+
+    clock.advance(minutes=1)
+    record(app, [])
+    assert app.deliver().sent == 0
+    app.close()
+
+
+def test_demo_behind_pace_gives_exactly_one_grouped_message(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    clock = Clock(datetime.now(UTC))
+    config = Config.model_validate(
+        {
+            **config_dict(f"sqlite:///{tmp_path / 'demo.db'}", slack),
+            "goals": [
+                {
+                    "name": "q-new-business",
+                    "source": "crm",
+                    "revenue": 2100000,
+                    "average_deal_size": 25000,
+                    "rates": {"sql_to_won": 0.22, "mql_to_sql": 0.37, "lead_to_mql": 0.27},
+                }
+            ],
+        }
+    )
+    app = App(LoadedConfig(config, "demo-test.yaml"), clock=clock)
+    assert all(r.ok for r in app.sync())
+    for _ in range(2):
+        app.record(app.evaluate())
+        clock.advance(minutes=1)
+    app.deliver()
+    (message,) = posts(slack)
+    assert "MQLs" in message["text"] and "behind pace" in message["text"]
+    clock.advance(minutes=1)
+    app.record(app.evaluate())
+    assert app.deliver().sent == 0
+    assert len(posts(slack)) == 1
+    app.close()
+
+
+def test_429_three_times_then_delivered_once_after_the_advertised_wait(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    clock = Clock(T0)
+    app = make_app(f"sqlite:///{tmp_path / 'a.db'}", slack, clock)
+    slack.fail_next(429, retry_after=2, count=3, method="chat.postMessage")
+    record(app, [gap("q1")])
+    for step in range(3):
+        assert app.deliver().retried == 1, f"attempt {step + 1} should be rate limited"
+        clock.advance(seconds=1)
+        assert app.deliver().sent == 0, "retried before the advertised wait"
+        clock.advance(seconds=1)
+    assert app.deliver().sent == 1
+    assert len(posts(slack)) == 1
+    with app.store.begin() as conn:
+        row = conn.execute(select(outbox)).mappings().one()
+    assert row["attempts"] == 4
+    assert row["delivered_at"] - row["created_at"] == timedelta(seconds=6)
+    app.close()
+
+
+def test_slack_down_for_an_hour_then_delivered_once(tmp_path: Path, slack: FakeSlack) -> None:
+    clock = Clock(T0)
+    app = make_app(f"sqlite:///{tmp_path / 'a.db'}", slack, clock)
+    record(app, [gap("q1")])
+    slack.down()
+    attempts = 0
+    for _ in range(60):
+        attempts += app.deliver().retried
+        clock.advance(minutes=1)
+    assert attempts >= 5
+    slack.up()
+    clock.advance(minutes=5)
+    assert app.deliver().sent == 1
+    assert app.deliver().sent == 0
+    assert len(posts(slack)) == 1
+    app.close()
+
+
+def test_killed_after_outbox_write_delivers_once_after_restart(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    database = f"sqlite:///{tmp_path / 'killed.db'}"
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from datetime import datetime, timezone
+        from monitor import dispatch
+        from monitor.app import App
+        from monitor.config.loader import LoadedConfig
+        from monitor.config.models import Config
+        from tests.integration.test_alert_delivery import config_dict, gap, FakeSlack
+
+        class Fake:
+            api_url = {slack.api_url!r}
+
+        app = App(LoadedConfig(Config.model_validate(config_dict({database!r}, Fake)), "x"))
+        dispatch.record(app.store, app.config, [gap("q1")], datetime.now(timezone.utc))
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert posts(slack) == []
+    app = make_app(database, slack, Clock(datetime.now(UTC) + timedelta(seconds=1)))
+    assert app.deliver().sent == 1
+    assert app.deliver().sent == 0
+    assert len(posts(slack)) == 1
+    app.close()
+
+
+def test_crm_text_is_escaped_and_pings_nobody(tmp_path: Path, slack: FakeSlack) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'a.db'}", slack, Clock(T0))
+    record(app, [gap("q1", name="<!channel> & <@U123>")])
+    assert app.deliver().sent == 1
+    (message,) = posts(slack)
+    rendered = str(message["blocks"]) + message["text"]
+    assert "&lt;!channel&gt; &amp; &lt;@U123&gt;" in rendered
+    assert "<!channel>" not in rendered and "<@U123>" not in rendered
+    app.close()
+
+
+def test_four_hundred_findings_fit_slack_limits(tmp_path: Path, slack: FakeSlack) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'a.db'}", slack, Clock(T0))
+    record(app, [gap(f"goal-{i:03d}") for i in range(400)])
+    delivered = app.deliver()
+    assert (delivered.sent, delivered.dead) == (1, 0)
+    (message,) = posts(slack)
+    assert len(message["blocks"]) <= 50
+    assert "more" in message["text"]
+    app.close()
+
+
+def test_silence_holds_until_it_expires(tmp_path: Path, slack: FakeSlack) -> None:
+    clock = Clock(T0)
+    app = make_app(f"sqlite:///{tmp_path / 'a.db'}", slack, clock)
+    app.silence("commitment-gap/*", timedelta(hours=1), "planning week")
+    record(app, [gap("q1")])
+    assert app.deliver().sent == 0
+    clock.advance(minutes=30)
+    record(app, [gap("q1")])
+    assert app.deliver().sent == 0
+    clock.advance(minutes=31)
+    record(app, [gap("q1")])
+    assert app.deliver().sent == 1
+    assert "commitment below plan" in posts(slack)[0]["text"]
+    app.close()
+
+
+def test_quiet_hours_defer_and_never_drop(tmp_path: Path, slack: FakeSlack) -> None:
+    clock = Clock(datetime(2026, 11, 16, 20, 0, tzinfo=UTC))
+    app = make_app(
+        f"sqlite:///{tmp_path / 'a.db'}",
+        slack,
+        clock,
+        quiet_hours={"start": "18:00", "end": "08:00"},
+    )
+    record(app, [gap("q1")])
+    assert app.deliver().sent == 0
+    clock.now = datetime(2026, 11, 17, 7, 59, tzinfo=UTC)
+    assert app.deliver().sent == 0
+    clock.now = datetime(2026, 11, 17, 8, 0, tzinfo=UTC)
+    assert app.deliver().sent == 1
+    app.close()
+
+
+def test_rejected_message_is_dead_and_listed(tmp_path: Path, slack: FakeSlack) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'a.db'}", slack, Clock(T0))
+    slack.error_next("channel_not_found", method="chat.postMessage")
+    record(app, [gap("q1")])
+    assert app.deliver().dead == 1
+    listing = app.alert_listing()
+    assert listing["outbox"][0]["state"] == "dead"
+    assert "channel" in listing["outbox"][0]["last_error"]
+    app.close()
