@@ -233,7 +233,7 @@ def targets(ctx: click.Context, goal: str | None, as_of: str | None, fmt: str) -
 @fail_on_option
 @click.pass_context
 def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None) -> None:
-    """Pacing, drift and alignment findings for every goal.
+    """Pacing, drift, SLA compliance, findings and open alerts.
 
     \b
     Example:
@@ -243,10 +243,17 @@ def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None)
         app = _app(ctx)
         evaluation = app.evaluate(resolve_as_of(app, as_of))
         if fmt == "json":
-            views.dump_json(views.status_json(evaluation.goals, evaluation.as_of), out)
+            listing = app.alert_listing()
+            extra = {
+                "sla": [result.to_dict() for _, result in evaluation.sla],
+                "alerts": listing["alerts"],
+            }
+            views.dump_json(views.status_json(evaluation, extra), out)
         else:
             for report in evaluation.goals:
                 out.print(views.status_table(report))
+            for rule, result in evaluation.sla:
+                out.print(views.sla_table(rule.name, result))
             views.print_findings(evaluation.findings, out)
         exit_for(evaluation.findings, fail_on)
 

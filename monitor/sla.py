@@ -331,13 +331,14 @@ def _finding(
     deadlines = [item.deadline for item in items if item.deadline is not None]
     first = deadlines[0].astimezone(result.zone)
     when = f"{first:%a %d %b %H:%M %Z}"
+    who = result.owner_names.get(owner) or owner or "unassigned"
     if state is State.OPEN:
         rule_name, severity = "sla-breach", Severity.CRITICAL
-        title = f"{rule.name}: {count} {noun} past the {window} follow-up window"
+        title = f"{who}: {count} {noun} past the {window} follow-up window ({rule.name})"
         text = f"{count} {noun} with no first touch past the deadline; the oldest was due {when}."
     else:
         rule_name, severity = "sla-at-risk", Severity.WARNING
-        title = f"{rule.name}: {count} {noun} due for follow-up soon"
+        title = f"{who}: {count} {noun} due for follow-up soon ({rule.name})"
         text = f"{count} {noun} with no first touch yet; the first is due {when}."
     return Finding(
         rule=rule_name,

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from monitor.evaluate import Evaluation
 from monitor.findings import Finding
 from monitor.format import ago, amount, count, percent
 from monitor.interfaces import Severity
@@ -124,11 +125,9 @@ def targets_json(reports: Iterable[GoalReport], as_of: datetime) -> dict[str, An
     return {"as_of": as_of.isoformat(), "goals": goals}
 
 
-def status_json(
-    reports: Sequence[GoalReport], as_of: datetime, extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    payload = targets_json(reports, as_of)
-    payload["findings"] = [finding_dict(f) for r in reports for f in r.findings]
+def status_json(evaluation: Evaluation, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    payload = targets_json(evaluation.goals, evaluation.as_of)
+    payload["findings"] = [finding_dict(f) for f in evaluation.findings]
     payload.update(extra or {})
     return payload
 

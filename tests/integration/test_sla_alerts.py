@@ -1,0 +1,122 @@
+"""A rep's untouched MQL, end to end: at-risk warning, breach notice that
+mentions the rep, resolution when the touch arrives — and an --as-of
+backtest that reproduces the same states."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from monitor.app import App
+from monitor.config.loader import LoadedConfig
+from monitor.config.models import Config
+from monitor.interfaces import Batch, FunnelRecord, Touch
+from monitor.sla import State
+from tests.fakes.slack import TOKEN, FakeSlack
+
+NY = ZoneInfo("America/New_York")
+MQL_AT = datetime(2026, 11, 16, 10, 0, tzinfo=NY)  # a Monday
+DEADLINE = MQL_AT + timedelta(hours=4, minutes=5)  # assigned at 10:05, 4h window
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = MQL_AT
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack(users={"sam.okafor@example.com": "U0SAM"}) as fake:
+        yield fake
+
+
+@pytest.fixture
+def app(tmp_path: Path, slack: FakeSlack) -> Iterator[App]:
+    config = Config.model_validate(
+        {
+            "timezone": "America/New_York",
+            "database": f"sqlite:///{tmp_path / 'sla.db'}",
+            "sources": {"crm": {"kind": "demo"}},
+            "slack": {"token": TOKEN, "api_url": slack.api_url, "channel": "#revenue-alignment"},
+            "sla": [
+                {"name": "mql-follow-up", "source": "crm", "within": "4h", "warn_before": "1h"}
+            ],
+        }
+    )
+    application = App(LoadedConfig(config, "sla.yaml"), clock=Clock())
+    lead = FunnelRecord(
+        object_type="persons",
+        crm_id="P1",
+        modified_at=MQL_AT,
+        lead_at=MQL_AT - timedelta(days=2),
+        mql_at=MQL_AT,
+        owner_email="sam.okafor@example.com",
+        owner_name="Sam Okafor",
+        assigned_at=MQL_AT + timedelta(minutes=5),
+        name="Dana Whitfield, Northwind",
+        url="https://crm.example.com/persons/P1",
+    )
+    application.store.write_batch("crm", "persons", Batch([lead]), MQL_AT)
+    yield application
+    application.close()
+
+
+def at(app: App, when: datetime) -> State:
+    app.clock.now = when  # type: ignore[attr-defined]
+    evaluation = app.evaluate()
+    app.record(evaluation)
+    app.deliver()
+    ((_, result),) = evaluation.sla
+    (record,) = result.records
+    return record.state
+
+
+def texts(slack: FakeSlack) -> list[str]:
+    return [m["text"] for _, m in sorted(slack.messages.items(), key=lambda kv: kv[0][1])]
+
+
+def test_at_risk_then_breach_then_resolved_by_the_touch(app: App, slack: FakeSlack) -> None:
+    assert at(app, DEADLINE - timedelta(hours=2)) == State.PENDING
+    assert texts(slack) == []
+
+    assert at(app, DEADLINE - timedelta(minutes=30)) == State.AT_RISK
+    (warning,) = texts(slack)
+    assert "due for follow-up soon" in warning and "<@U0SAM>" in warning
+    assert "Dana Whitfield, Northwind" in warning
+
+    assert at(app, DEADLINE + timedelta(seconds=30)) == State.OPEN
+    breach = [t for t in texts(slack) if "past the 4h follow-up window" in t]
+    assert len(breach) == 1 and "<@U0SAM>" in breach[0] and "Sam Okafor" in breach[0]
+
+    touched = DEADLINE + timedelta(minutes=50)
+    app.store.write_batch("crm", "tasks", Batch(touches=[Touch("persons", "P1", touched)]), touched)
+    assert at(app, touched + timedelta(minutes=1)) == State.LATE
+    resolved = [t for t in texts(slack) if t.startswith("Cleared") or "Resolved" in t]
+    assert any("past the 4h follow-up window" in t for t in resolved)
+    assert (
+        len(
+            [t for t in texts(slack) if "past the 4h follow-up window" in t and "Resolved" not in t]
+        )
+        <= 1
+    )
+
+
+def test_as_of_backtest_reproduces_the_states(app: App) -> None:
+    touched = DEADLINE + timedelta(minutes=50)
+    app.store.write_batch("crm", "tasks", Batch(touches=[Touch("persons", "P1", touched)]), touched)
+    expected = {
+        DEADLINE - timedelta(hours=2): State.PENDING,
+        DEADLINE - timedelta(minutes=30): State.AT_RISK,
+        DEADLINE + timedelta(seconds=30): State.OPEN,
+        touched + timedelta(minutes=1): State.LATE,
+    }
+    for when, state in expected.items():
+        ((_, result),) = app.evaluate(as_of=when).sla
+        assert result.records[0].state == state, when
