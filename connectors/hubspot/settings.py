@@ -1,21 +1,106 @@
 """Config of a HubSpot source (``kind: hubspot``): endpoints, property names
-and their defaults."""
+and their defaults.
+
+This module is configuration only (it never imports the HubSpot client), so
+loading a config file stays cheap and the connector reads every vendor name
+from one place. Property defaults follow reference/crm-apis.md §2: the
+stage-calculated ``hs_v2_date_entered_*`` properties first, the legacy "became
+a … date" properties second (they are cleared when someone moves a contact
+back down the lifecycle), and the deal's ``hs_is_closed_won`` flag rather
+than a stage id, because portals reuse stage ids for unrelated labels.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field
 
 from monitor.config.sources import SourceBase
-from monitor.config.types import Secret
+from monitor.config.types import Duration, Secret, StrictModel
 
 DEFAULT_API_URL = "https://api.hubapi.com"
+DEFAULT_APP_URL = "https://app.hubspot.com"
+
+#: The last-modified property each object type is windowed and sorted on:
+#: contacts and deals spell it differently (reference §1.1).
+MODIFIED_PROPERTY = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
+#: HubSpot's object type ids, as they appear in record deep links.
+OBJECT_TYPE_IDS = {"contacts": "0-1", "deals": "0-3"}
+ID_PROPERTY = "hs_object_id"
+#: Set on the surviving record of a merge: ``;``-separated ids that are gone.
+MERGED_IDS_PROPERTY = "hs_merged_object_ids"
+
+SEARCH_PAGE = 200  # the search endpoint's largest page
+SEARCH_CAP = 10_000  # results one search query may page through; past it HubSpot answers 400
+LIST_PAGE = 100  # the list endpoints' largest page (archived records, owners)
+
+#: Private-app token introspection; the token travels in the body, never in
+#: a URL that an HTTP debug log would print.
+APP_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"
+#: Legacy analytics report: website sessions per day, for the ``visit`` stage.
+SESSIONS_PATH = "/analytics/v2/reports/totals/daily"
+
+#: The scope each part of a sync needs (shown by ``alignmon check``).
+SCOPES = {
+    "contacts": "crm.objects.contacts.read",
+    "deals": "crm.objects.deals.read",
+    "owners": "crm.objects.owners.read",
+    "visits": "business-intelligence",
+}
+
+
+class StageDates(StrictModel):
+    """Contact properties holding the instant a contact entered each stage,
+    tried in order; the first one set wins. ``won`` is the customer date,
+    copied to the person for cohort rates (won deals come from deals)."""
+
+    lead: tuple[str, ...] = ("hs_v2_date_entered_lead", "hs_lifecyclestage_lead_date")
+    mql: tuple[str, ...] = (
+        "hs_v2_date_entered_marketingqualifiedlead",
+        "hs_lifecyclestage_marketingqualifiedlead_date",
+    )
+    sql: tuple[str, ...] = (
+        "hs_v2_date_entered_salesqualifiedlead",
+        "hs_lifecyclestage_salesqualifiedlead_date",
+    )
+    won: tuple[str, ...] = ("hs_v2_date_entered_customer", "hs_lifecyclestage_customer_date")
 
 
 class HubSpotSource(SourceBase):
+    """A HubSpot portal reached with a private-app token.
+
+    ``lead_fallback``: when no lead date is set, the contact became a lead
+    when it was created, unless its lifecycle stage is one of ``not_leads``
+    (newsletter subscribers are contacts, not leads). ``first_touch``: the
+    current owner's first sales engagement, which pairs with ``assigned``
+    (the current owner's assignment) so the follow-up clock of a reassigned
+    lead restarts with its new owner; either may be null to leave it out.
+    ``visits`` reads daily website sessions (needs the
+    ``business-intelligence`` scope). ``lookback`` is how far before the
+    cursor an incremental sync re-reads: HubSpot's search index shows fresh
+    changes "after a few moments", so a change can surface behind the cursor.
+    """
+
     kind: Literal["hubspot"]
     token: Secret
     api_url: str = DEFAULT_API_URL
     portal_id: int | None = None
+    app_url: str = DEFAULT_APP_URL
     requests_per_second: float = Field(default=4.0, gt=0, le=100)
+
+    stage_dates: StageDates = StageDates()
+    lead_fallback: str | None = "createdate"
+    not_leads: tuple[str, ...] = ("subscriber",)
+    first_touch: str | None = "hs_sa_first_engagement_date"
+    assigned: str | None = "hubspot_owner_assigneddate"
+    deal_amount: str = "amount"
+    deal_won_date: str = "closedate"
+    visits: bool = False
+    visits_backfill_days: int = Field(default=365, ge=1, le=3650)
+
+    lookback: Duration = timedelta(minutes=5)
+    timeout: Duration = timedelta(seconds=30)
+    retries: int = Field(default=5, ge=0, le=20)
+    retry_backoff: Duration = timedelta(seconds=1)

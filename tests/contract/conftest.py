@@ -11,6 +11,7 @@ import pytest
 
 HARNESSES = [
     "tests.contract.harness_demo:DemoHarness",
+    "tests.contract.harness_hubspot:HubSpotHarness",
 ]
 
 

@@ -1,0 +1,490 @@
+"""HubSpot over HTTP: one paced, retried client per connector, the windowed
+search that gets past the 10,000-result cap, and the one place where
+HubSpot's errors become alignmon's.
+
+Data flow: ``HubSpotConnector.pull`` asks this module for pages of raw API
+JSON and hands them to ``normalise``; nothing above this module sees an
+HTTP status or a vendor exception.
+
+Retries use tenacity around each call rather than urllib3's ``Retry`` inside
+the generated client, for four reasons:
+
+- one policy covers every transient failure, including a 200 whose body is
+  cut short or not JSON, which urllib3 never sees as a failure;
+- every attempt goes through the token bucket, whereas urllib3 retries
+  inside its pool, behind the pacer's back;
+- a search 429 often carries no Retry-After: the wait then follows HubSpot's
+  ``policyName`` (1 s for the per-second limit, 10 s for the ten-second one,
+  as HubSpot's own Node client does), and a spent daily allowance stops the
+  sync instead of sleeping;
+- when attempts run out the caller gets ``SourceRetry``, not urllib3's
+  ``MaxRetryError`` (reference/crm-apis.md §0.1, §3.3).
+
+So the generated client is built with ``retry=False``; responses are read
+raw (``_preload_content=False``) and parsed here, which also skips the
+generated models' slow deserialisation. This module is longer than most
+because the search windowing, which needs the raw call, lives beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import hubspot
+import urllib3
+from hubspot.crm.contacts import PublicObjectSearchRequest as ContactSearch
+from hubspot.crm.deals import PublicObjectSearchRequest as DealSearch
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from connectors.hubspot.normalise import parse_instant, to_ms
+from connectors.hubspot.settings import (
+    APP_INFO_PATH,
+    ID_PROPERTY,
+    LIST_PAGE,
+    MODIFIED_PROPERTY,
+    SEARCH_CAP,
+    SEARCH_PAGE,
+    SESSIONS_PATH,
+    HubSpotSource,
+)
+from monitor.errors import SourceActionNeeded, SourceRetry
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+MAX_RETRY_AFTER = 120.0  # a longer wait is left to the next scheduled sync
+MAX_BACKOFF = 30.0
+_POLICY_WAIT = {"SECONDLY": 1.0, "TEN_SECONDLY_ROLLING": 10.0}
+
+
+class TokenBucket:
+    """At most ``rate`` requests per second, bursts of at most ``capacity``.
+    A capacity of one spaces requests evenly, which keeps a rolling
+    one-second limit like HubSpot's search limit from ever being hit."""
+
+    def __init__(self, rate: float, capacity: float = 1.0) -> None:
+        self._rate = rate
+        self._capacity = capacity
+        self._tokens = capacity
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+        self.waited = 0.0  # seconds spent waiting, for benchmarks
+
+    def take(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
+            self._stamp = now
+            if self._tokens < 1.0:
+                wait = (1.0 - self._tokens) / self._rate
+                time.sleep(wait)
+                self.waited += wait
+                self._stamp = time.monotonic()
+                self._tokens = 1.0
+            self._tokens -= 1.0
+
+
+class TokenRejected(SourceActionNeeded):
+    """HubSpot answered 401: the token is wrong, revoked or expired."""
+
+
+class _Transient(Exception):
+    """A failure worth another attempt; ``retry_after`` when HubSpot said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+            return max(0.0, (moment - datetime.now().astimezone()).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def _error_body(exc: Any) -> Json:
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _missing_scopes(body: Json) -> list[str]:
+    scopes: list[str] = []
+    for error in body.get("errors") or []:
+        context = error.get("context") or {} if isinstance(error, dict) else {}
+        scopes += context.get("requiredGranularScopes") or context.get("requiredScopes") or []
+    return scopes
+
+
+class HubSpotApi:
+    """The endpoints the connector uses, each returning parsed JSON or
+    raising ``SourceRetry`` / ``SourceActionNeeded``."""
+
+    def __init__(self, source: str, settings: HubSpotSource) -> None:
+        self._source = source
+        self._settings = settings
+        self._retries = settings.retries
+        self._backoff = settings.retry_backoff.total_seconds()
+        self._timeout = settings.timeout.total_seconds()
+        self.bucket = TokenBucket(settings.requests_per_second)
+        self.calls = 0  # HTTP attempts, retries included
+        self.http_seconds = 0.0  # time spent waiting on HubSpot, for benchmarks
+        client = hubspot.Client.create(
+            access_token=settings.token.reveal(), host=settings.api_url.rstrip("/"), retry=False
+        )
+        # Each attribute access below builds a new ApiClient and connection
+        # pool (reference §0.8): take every API object exactly once.
+        contacts, deals = client.crm.contacts, client.crm.deals
+        self._search = {"contacts": contacts.search_api, "deals": deals.search_api}
+        self._search_model = {"contacts": ContactSearch, "deals": DealSearch}
+        self._basic = {"contacts": contacts.basic_api, "deals": deals.basic_api}
+        self._owners = client.crm.owners.owners_api
+        self._properties = client.crm.properties.core_api
+        self._apis = [*self._search.values(), *self._basic.values(), self._owners, self._properties]
+
+    def close(self) -> None:
+        for api in self._apis:
+            api.api_client.close()
+            api.api_client.rest_client.pool_manager.clear()
+
+    # -- the call, its retries and its errors ---------------------------------
+
+    def _call(self, what: str, send: Callable[[dict[str, Any]], Any], expect: str | None) -> Any:
+        options = {"_preload_content": False, "_request_timeout": self._timeout}
+        retrying = Retrying(
+            stop=stop_after_attempt(self._retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Transient),
+            before_sleep=lambda state: log.warning(
+                "HubSpot %s failed (%s); attempt %d of %d, retrying",
+                what,
+                state.outcome.exception() if state.outcome else "?",
+                state.attempt_number,
+                self._retries + 1,
+            ),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._attempt(what, send, options, expect)
+        except _Transient as exc:
+            raise SourceRetry(self._source, f"HubSpot {what} kept failing: {exc}") from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Transient) and exc.retry_after is not None:
+            return exc.retry_after
+        return float(min(MAX_BACKOFF, self._backoff * 2 ** (state.attempt_number - 1)))
+
+    def _attempt(
+        self, what: str, send: Callable[..., Any], options: dict[str, Any], expect: str | None
+    ) -> Any:
+        self.bucket.take()
+        self.calls += 1
+        started = time.perf_counter()
+        try:
+            response = send(options)
+            body = response.data
+            response.release_conn()
+        except urllib3.exceptions.HTTPError as exc:  # timeouts, resets, refused connections
+            raise _Transient(type(exc).__name__) from exc
+        except Exception as exc:
+            # Each HubSpot sub-package has its own ApiException class with no
+            # shared base (reference §0.3): recognise them by ``.status``.
+            if not isinstance(getattr(exc, "status", None), int):
+                raise
+            raise self._translate(what, exc) from exc
+        finally:
+            elapsed = time.perf_counter() - started
+            self.http_seconds += elapsed
+            log.debug("HubSpot %s answered in %.0f ms", what, elapsed * 1000)
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise _Transient("malformed JSON in the response") from exc
+        if not isinstance(data, dict) or (expect is not None and expect not in data):
+            raise _Transient(f"response without {expect!r}")
+        return data
+
+    def _translate(self, what: str, exc: Any) -> Exception:
+        status: int = exc.status
+        body = _error_body(exc)
+        message = body.get("message") or exc.reason or ""
+        if status == 429:
+            policy = str(body.get("policyName") or "")
+            if policy == "DAILY":
+                return SourceActionNeeded(
+                    self._source,
+                    "the portal's daily API allowance is spent; it resets at "
+                    "midnight in the portal's time zone (or buy the API limit increase)",
+                )
+            wait = _retry_after(exc.headers)
+            if wait is not None and wait > MAX_RETRY_AFTER:
+                return SourceRetry(self._source, f"HubSpot asked to wait {wait:.0f} s")
+            return _Transient(f"429 {policy or 'rate limit'}", wait or _POLICY_WAIT.get(policy))
+        if status >= 500:
+            return _Transient(f"{status} from HubSpot", _retry_after(exc.headers))
+        if status == 401:
+            return TokenRejected(
+                self._source,
+                "HubSpot rejected the token (401): create a new private-app "
+                f"access token and set it as sources.{self._source}.token",
+            )
+        if status == 403:
+            scopes = _missing_scopes(body)
+            if scopes or body.get("category") == "MISSING_SCOPES":
+                return SourceActionNeeded(
+                    self._source,
+                    f"the token lacks scope {', '.join(scopes) or '?'} for {what}: "
+                    "add it in the private app's Scopes tab and use the new token",
+                )
+            return SourceActionNeeded(self._source, f"HubSpot refused {what} (403): {message}")
+        if status == 0:
+            return SourceActionNeeded(
+                self._source,
+                f"TLS to {self._settings.api_url} failed ({exc.reason}): "
+                "check api_url and the CA bundle",
+            )
+        return SourceActionNeeded(
+            self._source, f"HubSpot refused {what} ({status} {body.get('category', '')}): {message}"
+        )
+
+    # -- endpoints ------------------------------------------------------------
+
+    def search(
+        self,
+        object_type: str,
+        filters: list[Json],
+        sort: str,
+        properties: list[str],
+        after: int = 0,
+    ) -> Json:
+        request = self._search_model[object_type](
+            filter_groups=[{"filters": filters}],
+            sorts=[{"propertyName": sort, "direction": "ASCENDING"}],
+            properties=properties,
+            limit=SEARCH_PAGE,
+            after=str(after),
+        )
+        api = self._search[object_type]
+        return self._call(
+            f"{object_type} search",
+            lambda o: api.do_search(public_object_search_request=request, **o),
+            "results",
+        )
+
+    def archived_page(self, object_type: str, after: str | None) -> Json:
+        api = self._basic[object_type]
+        return self._call(
+            f"archived {object_type}",
+            lambda o: api.get_page(
+                limit=LIST_PAGE, after=after, archived=True, properties=[ID_PROPERTY], **o
+            ),
+            "results",
+        )
+
+    def owners_page(self, after: str | None, archived: bool) -> Json:
+        return self._call(
+            "owners",
+            lambda o: self._owners.get_page(limit=LIST_PAGE, after=after, archived=archived, **o),
+            "results",
+        )
+
+    def property_names(self, object_type: str) -> set[str]:
+        data = self._call(
+            f"{object_type} properties",
+            lambda o: self._properties.get_all(object_type=object_type, **o),
+            "results",
+        )
+        return {p["name"] for p in data["results"] if isinstance(p, dict) and "name" in p}
+
+    def token_info(self) -> Json:
+        token = self._settings.token.reveal()
+        return self._raw("token check", "POST", APP_INFO_PATH, body={"tokenKey": token})
+
+    def sessions(self, start: date, end: date) -> Json:
+        query = [("start", f"{start:%Y%m%d}"), ("end", f"{end:%Y%m%d}")]
+        return self._raw("website sessions", "GET", SESSIONS_PATH, query=query)
+
+    def _raw(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        *,
+        body: Json | None = None,
+        query: list[tuple[str, str]] | None = None,
+    ) -> Json:
+        """An endpoint the generated client has no method for, sent through
+        its ApiClient so host, auth and pool stay the ones configured."""
+        api_client = self._owners.api_client
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        return self._call(
+            what,
+            lambda o: api_client.call_api(
+                path,
+                method,
+                query_params=query,
+                header_params=dict(headers),
+                body=body,
+                auth_settings=["oauth2"],
+                **o,
+            ),
+            None,
+        )
+
+    # -- windowed search ------------------------------------------------------
+
+    def modified_pages(
+        self, object_type: str, properties: list[str], start_ms: int, end_ms: int
+    ) -> Iterator[list[Json]]:
+        """Every record modified in ``[start_ms, end_ms)``, page by page,
+        in (modified, id) order.
+
+        A query sorted by the modified property is paged with ``after`` up
+        to the 10,000 cap; there it restarts after the last instant read,
+        first finishing that instant in id order (``hs_object_id > last``),
+        which also copes with more than 10,000 records sharing one instant.
+        A query whose ``total`` shrinks between pages (records modified or
+        archived mid-sync leave it, so offsets shift) restarts the same way
+        from the last page it trusts, so nothing is skipped.
+        """
+        modified = MODIFIED_PROPERTY[object_type]
+        low = start_ms
+        while True:
+            restart = yield from self._window(object_type, properties, modified, low, end_ms)
+            if restart is None:
+                return
+            if restart.instant is not None:
+                yield from self._instant(object_type, properties, modified, restart)
+                low = restart.instant + 1
+
+    def _window(
+        self, object_type: str, properties: list[str], modified: str, low: int, end: int
+    ) -> Generator[list[Json], None, _Restart | None]:
+        span = [_filter(modified, "GTE", low), _filter(modified, "LT", end)]
+        tail = _Tail(modified)
+        after, previous = 0, None
+        while True:
+            page = self.search(object_type, span, modified, properties, after)
+            total = int(page.get("total") or 0)
+            # Fewer matches than a page ago: records left the query (modified
+            # or archived mid-sync) and every later offset moved back, so this
+            # page may have skipped some. Drop it; go on from the last one.
+            if previous is not None and total < previous:
+                log.info(
+                    "HubSpot %s changed while paging; re-reading from the last instant", object_type
+                )
+                return tail.restart()
+            previous = total
+            results = page["results"]
+            if results:
+                yield results
+                tail.add(results)
+            following = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if following is None:
+                return None
+            after = int(following)
+            if after + SEARCH_PAGE > SEARCH_CAP:
+                restart = tail.restart()
+                if restart.instant is None:
+                    raise SourceRetry(
+                        self._source,
+                        f"{object_type} search cannot page past "
+                        f"{SEARCH_CAP}: its records carry no readable {modified}",
+                    )
+                return restart
+
+    def _instant(
+        self, object_type: str, properties: list[str], modified: str, restart: _Restart
+    ) -> Iterator[list[Json]]:
+        instant = restart.instant if restart.instant is not None else -1
+        span = [_filter(modified, "GTE", instant), _filter(modified, "LT", instant + 1)]
+        last_id = restart.after_id
+        while True:
+            page = self.search(
+                object_type, [*span, _filter(ID_PROPERTY, "GT", last_id)], ID_PROPERTY, properties
+            )
+            results = page["results"]
+            fresh = [r for r in results if str(r.get("id")) not in restart.seen]
+            if fresh:
+                yield fresh
+            if not results or not (page.get("paging") or {}).get("next"):
+                return
+            last_id = int(results[-1]["id"])
+
+
+def _filter(prop: str, operator: str, value: int) -> Json:
+    return {"propertyName": prop, "operator": operator, "value": str(value)}
+
+
+def _instant_ms(record: Json, modified: str) -> int | None:
+    try:
+        moment = parse_instant((record.get("properties") or {}).get(modified))
+    except ValueError:
+        return None
+    return None if moment is None else to_ms(moment)
+
+
+@dataclass(frozen=True, slots=True)
+class _Restart:
+    """Where a window query stopped: finish ``instant`` from ids after
+    ``after_id`` (skipping ``seen``), then go on after it. An instant of
+    None re-runs the window from its start."""
+
+    instant: int | None
+    after_id: int = 0  # HubSpot ids are positive
+    seen: frozenset[str] = frozenset()
+
+
+class _Tail:
+    """The records of the latest instant a window query has yielded."""
+
+    def __init__(self, modified: str) -> None:
+        self._modified = modified
+        self.instant: int | None = None
+        self.ids: list[str] = []
+
+    def add(self, results: list[Json]) -> None:
+        last = _instant_ms(results[-1], self._modified)
+        group = []
+        for record in reversed(results):
+            if _instant_ms(record, self._modified) != last:
+                break
+            group.append(str(record.get("id")))
+        group.reverse()
+        if len(group) == len(results) and last == self.instant:
+            self.ids += group
+        else:
+            self.instant, self.ids = last, group
+
+    def restart(self) -> _Restart:
+        """When the instant arrived in id order the seek continues after its
+        last id. HubSpot does not document how it orders ties, so otherwise
+        it re-reads the whole instant and skips what was already yielded."""
+        if self.instant is None:
+            return _Restart(None)
+        numbers = [int(i) for i in self.ids if i.isdigit()]
+        if len(numbers) == len(self.ids) and numbers == sorted(numbers):
+            return _Restart(self.instant, numbers[-1])
+        return _Restart(self.instant, 0, frozenset(self.ids))

@@ -1,0 +1,66 @@
+"""`alignmon run --once` against the fake HubSpot, as a user would run it:
+config file, token from the environment, the real CLI process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.fakes.hubspot import FakeHubSpot
+
+ALIGNMON = str(Path(sys.executable).with_name("alignmon"))
+
+CONFIG = """\
+timezone: UTC
+database: sqlite:///hubspot.db
+sources:
+  hs:
+    kind: hubspot
+    token: ${{HUBSPOT_TOKEN}}
+    api_url: {url}
+    portal_id: {portal}
+goals:
+  - name: q-new-business
+    source: hs
+    closes: 40
+    rates: {{sql_to_won: 0.2, mql_to_sql: 0.4, lead_to_mql: 0.25}}
+    commitments: {{mql: 150}}
+"""
+
+
+def test_run_once_against_fake_hubspot(tmp_path: Path) -> None:
+    with FakeHubSpot(now=datetime.now(UTC)) as fake:
+        fake.seed_records("contacts", 2500, shared=300)
+        fake.seed_records("deals", 200)
+        (tmp_path / "alignmon.yaml").write_text(CONFIG.format(url=fake.url, portal=fake.portal_id))
+        env = {**os.environ, "HUBSPOT_TOKEN": fake.token}
+        env.pop("ALIGNMON_CONFIG", None)
+        run = subprocess.run(
+            [ALIGNMON, "run", "--once"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert run.returncode == 0, run.stderr
+        assert "q-new-business" in run.stdout
+        assert "commitment is below the plan" in run.stdout
+        assert fake.calls["search:contacts"] >= 13  # 2,500 contacts at 200 a page
+        status = subprocess.run(
+            [ALIGNMON, "status", "--format", "json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert status.returncode == 0, status.stderr
+        stages = {s["stage"]: s for s in json.loads(status.stdout)["goals"][0]["stages"]}
+        assert stages["lead"]["target"] == 2000  # 40 / 0.2 / 0.4 / 0.25
+        assert stages["lead"]["actual"] > 0
+        assert fake.token not in run.stdout + run.stderr + status.stdout + status.stderr

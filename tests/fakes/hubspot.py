@@ -1,0 +1,652 @@
+"""A fake HubSpot over real HTTP on 127.0.0.1: the endpoints the connector
+uses, with HubSpot's paging, 10,000-result search cap, per-second rate limit
+and error bodies (reference/crm-apis.md §1–§3), plus fault knobs.
+
+Records are stored compactly: per object type, id → ``_Rec`` (times in epoch
+ms and property overrides) and a sorted list of ``(modified, id)`` keys of
+live records, so a search is a bisect and a slice even at 100,000 records.
+Property values are derived from (seed, id) when a record is served, so
+seeding is cheap and the same seed always gives the same portal. Ties in the
+modified sort are broken by id, as a database would.
+
+This module is longer than most: it is a whole vendor API in one file, so a
+test reads one place to know what the fake does.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+import uuid
+from bisect import bisect_left, bisect_right, insort
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CAP, SEARCH_LIMIT, LIST_LIMIT = 10_000, 200, 100
+MODIFIED = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
+FIRST_ID = {"contacts": 100_001, "deals": 500_001}
+SCOPE = {
+    "contacts": "crm.objects.contacts.read",
+    "deals": "crm.objects.deals.read",
+    "owners": "crm.objects.owners.read",
+    "sessions": "business-intelligence",
+}
+STAGES = ("lead", "marketingqualifiedlead", "salesqualifiedlead", "customer")
+PROPERTIES = {
+    "contacts": {
+        "firstname",
+        "lastname",
+        "email",
+        "lifecyclestage",
+        "createdate",
+        "lastmodifieddate",
+        "hs_object_id",
+        "hubspot_owner_id",
+        "hubspot_owner_assigneddate",
+        "hs_sa_first_engagement_date",
+        "hs_region",
+        "icp_tier",
+        "hs_merged_object_ids",
+        *(f"hs_v2_date_entered_{s}" for s in STAGES),
+        *(f"hs_lifecyclestage_{s}_date" for s in STAGES),
+    },
+    "deals": {
+        "dealname",
+        "amount",
+        "closedate",
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "hubspot_owner_id",
+        "hs_is_closed_won",
+        "dealstage",
+        "pipeline",
+        "hs_region",
+        "hs_merged_object_ids",
+    },
+}
+OWNERS = [
+    {"id": "201", "email": "ana.ito@example.com", "firstName": "Ana", "lastName": "Ito"},
+    {"id": "202", "email": "ben.ode@example.com", "firstName": "Ben", "lastName": "Ode"},
+    {"id": "203", "email": "cy.park@example.com", "firstName": "Cy", "lastName": "Park"},
+    {"id": "204", "email": "dee.ruiz@example.com", "firstName": "Dee", "lastName": "Ruiz"},
+]
+GONE_OWNER = {"id": "299", "email": "old.rep@example.com", "firstName": "Old", "lastName": "Rep"}
+BIG = 2**62
+
+
+def iso(ms: int) -> str:
+    return (EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def ms(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+@dataclass
+class _Rec:
+    id: int
+    created: int
+    modified: int
+    archived: int | None = None
+    overrides: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass
+class _Fault:
+    kind: str  # "status" | "stall" | "truncate"
+    endpoint: str | None
+    status: int = 0
+    retry_after: float | None = None
+
+
+class FakeHubSpot:
+    """Start with ``FakeHubSpot()``; ``url`` is its base URL, ``token`` the
+    valid token. Knobs: ``fail_next``, ``timeout_next``, ``truncate_next``,
+    ``rate_limit``, ``revoke_token``, ``scopes``, ``remove_property``; data:
+    ``seed_records``, ``add``, ``modify``, ``archive``, ``set_props``; clock: ``now``,
+    ``advance``. ``calls`` counts requests per endpoint ("search:contacts",
+    "list:contacts", "owners", "properties:contacts", "token_info",
+    "sessions")."""
+
+    def __init__(self, seed: int = 1, now: datetime | None = None, portal_id: int = 4242) -> None:
+        self.seed = seed
+        self.now = now or datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
+        self.portal_id = portal_id
+        self.token = "pat-na1-fake-" + uuid.UUID(int=seed).hex
+        self.revoked = False
+        self.scopes = set(SCOPE.values())
+        self.properties = {t: set(p) for t, p in PROPERTIES.items()}
+        self.rate_limit: int | None = None  # requests per rolling second, like search's SECONDLY
+        self.stall_seconds = 1.5
+        self.calls: Counter[str] = Counter()
+        self.statuses: Counter[int] = Counter()
+        self.searches: list[dict[str, Any]] = []
+        self._recs: dict[str, dict[int, _Rec]] = {"contacts": {}, "deals": {}}
+        self._index: dict[str, list[tuple[int, int]]] = {"contacts": [], "deals": []}
+        self._next_id = dict(FIRST_ID)
+        self._faults: deque[_Fault] = deque()
+        self._recent: deque[float] = deque()
+        self._lock = threading.RLock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeHubSpot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- clock and data -------------------------------------------------------
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def add(self, object_type: str, modified: Iterable[datetime]) -> list[str]:
+        """One new record per modified instant; returns their ids."""
+        with self._lock:
+            recs, ids = self._recs[object_type], []
+            keys = []
+            for moment in modified:
+                rid = self._next_id[object_type]
+                self._next_id[object_type] += 1
+                at = ms(moment)
+                age = random.Random(self.seed * 7919 + rid).randrange(0, 90 * 86_400_000)
+                recs[rid] = _Rec(rid, at - age, at)
+                keys.append((at, rid))
+                ids.append(str(rid))
+            index = self._index[object_type]
+            index.extend(keys)
+            index.sort()
+            return ids
+
+    def seed_records(
+        self,
+        object_type: str,
+        n: int,
+        *,
+        shared: int = 0,
+        spacing: timedelta = timedelta(seconds=10),
+    ) -> list[str]:
+        """n records modified one every ``spacing`` up to ``now``; ``shared``
+        of them (spread through the range) share the middle instant, as after
+        a bulk update."""
+        times = [self.now - spacing * (n - 1 - i) for i in range(n)]
+        middle = times[n // 2] if n else self.now
+        for j in range(shared):
+            times[j * n // shared] = middle
+        return self.add(object_type, times)
+
+    def modify(self, object_type: str, ids: Iterable[str], at: datetime | None = None) -> None:
+        with self._lock:
+            for rid in map(int, ids):
+                rec = self._recs[object_type][rid]
+                self._unindex(object_type, rec)
+                rec.modified = ms(at or self.now)
+                if rec.archived is None:
+                    insort(self._index[object_type], (rec.modified, rid))
+
+    def archive(self, object_type: str, ids: Iterable[str], at: datetime | None = None) -> None:
+        with self._lock:
+            for rid in map(int, ids):
+                rec = self._recs[object_type][rid]
+                self._unindex(object_type, rec)
+                rec.archived = rec.modified = ms(at or self.now)
+
+    def set_props(self, object_type: str, rid: str, **values: str | None) -> None:
+        """Override generated property values (bad data, edge cases)."""
+        with self._lock:
+            self._recs[object_type][int(rid)].overrides.update(values)
+
+    def live_ids(self, object_type: str) -> set[str]:
+        with self._lock:
+            return {str(rid) for _, rid in self._index[object_type]}
+
+    def keys(self, object_type: str) -> list[tuple[int, int]]:
+        """(modified ms, id) of every live record, in search order."""
+        with self._lock:
+            return list(self._index[object_type])
+
+    def record(self, object_type: str, rid: str) -> dict[str, Any]:
+        """A record as the API would return it, every property included."""
+        with self._lock:
+            return self._json(object_type, self._recs[object_type][int(rid)], None)
+
+    def _unindex(self, object_type: str, rec: _Rec) -> None:
+        index = self._index[object_type]
+        at = bisect_left(index, (rec.modified, rec.id))
+        if at < len(index) and index[at] == (rec.modified, rec.id):
+            del index[at]
+
+    # -- knobs ----------------------------------------------------------------
+
+    def fail_next(
+        self,
+        status: int,
+        retry_after: float | None = None,
+        count: int = 1,
+        endpoint: str | None = None,
+    ) -> None:
+        """The next ``count`` requests (to ``endpoint``, a prefix such as
+        "search") answer ``status`` with HubSpot's error body."""
+        with self._lock:
+            self._faults.extend(
+                _Fault("status", endpoint, status, retry_after) for _ in range(count)
+            )
+
+    def timeout_next(self, count: int = 1, endpoint: str | None = None) -> None:
+        """The next requests answer only after ``stall_seconds``."""
+        with self._lock:
+            self._faults.extend(_Fault("stall", endpoint) for _ in range(count))
+
+    def truncate_next(self, count: int = 1, endpoint: str | None = None) -> None:
+        """The next requests get half their JSON body (a 200, malformed)."""
+        with self._lock:
+            self._faults.extend(_Fault("truncate", endpoint) for _ in range(count))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def revoke_token(self) -> None:
+        self.revoked = True
+
+    def remove_property(self, object_type: str, name: str) -> None:
+        self.properties[object_type].discard(name)
+
+    def visits_on(self, day: date) -> int:
+        return 300 + random.Random(self.seed * 31 + day.toordinal()).randrange(400)
+
+    # -- generated records ----------------------------------------------------
+
+    def _json(self, object_type: str, rec: _Rec, wanted: set[str] | None) -> dict[str, Any]:
+        props = self._props(object_type, rec)
+        props.update(rec.overrides)
+        known = self.properties[object_type]
+        keep = {"hs_object_id", "createdate", MODIFIED[object_type]}
+        props = {
+            k: v
+            for k, v in props.items()
+            if k in known and (wanted is None or k in wanted or k in keep)
+        }
+        for name in (wanted or set()) & known:
+            props.setdefault(name, None)
+        out = {
+            "id": str(rec.id),
+            "properties": props,
+            "createdAt": iso(rec.created),
+            "updatedAt": iso(rec.modified),
+            "archived": rec.archived is not None,
+        }
+        if rec.archived is not None:
+            out["archivedAt"] = iso(rec.archived)
+        return out
+
+    def _props(self, object_type: str, rec: _Rec) -> dict[str, str | None]:
+        rng = random.Random(self.seed * 1_000_003 + rec.id)
+        span = max(rec.modified - rec.created, 1)
+        at = [rec.created + int(span * f) for f in sorted(rng.random() for _ in range(4))]
+        owner = rng.choice([*OWNERS, GONE_OWNER, None])
+        props: dict[str, str | None] = {
+            "hs_object_id": str(rec.id),
+            "createdate": iso(rec.created),
+            MODIFIED[object_type]: iso(rec.modified),
+            "hubspot_owner_id": owner["id"] if owner else None,
+            "hs_region": rng.choice(["NA", "EMEA", "APAC"]),
+        }
+        if object_type == "deals":
+            won = rng.random() < 0.3
+            props.update(
+                dealname=f"Deal {rec.id}",
+                amount=str(rng.randrange(5, 120) * 1000),
+                hs_is_closed_won="true" if won else "false",
+                pipeline="default",
+                dealstage="closedwon" if won else "appointmentscheduled",
+                closedate=iso(at[3]),
+            )
+            return props
+        reached = 0 if rng.random() < 0.1 else 1 + sum(rng.random() < p for p in (0.5, 0.5, 0.4))
+        stage = "subscriber" if reached == 0 else STAGES[reached - 1]
+        first, last = rng.choice(["Ada", "Bo", "Cai", "Dara"]), rng.choice(["Moss", "Lund", "Ngo"])
+        props.update(
+            firstname=first,
+            lastname=last,
+            lifecyclestage=stage,
+            email=f"{first.lower()}.{rec.id}@example.org",
+            icp_tier=str(rng.randint(1, 3)),
+        )
+        for i, name in enumerate(STAGES[:reached]):
+            props[f"hs_v2_date_entered_{name}"] = iso(at[i])
+            props[f"hs_lifecyclestage_{name}_date"] = iso(at[i])
+        if owner and reached >= 2:
+            props["hubspot_owner_assigneddate"] = iso(at[1])
+            if rng.random() < 0.7:
+                props["hs_sa_first_engagement_date"] = iso(
+                    min(rec.modified, at[1] + rng.randrange(1, 3600_000))
+                )
+        return props
+
+    # -- endpoints ------------------------------------------------------------
+
+    def search(self, object_type: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.searches.append(body)
+        limit, after = int(body.get("limit", 10)), int(body.get("after") or 0)
+        groups, sorts = body.get("filterGroups") or [{"filters": []}], body.get("sorts") or []
+        if limit > SEARCH_LIMIT or len(sorts) > 1 or len(groups) > 5:
+            return 400, _error("VALIDATION_ERROR", "limit, sorts or filterGroups out of range")
+        if after >= CAP or after + limit > CAP:
+            return 400, _error("VALIDATION_ERROR", f"paging past {CAP} results is not supported")
+        sort = sorts[0]["propertyName"] if sorts else "hs_object_id"
+        if sort not in (MODIFIED[object_type], "hs_object_id"):
+            return 400, _error("VALIDATION_ERROR", f"cannot sort on {sort}")
+        matches: list[list[tuple[int, int]]] = []
+        for group in groups:
+            found = self._match(object_type, group.get("filters") or [])
+            if isinstance(found, str):
+                return 400, _error("VALIDATION_ERROR", found)
+            matches.append(found)
+        # One group's match is already in (modified, id) order: no sort needed.
+        ordered = matches[0] if len(matches) == 1 else sorted(set().union(*matches))
+        if sort == "hs_object_id" and len({m for m, _ in ordered[:1] + ordered[-1:]}) > 1:
+            ordered = sorted(ordered, key=lambda k: k[1])
+        if sorts and sorts[0].get("direction") == "DESCENDING":
+            ordered.reverse()
+        wanted = set(body.get("properties") or [])
+        recs = self._recs[object_type]
+        page = {
+            "total": len(ordered),
+            "results": [
+                self._json(object_type, recs[k[1]], wanted) for k in ordered[after : after + limit]
+            ],
+        }
+        if after + limit < len(ordered):
+            page["paging"] = {"next": {"after": str(after + limit)}}
+        return 200, page
+
+    def _match(
+        self, object_type: str, filters: list[dict[str, Any]]
+    ) -> list[tuple[int, int]] | str:
+        """Records matching one filter group: a bisect on the modified range,
+        then the id bounds (a bisect too when the range is one instant)."""
+        bounds = {"m": [-BIG, BIG], "i": [-BIG, BIG]}
+        for f in filters:
+            name, op = f.get("propertyName"), f.get("operator")
+            which = (
+                "m" if name == MODIFIED[object_type] else "i" if name == "hs_object_id" else None
+            )
+            if which is None:
+                return f"filtering on {name!r} is not supported by the fake"
+            value = _number(f.get("value"))
+            if op == "BETWEEN":
+                low, high = value, _number(f.get("highValue"))
+            else:
+                step = {
+                    "GT": (1, None),
+                    "GTE": (0, None),
+                    "LT": (None, -1),
+                    "LTE": (None, 0),
+                    "EQ": (0, 0),
+                }.get(op)
+                if step is None:
+                    return f"operator {op!r} is not supported by the fake"
+                low = None if step[0] is None else value + step[0]
+                high = None if step[1] is None else value + step[1]
+            if low is not None:
+                bounds[which][0] = max(bounds[which][0], low)
+            if high is not None:
+                bounds[which][1] = min(bounds[which][1], high)
+        (m_lo, m_hi), (i_lo, i_hi) = bounds["m"], bounds["i"]
+        index = self._index[object_type]
+        if m_lo == m_hi:
+            return index[bisect_left(index, (m_lo, i_lo)) : bisect_right(index, (m_hi, i_hi))]
+        found = index[bisect_left(index, (m_lo, -BIG)) : bisect_right(index, (m_hi, BIG))]
+        if (i_lo, i_hi) != (-BIG, BIG):
+            found = [k for k in found if i_lo <= k[1] <= i_hi]
+        return found
+
+    def list_page(self, object_type: str, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        limit, archived = int(query.get("limit", 10)), query.get("archived", "").lower() == "true"
+        if limit > LIST_LIMIT:
+            return 400, _error("VALIDATION_ERROR", f"limit must be at most {LIST_LIMIT}")
+        after = int(query.get("after") or 0)
+        ids = sorted(
+            r.id
+            for r in self._recs[object_type].values()
+            if (r.archived is not None) == archived and r.id >= after
+        )
+        wanted = set(filter(None, query.get("properties", "").split(",")))
+        page = {
+            "results": [
+                self._json(object_type, self._recs[object_type][i], wanted) for i in ids[:limit]
+            ]
+        }
+        if len(ids) > limit:
+            page["paging"] = {"next": {"after": str(ids[limit])}}
+        return 200, page
+
+    def owners(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        pool = [GONE_OWNER] if query.get("archived", "").lower() == "true" else OWNERS
+        limit, after = int(query.get("limit", 100)), int(query.get("after") or 0)
+        page = {
+            "results": [dict(o, userId=int(o["id"]) + 9000) for o in pool[after : after + limit]]
+        }
+        if after + limit < len(pool):
+            page["paging"] = {"next": {"after": str(after + limit)}}
+        return 200, page
+
+    def sessions(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        start = datetime.strptime(query["start"], "%Y%m%d").date()
+        end = min(datetime.strptime(query["end"], "%Y%m%d").date(), self.now.date())
+        days = [start + timedelta(days=d) for d in range((end - start).days + 1)]
+        return 200, {d.isoformat(): [{"visits": self.visits_on(d), "contacts": 3}] for d in days}
+
+    def property_list(self, object_type: str) -> tuple[int, dict[str, Any]]:
+        names = sorted(self.properties[object_type])
+        return 200, {"results": [{"name": n, "label": n, "type": "string"} for n in names]}
+
+    def token_info(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if body.get("tokenKey") != self.token or self.revoked:
+            return 401, _error("INVALID_AUTHENTICATION", "The token is invalid or revoked")
+        return 200, {
+            "userId": 9001,
+            "hubId": self.portal_id,
+            "appId": 77,
+            "scopes": sorted(self.scopes),
+        }
+
+    # -- dispatch ---------------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, query: dict[str, str], headers: Any, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str], str | None]:
+        """(status, JSON body, extra headers, fault) for one request."""
+        parts = path.strip("/").split("/")
+        endpoint, scope, call = _route(method, parts)
+        with self._lock:
+            self.calls[endpoint] += 1
+            status, data, extra, fault = self._answer(
+                method, path, endpoint, scope, call, parts, query, headers, body
+            )
+            self.statuses[status] += 1
+            return status, data, extra, fault
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        scope: str | None,
+        call: Any,
+        parts: list[str],
+        query: dict[str, str],
+        headers: Any,
+        body: dict[str, Any],
+    ) -> tuple[int, dict[str, Any], dict[str, str], str | None]:
+        fault = next(
+            (f for f in self._faults if f.endpoint is None or endpoint.startswith(f.endpoint)), None
+        )
+        if fault is not None:
+            self._faults.remove(fault)
+            if fault.kind == "status":
+                extra = (
+                    {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+                )
+                return fault.status, _fault_body(fault.status), extra, None
+        if self._limited():
+            return 429, _rate_limited(), {}, None
+        auth = headers.get("Authorization") or ""
+        if auth != f"Bearer {self.token}" or self.revoked:
+            return (
+                401,
+                _error("INVALID_AUTHENTICATION", "Authentication credentials not found."),
+                {},
+                None,
+            )
+        if scope and SCOPE[scope] not in self.scopes:
+            return 403, _missing_scope(SCOPE[scope]), {}, None
+        if call is None:
+            return 404, _error("OBJECT_NOT_FOUND", f"no route for {method} {path}"), {}, None
+        status, data = call(self, parts, query, body)
+        return status, data, {}, None if fault is None else fault.kind
+
+    def _limited(self) -> bool:
+        if self.rate_limit is None:
+            return False
+        now = time.monotonic()
+        while self._recent and self._recent[0] <= now - 1.0:
+            self._recent.popleft()
+        if len(self._recent) >= self.rate_limit:
+            return True
+        self._recent.append(now)
+        return False
+
+
+def _route(method: str, parts: list[str]) -> tuple[str, str | None, Any]:
+    """(endpoint name for counters, scope it needs, handler)."""
+    if parts[:3] == ["crm", "v3", "objects"] and len(parts) >= 4 and parts[3] in MODIFIED:
+        kind = parts[3]
+        if len(parts) == 5 and parts[4] == "search" and method == "POST":
+            return f"search:{kind}", kind, lambda f, p, q, b: f.search(kind, b)
+        if len(parts) == 4 and method == "GET":
+            return f"list:{kind}", kind, lambda f, p, q, b: f.list_page(kind, q)
+    if parts[:3] == ["crm", "v3", "owners"] and method == "GET":
+        return "owners", "owners", lambda f, p, q, b: f.owners(q)
+    if parts[:3] == ["crm", "v3", "properties"] and len(parts) == 4 and parts[3] in MODIFIED:
+        kind = parts[3]
+        return f"properties:{kind}", kind, lambda f, p, q, b: f.property_list(kind)
+    if "/".join(parts) == "oauth/v2/private-apps/get/access-token-info" and method == "POST":
+        return "token_info", None, lambda f, p, q, b: f.token_info(b)
+    if "/".join(parts) == "analytics/v2/reports/totals/daily" and method == "GET":
+        return "sessions", "sessions", lambda f, p, q, b: f.sessions(q)
+    return "unknown", None, None
+
+
+def _number(value: Any) -> int:
+    text = str(value)
+    return int(text) if text.lstrip("-").isdigit() else ms(datetime.fromisoformat(text))
+
+
+def _error(category: str, message: str) -> dict[str, Any]:
+    return {
+        "status": "error",
+        "message": message,
+        "correlationId": str(uuid.uuid4()),
+        "category": category,
+    }
+
+
+def _rate_limited() -> dict[str, Any]:
+    return {
+        "status": "error",
+        "message": "You have reached your secondly limit.",
+        "errorType": "RATE_LIMIT",
+        "correlationId": str(uuid.uuid4()),
+        "policyName": "SECONDLY",
+    }
+
+
+def _missing_scope(scope: str) -> dict[str, Any]:
+    body = _error(
+        "MISSING_SCOPES", "This app hasn't been granted all required scopes to make this call."
+    )
+    body["errors"] = [
+        {
+            "message": "One or more of the following scopes are required.",
+            "context": {"requiredGranularScopes": [scope]},
+        }
+    ]
+    return body
+
+
+def _fault_body(status: int) -> dict[str, Any]:
+    if status == 429:
+        return _rate_limited()
+    if status >= 500:
+        return _error("INTERNAL_ERROR", "internal error")
+    return _error("VALIDATION_ERROR", f"injected {status}")
+
+
+def _handler(fake: FakeHubSpot) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the client's pool expects
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in separate writes: without NODELAY,
+            # Nagle and delayed ACKs add ~40 ms to every response.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: tests assert on counters, not on access logs."""
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def _serve(self, method: str) -> None:
+            split = urlsplit(self.path)
+            query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:
+                body = {}
+            status, data, extra, fault = fake.handle(method, split.path, query, self.headers, body)
+            payload = json.dumps(data).encode()
+            if fault == "stall":
+                time.sleep(fake.stall_seconds)
+            if fault == "truncate":
+                payload = payload[: len(payload) // 2]
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json;charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (a stalled answer)
+
+    return Handler

@@ -1,0 +1,352 @@
+"""The HubSpot connector through the real hubspot-api-client, over HTTP to the
+fake portal (tests/fakes/hubspot.py): the 10,000-result cap, call counts,
+faults mid-paging, deletions, rate limits and ``check``."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from connectors.hubspot import HubSpotConnector, create
+from connectors.hubspot.settings import HubSpotSource
+from monitor.errors import SourceActionNeeded, SourceRetry
+from monitor.interfaces import Batch, CheckStatus, Cursor
+from tests.fakes.hubspot import FakeHubSpot
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeHubSpot]:
+    with FakeHubSpot() as server:
+        server.stall_seconds = 1.0
+        yield server
+
+
+def connect(fake: FakeHubSpot, **overrides: Any) -> HubSpotConnector:
+    values: dict[str, Any] = {
+        "kind": "hubspot",
+        "token": fake.token,
+        "api_url": fake.url,
+        "portal_id": fake.portal_id,
+        "requests_per_second": 100,
+        "segments": {"region": "hs_region"},
+        "timeout": timedelta(seconds=0.5),
+        "retries": 3,
+        "retry_backoff": timedelta(milliseconds=20),
+    }
+    values.update(overrides)
+    return create("hs", HubSpotSource(**values))
+
+
+def ids_of(batches: list[Batch]) -> list[str]:
+    return [r.crm_id for b in batches for r in b.records]
+
+
+def last_cursor(batches: list[Batch]) -> Cursor:
+    cursors = [b.cursor for b in batches if b.cursor is not None]
+    return cursors[-1]
+
+
+def inject(fake: FakeHubSpot, fault: str, count: int = 1) -> None:
+    """The next ``count`` search requests fail the way ``fault`` names."""
+    if fault == "429":
+        fake.fail_next(429, retry_after=1, count=count, endpoint="search")
+    elif fault == "500":
+        fake.fail_next(500, count=count, endpoint="search")
+    elif fault == "timeout":
+        fake.timeout_next(count=count, endpoint="search")
+    else:
+        fake.truncate_next(count=count, endpoint="search")
+
+
+FAULTS = ["429", "500", "timeout", "truncated"]
+
+
+# -- paging, the cap, call counts ----------------------------------------------
+
+
+def test_25000_contacts_with_12000_on_one_instant_sync_without_duplicate_or_gap(
+    fake: FakeHubSpot,
+) -> None:
+    fake.seed_records("contacts", 25_000, shared=12_000)
+    until = fake.now
+    batches = list(connect(fake).pull("contacts", None, until))
+    ids = ids_of(batches)
+    assert len(ids) == len(set(ids)) == 25_000
+    assert set(ids) == fake.live_ids("contacts")
+    assert fake.statuses[400] == 0, "a search paged past the 10,000 cap"
+    cursors = [b.cursor for b in batches]
+    assert cursors == sorted(c for c in cursors if c) and cursors[-1].modified_at <= until
+
+    # The first query pages to the cap; the instant it stopped in is finished
+    # in id order; a second window reads what follows. Each adds one call at
+    # most, on top of the page minimum.
+    keys = fake.keys("contacts")
+    instant = keys[9_999][0]
+    rest_of_instant = sum(1 for m, _ in keys[10_000:] if m == instant)
+    later = sum(1 for m, _ in keys if m > instant)
+    expected = 50 + math.ceil(rest_of_instant / 200) + math.ceil(later / 200)
+    assert rest_of_instant > 200 and later > 200
+    assert fake.calls["search:contacts"] == expected <= math.ceil(25_000 / 200) + 2
+
+
+@pytest.mark.parametrize(
+    ("n", "calls"),
+    [(0, 1), (1_234, 7), (10_000, 50), (10_200, 52)],  # 10,200: the cap forces one window
+)
+def test_full_sync_costs_the_page_minimum_plus_forced_windows(
+    fake: FakeHubSpot, n: int, calls: int
+) -> None:
+    fake.seed_records("contacts", n)
+    batches = list(connect(fake).pull("contacts", None, fake.now))
+    assert len(set(ids_of(batches))) == n
+    assert fake.calls["search:contacts"] == calls
+    assert all(len(b.get("filterGroups", [{}])[0]["filters"]) <= 6 for b in fake.searches)
+    assert all(b["limit"] == 200 for b in fake.searches)
+
+
+def test_second_sync_with_10_changes_costs_one_search_call_per_object_type(
+    fake: FakeHubSpot,
+) -> None:
+    fake.seed_records("contacts", 2_000)
+    fake.seed_records("deals", 400)
+    connector = connect(fake)
+    cursors = {
+        t: last_cursor(list(connector.pull(t, None, fake.now))) for t in ("contacts", "deals")
+    }
+    fake.advance(3600)
+    changed = sorted(fake.live_ids("contacts"))[:10]
+    fake.modify("contacts", changed)
+    fake.calls.clear()
+    second = {t: list(connector.pull(t, cursors[t], fake.now)) for t in ("contacts", "deals")}
+    assert fake.calls["search:contacts"] == 1 and fake.calls["search:deals"] == 1
+    assert set(changed) <= set(ids_of(second["contacts"]))
+    assert last_cursor(second["contacts"]).modified_at == fake.now
+    # Properties and owners are cached per connector; deletions cost one list page.
+    assert fake.calls["properties:contacts"] == 0 and fake.calls["owners"] == 0
+    assert fake.calls["list:contacts"] == 1 and fake.calls["list:deals"] == 1
+
+    fake.advance(60)
+    fake.calls.clear()
+    list(connector.pull("contacts", last_cursor(second["contacts"]), fake.now))
+    assert fake.calls["search:contacts"] == 1, "a sync with no change costs one search"
+
+
+def test_contacts_modified_while_paging_are_not_skipped(fake: FakeHubSpot) -> None:
+    fake.seed_records("contacts", 1_000)
+    expected = fake.live_ids("contacts")
+    pages = connect(fake).pull("contacts", None, fake.now)
+    first = next(pages)
+    # Modified after `until`, these leave the query: every later offset shifts by 20.
+    fake.advance(5)
+    fake.modify("contacts", [r.crm_id for r in first.records[:20]])
+    ids = ids_of([first, *pages])
+    assert set(ids) == expected
+    assert len(ids) == len(set(ids))
+
+
+# -- faults -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_fault_mid_paging_is_retried_through(fake: FakeHubSpot, fault: str) -> None:
+    fake.seed_records("contacts", 1_000)
+    pages = connect(fake).pull("contacts", None, fake.now)
+    batches = [next(pages), next(pages)]
+    inject(fake, fault)
+    started = time.monotonic()
+    batches += list(pages)
+    ids = ids_of(batches)
+    assert len(ids) == len(set(ids)) and set(ids) == fake.live_ids("contacts")
+    assert fake.calls["search:contacts"] == 5 + 1  # five pages and one retry
+    if fault == "429":
+        assert time.monotonic() - started >= 0.9, "Retry-After: 1 was not honoured"
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_lasting_fault_raises_source_retry_after_complete_pages_only(
+    fake: FakeHubSpot, fault: str
+) -> None:
+    fake.seed_records("contacts", 1_000)
+    connector = connect(fake, retries=1)
+    batches: list[Batch] = []
+    with pytest.raises(SourceRetry, match="contacts search"):
+        for batch in connector.pull("contacts", None, fake.now):
+            batches.append(batch)
+            if len(batches) == 2:
+                inject(fake, fault, count=2)
+    assert [len(b.records) for b in batches] == [200, 200]
+    fake.clear_faults()
+    resumed = list(connector.pull("contacts", batches[-1].cursor, fake.now))
+    assert set(ids_of(batches)) | set(ids_of(resumed)) == fake.live_ids("contacts")
+
+
+def test_the_rate_limit_answers_429_and_the_pull_still_completes(fake: FakeHubSpot) -> None:
+    fake.seed_records("contacts", 1_000)
+    fake.rate_limit = 3
+    batches = list(connect(fake, requests_per_second=50).pull("contacts", None, fake.now))
+    assert fake.statuses[429] > 0
+    assert set(ids_of(batches)) == fake.live_ids("contacts")
+
+
+def test_pacing_keeps_under_the_rate_limit(fake: FakeHubSpot) -> None:
+    fake.seed_records("contacts", 600)
+    fake.rate_limit = 5
+    batches = list(connect(fake, requests_per_second=4).pull("contacts", None, fake.now))
+    assert fake.statuses[429] == 0
+    assert len(ids_of(batches)) == 600
+
+
+def test_a_token_revoked_mid_pull_needs_action(fake: FakeHubSpot) -> None:
+    fake.seed_records("contacts", 600)
+    pages = connect(fake).pull("contacts", None, fake.now)
+    next(pages)
+    fake.revoke_token()
+    with pytest.raises(SourceActionNeeded, match="rejected the token"):
+        list(pages)
+
+
+def test_a_missing_scope_needs_action_and_names_the_scope(fake: FakeHubSpot) -> None:
+    fake.scopes.discard("crm.objects.deals.read")
+    with pytest.raises(SourceActionNeeded, match=r"crm\.objects\.deals\.read"):
+        list(connect(fake).pull("deals", None, fake.now))
+
+
+def test_a_configured_property_the_portal_lacks_stops_the_sync(fake: FakeHubSpot) -> None:
+    fake.seed_records("contacts", 10)
+    connector = connect(fake, segments={"tier": "icp_tierr"})
+    with pytest.raises(SourceActionNeeded, match=r"'icp_tierr' \(sources\.hs\.segments\.tier\)"):
+        list(connector.pull("contacts", None, fake.now))
+
+
+# -- what records carry ---------------------------------------------------------
+
+
+def test_archived_contacts_come_back_deleted_in_the_next_incremental_pull(
+    fake: FakeHubSpot,
+) -> None:
+    ids = fake.seed_records("contacts", 500)
+    connector = connect(fake)
+    first = list(connector.pull("contacts", None, fake.now))
+    assert not any(r.deleted for b in first for r in b.records)
+    fake.advance(600)
+    fake.archive("contacts", ids[100:103])
+    fake.advance(60)
+    second = list(connector.pull("contacts", last_cursor(first), fake.now))
+    deleted = {r.crm_id for b in second for r in b.records if r.deleted}
+    assert deleted == set(ids[100:103])
+    assert last_cursor(second) <= Cursor(fake.now, "~")
+
+
+def test_records_carry_owners_links_segments_and_won_deals(fake: FakeHubSpot) -> None:
+    fake.seed_records("contacts", 300)
+    fake.seed_records("deals", 200)
+    connector = connect(fake)
+    contacts = [r for b in connector.pull("contacts", None, fake.now) for r in b.records]
+    deals = [r for b in connector.pull("deals", None, fake.now) for r in b.records]
+    owned = [r for r in contacts if r.owner_id]
+    assert owned and all(r.owner_email and r.owner_name for r in owned)
+    assert any(r.owner_email == "old.rep@example.com" for r in owned), "archived owner unresolved"
+    assert all(
+        r.url == f"https://app.hubspot.com/contacts/4242/record/0-1/{r.crm_id}" for r in contacts
+    )
+    assert all(r.segments["region"] in {"NA", "EMEA", "APAC"} for r in contacts + deals)
+    assert all(r.lead_at is not None for r in contacts if r.mql_at is not None)
+    for deal in deals:
+        props = fake.record("deals", deal.crm_id)["properties"]
+        assert (deal.won_at is not None) == (props["hs_is_closed_won"] == "true")
+        assert deal.amount == float(props["amount"]) and deal.kind == "deal"
+        assert deal.url and "/record/0-3/" in deal.url
+
+
+def test_bad_values_are_dropped_or_rejected_and_logged(
+    fake: FakeHubSpot, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = fake.seed_records("contacts", 50)
+    deals = fake.seed_records("deals", 5)
+    fake.set_props("contacts", ids[0], hs_v2_date_entered_marketingqualifiedlead="last tuesday")
+    fake.set_props("contacts", ids[1], lastmodifieddate="soon")
+    fake.set_props("deals", deals[0], amount="$12k", hs_is_closed_won="true")
+    connector = connect(fake)
+    with caplog.at_level(logging.WARNING, logger="connectors.hubspot"):
+        contact_batches = list(connector.pull("contacts", None, fake.now))
+        deal_batches = list(connector.pull("deals", None, fake.now))
+    assert sum(b.rejected for b in contact_batches) == 1
+    assert len(ids_of(contact_batches)) == 49
+    bad = next(r for b in deal_batches for r in b.records if r.crm_id == deals[0])
+    assert bad.amount is None and bad.won_at is not None
+    assert "amount (not a number)" in caplog.text and "1 record(s) rejected" in caplog.text
+
+
+def test_visits_come_from_the_daily_sessions_report(fake: FakeHubSpot) -> None:
+    connector = connect(fake, visits=True, visits_backfill_days=10)
+    assert connector.object_types == ("contacts", "deals", "visits")
+    batches = list(connector.pull("visits", None, fake.now))
+    counts = {c.day: c.count for b in batches for c in b.daily}
+    today = fake.now.date()
+    assert sorted(counts) == [today - timedelta(days=d) for d in range(9, -1, -1)]
+    assert all(counts[d] == fake.visits_on(d) for d in counts)
+    fake.advance(86_400)
+    fake.calls.clear()
+    again = list(connector.pull("visits", last_cursor(batches), fake.now))
+    assert [c.day for b in again for c in b.daily] == [today, today + timedelta(days=1)]
+    assert fake.calls["sessions"] == 1
+    assert all(b.cursor and b.cursor.modified_at <= fake.now for b in again)
+
+
+# -- check and secrets ----------------------------------------------------------
+
+
+def test_check_passes_on_a_healthy_portal(fake: FakeHubSpot) -> None:
+    results = connect(fake, visits=True).check()
+    assert [r.status for r in results] == [CheckStatus.OK] * len(results)
+    assert {r.name for r in results} >= {"hubspot token", "hubspot scopes", "hubspot visits"}
+
+
+def test_check_reports_a_revoked_token_in_one_line(fake: FakeHubSpot) -> None:
+    fake.revoke_token()
+    results = connect(fake).check()
+    assert len(results) == 1 and results[0].status is CheckStatus.FAIL
+    assert "rejected the token" in results[0].detail and "sources.hs.token" in results[0].detail
+
+
+def test_check_reports_a_missing_property_and_a_missing_scope(fake: FakeHubSpot) -> None:
+    fake.remove_property("contacts", "hs_region")
+    fake.scopes.discard("crm.objects.owners.read")
+    results = connect(fake).check()
+    failed = [r.detail for r in results if r.status is CheckStatus.FAIL]
+    assert any("'hs_region' (sources.hs.segments.region) does not exist" in d for d in failed)
+    assert any("lacks crm.objects.owners.read" in d for d in failed)
+    assert len(failed) == 2
+
+
+def test_the_token_never_reaches_logs_errors_or_check(
+    fake: FakeHubSpot, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.seed_records("contacts", 300)
+    connector = connect(fake, retries=0)
+    # hubspot-api-client turns urllib3's logger down to WARNING; open it up.
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="urllib3"):
+        list(connector.pull("contacts", None, fake.now))
+        fake.fail_next(500, endpoint="search")
+        with pytest.raises(SourceRetry) as retry:
+            list(connector.pull("contacts", None, fake.now))
+        fake.revoke_token()
+        lines = connector.check()
+        with pytest.raises(SourceActionNeeded) as action:
+            list(connector.pull("contacts", None, fake.now))
+    assert any(r.name.startswith("urllib3") for r in caplog.records)
+    assert any(r.name.startswith("connectors.hubspot") for r in caplog.records)
+    for text in (
+        caplog.text,
+        str(retry.value),
+        str(action.value),
+        repr(lines),
+        repr(connector.settings),
+    ):
+        assert fake.token not in text
