@@ -140,7 +140,8 @@ class DemoConnector:
             return self._visits(after, until)
         records = sorted(
             (
-                r for r in self.crm.records(object_type)
+                r
+                for r in self.crm.records(object_type)
                 if r.modified_at <= until and (after is None or (r.modified_at, r.crm_id) > after)
             ),
             key=lambda r: (r.modified_at, r.crm_id),
@@ -153,7 +154,8 @@ class DemoConnector:
 
     def _visits(self, after: tuple[datetime, str] | None, until: datetime) -> Iterator[Batch]:
         days = [
-            v for v in self.crm.visits()
+            v
+            for v in self.crm.visits()
             if v.counted_to <= until
             and (after is None or (v.counted_to, v.count.day.isoformat()) > after)
         ]

@@ -61,14 +61,70 @@ ARCHIVED = 0.007  # share of never-qualified leads archived as junk (≈0.5% of 
 #: ICP tier: (name, lead→MQL factor, deal size factor), and how common each is.
 _TIERS = (("1", 1.4, 1.6), ("2", 1.0, 1.0), ("3", 0.8, 0.75))
 _TIER_CUMULATIVE = (0.20, 0.55, 1.0)
-_FIRST = ("Dana", "Priya", "Marcus", "Elena", "Kofi", "Hannah", "Luis", "Aiko", "Omar", "Greta",
-          "Ravi", "Chloe", "Mateo", "Sofia", "Liam", "Noor", "Felix", "Ada", "Jonas", "Mei")
-_LAST = ("Whitfield", "Sharma", "Reyes", "Novak", "Mensah", "Berg", "Costa", "Tanaka", "Haddad",
-         "Lindqvist", "Iyer", "Dubois", "Alvarez", "Rossi", "Murphy", "Kaur", "Weber", "Ng")
-_COMPANY = ("Northwind", "Contoso", "Fabrikam", "Tailspin", "Litware", "Adatum", "Proseware",
-            "Wingtip", "Lucerne", "Margie's Travel", "Alpine Ski House", "Coho Winery",
-            "Fourth Coffee", "Trey Research", "Woodgrove Bank", "Blue Yonder", "Humongous",
-            "Wide World Importers", "Relecloud", "VanArsdel")
+_FIRST = (
+    "Dana",
+    "Priya",
+    "Marcus",
+    "Elena",
+    "Kofi",
+    "Hannah",
+    "Luis",
+    "Aiko",
+    "Omar",
+    "Greta",
+    "Ravi",
+    "Chloe",
+    "Mateo",
+    "Sofia",
+    "Liam",
+    "Noor",
+    "Felix",
+    "Ada",
+    "Jonas",
+    "Mei",
+)
+_LAST = (
+    "Whitfield",
+    "Sharma",
+    "Reyes",
+    "Novak",
+    "Mensah",
+    "Berg",
+    "Costa",
+    "Tanaka",
+    "Haddad",
+    "Lindqvist",
+    "Iyer",
+    "Dubois",
+    "Alvarez",
+    "Rossi",
+    "Murphy",
+    "Kaur",
+    "Weber",
+    "Ng",
+)
+_COMPANY = (
+    "Northwind",
+    "Contoso",
+    "Fabrikam",
+    "Tailspin",
+    "Litware",
+    "Adatum",
+    "Proseware",
+    "Wingtip",
+    "Lucerne",
+    "Margie's Travel",
+    "Alpine Ski House",
+    "Coho Winery",
+    "Fourth Coffee",
+    "Trey Research",
+    "Woodgrove Bank",
+    "Blue Yonder",
+    "Humongous",
+    "Wide World Importers",
+    "Relecloud",
+    "VanArsdel",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,20 +1,70 @@
-"""Config of a Salesforce source (``kind: salesforce``): login flows, field
-map and quota guard."""
+"""Config of a Salesforce source (``kind: salesforce``): login flows, the
+field map from Salesforce fields to funnel stages, paging and quota knobs.
+
+Config only: nothing here talks to Salesforce. Every object and field name
+is checked at load to be a plain Salesforce API name, because names are
+placed into SOQL text: ``MQL_Date__c) OR (Name != ''`` must never reach a
+query. The connector checks the same names against ``describe`` before use.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from monitor.config.sources import SourceBase
-from monitor.config.types import Secret, StrictModel
+from monitor.config.types import Duration, Secret, StrictModel
+
+_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
+
+
+def api_name(value: str) -> str:
+    """A Salesforce object or field API name: letters, digits and
+    underscores, starting with a letter (``Lead``, ``MQL_Date__c``,
+    ``ns__Score__c``)."""
+    if not _API_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a Salesforce API name: use letters, digits and "
+            "underscores, starting with a letter (e.g. MQL_Date__c)"
+        )
+    return value
+
+
+ApiName = Annotated[str, AfterValidator(api_name)]
+
+#: The login flows, as (required fields, optional fields). The auth block
+#: must match exactly one of them.
+FLOWS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "session_id": (frozenset({"session_id"}), frozenset()),
+    "password": (frozenset({"username", "password"}), frozenset({"security_token"})),
+    "oauth_password": (
+        frozenset({"username", "password", "consumer_key", "consumer_secret"}),
+        frozenset({"security_token"}),
+    ),
+    "jwt": (frozenset({"username", "consumer_key", "private_key_file"}), frozenset()),
+    "client_credentials": (frozenset({"consumer_key", "consumer_secret"}), frozenset()),
+}
+_FLOW_FIELDS = frozenset().union(*(req | opt for req, opt in FLOWS.values()))
+LOGIN_FLOWS = frozenset(FLOWS) - {"session_id"}
 
 
 class SalesforceAuth(StrictModel):
-    """One of: ``session_id``; ``username`` + ``password`` (+ ``security_token``);
-    ``username`` + ``consumer_key`` + ``private_key_file`` (JWT bearer);
-    ``consumer_key`` + ``consumer_secret`` (client credentials)."""
+    """Exactly one of:
+
+    - ``session_id`` (a session a person obtained; cannot be renewed);
+    - ``username`` + ``password`` (+ ``security_token``): SOAP login;
+    - ``username`` + ``password`` + ``consumer_key`` + ``consumer_secret``
+      (+ ``security_token``): OAuth username-password flow;
+    - ``username`` + ``consumer_key`` + ``private_key_file``: OAuth JWT bearer;
+    - ``consumer_key`` + ``consumer_secret``: OAuth client credentials (needs
+      the My Domain ``login_url``).
+
+    ``login_url`` is where the login flows authenticate: the production login
+    host, ``https://test.salesforce.com`` for sandboxes, or the org's My Domain.
+    """
 
     session_id: Secret | None = None
     username: str | None = None
@@ -23,14 +73,151 @@ class SalesforceAuth(StrictModel):
     consumer_key: str | None = None
     consumer_secret: Secret | None = None
     private_key_file: str | None = None
-    domain: str | None = None
+    login_url: str = "https://login.salesforce.com"
+    audience: str | None = None
+
+    @field_validator("login_url")
+    @classmethod
+    def _https_login(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError(f"login_url must start with https:// (got {value!r})")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_flow(self) -> SalesforceAuth:
+        flow = self.flow
+        if flow == "client_credentials" and self.login_url in (
+            "https://login.salesforce.com",
+            "https://test.salesforce.com",
+        ):
+            raise ValueError(
+                "the client credentials flow needs your My Domain as login_url, "
+                "e.g. https://acme.my.salesforce.com"
+            )
+        return self
+
+    @property
+    def flow(self) -> str:
+        """The one login flow the given fields make up (validated at load)."""
+        given = frozenset(f for f in _FLOW_FIELDS if getattr(self, f) is not None)
+        matches = [name for name, (req, opt) in FLOWS.items() if req <= given <= req | opt]
+        if len(matches) == 1:
+            return matches[0]
+        raise ValueError(_flow_error(given))
+
+    @property
+    def jwt_audience(self) -> str:
+        """The JWT ``aud``: Salesforce wants the login server's name, not the
+        My Domain, so sandboxes use test.salesforce.com."""
+        if self.audience:
+            return self.audience
+        sandbox = self.login_url == "https://test.salesforce.com" or self.login_url.endswith(
+            ".sandbox.my.salesforce.com"
+        )
+        return "https://test.salesforce.com" if sandbox else "https://login.salesforce.com"
+
+
+def _flow_error(given: frozenset[str]) -> str:
+    """Say which flow the fields come closest to and what to add or remove."""
+    if not given:
+        return (
+            "give one login flow: session_id; username + password; "
+            "username + password + consumer_key + consumer_secret; "
+            "username + consumer_key + private_key_file (JWT); "
+            "or consumer_key + consumer_secret (client credentials)"
+        )
+
+    def distance(name: str) -> int:
+        req, opt = FLOWS[name]
+        return len(req - given) + len(given - req - opt)
+
+    best = min(FLOWS, key=distance)
+    req, opt = FLOWS[best]
+    parts = []
+    if missing := sorted(req - given):
+        parts.append(f"missing {', '.join(missing)}")
+    if extra := sorted(given - req - opt):
+        parts.append(f"remove {', '.join(extra)}")
+    hint = "; ".join(parts)
+    return f"the fields given make no complete login flow (closest: {best}: {hint})"
+
+
+class LeadFields(StrictModel):
+    """Where each person stage lives on the Lead. A stage given as a field
+    wins; otherwise ``status_stages`` maps Status values to a stage (a lead
+    at an SQL status has also reached MQL), entered at ``status_at`` — a
+    field stamped when Status changes, which Salesforce does not keep by
+    default. ``first_touch_at: activities`` derives the first touch from the
+    earliest completed Task or Event on the lead."""
+
+    sobject: ApiName = "Lead"
+    lead_at: ApiName = "CreatedDate"
+    mql_at: ApiName | None = None
+    sql_at: ApiName | None = None
+    first_touch_at: Literal["activities"] | ApiName | None = None
+    assigned_at: ApiName | None = None
+    status: ApiName = "Status"
+    status_stages: dict[Literal["mql", "sql"], tuple[str, ...]] = Field(default_factory=dict)
+    status_at: ApiName | None = None
+
+    @model_validator(mode="after")
+    def _status_needs_time(self) -> LeadFields:
+        if self.status_stages and self.status_at is None:
+            raise ValueError(
+                "status_stages needs status_at: the datetime field stamped when Status "
+                "changes (e.g. Status_Changed__c)"
+            )
+        return self
+
+
+class DealFields(StrictModel):
+    """Where a won deal lives on the Opportunity. ``sql_at`` optionally
+    counts opportunity creation (e.g. ``CreatedDate``) as the SQL stage."""
+
+    sobject: ApiName = "Opportunity"
+    won: ApiName = "IsWon"
+    won_at: ApiName = "CloseDate"
+    amount: ApiName = "Amount"
+    sql_at: ApiName | None = None
 
 
 class SalesforceSource(SourceBase):
+    """A Salesforce org. ``quota_guard``: stop syncing before this share of
+    the org's daily API allowance is used (other integrations share it).
+    ``bulk_threshold``: a pull with more rows than this left after its first
+    page goes through Bulk API 2.0 (None: never)."""
+
     kind: Literal["salesforce"]
     instance_url: str
     auth: SalesforceAuth
-    api_version: str = "59.0"
-    fields: dict[str, str] = Field(default_factory=dict)
+    api_version: str = Field(default="59.0", pattern=r"^\d{2,3}\.0$")
+    fields: LeadFields = Field(default_factory=LeadFields)
+    deal_fields: DealFields = Field(default_factory=DealFields)
     ca_bundle: str | None = None
     quota_guard: float = Field(default=0.8, gt=0, le=1)
+    page_size: int = Field(default=2000, ge=200, le=2000)
+    bulk_threshold: int | None = Field(default=20_000, ge=0)
+    bulk_page_size: int = Field(default=50_000, ge=1000)
+    bulk_poll_seconds: int = Field(default=5, ge=0, le=300)
+    look_back: Duration | None = timedelta(minutes=2)
+    timeout: Duration = timedelta(seconds=60)
+    retries: int = Field(default=3, ge=0, le=10)
+
+    @field_validator("instance_url")
+    @classmethod
+    def _https_instance(cls, value: str) -> str:
+        # The client library builds every URL as https://<host>; saying so
+        # here beats a TLS error against a plain-HTTP proxy later.
+        if not value.startswith("https://"):
+            raise ValueError(f"instance_url must start with https:// (got {value!r})")
+        return value.rstrip("/")
+
+    @field_validator("segments")
+    @classmethod
+    def _segment_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for attr, field in value.items():
+            try:
+                api_name(field)
+            except ValueError as exc:
+                raise ValueError(f"segments.{attr}: {exc}") from None
+        return value

@@ -12,6 +12,7 @@ import pytest
 HARNESSES = [
     "tests.contract.harness_demo:DemoHarness",
     "tests.contract.harness_hubspot:HubSpotHarness",
+    "tests.contract.harness_salesforce:SalesforceHarness",
 ]
 
 

@@ -103,7 +103,7 @@ def test_each_login_flow_is_recognised(auth: dict[str, str], flow: str) -> None:
 @pytest.mark.parametrize(
     ("auth", "expected"),
     [
-        ({}, "auth: give one login flow: session_id; username + password;"),
+        ({}, "give one login flow: session_id; username + password;"),
         (
             {"username": "u@x", "consumer_key": "k"},
             "closest: jwt: missing private_key_file",

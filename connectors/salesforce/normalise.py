@@ -1,0 +1,232 @@
+"""Salesforce rows → alignmon records: the pure end of the connector.
+
+``query.py`` hands over flat rows (relationship fields as dotted keys,
+``"Owner.Email"``) whether they came from REST JSON or Bulk CSV, so values
+may be typed (``True``, ``1200.5``) or text (``"true"``, ``"1200.5"``).
+Nothing here does I/O or raises on bad data: a malformed row is logged,
+counted in ``Batch.rejected`` and dropped, and the sync carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from monitor.interfaces import Cursor, FunnelRecord, Touch
+
+log = logging.getLogger(__name__)
+
+Row = Mapping[str, Any]
+
+LEAD_PREFIX = "00Q"  # key prefixes are fixed across orgs
+USER_PREFIX = "005"  # an owner starting 00G is a queue: nobody is assigned yet
+SYSTEM_COLUMNS = ("Id", "SystemModstamp", "IsDeleted")
+OWNER_COLUMNS = ("OwnerId", "Owner.Email", "Owner.Name")
+#: Stage instants more than this far past the sync's end are data-entry errors.
+FUTURE_SLACK = timedelta(days=1)
+#: Activity columns per object: a completed Task, or an Event, on a lead.
+ACTIVITY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "Task": (*SYSTEM_COLUMNS, "WhoId", "IsClosed", "CompletedDateTime", "CreatedDate"),
+    "Event": (*SYSTEM_COLUMNS, "WhoId", "StartDateTime"),
+}
+
+
+class BadRow(ValueError):
+    """A row that cannot be normalised; the message says which field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What to read from rows of one object type, with field names as
+    ``describe`` spells them (responses use that spelling, whatever case
+    the config used). ``stages`` maps a FunnelRecord ``*_at`` attribute to
+    its field; ``won`` is the flag that makes ``won_at`` count."""
+
+    object_type: str
+    sobject: str
+    kind: str
+    instance_url: str
+    stages: Mapping[str, str] = field(default_factory=dict)
+    name: str | None = "Name"
+    amount: str | None = None
+    won: str | None = None
+    status: str | None = None
+    status_stages: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    status_at: str | None = None
+    segments: Mapping[str, str] = field(default_factory=dict)
+
+    def columns(self) -> list[str]:
+        """The SELECT list, without repeats, system columns first."""
+        wanted = [*SYSTEM_COLUMNS, *OWNER_COLUMNS, self.name, *self.stages.values()]
+        wanted += [self.amount, self.won, self.status if self.status_stages else None]
+        wanted += [self.status_at, *self.segments.values()]
+        return list(dict.fromkeys(c for c in wanted if c))
+
+
+def parse_instant(value: Any, name: str) -> datetime | None:
+    """An aware UTC instant from a Salesforce datetime or date. A date-only
+    value (CloseDate, ConvertedDate) becomes noon UTC, which is the same
+    calendar day in every time zone from UTC-11 to UTC+11."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            if len(value) == 10:
+                day = date.fromisoformat(value)
+                return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise BadRow(f"{name}: {value!r} is not a date or datetime") from None
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    raise BadRow(f"{name}: {value!r} is not a date or datetime")
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value is None or value == "":
+        return False
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise BadRow(f"{name}: {value!r} is not true or false")
+
+
+def parse_amount(value: Any, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise BadRow(f"{name}: {value!r} is not a number")
+
+
+def row_cursor(row: Row) -> Cursor:
+    """The cursor position of a row: (SystemModstamp, Id)."""
+    at = parse_instant(row.get("SystemModstamp"), "SystemModstamp")
+    if at is None or not row.get("Id"):
+        raise BadRow("Id and SystemModstamp are required")
+    return Cursor(at, str(row["Id"]))
+
+
+def page_cursor(rows: Iterable[Row]) -> Cursor | None:
+    """The cursor of the last row that has one, or None for an empty page."""
+    for row in reversed(list(rows)):
+        try:
+            return row_cursor(row)
+        except BadRow:
+            continue
+    return None
+
+
+def to_record(row: Row, shape: Shape, until: datetime) -> FunnelRecord:
+    """One Lead or Opportunity row as a FunnelRecord; raises BadRow."""
+    position = row_cursor(row)
+    if parse_bool(row.get("IsDeleted"), "IsDeleted"):
+        # A deleted row only has to leave the counts: its other fields may
+        # be anything and must not get it rejected.
+        return FunnelRecord(
+            shape.object_type, position.crm_id, position.modified_at, shape.kind, deleted=True
+        )
+    stages = {attr: parse_instant(row.get(col), col) for attr, col in shape.stages.items()}
+    stages.update(_status_stages(row, shape))
+    if shape.won and not parse_bool(row.get(shape.won), shape.won):
+        stages["won_at"] = None
+    for attr, at in stages.items():
+        if at is not None and at > until + FUTURE_SLACK:
+            raise BadRow(f"{shape.stages.get(attr, attr)}: {at.isoformat()} is in the future")
+    owner = row.get("OwnerId") or None
+    is_user = isinstance(owner, str) and owner.startswith(USER_PREFIX)
+    name = row.get(shape.name) if shape.name else None
+    return FunnelRecord(
+        shape.object_type,
+        position.crm_id,
+        position.modified_at,
+        shape.kind,
+        lead_at=stages.get("lead_at"),
+        mql_at=stages.get("mql_at"),
+        sql_at=stages.get("sql_at"),
+        won_at=stages.get("won_at"),
+        amount=parse_amount(row.get(shape.amount), shape.amount) if shape.amount else None,
+        owner_id=owner if is_user else None,
+        owner_email=(row.get("Owner.Email") or None) if is_user else None,
+        owner_name=(row.get("Owner.Name") or None) if is_user else None,
+        assigned_at=stages.get("assigned_at"),
+        first_touch_at=stages.get("first_touch_at"),
+        name=str(name) if name not in (None, "") else None,
+        url=f"{shape.instance_url}/lightning/r/{shape.sobject}/{position.crm_id}/view",
+        segments={
+            attr: str(row[col])
+            for attr, col in shape.segments.items()
+            if row.get(col) not in (None, "")
+        },
+    )
+
+
+def _status_stages(row: Row, shape: Shape) -> dict[str, datetime | None]:
+    """Stages reached by Status alone (for stages without a date field): a
+    lead at a later stage's status has passed the earlier ones too."""
+    if not shape.status_stages or not shape.status or not shape.status_at:
+        return {}
+    status = row.get(shape.status)
+    order = [s for s in ("mql", "sql") if s in shape.status_stages]
+    reached = [i for i, s in enumerate(order) if status in shape.status_stages[s]]
+    if not reached:
+        return {}
+    at = parse_instant(row.get(shape.status_at), shape.status_at)
+    return {f"{s}_at": at for s in order[: max(reached) + 1] if f"{s}_at" not in shape.stages}
+
+
+def normalise(rows: Iterable[Row], shape: Shape, until: datetime) -> tuple[list[FunnelRecord], int]:
+    """Records for every good row, and how many rows were dropped."""
+    records: list[FunnelRecord] = []
+    rejected = 0
+    for row in rows:
+        try:
+            records.append(to_record(row, shape, until))
+        except BadRow as exc:
+            rejected += 1
+            log.warning("salesforce %s %s skipped: %s", shape.sobject, row.get("Id"), exc)
+    return records, rejected
+
+
+def to_touch(row: Row, sobject: str) -> Touch | None:
+    """A completed Task or an Event on a lead as a Touch; None for an
+    activity that is not a touch (open, deleted, on a contact, not yet
+    started). Raises BadRow."""
+    who = row.get("WhoId") or ""
+    if parse_bool(row.get("IsDeleted"), "IsDeleted") or not who.startswith(LEAD_PREFIX):
+        return None
+    if sobject == "Task":
+        if not parse_bool(row.get("IsClosed"), "IsClosed"):
+            return None
+        at = parse_instant(row.get("CompletedDateTime"), "CompletedDateTime") or parse_instant(
+            row.get("CreatedDate"), "CreatedDate"
+        )
+    else:
+        at = parse_instant(row.get("StartDateTime"), "StartDateTime")
+    return Touch("leads", who, at) if at is not None else None
+
+
+def touches(rows: Iterable[Row], sobject: str, until: datetime) -> tuple[list[Touch], int]:
+    """Touches for every activity row that is one, and how many were bad.
+    An Event that starts after ``until`` has not happened yet."""
+    found: list[Touch] = []
+    rejected = 0
+    for row in rows:
+        try:
+            touch = to_touch(row, sobject)
+        except BadRow as exc:
+            rejected += 1
+            log.warning("salesforce %s %s skipped: %s", sobject, row.get("Id"), exc)
+            continue
+        if touch is not None and touch.touched_at <= until:
+            found.append(touch)
+    return found, rejected
