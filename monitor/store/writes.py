@@ -21,7 +21,10 @@ from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Touch
 from monitor.store.schema import daily_counts, records, sync_cursors
 
 _RECORD_FIELDS = [f.name for f in fields(FunnelRecord)]
-_CHUNK = 500  # rows per INSERT statement: well under SQLite's bound-parameter limit
+_UPDATED = [
+    *(n for n in _RECORD_FIELDS if n not in ("object_type", "crm_id", "first_touch_at")),
+    "synced_at",
+]
 
 
 def write_batch(
@@ -51,25 +54,22 @@ def upsert_records(
     for record in batch:
         latest[(record.object_type, record.crm_id)] = record
     rows = [_row(source, record, synced_at) for record in latest.values()]
-    update_cols = [
-        c for c in rows[0] if c not in ("source", "object_type", "crm_id", "first_touch_at")
-    ]
-    for start in range(0, len(rows), _CHUNK):
-        stmt = _insert(conn, records).values(rows[start : start + _CHUNK])
-        excluded = stmt.excluded
-        values = {c: excluded[c] for c in update_cols}
-        # A touch learned separately (Touch) must survive a later upsert of
-        # the record that does not carry it: keep the earliest known.
-        values["first_touch_at"] = func.coalesce(
-            _least(conn, records.c.first_touch_at, excluded.first_touch_at),
-            records.c.first_touch_at,
-            excluded.first_touch_at,
-        )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["source", "object_type", "crm_id"], set_=values
-            )
-        )
+    # One statement, many parameter sets: compiled once and cached, and sent
+    # in large multi-row batches by SQLAlchemy's insertmanyvalues.
+    stmt = _insert(conn, records)
+    excluded = stmt.excluded
+    values = {c: excluded[c] for c in _UPDATED}
+    # A touch learned separately (Touch) must survive a later upsert of
+    # the record that does not carry it: keep the earliest known.
+    values["first_touch_at"] = func.coalesce(
+        _least(conn, records.c.first_touch_at, excluded.first_touch_at),
+        records.c.first_touch_at,
+        excluded.first_touch_at,
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["source", "object_type", "crm_id"], set_=values),
+        rows,
+    )
 
 
 def _least(conn: Connection, a: Any, b: Any) -> Any:
@@ -101,14 +101,16 @@ def upsert_daily(conn: Connection, source: str, counts: Iterable[DailyCount]) ->
         }
         for c in counts
     ]
-    for start in range(0, len(rows), _CHUNK):
-        stmt = _insert(conn, daily_counts).values(rows[start : start + _CHUNK])
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["source", "stage", "day", "segment_key"],
-                set_={"count": stmt.excluded["count"], "segments": stmt.excluded["segments"]},
-            )
-        )
+    if not rows:
+        return
+    stmt = _insert(conn, daily_counts)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["source", "stage", "day", "segment_key"],
+            set_={"count": stmt.excluded["count"], "segments": stmt.excluded["segments"]},
+        ),
+        rows,
+    )
 
 
 def apply_touches(conn: Connection, source: str, touches: Iterable[Touch]) -> None:
