@@ -149,3 +149,22 @@ def test_starter_and_demo_configs_are_valid() -> None:
         text = resources.files("monitor").joinpath(name).read_text()
         config = parse(text, name, {"HUBSPOT_TOKEN": "x" * 10, "SLACK_BOT_TOKEN": "y" * 10})
         assert config.goals and config.sources
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "hubspot.yaml", "salesforce.yaml"])
+def test_example_configs_are_valid(name: str) -> None:
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "config" / name
+    env = {
+        k: "x" * 12
+        for k in (
+            "HUBSPOT_TOKEN",
+            "SLACK_BOT_TOKEN",
+            "SF_USERNAME",
+            "SF_PASSWORD",
+            "SF_SECURITY_TOKEN",
+        )
+    }
+    config = parse(path.read_text(), str(path), env)
+    assert config.goals and config.sla
