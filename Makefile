@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-## run: start the service on the built-in demo (no account, no config needed)
+## run: one full cycle on the built-in demo (targets, pace, findings), then the service
 run: $(STAMP)
+	$(BIN)/alignmon run --once
 	$(BIN)/alignmon run
 
 ## test: lint, type-check and run the whole suite (SQLite and a throwaway PostgreSQL)

@@ -8,7 +8,9 @@ builds a store or a connector by itself.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,13 +21,20 @@ from monitor.config.models import Config
 from monitor.errors import ConfigError
 from monitor.evaluate import Evaluation, evaluate
 from monitor.health import stale_findings
-from monitor.interfaces import Clock, Connector, Notifier, Progress, utc_now
+from monitor.interfaces import Clock, Connector, Notifier, Progress, Severity, utc_now
 from monitor.notifiers import create_notifier
 from monitor.store import Store
 from monitor.store import alerts as alert_rows
 from monitor.sync import SyncResult, sync_source
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    depth: int
+    dead: int
+    firing: dict[Severity, int]
 
 
 class App:
@@ -39,6 +48,8 @@ class App:
             log.info("database schema upgraded from %s to %s", before or "empty", after)
         self._connectors: dict[str, Connector] = {}
         self._notifier: Notifier | None = None
+        self._record_lock = threading.Lock()
+        self._deliver_lock = threading.Lock()
 
     def connector(self, name: str) -> Connector:
         if name not in self.config.sources:
@@ -90,19 +101,23 @@ class App:
 
     def record(self, evaluation: Evaluation) -> dispatch.Dispatched:
         """Move alert states and queue notifications for an evaluation."""
-        return dispatch.record(
-            self.store,
-            self.config,
-            evaluation.findings,
-            self.clock(),
-            held=evaluation.held,
-            stale_sources=evaluation.stale_sources,
-        )
+        with self._record_lock:  # the service's sync and evaluate jobs share one App
+            return dispatch.record(
+                self.store,
+                self.config,
+                evaluation.findings,
+                self.clock(),
+                held=evaluation.held,
+                stale_sources=evaluation.stale_sources,
+            )
 
     def deliver(self) -> outbox.Delivery:
-        return outbox.deliver_due(
-            self.store, self.notifier(), self.clock, self.config.alerts.give_up_after
-        )
+        # One drain at a time in this process: SQLite has no SKIP LOCKED, so
+        # two threads could otherwise claim the same row.
+        with self._deliver_lock:
+            return outbox.deliver_due(
+                self.store, self.notifier(), self.clock, self.config.alerts.give_up_after
+            )
 
     def summary(self, as_of: datetime | None = None) -> tuple[Evaluation, dict[str, Any], bytes]:
         """The daily summary: the evaluation, its message payload, its chart."""
@@ -134,6 +149,12 @@ class App:
                 ),
             )
         return self.deliver()
+
+    def queue_stats(self) -> QueueStats:
+        with self.store.begin() as conn:
+            depth, dead = alert_rows.outbox_counts(conn)
+            firing = alert_rows.firing_by_severity(conn)
+        return QueueStats(depth, dead, firing)
 
     def silence(self, matcher: str, span: timedelta, reason: str) -> datetime:
         now = self.clock()

@@ -33,7 +33,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Context:
-    def __init__(self, config_path: str | None, log_level: str, log_format: str) -> None:
+    def __init__(self, config_path: str | None, log_level: str | None, log_format: str) -> None:
         self.config_path = config_path
         self.log_level = log_level
         self.log_format = log_format
@@ -42,7 +42,9 @@ class Context:
     def app(self) -> App:
         if self._app is None:
             loaded = loader.load(self.config_path)
-            configure(self.log_level, self.log_format, secrets_in(loaded.config))
+            command = click.get_current_context().info_name
+            level = self.log_level or ("INFO" if command == "run" else "WARNING")
+            configure(level, self.log_format, secrets_in(loaded.config))
             if loaded.demo:
                 err.print(
                     "[dim]No config file found (--config, $ALIGNMON_CONFIG, ./alignmon.yaml): "
@@ -117,8 +119,7 @@ def exit_for(findings: list[Any], fail_on: str | None) -> None:
 )
 @click.option(
     "--log-level",
-    default="WARNING",
-    show_default=True,
+    help="Default: INFO for `run`, WARNING for the other commands.",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
 @click.option(
@@ -126,7 +127,9 @@ def exit_for(findings: list[Any], fail_on: str | None) -> None:
 )
 @click.version_option(package_name="alignmon")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, log_level: str, log_format: str) -> None:
+def main(
+    ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str
+) -> None:
     """Keep sales and marketing aligned on one revenue goal.
 
     \b

@@ -48,6 +48,7 @@ def record(
     not_before = quiet_until(now, config.alerts.quiet_hours, config.zone)
     report = Dispatched()
     with store.begin() as conn:
+        rows.lock_alerts(conn)
         outcome = reconcile(
             rows.load_alerts(conn),
             findings,

@@ -1,28 +1,39 @@
 """``alignmon run``: the service loop.
 
-APScheduler fires, the jobs do the work:
+APScheduler fires, the jobs do the work, the database decides who:
 
-- ``sync:<source>`` at the source's ``every``: pull, then evaluate, record
-  alert states and deliver;
+- ``sync:<source>`` at the source's ``every``: pull, then evaluate;
 - ``evaluate`` every ``service.sla_check_every`` (a minute): deadlines are
   known in advance, so an SLA breach is seen within a minute of its deadline
   even between CRM syncs;
-- ``deliver`` every ``service.deliver_every``: drain the outbox (retries wait
-  for their ``not_before``);
+- ``deliver`` every ``service.deliver_every``: drain the outbox;
 - ``summary`` daily at ``slack.summary_at`` in the configured time zone.
 
+Each sync, evaluation and summary occurrence first takes a lease in the
+database (monitor/store/leases.py), so with N replicas on one PostgreSQL
+exactly one runs it; the outbox is drained with ``SKIP LOCKED`` and needs no
+lease. A replica that dies stops renewing, and another takes over when the
+lease expires. With SQLite only one service may use a database file: a
+second one refuses to start.
+
 Jobs are built from the config at start (no pickled job store), coalesced
-and single-instance, so a machine that was paused catches up once, not N
-times. A failing source or Slack never stops the loop: the failure is
-recorded and the next occurrence tries again.
+and single-instance, so a paused machine catches up once, not N times. A
+failing source or Slack never stops the loop. SIGTERM or SIGINT stops new
+work, lets the job in flight end at its next batch, hands back the leases
+and exits.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
+import time
+import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -30,25 +41,15 @@ from rich.console import Console
 
 from monitor import views
 from monitor.app import App
-from monitor.errors import AlignmonError
+from monitor.errors import AlignmonError, StoreError
+from monitor.http import HealthServer
+from monitor.interfaces import Severity
+from monitor.metrics import Metrics
+from monitor.single import single_instance
 
 log = logging.getLogger(__name__)
 
-
-def evaluate_and_notify(app: App) -> None:
-    evaluation = app.evaluate()
-    app.record(evaluation)
-    app.deliver()
-
-
-def sync_then_evaluate(
-    app: App, source: str | None = None, stop: Callable[[], bool] = lambda: False
-) -> None:
-    for result in app.sync(source, stop=stop):
-        if not result.ok and result.error is not None:
-            log.warning("sync of %s failed: %s", result.source, result.error)
-    if not stop():
-        evaluate_and_notify(app)
+MIN_LEASE = timedelta(seconds=1)
 
 
 def run_once(app: App, console: Console) -> None:
@@ -67,63 +68,168 @@ def run_once(app: App, console: Console) -> None:
     app.deliver()
 
 
-def run_service(app: App, console: Console) -> None:
-    stopping = threading.Event()
-    scheduler = BlockingScheduler(timezone=app.config.zone)
-    now = app.clock()
-    common = {"coalesce": True, "max_instances": 1}
-    for name, settings in app.config.sources.items():
-        every = settings.every.total_seconds()
+class Service:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.metrics = Metrics()
+        self.stopping = threading.Event()
+        self.last_tick = time.monotonic()
+
+    # -- leases ---------------------------------------------------------------
+
+    def leased(self, name: str, span: timedelta) -> bool:
+        now = self.app.clock()
+        return self.app.store.acquire_lease(name, self.holder, now, now + max(span, MIN_LEASE))
+
+    def occurrence(self, job: str, every: timedelta) -> bool:
+        """Claim this occurrence of ``job``: the interval slot the firing
+        falls in. Replicas firing in the same slot find it taken."""
+        seconds = max(1, int(every.total_seconds()))
+        slot = int(self.app.clock().timestamp()) // seconds
+        if not self.leased(f"{job}@{slot}", 2 * every):
+            return False
+        log.info("%s: running %s (slot %d)", self.holder, job, slot)
+        return True
+
+    # -- jobs -----------------------------------------------------------------
+
+    def sync(self, source: str) -> None:
+        every = self.app.config.sources[source].every
+        running, hold = f"sync:{source}", self.app.config.service.lease
+        if not self.occurrence(f"sync:{source}", every) or not self.leased(running, hold):
+            return  # another replica has this occurrence, or is still syncing
+
+        def stop() -> bool:
+            # Between batches: stop at shutdown, or if the running lease was
+            # lost (this replica stalled past it and another took over).
+            return self.stopping.is_set() or not self.leased(running, hold)
+
+        started = time.monotonic()
+        try:
+            results = self.app.sync(source, stop=stop)
+        finally:
+            self.app.store.release_lease(running, self.holder)
+        for result in results:
+            self.metrics.sync_seconds.labels(source).observe(time.monotonic() - started)
+            self.metrics.sync_records.labels(source).inc(result.records)
+            if result.ok:
+                self.metrics.last_sync.labels(source).set(time.time())
+            elif result.error is not None:
+                self.metrics.sync_failures.labels(source).inc()
+        if not self.stopping.is_set():
+            self._evaluate()
+
+    def evaluate(self) -> None:
+        if self.occurrence("evaluate", self.app.config.service.sla_check_every):
+            self._evaluate()
+
+    def _evaluate(self) -> None:
+        started = time.monotonic()
+        evaluation = self.app.evaluate()
+        self.app.record(evaluation)
+        self.metrics.evaluate_seconds.observe(time.monotonic() - started)
+        self.metrics.last_evaluation.set(time.time())
+        for rule, result in evaluation.sla:
+            if result.overall.met_rate is not None:
+                self.metrics.sla_compliance.labels(rule.name).set(result.overall.met_rate)
+        self.deliver()
+
+    def deliver(self) -> None:
+        self.app.deliver()
+        stats = self.app.queue_stats()
+        self.metrics.outbox_depth.set(stats.depth)
+        self.metrics.outbox_dead.set(stats.dead)
+        for severity in (Severity.WARNING, Severity.CRITICAL):
+            self.metrics.alerts_firing.labels(str(severity)).set(stats.firing.get(severity, 0))
+        self.last_tick = time.monotonic()
+
+    def summary(self) -> None:
+        day = self.app.clock().astimezone(self.app.config.zone).date()
+        if self.leased(f"summary@{day.isoformat()}", timedelta(days=2)):
+            self.app.post_summary()
+
+    def readiness(self) -> str | None:
+        try:
+            self.app.store.ping()
+        except StoreError as exc:
+            return str(exc)
+        limit = max(30.0, 6 * self.app.config.service.deliver_every.total_seconds())
+        idle = time.monotonic() - self.last_tick
+        return None if idle <= limit else f"no cycle completed for {idle:.0f}s"
+
+    # -- the loop -------------------------------------------------------------
+
+    def run(self, console: Console) -> None:
+        with single_instance(self.app.store):
+            server = HealthServer(self.app.config.service.listen, self.metrics, self.readiness)
+            scheduler = self._scheduler()
+            server.start()
+
+            def stop(signum: int, _frame: FrameType | None) -> None:
+                log.info("signal %d: finishing the job in flight, then exiting", signum)
+                self.stopping.set()
+                if scheduler.running:
+                    scheduler.shutdown(wait=True)  # jobs see `stopping` at their next batch
+
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
+            config = self.app.config
+            console.print(
+                f"alignmon running as {self.holder}: {len(config.sources)} source(s), "
+                f"{len(config.goals)} goal(s), {len(config.sla)} SLA rule(s); "
+                f"health on http://{config.service.listen}. Ctrl-C stops."
+            )
+            try:
+                scheduler.start()
+            finally:
+                server.stop()
+                self.app.store.release_leases(self.holder)
+                log.info("stopped")
+
+    def _scheduler(self) -> BlockingScheduler:
+        config = self.app.config
+        scheduler = BlockingScheduler(timezone=config.zone)
+        now: datetime = self.app.clock()
+        common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+        for name, settings in config.sources.items():
+            scheduler.add_job(
+                _guarded(f"sync:{name}", self.sync, name),
+                "interval",
+                seconds=settings.every.total_seconds(),
+                id=f"sync:{name}",
+                next_run_time=now,
+                **common,
+            )
+        service = config.service
         scheduler.add_job(
-            _guarded(f"sync:{name}", sync_then_evaluate, app, name, stopping.is_set),
+            _guarded("evaluate", self.evaluate),
             "interval",
-            seconds=every,
-            id=f"sync:{name}",
-            next_run_time=now,
-            misfire_grace_time=int(every),
+            seconds=service.sla_check_every.total_seconds(),
+            id="evaluate",
             **common,
         )
-    service = app.config.service
-    scheduler.add_job(
-        _guarded("evaluate", evaluate_and_notify, app),
-        "interval",
-        seconds=service.sla_check_every.total_seconds(),
-        id="evaluate",
-        misfire_grace_time=60,
-        **common,
-    )
-    scheduler.add_job(
-        _guarded("deliver", app.deliver),
-        "interval",
-        seconds=service.deliver_every.total_seconds(),
-        id="deliver",
-        misfire_grace_time=60,
-        **common,
-    )
-    summary_at = app.config.slack.summary_at
-    scheduler.add_job(
-        _guarded("summary", app.post_summary),
-        "cron",
-        hour=summary_at.hour,
-        minute=summary_at.minute,
-        id="summary",
-        misfire_grace_time=3600,
-        **common,
-    )
+        scheduler.add_job(
+            _guarded("deliver", self.deliver),
+            "interval",
+            seconds=service.deliver_every.total_seconds(),
+            id="deliver",
+            **common,
+        )
+        summary_at = config.slack.summary_at
+        scheduler.add_job(
+            _guarded("summary", self.summary),
+            "cron",
+            hour=summary_at.hour,
+            minute=summary_at.minute,
+            id="summary",
+            **{**common, "misfire_grace_time": 3600},
+        )
+        return scheduler
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: finishing the job in flight, then exiting", signum)
-        stopping.set()
-        scheduler.shutdown(wait=False)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    console.print(
-        f"alignmon running: {len(app.config.sources)} source(s), {len(app.config.goals)} goal(s), "
-        f"{len(app.config.sla)} SLA rule(s). Ctrl-C stops."
-    )
-    scheduler.start()
-    log.info("stopped")
+def run_service(app: App, console: Console) -> None:
+    Service(app).run(console)
 
 
 def _guarded(name: str, job: Callable[..., object], *args: object) -> Callable[[], None]:

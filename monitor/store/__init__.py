@@ -23,6 +23,7 @@ from monitor.interfaces import Batch, Cursor
 from monitor.sla import SlaRecord
 from monitor.store import engine as _engine
 from monitor.store import facts as _facts
+from monitor.store import leases as _leases
 from monitor.store import sla as _sla
 from monitor.store import writes as _writes
 from monitor.store.schema import records, source_status, sync_cursors
@@ -132,6 +133,23 @@ class Store:
             return _facts.funnel_facts(
                 conn, source, segment, period, as_of, zone, auto, recent_days
             )
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
+        with self.begin() as conn:
+            return _leases.acquire(conn, name, holder, now, until)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.begin() as conn:
+            _leases.release(conn, name, holder)
+
+    def release_leases(self, holder: str) -> None:
+        with self.begin() as conn:
+            _leases.release_all(conn, holder)
+
+    def ping(self) -> None:
+        """Raise StoreError unless the database answers."""
+        with self.begin() as conn:
+            conn.execute(select(1))
 
     def sla_records(
         self, source: str, stage: str, segment: Mapping[str, str], since: datetime, as_of: datetime

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from monitor.alerts import Alert
 from monitor.interfaces import Severity
@@ -22,6 +22,18 @@ _ALERT_COLUMNS = (
     "title", "text", "first_seen_at", "last_seen_at", "fired_at", "resolved_at", "notified_at",
     "outbox_id",
 )  # fmt: skip
+
+
+#: Any constant: the key of the advisory lock that serialises alert updates.
+_ALERTS_LOCK = 0x616C_6967  # "alig"
+
+
+def lock_alerts(conn: Connection) -> None:
+    """Serialise alert-state updates across replicas for this transaction,
+    so two evaluations never both decide to announce the same alert. SQLite
+    needs nothing: one process, and the App serialises its threads."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_ALERTS_LOCK)))
 
 
 def load_alerts(conn: Connection, *, include_resolved: bool = False) -> dict[str, Alert]:
@@ -138,3 +150,21 @@ def resolved_fingerprints(conn: Connection, fingerprints: Sequence[str]) -> set[
 
 def set_outbox(conn: Connection, row_id: int, **values: Any) -> None:
     conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
+
+
+def outbox_counts(conn: Connection) -> tuple[int, int]:
+    """(queued, dead) notifications."""
+    queued = conn.execute(
+        select(func.count()).where(outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None))
+    ).scalar_one()
+    dead = conn.execute(select(func.count()).where(outbox.c.dead_at.is_not(None))).scalar_one()
+    return int(queued), int(dead)
+
+
+def firing_by_severity(conn: Connection) -> dict[Severity, int]:
+    rows = conn.execute(
+        select(alerts.c.severity, func.count())
+        .where(alerts.c.state == "firing")
+        .group_by(alerts.c.severity)
+    )
+    return {Severity(severity): int(n) for severity, n in rows}

@@ -1,0 +1,50 @@
+"""Prometheus metrics of the service, in one registry of their own.
+
+Only aggregate, non-identifying values: source, rule and severity names are
+labels; no CRM text, owner, or credential ever becomes one.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.sync_seconds = Histogram(
+            "alignmon_sync_duration_seconds", "Duration of a source sync.", ["source"], registry=r,
+            buckets=(0.5, 1, 5, 15, 60, 300, 900, 3600),
+        )  # fmt: skip
+        self.sync_records = Counter(
+            "alignmon_sync_records", "Records, counts and touches pulled.", ["source"], registry=r
+        )
+        self.sync_failures = Counter(
+            "alignmon_sync_failures", "Syncs that did not complete.", ["source"], registry=r
+        )
+        self.last_sync = Gauge(
+            "alignmon_last_successful_sync_timestamp_seconds",
+            "Unix time of the last successful sync.",
+            ["source"],
+            registry=r,
+        )
+        self.evaluate_seconds = Histogram(
+            "alignmon_evaluation_duration_seconds", "Duration of an evaluation.", registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )  # fmt: skip
+        self.last_evaluation = Gauge(
+            "alignmon_last_evaluation_timestamp_seconds", "Unix time of the last evaluation.",
+            registry=r,
+        )  # fmt: skip
+        self.alerts_firing = Gauge(
+            "alignmon_alerts_firing", "Alerts firing, by severity.", ["severity"], registry=r
+        )
+        self.outbox_depth = Gauge(
+            "alignmon_outbox_depth", "Notifications waiting to be delivered.", registry=r
+        )
+        self.outbox_dead = Gauge("alignmon_outbox_dead", "Notifications given up on.", registry=r)
+        self.sla_compliance = Gauge(
+            "alignmon_sla_compliance_ratio", "Share of follow-ups met, trailing 7 days.",
+            ["rule"], registry=r,
+        )  # fmt: skip
