@@ -1,0 +1,102 @@
+"""SIGTERM in the middle of a sync: the service stops at the next batch
+boundary, exits 0, and the stored cursor matches the stored records, so
+the next sync completes the work with nothing missing and nothing twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from monitor.store.schema import records, sync_cursors
+from tests.fakes.hubspot import FakeHubSpot
+
+pytestmark = pytest.mark.slow
+
+ALIGNMON = str(Path(sys.executable).with_name("alignmon"))
+CONFIG = """\
+timezone: UTC
+database: sqlite:///{db}
+sources:
+  hs:
+    kind: hubspot
+    token: ${{HUBSPOT_TOKEN}}
+    api_url: {url}
+    requests_per_second: 4
+service: {{listen: "127.0.0.1:0"}}
+"""
+
+
+def test_sigterm_mid_sync_exits_cleanly_with_a_consistent_cursor(tmp_path: Path) -> None:
+    db = tmp_path / "shutdown.db"
+    with FakeHubSpot(now=datetime.now(UTC)) as fake:
+        fake.seed_records("contacts", 12_000)
+        (tmp_path / "alignmon.yaml").write_text(CONFIG.format(db=db, url=fake.url))
+        env = {**os.environ, "HUBSPOT_TOKEN": fake.token}
+        env.pop("ALIGNMON_CONFIG", None)
+        service = subprocess.Popen(
+            [ALIGNMON, "run"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        engine = create_engine(f"sqlite:///{db}")
+        try:
+            deadline = time.monotonic() + 60
+            stored = 0
+            while time.monotonic() < deadline and stored < 1000:
+                time.sleep(0.5)
+                if db.exists():
+                    with engine.connect() as conn:
+                        stored = conn.execute(
+                            select(func.count()).select_from(records)
+                        ).scalar_one()
+            assert 0 < stored < 12_000, "the sync should be under way"
+            service.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            assert service.wait(timeout=30) == 0
+            assert time.monotonic() - started < 15, "shutdown took too long"
+        finally:
+            if service.poll() is None:
+                service.kill()
+        with engine.connect() as conn:
+            cursor = conn.execute(
+                select(sync_cursors).where(sync_cursors.c.object_type == "contacts")
+            ).one()
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    select(records.c.crm_id).where(records.c.object_type == "contacts")
+                )
+            ]
+        assert len(ids) < 12_000
+        assert len(ids) == len(set(ids))
+        # Every record up to the cursor is stored, none beyond it.
+        keys = sorted(fake.keys("contacts"))
+        position = (
+            int(cursor.modified_at.replace(tzinfo=UTC).timestamp() * 1000),
+            int(cursor.crm_id),
+        )
+        assert len([k for k in keys if k <= position]) == len(ids)
+
+        finish = subprocess.run(
+            [ALIGNMON, "sync"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert finish.returncode == 0, finish.stderr
+        with engine.connect() as conn:
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    select(records.c.crm_id).where(records.c.object_type == "contacts")
+                )
+            ]
+        engine.dispose()
+        assert sorted(ids) == sorted(fake.live_ids("contacts"))
