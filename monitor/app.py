@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import connectors
-from monitor import dispatch, outbox, summary
+from monitor import dispatch, outbox
 from monitor.config.loader import LoadedConfig
 from monitor.config.models import Config
 from monitor.errors import ConfigError
@@ -121,6 +121,8 @@ class App:
 
     def summary(self, as_of: datetime | None = None) -> tuple[Evaluation, dict[str, Any], bytes]:
         """The daily summary: the evaluation, its message payload, its chart."""
+        from monitor import summary  # matplotlib: loaded once a day, not kept at start
+
         evaluation = self.evaluate(as_of)
         with self.store.begin() as conn:
             open_alerts = list(alert_rows.load_alerts(conn).values())

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from monitor import views
@@ -62,19 +63,21 @@ class Context:
 def errors_to_exit() -> Iterator[None]:
     """One clear line on stderr and the documented exit code; no traceback
     for anything a user can cause."""
+    # Messages quote config keys, values and vendor text: escaped, so a
+    # "[/b]" in them is printed, not read as markup (or refused by rich).
     try:
         yield
     except ConfigError as exc:
-        err.print(f"[red]config error:[/red] {exc}")
+        err.print(f"[red]config error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_CONFIG)
     except SourceError as exc:
-        err.print(f"[red]source error:[/red] {exc}")
+        err.print(f"[red]source error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_UNREACHABLE)
     except StoreError as exc:
-        err.print(f"[red]database error:[/red] {exc}")
+        err.print(f"[red]database error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_UNREACHABLE)
     except AlignmonError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_UNREACHABLE)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal
 
-from monitor.config.models import AutoAmount, AutoRateSettings, Goal, RateSetting
+from monitor.config.models import MIN_DEAL_SIZE, AutoAmount, AutoRateSettings, Goal, RateSetting
 from monitor.facts import Cohort, DealSample
 
 #: Funnel stages, top to bottom.
@@ -120,8 +120,17 @@ def resolve_deal_size(
         return DealSize(float(setting), "config", None)
     if setting is None:
         return DealSize(None, "missing", None)
-    if deals.count >= settings.min_sample and deals.average and deals.average > 0:
-        return DealSize(deals.average, "observed", deals.count)
+    average = deals.average
+    # A sum of CRM amounts can overflow to infinity, and an average of a
+    # cent or less (test deals, amounts in the wrong unit) would plan an
+    # impossible number of deals: neither is a deal size to plan with.
+    if (
+        deals.count >= settings.min_sample
+        and average is not None
+        and math.isfinite(average)
+        and average >= MIN_DEAL_SIZE
+    ):
+        return DealSize(average, "observed", deals.count)
     if isinstance(setting, AutoAmount):
         return DealSize(setting.fallback, "fallback", deals.count)
     return DealSize(None, "missing", deals.count)

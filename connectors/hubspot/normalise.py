@@ -151,10 +151,13 @@ def parse_instant(value: Any) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"not a date: {value!r}")
-    if value.isdigit():
-        return EPOCH + timedelta(milliseconds=int(value))
-    moment = datetime.fromisoformat(value)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        if value.isdigit():
+            return EPOCH + timedelta(milliseconds=int(value))
+        moment = datetime.fromisoformat(value)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # past year 9999, or year 1 moved across UTC
+        raise ValueError(f"not a date: {value[:40]!r}") from None
 
 
 def to_ms(moment: datetime) -> int:
@@ -224,12 +227,20 @@ def records(
     page = _Page(fields, now)
     out: list[FunnelRecord] = []
     for raw in results:
+        props = raw.get("properties") if isinstance(raw, dict) else None
+        # HubSpot sends every property as text or null: a record of another
+        # shape (a number or a list where text belongs) is malformed.
+        if not isinstance(props, dict) or not all(
+            isinstance(v, str | None) for v in props.values()
+        ):
+            page.rejected += 1
+            continue
         record = _record(page, raw, owners)
         if record is None:
             page.rejected += 1
             continue
         out.append(record)
-        merged = (raw.get("properties") or {}).get(MERGED_IDS_PROPERTY) or ""
+        merged = props.get(MERGED_IDS_PROPERTY) or ""
         for gone in filter(None, merged.split(";")):
             if gone != record.crm_id:
                 out.append(

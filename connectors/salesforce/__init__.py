@@ -1,211 +1,22 @@
-"""The Salesforce connector (``kind: salesforce``): Leads become person
-records, Opportunities deal records, and — with ``first_touch_at:
-activities`` — completed Tasks and Events become first-touch times.
+"""The Salesforce connector (``kind: salesforce``).
 
-Each pull reads one object type in (SystemModstamp, Id) order through
-queryAll, so deleted rows arrive as ``deleted=True`` records. A REST page is
-one Batch carrying the cursor of its last row. When more rows remain after
-the first page than ``bulk_threshold``, the rest is read as one Bulk API 2.0
-job: its pages come unordered, so they carry no cursor until the last, which
-carries the highest position read. Before committing to a read the connector
-estimates its API calls and stops (QuotaExhausted) rather than leave a
-half-synced object behind the quota guard.
+The package itself stays light: the config loads ``settings`` from it for
+every user, so the client library is imported only when a Salesforce source is
+actually created (``connectors/__init__.py`` calls ``create``). The
+connector lives in ``connector.py``.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from connectors.salesforce import query
-from connectors.salesforce.client import BulkUnavailable, SalesforceClient
-from connectors.salesforce.normalise import normalise, page_cursor, row_cursor, touches
-from connectors.salesforce.plan import ACTIVITY_OBJECTS, FieldProblems, Plan, resolve, sobject_of
-from connectors.salesforce.settings import SalesforceSource
-from monitor.errors import SourceActionNeeded, SourceError
-from monitor.interfaces import Batch, CheckResult, CheckStatus, Cursor
-
-__all__ = ["SalesforceConnector", "create"]
-
-log = logging.getLogger(__name__)
-
-
-class SalesforceConnector:
-    """A Salesforce org as an alignmon source."""
-
-    def __init__(self, name: str, settings: SalesforceSource) -> None:
-        self.name = name
-        self.settings = settings
-        self.client = SalesforceClient(name, settings)
-        activities = (
-            tuple(ACTIVITY_OBJECTS) if settings.fields.first_touch_at == "activities" else ()
-        )
-        self.object_types: tuple[str, ...] = ("leads", "opportunities", *activities)
-        self._plans: dict[str, Plan] = {}
-
-    def pull(self, object_type: str, cursor: Cursor | None, until: datetime) -> Iterator[Batch]:
-        """Batches of ``object_type`` after ``cursor`` up to ``until``."""
-        if object_type not in self.object_types:
-            raise ValueError(
-                f"unknown object type {object_type!r}; this source has {self.object_types}"
-            )
-        plan = self._plan(object_type)
-        until = until.astimezone(UTC)
-        settings = self.settings
-        soql = query.select(
-            plan.columns, plan.sobject, query.window(cursor, until, settings.look_back)
-        )
-        pages = query.rest_pages(self.client, soql, settings.page_size)
-        first = next(pages)
-        left = first.total - len(first.rows)
-        if (
-            not first.done
-            and settings.bulk_threshold is not None
-            and left > settings.bulk_threshold
-        ):
-            self.client.ensure_quota(query.bulk_calls(left, settings.bulk_page_size))
-            yield self._batch(plan, first.rows, page_cursor(first.rows), cursor, until)
-            yield from self._bulk(plan, page_cursor(first.rows) or cursor, cursor, until)
-            return
-        if not first.done:
-            self.client.ensure_quota(math.ceil(left / max(len(first.rows), 1)))
-        if first.rows:
-            yield self._batch(plan, first.rows, page_cursor(first.rows), cursor, until)
-        for page in pages:
-            yield self._batch(plan, page.rows, page_cursor(page.rows), cursor, until)
-
-    def _bulk(
-        self, plan: Plan, after: Cursor | None, floor: Cursor | None, until: datetime
-    ) -> Iterator[Batch]:
-        """The rows after ``after`` through Bulk API 2.0, or through REST when
-        the org or object refuses bulk jobs."""
-        settings = self.settings
-        soql = query.select(
-            plan.columns, plan.sobject, query.window(after, until, None), ordered=False
-        )
-        pages = query.bulk_pages(
-            self.client, plan.sobject, soql, settings.bulk_page_size, settings.bulk_poll_seconds
-        )
-        try:
-            held = next(pages, [])
-        except BulkUnavailable as exc:
-            log.warning("salesforce %s: %s; reading %s through REST", self.name, exc, plan.sobject)
-            rest = query.select(plan.columns, plan.sobject, query.window(after, until, None))
-            for page in query.rest_pages(self.client, rest, settings.page_size):
-                yield self._batch(plan, page.rows, page_cursor(page.rows), floor, until)
-            return
-        highest = after
-        for rows in pages:
-            highest = _highest(highest, held)
-            yield self._batch(plan, held, None, floor, until)
-            held = rows
-        yield self._batch(plan, held, _highest(highest, held), floor, until)
-
-    def _batch(
-        self,
-        plan: Plan,
-        rows: Sequence[dict[str, Any]],
-        cursor: Cursor | None,
-        floor: Cursor | None,
-        until: datetime,
-    ) -> Batch:
-        """One page as a Batch carrying ``cursor``, left out when it would
-        not move past ``floor`` (a look-back page)."""
-        if cursor is not None and floor is not None and cursor <= floor:
-            cursor = None
-        if plan.shape is None:
-            found, rejected = touches(rows, plan.sobject, until)
-            return Batch(cursor=cursor, touches=found, rejected=rejected)
-        records, rejected = normalise(rows, plan.shape, until)
-        return Batch(records=records, cursor=cursor, rejected=rejected)
-
-    def _plan(self, object_type: str, *, guarded: bool = True) -> Plan:
-        """The object's plan, checked against ``describe`` once per connector."""
-        if object_type not in self._plans:
-            sobject = sobject_of(self.settings, object_type)
-            described = self.client.call(
-                "describe", lambda sf: sf.restful(f"sobjects/{sobject}/describe"), guarded=guarded
-            )
-            try:
-                self._plans[object_type] = resolve(self.settings, object_type, described or {})
-            except FieldProblems as exc:
-                raise SourceActionNeeded(self.name, str(exc)) from None
-        return self._plans[object_type]
-
-    def check(self) -> list[CheckResult]:
-        """Login, API version, each object's fields, and the API allowance
-        left. A person asked, so the quota guard does not apply: a handful of
-        calls buys the full picture."""
-        try:
-            sf = self.client.connect()
-            limits = self.client.call("limits", lambda sf: sf.limits(), guarded=False)
-        except SourceError as exc:
-            return [CheckResult(f"{self.name}: login", CheckStatus.FAIL, str(exc))]
-        flow = self.settings.auth.flow
-        results = [
-            CheckResult(f"{self.name}: login", CheckStatus.OK, f"{sf.sf_instance} ({flow} flow)"),
-            self._check_version(),
-        ]
-        for object_type in self.object_types:
-            label = f"{self.name}: {sobject_of(self.settings, object_type)}"
-            try:
-                plan = self._plan(object_type, guarded=False)
-            except SourceError as exc:
-                results.append(CheckResult(label, CheckStatus.FAIL, str(exc)))
-                continue
-            results.append(
-                CheckResult(label, CheckStatus.OK, f"{len(plan.columns)} fields readable")
-            )
-        results.append(self._check_allowance(limits))
-        return results
-
-    def _check_version(self) -> CheckResult:
-        label = f"{self.name}: API version"
-        wanted = self.settings.api_version
-        try:
-            offered = self.client.versions()
-        except SourceError as exc:
-            return CheckResult(label, CheckStatus.FAIL, str(exc))
-        if wanted in offered:
-            return CheckResult(label, CheckStatus.OK, f"v{wanted} (newest v{offered[-1]})")
-        newest = offered[-1] if offered else "none"
-        return CheckResult(label, CheckStatus.FAIL, f"v{wanted} is not offered (newest v{newest})")
-
-    def _check_allowance(self, limits: Any) -> CheckResult:
-        label = f"{self.name}: API allowance"
-        daily = limits.get("DailyApiRequests") or {}
-        most, left = int(daily.get("Max") or 0), int(daily.get("Remaining") or 0)
-        if not most:
-            return CheckResult(label, CheckStatus.WARN, "the org reports no daily API allowance")
-        used = (most - left) / most
-        status = CheckStatus.WARN if used >= self.settings.quota_guard else CheckStatus.OK
-        guard = f"{self.settings.quota_guard:.0%}"
-        return CheckResult(
-            label,
-            status,
-            f"{left} of {most} daily API calls left ({used:.0%} used; syncs stop at {guard})",
-        )
-
-    def close(self) -> None:
-        self.client.close()
-
-
-def _highest(current: Cursor | None, rows: Sequence[dict[str, Any]]) -> Cursor | None:
-    """The highest (SystemModstamp, Id) among ``current`` and the rows."""
-    best = current
-    for row in rows:
-        try:
-            position = row_cursor(row)
-        except ValueError:
-            continue
-        if best is None or position > best:
-            best = position
-    return best
+if TYPE_CHECKING:
+    from connectors.salesforce.connector import SalesforceConnector
+    from connectors.salesforce.settings import SalesforceSource
 
 
 def create(name: str, settings: SalesforceSource) -> SalesforceConnector:
-    """The connector for source ``name`` (no network until the first call)."""
+    """The entry point the connector registry calls for ``kind: salesforce``."""
+    from connectors.salesforce.connector import SalesforceConnector
+
     return SalesforceConnector(name, settings)

@@ -10,6 +10,7 @@ counted in ``Batch.rejected`` and dropped, and the sync carries on.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -78,11 +79,11 @@ def parse_instant(value: Any, name: str) -> datetime | None:
                 day = date.fromisoformat(value)
                 return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
             parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise BadRow(f"{name}: {value!r} is not a date or datetime") from None
-        if parsed.tzinfo is not None:
-            return parsed.astimezone(UTC)
-    raise BadRow(f"{name}: {value!r} is not a date or datetime")
+            if parsed.tzinfo is not None:
+                return parsed.astimezone(UTC)
+        except (ValueError, OverflowError):  # overflow: year 1 or 9999 moved across UTC
+            pass
+    raise BadRow(f"{name}: {_short(value)} is not a date or datetime")
 
 
 def parse_bool(value: Any, name: str) -> bool:
@@ -96,16 +97,25 @@ def parse_bool(value: Any, name: str) -> bool:
 
 
 def parse_amount(value: Any, name: str) -> float | None:
+    """A finite amount: ``nan`` and ``1e999`` parse as floats but would
+    poison every sum the deal size is learned from."""
     if value is None or value == "":
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
         try:
-            return float(value)
-        except ValueError:
+            amount = float(value)
+        except (ValueError, OverflowError):
             pass
-    raise BadRow(f"{name}: {value!r} is not a number")
+        else:
+            if math.isfinite(amount):
+                return amount
+    raise BadRow(f"{name}: {_short(value)} is not a number")
+
+
+def _short(value: Any) -> str:
+    """A value for a log line: a 100 KB garbage field is not logged whole."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def row_cursor(row: Row) -> Cursor:
@@ -191,7 +201,9 @@ def normalise(rows: Iterable[Row], shape: Shape, until: datetime) -> tuple[list[
     for row in rows:
         try:
             records.append(to_record(row, shape, until))
-        except BadRow as exc:
+        except (BadRow, TypeError, AttributeError) as exc:
+            # TypeError, AttributeError: a value of the wrong JSON type (a
+            # list where a picklist value belongs) that no parser names.
             rejected += 1
             log.warning("salesforce %s %s skipped: %s", shape.sobject, row.get("Id"), exc)
     return records, rejected
@@ -223,7 +235,7 @@ def touches(rows: Iterable[Row], sobject: str, until: datetime) -> tuple[list[To
     for row in rows:
         try:
             touch = to_touch(row, sobject)
-        except BadRow as exc:
+        except (BadRow, TypeError, AttributeError) as exc:  # as in normalise()
             rejected += 1
             log.warning("salesforce %s %s skipped: %s", sobject, row.get("Id"), exc)
             continue

@@ -29,6 +29,15 @@ from monitor.errors import ConfigError
 ENV_VAR = "ALIGNMON_CONFIG"
 DEFAULT_FILE = "alignmon.yaml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Values one file may expand to: far beyond any real config, and what stops
+#: aliases of aliases ("billion laughs") from expanding for minutes.
+MAX_VALUES = 100_000
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_TAG_NAMES = {
+    "tag:yaml.org,2002:int": "a whole number",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:timestamp": "a date",
+}
 
 Loc = tuple[str | int, ...]
 
@@ -72,8 +81,9 @@ def load(explicit: str | None = None) -> LoadedConfig:
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the config file: {exc.strerror}", path=path) from None
-    except UnicodeDecodeError:
-        raise ConfigError("the config file is not UTF-8 text", path=path) from None
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise ConfigError("the config file is not UTF-8 text", path=path, line=line) from None
     return LoadedConfig(parse(text, path), path)
 
 
@@ -83,15 +93,16 @@ def parse(text: str, path: str, environ: Mapping[str, str] | None = None) -> Con
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(
-            f"not valid YAML: {problem}", path=path, line=mark.line + 1 if mark else None
-        ) from None
+        raise _yaml_error(exc, text, path) from None
+    except RecursionError:
+        raise ConfigError("the file nests too deeply to read", path=path) from None
     if node is None:
         raise ConfigError("the config file is empty; run `alignmon init` for a starter", path=path)
     lines: dict[Loc, int] = {}
-    data = _Builder(lines, env, path).build(node, ())
+    try:
+        data = _Builder(lines, env, path).build(node, ())
+    except RecursionError:
+        raise ConfigError("the file nests too deeply to read", path=path) from None
     if not isinstance(data, dict):
         raise ConfigError(
             "the config must be a mapping of keys (timezone, sources, goals, …)", path=path, line=1
@@ -116,23 +127,62 @@ class _Builder:
         self.env = env
         self.path = path
         self.scalars = yaml.SafeLoader("")
+        self.built = 0
+        self.open: set[int] = set()  # collections being built: an alias back to one is a cycle
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
-        self.lines.setdefault(loc, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, loc)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
-        value = self.scalars.construct_object(node, deep=True)
+        line = node.start_mark.line + 1
+        self.lines.setdefault(loc, line)
+        self.built += 1
+        if self.built > MAX_VALUES:
+            raise ConfigError(
+                f"the file expands to more than {MAX_VALUES:,} values (aliases of aliases?)",
+                path=self.path,
+                line=line,
+            )
+        if isinstance(node, yaml.CollectionNode):
+            if id(node) in self.open:
+                raise ConfigError(
+                    f"{_dotted(loc)}: an alias refers to a value that contains it",
+                    path=self.path,
+                    line=line,
+                )
+            self.open.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, loc)
+                return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+            finally:
+                self.open.discard(id(node))
+        value = self._scalar(node, loc)
         if isinstance(value, str) and "${" in value:
             value = _expand(value, loc, self.lines[loc], self.env, self.path)
         return value
+
+    def _scalar(self, node: yaml.Node, loc: Loc) -> Any:
+        """A scalar as YAML types it; a value its tag cannot hold (a 30 February,
+        a number of 5,000 digits) or a tag outside safe YAML is a config error."""
+        try:
+            return self.scalars.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError):
+            pass
+        where = f"{_dotted(loc)}: " if loc else ""
+        shown = "the value" if _is_secret_loc(loc) else _short(node.value)
+        if node.tag == _MERGE_TAG:
+            message = "merge keys (<<) are not supported; write the keys out"
+        elif node.tag in _TAG_NAMES:
+            message = f"{shown} is not {_TAG_NAMES[node.tag]} alignmon can read"
+        else:
+            message = f"the YAML tag {node.tag} is not supported"
+        raise ConfigError(
+            where + message, path=self.path, line=node.start_mark.line + 1, key=_dotted(loc) or None
+        )
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
-            key = self.scalars.construct_object(key_node, deep=True)
+            key = self._scalar(key_node, loc) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str | int):
                 raise ConfigError("keys must be plain words", path=self.path, line=line)
             if key in out:
@@ -142,6 +192,24 @@ class _Builder:
             self.lines[(*loc, key)] = line
             out[key] = self.build(value_node, (*loc, key))
         return out
+
+
+def _yaml_error(exc: yaml.YAMLError, text: str, path: str) -> ConfigError:
+    """One line naming the problem and where it is."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        # Raised before parsing starts: it carries an offset, not a line.
+        line = text.count("\n", 0, exc.position) + 1
+        found = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        return ConfigError(
+            f"not valid YAML: the control character {found!r} is not allowed",
+            path=path,
+            line=line,
+        )
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return ConfigError(
+        f"not valid YAML: {problem}", path=path, line=mark.line + 1 if mark else None
+    )
 
 
 def _expand(value: str, loc: Loc, line: int, env: Mapping[str, str], path: str) -> str:
@@ -208,7 +276,7 @@ def _first_error(exc: ValidationError, data: Any, lines: dict[Loc, int], path: s
     if error["type"] not in ("value_error", "assertion_error") and "input" in error:
         shown = error["input"]
         if not isinstance(shown, dict | list) and not _is_secret_loc(loc):
-            got = f" (got {shown!r})"
+            got = f" (got {_short(shown)})"
     where = f"{key}: " if key else ""
     return ConfigError(f"{where}{message}{got}", path=path, line=line, key=key or None)
 
@@ -302,5 +370,13 @@ def _is_secret_loc(loc: Loc) -> bool:
 def _dotted(loc: Loc) -> str:
     out = ""
     for part in loc:
+        if isinstance(part, str) and not part.isprintable():
+            part = repr(part)  # a key with a newline in it must not break the message in two
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr`` of a value for a message, cut short: a message stays one line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from connectors.demo.settings import DemoSource
 from connectors.hubspot.settings import HubSpotSource
@@ -24,6 +24,15 @@ Source = Annotated[DemoSource | HubSpotSource | SalesforceSource, Field(discrimi
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 RATE_NAMES = ("sql_to_won", "mql_to_sql", "lead_to_mql", "visit_to_lead")
+
+#: Bounds that keep every plan a finite number of records: the smallest
+#: rate and deal size, the largest goal, and the years a period may span.
+MIN_RATE = 1e-6
+MIN_DEAL_SIZE = 0.01
+MAX_REVENUE = 1e15
+MAX_CLOSES = 10**9
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+MAX_DAYS = 3650
 
 #: Conservative fallbacks for ``auto`` rates with no configured value: the
 #: low end of published B2B ranges (reference/peers.md §5.2).
@@ -61,15 +70,24 @@ class Calendar(StrictModel):
         return self
 
 
+def _plannable(rate: float) -> float:
+    if rate < MIN_RATE:
+        raise ValueError(f"a rate below {MIN_RATE:g} gives no plan a finite volume")
+    return rate
+
+
+Rate = Annotated[float, Field(gt=0, le=1), AfterValidator(_plannable)]
+
+
 class AutoRate(StrictModel):
     """A rate learned from history, with the value to use while the sample
     is too small to trust."""
 
     auto: Literal[True] = True
-    fallback: float = Field(gt=0, le=1)
+    fallback: Rate
 
 
-RateSetting = Annotated[float, Field(gt=0, le=1)] | Literal["auto"] | AutoRate
+RateSetting = Rate | Literal["auto"] | AutoRate
 
 
 class AutoAmount(StrictModel):
@@ -77,7 +95,7 @@ class AutoAmount(StrictModel):
     while too few deals carry an amount."""
 
     auto: Literal[True] = True
-    fallback: float = Field(gt=0)
+    fallback: float = Field(ge=MIN_DEAL_SIZE)
 
 
 class Rates(StrictModel):
@@ -91,8 +109,8 @@ class AutoRateSettings(StrictModel):
     """How ``auto`` rates are observed: cohorts that entered the upper stage
     in the trailing ``window_days`` and are at least ``maturity_days`` old."""
 
-    window_days: int = Field(default=180, ge=7)
-    maturity_days: int = Field(default=30, ge=0)
+    window_days: int = Field(default=180, ge=7, le=MAX_DAYS)
+    maturity_days: int = Field(default=30, ge=0, le=MAX_DAYS)
     min_sample: int = Field(default=30, ge=1)
     # From min_sample up to large_sample records the plan uses the Wilson
     # lower bound rather than the observed rate ("plan conservatively").
@@ -105,7 +123,7 @@ class DriftThresholds(StrictModel):
     min_elapsed: float = Field(default=0.10, ge=0, lt=1)
     min_expected: float = Field(default=5, ge=0)
     conversion_tolerance: float = Field(default=0.20, gt=0, lt=1)
-    recent_days: int = Field(default=30, ge=7)
+    recent_days: int = Field(default=30, ge=7, le=MAX_DAYS)
 
     @model_validator(mode="after")
     def _ordered(self) -> DriftThresholds:
@@ -124,6 +142,8 @@ class ExplicitPeriod(StrictModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> ExplicitPeriod:
+        if not FIRST_YEAR <= self.start.year <= self.end.year <= LAST_YEAR:
+            raise ValueError(f"a period must lie within the years {FIRST_YEAR}-{LAST_YEAR}")
         if self.end < self.start:
             raise ValueError(f"period end ({self.end}) is before its start ({self.start})")
         return self
@@ -133,15 +153,15 @@ class Goal(StrictModel):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     source: str
     period: Literal["month", "quarter", "year"] | ExplicitPeriod = "quarter"
-    revenue: float | None = Field(default=None, gt=0)
-    closes: int | None = Field(default=None, gt=0)
+    revenue: float | None = Field(default=None, gt=0, le=MAX_REVENUE)
+    closes: int | None = Field(default=None, gt=0, le=MAX_CLOSES)
     average_deal_size: float | Literal["auto"] | AutoAmount | None = None
     rates: Rates = Field(default_factory=Rates)
     auto_rates: AutoRateSettings = Field(default_factory=AutoRateSettings)
     segment: dict[str, str] = Field(default_factory=dict)
-    commitments: dict[Literal["visit", "lead", "mql", "sql", "won"], int] = Field(
-        default_factory=dict
-    )
+    commitments: dict[
+        Literal["visit", "lead", "mql", "sql", "won"], Annotated[int, Field(ge=0)]
+    ] = Field(default_factory=dict)
     pacing: Literal["linear", "business_days"] = "linear"
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
     channel: str | None = None
@@ -151,6 +171,8 @@ class Goal(StrictModel):
     def _positive_deal(cls, value: object) -> object:
         if isinstance(value, int | float) and value <= 0:
             raise ValueError("average_deal_size must be positive")
+        if isinstance(value, int | float) and value < MIN_DEAL_SIZE:
+            raise ValueError(f"average_deal_size must be at least {MIN_DEAL_SIZE}")
         return value
 
     @model_validator(mode="after")
@@ -210,6 +232,16 @@ class Service(StrictModel):
     sla_check_every: Duration = timedelta(minutes=1)
     deliver_every: Duration = timedelta(seconds=5)
     lease: Duration = timedelta(seconds=60)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(
+                f"{value!r} is not HOST:PORT with a port up to 65535, e.g. 127.0.0.1:9464"
+            )
+        return value
 
 
 class Config(StrictModel):

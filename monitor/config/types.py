@@ -7,6 +7,7 @@ parsed values (``timedelta``, ``time``, ``Secret``) and never re-parses text.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import time, timedelta
 from typing import Annotated, Any
@@ -15,12 +16,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, Se
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: Longer than any sync interval, SLA window or look-back needs; instants
+#: computed from a longer one would leave the calendar (year 1 to 9999).
+MAX_DURATION = timedelta(days=3650)
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors; models are immutable once loaded."""
+    """Unknown keys are errors; models are immutable once loaded; ``.inf``
+    and ``.nan`` are not numbers any setting can use."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Secret(SecretStr):
@@ -42,18 +47,21 @@ def parse_duration(value: Any) -> timedelta:
     """``"15m"``, ``"4h"``, ``"3d"``, ``"1w"`` or a number of seconds."""
     if isinstance(value, timedelta):
         return value
+    seconds: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError("a duration must be positive")
-        return timedelta(seconds=value)
-    if isinstance(value, str):
+        seconds = value
+    elif isinstance(value, str):
         match = _DURATION.match(value)
         if match:
             seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-            if seconds <= 0:
-                raise ValueError("a duration must be positive")
-            return timedelta(seconds=seconds)
-    raise ValueError(f"{value!r} is not a duration: write e.g. 30s, 15m, 4h, 3d or 1w")
+    if seconds is None or not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a duration: write e.g. 30s, 15m, 4h, 3d or 1w")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"a duration must be at most {MAX_DURATION.days} days")
+    duration = timedelta(seconds=seconds)
+    if duration <= timedelta(0):  # also what rounds to zero microseconds
+        raise ValueError("a duration must be positive")
+    return duration
 
 
 def format_duration(value: timedelta) -> str:

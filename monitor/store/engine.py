@@ -60,8 +60,11 @@ def _normalise(url: str) -> str:
 def _create_private(path: Path) -> None:
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"database: cannot create {path}: {exc.strerror}") from None
     os.close(fd)
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from connectors.hubspot import HubSpotConnector, create
+from connectors.hubspot import create
+from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.settings import HubSpotSource
 from monitor.errors import SourceActionNeeded, SourceRetry
 from monitor.interfaces import Batch, CheckStatus, Cursor

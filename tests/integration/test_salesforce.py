@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from connectors.salesforce import SalesforceConnector, create
+from connectors.salesforce import create
 from connectors.salesforce.client import QuotaExhausted
+from connectors.salesforce.connector import SalesforceConnector
 from monitor.errors import SourceActionNeeded, SourceRetry
 from monitor.interfaces import Batch, CheckStatus, Cursor
 from tests.fakes.salesforce import PASSWORD, SECURITY_TOKEN, FakeSalesforce

@@ -1,0 +1,258 @@
+"""The HubSpot connector (``kind: hubspot``): contacts become persons, deals
+become deals, and (optionally) daily website sessions become visit counts.
+
+Data flow: ``pull`` asks ``client`` for pages of raw JSON in cursor order,
+turns each page into records with ``normalise``, and yields one ``Batch``
+per page for the store to commit with its cursor. Archived records, which
+HubSpot's search never returns, come last as deletions from the list API.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+
+from connectors.hubspot import normalise
+from connectors.hubspot.client import HubSpotApi, Json, TokenRejected
+from connectors.hubspot.normalise import Fields, Owner, to_ms
+from connectors.hubspot.settings import MODIFIED_PROPERTY, SCOPES, HubSpotSource
+from monitor.errors import SourceActionNeeded, SourceError, SourceRetry
+from monitor.interfaces import Batch, CheckResult, CheckStatus, Cursor
+
+log = logging.getLogger(__name__)
+
+VISITS_CHUNK_DAYS = 92  # one sessions report per quarter of backfill
+
+
+class HubSpotConnector:
+    """A HubSpot portal as a ``Connector``. One HubSpot client, one token
+    bucket and one owner cache per instance; reuse it across syncs."""
+
+    def __init__(self, name: str, settings: HubSpotSource) -> None:
+        self.name = name
+        self.settings = settings
+        visits: tuple[str, ...] = ("visits",) if settings.visits else ()
+        self.object_types: tuple[str, ...] = ("contacts", "deals", *visits)
+        self.api = HubSpotApi(name, settings)
+        self._fields: dict[str, Fields] = {}
+        self._owners: dict[str, Owner] | None = None
+        self._owners_fresh = False  # reloaded during the current pull
+
+    def close(self) -> None:
+        self.api.close()
+
+    # -- pull -----------------------------------------------------------------
+
+    def pull(self, object_type: str, cursor: Cursor | None, until: datetime) -> Iterator[Batch]:
+        """Batches of ``object_type`` modified after ``cursor`` (less the
+        look-back) and no later than ``until``, then its deletions."""
+        if object_type == "visits" and self.settings.visits:
+            yield from self._pull_visits(cursor, until)
+            return
+        if object_type not in MODIFIED_PROPERTY:
+            raise ValueError(
+                f"unknown object type {object_type!r}; expected one of {self.object_types}"
+            )
+        fields = self._fields_for(object_type)
+        self._owners_fresh = False
+        start = 0
+        if cursor is not None:
+            start = max(0, to_ms(min(cursor.modified_at, until) - self.settings.lookback))
+        position = cursor
+        for results in self.api.modified_pages(
+            object_type, fields.properties, start, to_ms(until) + 1
+        ):
+            records, rejected = normalise.records(fields, results, self._owners_for(results), until)
+            keys = [
+                (r.modified_at, r.crm_id)
+                for r in records
+                if not r.deleted and r.modified_at <= until
+            ]
+            if keys:
+                last = Cursor(*max(keys))
+                # A look-back page must not move the cursor back; numeric ids
+                # compared as text can also tie-break "backwards" (…999, 1000).
+                position = last if position is None or last > position else position
+            yield Batch(records=records, cursor=position, rejected=rejected)
+        yield from self._deletions(object_type, cursor, until, position)
+
+    def _deletions(
+        self, object_type: str, cursor: Cursor | None, until: datetime, position: Cursor | None
+    ) -> Iterator[Batch]:
+        """Records archived since the cursor's look-back. The list API has no
+        date filter, so every archived record (HubSpot keeps them 90 days) is
+        listed and filtered here."""
+        since = None if cursor is None else cursor.modified_at - self.settings.lookback
+        after: str | None = None
+        while True:
+            page = self.api.archived_page(object_type, after)
+            records, rejected = normalise.archived(object_type, page["results"], since, until)
+            if records or rejected:
+                yield Batch(records=records, cursor=position, rejected=rejected)
+            after = _next_after(page)
+            if after is None:
+                return
+
+    def _pull_visits(self, cursor: Cursor | None, until: datetime) -> Iterator[Batch]:
+        """Daily sessions from the cursor's day (re-read: it was partial) to
+        ``until``'s day; the cursor is the midnight of the last day read."""
+        last = until.astimezone(UTC).date()
+        day = (
+            last - timedelta(days=self.settings.visits_backfill_days - 1)
+            if cursor is None
+            else min(last, cursor.modified_at.astimezone(UTC).date())
+        )
+        while day <= last:
+            end = min(last, day + timedelta(days=VISITS_CHUNK_DAYS - 1))
+            daily, rejected = normalise.daily_visits(self.api.sessions(day, end), day, end)
+            yield Batch(daily=daily, cursor=Cursor(_midnight(end)), rejected=rejected)
+            day = end + timedelta(days=1)
+
+    def _fields_for(self, object_type: str) -> Fields:
+        """The read plan for ``object_type``, checked once per connector
+        against the portal's properties: a property named in the config that
+        does not exist stops the sync; a missing default is left out."""
+        if object_type not in self._fields:
+            available = self.api.property_names(object_type)
+            wanted = normalise.wanted(self.settings, object_type)
+            missing = [w for w in wanted if w.required and w.prop not in available]
+            if missing:
+                raise SourceActionNeeded(
+                    self.name, "; ".join(_missing_line(self.name, object_type, w) for w in missing)
+                )
+            for w in wanted:
+                if w.prop not in available:
+                    log.warning(
+                        "HubSpot %s has no property %r (%s): left out",
+                        object_type,
+                        w.prop,
+                        w.setting,
+                    )
+            self._fields[object_type] = normalise.fields(self.settings, object_type, available)
+        return self._fields[object_type]
+
+    def _owners_for(self, results: list[Json]) -> dict[str, Owner]:
+        """Owner id → email and name, loaded once, and again at most once per
+        pull when a page names an owner the cache does not know."""
+        ids = {(r.get("properties") or {}).get("hubspot_owner_id") for r in results} - {None, ""}
+        if self._owners is None or (not self._owners_fresh and ids - self._owners.keys()):
+            owners: dict[str, Owner] = {}
+            # Owners of deactivated users are only listed as archived (reference §2.4).
+            for archived in (True, False):
+                after: str | None = None
+                while True:
+                    page = self.api.owners_page(after, archived)
+                    owners.update(normalise.owners(page["results"]))
+                    after = _next_after(page)
+                    if after is None:
+                        break
+            self._owners, self._owners_fresh = owners, True
+        return self._owners
+
+    # -- check ----------------------------------------------------------------
+
+    def check(self) -> list[CheckResult]:
+        """Token, scopes and configured properties: one line per finding."""
+        ok, warn, fail = CheckStatus.OK, CheckStatus.WARN, CheckStatus.FAIL
+        try:
+            info = self.api.token_info()
+        except TokenRejected as exc:
+            return [CheckResult("hubspot token", fail, str(exc))]
+        except SourceRetry as exc:
+            return [CheckResult("hubspot reachable", fail, f"{exc}; check api_url and the network")]
+        except SourceActionNeeded as exc:
+            info = {}
+            lines = [
+                CheckResult(
+                    "hubspot scopes",
+                    warn,
+                    f"could not read the token's scopes (not a private-app token?): {exc}",
+                )
+            ]
+        else:
+            lines = [
+                CheckResult("hubspot token", ok, f"private-app token of portal {info.get('hubId')}")
+            ]
+        portal = self.settings.portal_id
+        if portal is not None and info.get("hubId") not in (None, portal):
+            lines.append(
+                CheckResult(
+                    "hubspot portal",
+                    warn,
+                    f"portal_id is {portal} but the token "
+                    f"belongs to portal {info['hubId']}: deep links would be wrong",
+                )
+            )
+        if "scopes" in info:
+            lines += self._check_scopes(set(info["scopes"]))
+        for object_type in ("contacts", "deals"):
+            lines += self._check_properties(object_type)
+        if self.settings.visits:
+            try:
+                today = datetime.now(UTC).date()
+                self.api.sessions(today, today)
+                lines.append(CheckResult("hubspot visits", ok, "website sessions report readable"))
+            except SourceError as exc:
+                lines.append(CheckResult("hubspot visits", fail, str(exc)))
+        return lines
+
+    def _check_scopes(self, granted: set[str]) -> list[CheckResult]:
+        needed = {part: SCOPES[part] for part in ("contacts", "deals", "owners")}
+        if self.settings.visits:
+            needed["visits"] = SCOPES["visits"]
+        missing = [
+            CheckResult(
+                "hubspot scopes",
+                CheckStatus.FAIL,
+                f"the token lacks {scope} (needed for "
+                f"{part}): tick it in the private app's Scopes tab, then use the new token",
+            )
+            for part, scope in needed.items()
+            if scope not in granted
+        ]
+        return missing or [
+            CheckResult("hubspot scopes", CheckStatus.OK, ", ".join(needed.values()))
+        ]
+
+    def _check_properties(self, object_type: str) -> list[CheckResult]:
+        name = f"hubspot {object_type} properties"
+        try:
+            available = self.api.property_names(object_type)
+        except SourceError as exc:
+            return [CheckResult(name, CheckStatus.FAIL, str(exc))]
+        lines = []
+        for w in normalise.wanted(self.settings, object_type):
+            if w.prop not in available:
+                status = CheckStatus.FAIL if w.required else CheckStatus.WARN
+                lines.append(CheckResult(name, status, _missing_line(self.name, object_type, w)))
+        plan = normalise.fields(self.settings, object_type, available)
+        for stage, chain in plan.stages.items():
+            if not chain and not (stage == "lead" and plan.lead_fallback):
+                lines.append(
+                    CheckResult(
+                        name,
+                        CheckStatus.WARN,
+                        f"no {stage} date property exists: "
+                        f"{object_type} will not count toward {stage}",
+                    )
+                )
+        return lines or [
+            CheckResult(name, CheckStatus.OK, f"{len(plan.properties)} properties read")
+        ]
+
+
+def _missing_line(source: str, object_type: str, w: normalise.Wanted) -> str:
+    return (
+        f"{object_type} property {w.prop!r} (sources.{source}.{w.setting}) does not exist "
+        "in the portal: fix the name or create the property"
+    )
+
+
+def _next_after(page: Json) -> str | None:
+    after = ((page.get("paging") or {}).get("next") or {}).get("after")
+    return None if after is None else str(after)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
