@@ -25,7 +25,7 @@ from monitor.config import loader
 from monitor.config.types import parse_duration
 from monitor.errors import AlignmonError, ConfigError, SourceError, StoreError
 from monitor.evaluate import parse_as_of
-from monitor.interfaces import CheckStatus, Severity
+from monitor.interfaces import CheckResult, CheckStatus, Severity
 from monitor.logs import configure, secrets_in
 
 EXIT_FINDINGS, EXIT_CONFIG, EXIT_UNREACHABLE = 1, 2, 3
@@ -394,7 +394,7 @@ def run(ctx: click.Context, once: bool) -> None:
 @main.command()
 @click.pass_context
 def check(ctx: click.Context) -> None:
-    """Validate the config and reach every source; report what to fix.
+    """Validate the config, reach every source and Slack; report what to fix.
 
     \b
     Example:
@@ -404,23 +404,24 @@ def check(ctx: click.Context) -> None:
         app = _app(ctx)
         out.print(f"[green]✓[/green] config {app.loaded.path} is valid")
         out.print(f"[green]✓[/green] database reachable, schema current ({app.store.dialect})")
+        checks: list[tuple[str, Callable[[], list[CheckResult]]]] = [
+            (name, app.connector(name).check) for name in app.config.sources
+        ]
+        checks.append(("slack", app.notifier().check))
         worst = CheckStatus.OK
-        for name in app.config.sources:
+        for name, run_check in checks:
             try:
-                results = app.connector(name).check()
-            except SourceError as exc:
-                out.print(f"[red]✗[/red] {name}: {exc}")
-                worst = CheckStatus.FAIL
-                continue
+                results = run_check()
+            except AlignmonError as exc:
+                results = [CheckResult("reachable", CheckStatus.FAIL, str(exc))]
             for result in results:
                 mark = {
                     "ok": "[green]✓[/green]",
                     "warn": "[yellow]![/yellow]",
                     "fail": "[red]✗[/red]",
                 }[result.status]
-                out.print(
-                    f"{mark} {name}: {result.name}{' — ' + result.detail if result.detail else ''}"
-                )
+                detail = f" — {result.detail}" if result.detail else ""
+                out.print(f"{mark} {name}: {escape(result.name + detail)}")
                 if result.status == CheckStatus.FAIL:
                     worst = CheckStatus.FAIL
         if worst == CheckStatus.FAIL:

@@ -16,7 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from monitor.config.models import Config
 from monitor.config.types import Secret
 
 REDACTED = "<secret>"
@@ -57,8 +60,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def secrets_in(model: Any) -> list[str]:
-    """Every Secret value anywhere inside a config model."""
+    """Every Secret value anywhere inside a config model, and the password
+    of the database URL (it is written inside a plain string)."""
     found: list[str] = []
+    if isinstance(model, Config):
+        found.extend(database_password(model.database))
     if isinstance(model, Secret):
         found.append(model.reveal())
     elif isinstance(model, BaseModel):
@@ -71,6 +77,14 @@ def secrets_in(model: Any) -> list[str]:
         for value in model:
             found.extend(secrets_in(value))
     return found
+
+
+def database_password(url: str) -> list[str]:
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return []
+    return [str(password)] if password else []
 
 
 def configure(

@@ -32,6 +32,8 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: Values one file may expand to: far beyond any real config, and what stops
 #: aliases of aliases ("billion laughs") from expanding for minutes.
 MAX_VALUES = 100_000
+#: Real configs are a few kilobytes; reading a huge file would take a minute.
+MAX_CHARS = 1_000_000
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _TAG_NAMES = {
     "tag:yaml.org,2002:int": "a whole number",
@@ -90,6 +92,11 @@ def load(explicit: str | None = None) -> LoadedConfig:
 def parse(text: str, path: str, environ: Mapping[str, str] | None = None) -> Config:
     """Validate YAML text into a Config, or raise one ConfigError."""
     env = os.environ if environ is None else environ
+    if len(text) > MAX_CHARS:
+        raise ConfigError(
+            f"the file has {len(text):,} characters; a config file is at most {MAX_CHARS:,}",
+            path=path,
+        )
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

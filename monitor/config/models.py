@@ -261,7 +261,7 @@ class Config(StrictModel):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
             raise ValueError(
                 f"{value!r} is not an IANA time zone: write e.g. America/New_York or UTC"
             ) from None

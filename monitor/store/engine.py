@@ -33,7 +33,8 @@ def open_engine(url: str) -> Engine:
         parsed = make_url(_normalise(url))
     except ArgumentError:
         raise ConfigError(
-            f"database: {url!r} is not a SQLAlchemy URL (e.g. sqlite:///alignmon.db)"
+            "database: not a SQLAlchemy URL: write e.g. sqlite:///alignmon.db or "
+            "postgresql://user@host/db"
         ) from None
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""

@@ -86,10 +86,7 @@ def test_metrics_and_readiness(tmp_path: Path, cluster: PostgresCluster) -> None
         wait_for(f"{base}/readyz", 200)
         deadline = time.monotonic() + 30
         names: set[str] = set()
-        while (
-            time.monotonic() < deadline
-            and "alignmon_sla_compliance_ratio" not in names
-        ):
+        while time.monotonic() < deadline and "alignmon_sla_compliance_ratio" not in names:
             _, text = get(f"{base}/metrics")
             families = {f.name: f for f in text_string_to_metric_families(text)}
             names = {s.name for f in families.values() for s in f.samples}

@@ -168,3 +168,10 @@ def test_example_configs_are_valid(name: str) -> None:
     }
     config = parse(path.read_text(), str(path), env)
     assert config.goals and config.sla
+
+
+def test_database_password_is_treated_as_a_secret() -> None:
+    from monitor.logs import secrets_in
+
+    text = BASE.replace("timezone:", "database: postgresql://app:s3cr3t-db-pw@db/alignmon\ntimezone:")
+    assert "s3cr3t-db-pw" in secrets_in(parse(text, "alignmon.yaml", ENV))
