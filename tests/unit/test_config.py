@@ -173,5 +173,7 @@ def test_example_configs_are_valid(name: str) -> None:
 def test_database_password_is_treated_as_a_secret() -> None:
     from monitor.logs import secrets_in
 
-    text = BASE.replace("timezone:", "database: postgresql://app:s3cr3t-db-pw@db/alignmon\ntimezone:")
+    text = BASE.replace(
+        "timezone:", "database: postgresql://app:s3cr3t-db-pw@db/alignmon\ntimezone:"
+    )
     assert "s3cr3t-db-pw" in secrets_in(parse(text, "alignmon.yaml", ENV))
