@@ -152,6 +152,16 @@ class CheckResult:
 Progress = Callable[[str, int], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a connector has spent of the CRM's API since it was created:
+    ``calls`` made, and the share of the daily allowance used where the CRM
+    reports one (None otherwise). Exported as metrics."""
+
+    calls: int = 0
+    quota_used: float | None = None
+
+
 @runtime_checkable
 class Connector(Protocol):
     """A CRM source. Knows nothing of goals, stores or notifiers.
@@ -168,6 +178,8 @@ class Connector(Protocol):
     def pull(self, object_type: str, cursor: Cursor | None, until: datetime) -> Iterator[Batch]: ...
 
     def check(self) -> list[CheckResult]: ...
+
+    def usage(self) -> Usage: ...
 
     def close(self) -> None: ...
 

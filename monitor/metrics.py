@@ -29,6 +29,14 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.api_calls = Gauge(
+            "alignmon_api_calls", "CRM API calls made by the source since start.", ["source"],
+            registry=r,
+        )  # fmt: skip
+        self.quota_used = Gauge(
+            "alignmon_api_quota_used_ratio", "Share of the CRM's daily API allowance used.",
+            ["source"], registry=r,
+        )  # fmt: skip
         self.evaluate_seconds = Histogram(
             "alignmon_evaluation_duration_seconds", "Duration of an evaluation.", registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),

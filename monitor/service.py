@@ -110,6 +110,10 @@ class Service:
             results = self.app.sync(source, stop=stop)
         finally:
             self.app.store.release_lease(running, self.holder)
+        usage = self.app.connector(source).usage()
+        self.metrics.api_calls.labels(source).set(usage.calls)
+        if usage.quota_used is not None:
+            self.metrics.quota_used.labels(source).set(usage.quota_used)
         for result in results:
             self.metrics.sync_seconds.labels(source).observe(time.monotonic() - started)
             self.metrics.sync_records.labels(source).inc(result.records)

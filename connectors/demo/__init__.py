@@ -19,7 +19,16 @@ from zoneinfo import ZoneInfo
 
 from connectors.demo.generator import History, VisitDay, generate
 from connectors.demo.settings import DemoSource
-from monitor.interfaces import Batch, CheckResult, CheckStatus, Clock, Cursor, FunnelRecord, utc_now
+from monitor.interfaces import (
+    Batch,
+    CheckResult,
+    CheckStatus,
+    Clock,
+    Cursor,
+    FunnelRecord,
+    Usage,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +186,10 @@ class DemoConnector:
                 "no account needed",
             )
         ]
+
+    def usage(self) -> Usage:
+        """No API: nothing spent."""
+        return Usage()
 
     def close(self) -> None:
         """Nothing to release: the demo CRM lives in memory."""

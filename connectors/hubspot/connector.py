@@ -18,7 +18,7 @@ from connectors.hubspot.client import HubSpotApi, Json, TokenRejected
 from connectors.hubspot.normalise import Fields, Owner, to_ms
 from connectors.hubspot.settings import MODIFIED_PROPERTY, SCOPES, HubSpotSource
 from monitor.errors import SourceActionNeeded, SourceError, SourceRetry
-from monitor.interfaces import Batch, CheckResult, CheckStatus, Cursor
+from monitor.interfaces import Batch, CheckResult, CheckStatus, Cursor, Usage
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ class HubSpotConnector:
         self._fields: dict[str, Fields] = {}
         self._owners: dict[str, Owner] | None = None
         self._owners_fresh = False  # reloaded during the current pull
+
+    def usage(self) -> Usage:
+        return Usage(calls=self.api.calls)
 
     def close(self) -> None:
         self.api.close()

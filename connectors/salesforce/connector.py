@@ -26,7 +26,7 @@ from connectors.salesforce.normalise import normalise, page_cursor, row_cursor, 
 from connectors.salesforce.plan import ACTIVITY_OBJECTS, FieldProblems, Plan, resolve, sobject_of
 from connectors.salesforce.settings import SalesforceSource
 from monitor.errors import SourceActionNeeded, SourceError
-from monitor.interfaces import Batch, CheckResult, CheckStatus, Cursor
+from monitor.interfaces import Batch, CheckResult, CheckStatus, Cursor, Usage
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,13 @@ class SalesforceConnector:
             status,
             f"{left} of {most} daily API calls left ({used:.0%} used; syncs stop at {guard})",
         )
+
+    def usage(self) -> Usage:
+        client = self.client
+        share = (
+            client.used / client.allowance if client.used is not None and client.allowance else None
+        )
+        return Usage(calls=sum(client.calls.values()), quota_used=share)
 
     def close(self) -> None:
         self.client.close()

@@ -11,8 +11,16 @@ import math
 import re
 from datetime import time, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, SecretStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    SecretStr,
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -86,6 +94,18 @@ def parse_clock(value: Any) -> time:
     raise ValueError(f"{value!r} is not a clock time: write HH:MM, e.g. 09:00")
 
 
+def check_zone(value: str) -> str:
+    """An IANA time zone name that this machine's zone database knows."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
+        raise ValueError(
+            f"{value!r} is not an IANA time zone: write e.g. America/New_York or UTC"
+        ) from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(check_zone)]
 Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
 ]

@@ -116,3 +116,16 @@ def test_sync_into_store_twice_counts_nothing_twice(harness: Any, tmp_path: Any)
     assert store.cursor("crm", harness.person_type) is not None
     assert store.cursor("crm", harness.person_type).modified_at <= harness.now()
     store.close()
+
+
+def test_usage_counts_what_a_pull_spent(harness: Any) -> None:
+    harness.seed(300)
+    connector = harness.connector()
+    before = connector.usage().calls
+    pull_all(connector, harness.person_type, None, harness.now())
+    usage = connector.usage()
+    if harness.name == "demo":
+        assert usage.calls == 0, "the demo has no API to spend"
+    else:
+        assert usage.calls > before, "a pull over HTTP must be counted"
+    assert usage.quota_used is None or 0 <= usage.quota_used <= 1

@@ -101,6 +101,7 @@ def test_metrics_and_readiness(tmp_path: Path, cluster: PostgresCluster) -> None
             "alignmon_outbox_dead",
             "alignmon_alerts_firing",
             "alignmon_sla_compliance_ratio",
+            "alignmon_api_calls",
         } <= names
         records = next(
             s
