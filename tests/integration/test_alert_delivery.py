@@ -322,3 +322,41 @@ def test_rejected_message_is_dead_and_listed(tmp_path: Path, slack: FakeSlack) -
     assert listing["outbox"][0]["state"] == "dead"
     assert "channel" in listing["outbox"][0]["last_error"]
     app.close()
+
+
+def test_failing_source_raises_one_stale_alert(tmp_path: Path, slack: FakeSlack) -> None:
+    settings = config_dict(f"sqlite:///{tmp_path / 'stale.db'}", slack)
+    settings["sources"] = {
+        "hs": {"kind": "hubspot", "token": "pat-x", "api_url": "http://127.0.0.1:9", "retries": 0}
+    }
+    app = App(LoadedConfig(Config.model_validate(settings), "stale.yaml"), clock=Clock(T0))
+    (result,) = app.sync()
+    assert not result.ok
+    evaluation = app.evaluate()
+    assert [f.rule for f in evaluation.findings] == ["source-stale"]
+    app.record(evaluation)
+    assert app.deliver().sent == 1
+    (message,) = posts(slack)
+    assert "Source hs is stale" in message["text"]
+    app.record(app.evaluate())
+    assert app.deliver().sent == 0, "said once"
+    app.close()
+
+
+def test_summary_is_posted_with_its_chart(tmp_path: Path, slack: FakeSlack) -> None:
+    settings = config_dict(f"sqlite:///{tmp_path / 'summary.db'}", slack)
+    settings["goals"] = [{"name": "q", "source": "crm", "closes": 40}]
+    app = App(
+        LoadedConfig(Config.model_validate(settings), "summary.yaml"),
+        clock=Clock(datetime.now(UTC)),
+    )
+    assert all(r.ok for r in app.sync())
+    delivered = app.post_summary()
+    assert delivered.sent == 1
+    (message,) = posts(slack)
+    assert "Revenue alignment summary" in message["text"]
+    assert len(slack.calls_to("files.completeUploadExternal")) == 1
+    (uploaded,) = slack.files.values()
+    assert uploaded["data"][:8] == b"\x89PNG\r\n\x1a\n"
+    assert uploaded["filename"].endswith(".png")
+    app.close()
