@@ -12,7 +12,7 @@ many records there are.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -106,26 +106,32 @@ def has_visits(conn: Connection, source: str) -> bool:
     return row is not None
 
 
-def cohort(
+def cohort_counts(
     conn: Connection,
     source: str,
     segment: Mapping[str, str],
     upper: str,
     lower: str,
-    start: datetime,
-    end: datetime,
+    windows: Sequence[tuple[datetime, datetime]],
     as_of: datetime,
-) -> Cohort:
-    """Persons that entered ``upper`` in ``[start, end)``, and how many of
-    them had entered ``lower`` before ``as_of``."""
+) -> list[Cohort]:
+    """For each ``[start, end)`` window: persons that entered ``upper`` in
+    it, and how many of them had entered ``lower`` before ``as_of``. One
+    scan serves every window (the trailing and the recent one overlap)."""
     upper_at, lower_at = records.c[f"{upper}_at"], records.c[f"{lower}_at"]
-    converted = func.count(lower_at).filter(lower_at < as_of)
+    columns = []
+    for start, end in windows:
+        inside = and_(upper_at >= start, upper_at < end)
+        columns.append(func.count().filter(inside))
+        columns.append(func.count(lower_at).filter(inside, lower_at < as_of))
+    first = min(start for start, _ in windows)
+    last = max(end for _, end in windows)
     row = conn.execute(
-        select(func.count(), converted).where(
-            *live_filter(source, "person", segment), upper_at >= start, upper_at < end
+        select(*columns).where(
+            *live_filter(source, "person", segment), upper_at >= first, upper_at < last
         )
     ).one()
-    return Cohort(int(row[0]), int(row[1]))
+    return [Cohort(int(row[i]), int(row[i + 1])) for i in range(0, len(columns), 2)]
 
 
 def persons_carry_won(conn: Connection, source: str) -> bool:
@@ -187,8 +193,10 @@ def funnel_facts(
     for rate, (upper, lower) in _RATE_STAGES.items():
         if lower == "won" and not won_linked:
             continue
-        cohorts[rate] = cohort(conn, source, segment, upper, lower, window_start, matured, as_of)
-        recent[rate] = cohort(conn, source, segment, upper, lower, recent_start, matured, as_of)
+        windows = [(window_start, matured), (recent_start, matured)]
+        cohorts[rate], recent[rate] = cohort_counts(
+            conn, source, segment, upper, lower, windows, as_of
+        )
     if visits_reported:
         cohorts["visit_to_lead"] = _visit_ratio(conn, source, segment, window_start, as_of, zone)
         recent["visit_to_lead"] = _visit_ratio(

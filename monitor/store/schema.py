@@ -86,9 +86,11 @@ records = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     Column("synced_at", UTCDateTime, nullable=False),
     UniqueConstraint("source", "object_type", "crm_id"),
-    Index(None, "source", "kind", "lead_at"),
-    Index(None, "source", "kind", "mql_at"),
-    Index(None, "source", "kind", "sql_at"),
+    # Each stage index also holds the next stage and the deleted flag, so
+    # daily counts and cohort conversions are answered from the index alone.
+    Index(None, "source", "kind", "lead_at", "mql_at", "deleted"),
+    Index(None, "source", "kind", "mql_at", "sql_at", "deleted"),
+    Index(None, "source", "kind", "sql_at", "won_at", "deleted"),
     Index(None, "source", "kind", "won_at"),
 )
 

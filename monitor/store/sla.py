@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
 
-from monitor.sla import SlaRecord
+from monitor.sla import COMPLIANCE_WINDOW, SlaRecord
 from monitor.store.facts import live_filter
 from monitor.store.schema import records
 
@@ -21,8 +21,12 @@ def sla_records(
     since: datetime,
     as_of: datetime,
 ) -> list[SlaRecord]:
-    """Records that entered ``stage`` in ``[since, as_of)``. ``since`` is the
-    rule's look-back: an unanswered lead older than that no longer alerts."""
+    window_start = as_of - COMPLIANCE_WINDOW
+    """Records that entered ``stage`` in ``[since, as_of)`` and can still
+    change a number: untouched, or touched or entered within the compliance
+    window (a record answered before it was decided before it, so it counts
+    nowhere). ``since`` is the rule's look-back: an unanswered lead older
+    than that no longer alerts."""
     entered = records.c[f"{stage}_at"]
     columns = (
         records.c.crm_id, records.c.name, records.c.owner_email, records.c.owner_name,
@@ -32,6 +36,11 @@ def sla_records(
         *live_filter(source, "person", segment),
         entered >= since,
         entered < as_of,
+        or_(
+            records.c.first_touch_at.is_(None),
+            records.c.first_touch_at >= window_start,
+            entered >= window_start,
+        ),
     )
     return [
         SlaRecord(

@@ -7,12 +7,16 @@ import stat
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from monitor.config.models import AutoRateSettings
 from monitor.facts import Period
 from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Touch
 from monitor.store import Store
+from monitor.store.engine import head_revision
+from monitor.store.schema import metadata
 
 NY = ZoneInfo("America/New_York")
 T0 = datetime(2026, 10, 1, 4, 0, tzinfo=UTC)  # 00:00 in New York
@@ -139,9 +143,11 @@ def test_cohorts_deals_and_visits(store: Store) -> None:
     assert result.cohorts["visit_to_lead"].rate == 10 / 500
 
 
-def test_migrations_are_idempotent(store: Store) -> None:
+def test_migrations_are_idempotent_and_match_the_schema(store: Store) -> None:
     before, after = store.upgrade()
-    assert before == after == "0001"
+    assert before == after == head_revision(store.engine)
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
 
 
 def test_sqlite_file_is_private_and_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
