@@ -178,7 +178,7 @@ def sync(ctx: click.Context, source: str | None, full: bool) -> None:
                     )
             else:
                 failed = True
-                out.print(f"[red]✗[/red] {result.source}: {result.error}")
+                out.print(f"[red]✗[/red] {escape(f'{result.source}: {result.error}')}")
         if failed:
             sys.exit(EXIT_UNREACHABLE)
 

@@ -38,6 +38,7 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from rich.console import Console
+from rich.markup import escape
 
 from monitor import views
 from monitor.app import App
@@ -57,7 +58,7 @@ def run_once(app: App, console: Console) -> None:
     alerts and deliver what is due."""
     for result in app.sync():
         if not result.ok:
-            console.print(f"[red]sync of {result.source} failed:[/red] {result.error}")
+            console.print(f"[red]sync of {result.source} failed:[/red] {escape(str(result.error))}")
     evaluation = app.evaluate()
     for report in evaluation.goals:
         console.print(views.status_table(report))

@@ -110,9 +110,13 @@ def parse(text: str, path: str, environ: Mapping[str, str] | None = None) -> Con
         data = _Builder(lines, env, path).build(node, ())
     except RecursionError:
         raise ConfigError("the file nests too deeply to read", path=path) from None
+    if data is None:  # a document of only "---" or "~"
+        raise ConfigError("the config file is empty; run `alignmon init` for a starter", path=path)
     if not isinstance(data, dict):
         raise ConfigError(
-            "the config must be a mapping of keys (timezone, sources, goals, …)", path=path, line=1
+            "the config must be a mapping of keys (timezone, sources, goals, …)",
+            path=path,
+            line=node.start_mark.line + 1,
         )
     try:
         config = Config.model_validate(data)
@@ -254,7 +258,11 @@ _TYPE_MISMATCH = {
 
 def _first_error(exc: ValidationError, data: Any, lines: dict[Loc, int], path: str) -> ConfigError:
     errors = exc.errors(include_url=False)
-    meaningful = [e for e in errors if e["type"] not in _TYPE_MISMATCH] or errors
+    meaningful = [e for e in errors if e["type"] not in _TYPE_MISMATCH]
+    if not meaningful:
+        # Only "wrong type" complaints, one per union member: the deepest is
+        # about the member the user wrote (a mapping's field, not "a number").
+        meaningful = [max(errors, key=lambda e: len(_data_loc(tuple(e["loc"]), data)))]
     error = next((e for e in meaningful if e["type"] == "extra_forbidden"), meaningful[0])
     loc = _data_loc(tuple(error["loc"]), data)
     line = _line_for(loc, lines)

@@ -25,6 +25,10 @@ _UPDATED = [
     *(n for n in _RECORD_FIELDS if n not in ("object_type", "crm_id", "first_touch_at")),
     "synced_at",
 ]
+#: Widths of the text columns. PostgreSQL refuses a longer value, or a NUL
+#: anywhere in text, and with it the whole batch — so every later sync
+#: would stop at the same hostile record. CRM text is made to fit instead.
+_WIDTHS = {c.name: getattr(c.type, "length", None) for c in records.c}
 
 
 def write_batch(
@@ -50,10 +54,11 @@ def upsert_records(
         return
     # The last version of a record within one batch wins; a duplicate in one
     # INSERT … ON CONFLICT statement is an error on PostgreSQL.
-    latest: dict[tuple[str, str], FunnelRecord] = {}
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
     for record in batch:
-        latest[(record.object_type, record.crm_id)] = record
-    rows = [_row(source, record, synced_at) for record in latest.values()]
+        row = _row(source, record, synced_at)
+        latest[(row["object_type"], row["crm_id"])] = row
+    rows = list(latest.values())
     # One statement, many parameter sets: compiled once and cached, and sent
     # in large multi-row batches by SQLAlchemy's insertmanyvalues.
     stmt = _insert(conn, records)
@@ -78,11 +83,18 @@ def _least(conn: Connection, a: Any, b: Any) -> Any:
 
 
 def _row(source: str, record: FunnelRecord, synced_at: datetime) -> dict[str, Any]:
-    row = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    row = {name: _fit(getattr(record, name), _WIDTHS[name]) for name in _RECORD_FIELDS}
     row["segments"] = dict(record.segments)
     row["source"] = source
     row["synced_at"] = synced_at
     return row
+
+
+def _fit(value: Any, width: int | None) -> Any:
+    if not isinstance(value, str):
+        return value
+    value = value.replace("\x00", "")
+    return value[:width] if width else value
 
 
 def segment_key(segments: dict[str, str] | Any) -> str:
@@ -135,17 +147,18 @@ def apply_touches(conn: Connection, source: str, touches: Iterable[Touch]) -> No
 def save_cursor(
     conn: Connection, source: str, object_type: str, cursor: Cursor, at: datetime
 ) -> None:
+    crm_id = _fit(cursor.crm_id, _WIDTHS["crm_id"])
     stmt = _insert(conn, sync_cursors).values(
         source=source,
         object_type=object_type,
         modified_at=cursor.modified_at,
-        crm_id=cursor.crm_id,
+        crm_id=crm_id,
         updated_at=at,
     )
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["source", "object_type"],
-            set_={"modified_at": cursor.modified_at, "crm_id": cursor.crm_id, "updated_at": at},
+            set_={"modified_at": cursor.modified_at, "crm_id": crm_id, "updated_at": at},
         )
     )
 

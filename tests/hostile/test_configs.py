@@ -1,0 +1,569 @@
+"""Hostile configs: every malformed file gives one ConfigError naming the
+file and, where one is known, the line — never another exception.
+
+Two corpora go through ``monitor.config.loader``: the hand-written files in
+``configs/`` (each says on its first line which message it must produce)
+and mutations generated from one valid config that uses every section —
+unknown and misspelt keys at every level, a wrong type at every leaf,
+out-of-range numbers, bad durations, clock times, time zones and periods,
+missing variables, duplicate keys, broken syntax, SOQL in Salesforce field
+names. A sample of both then runs through the real ``alignmon`` process,
+which must exit 2 with one line on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from monitor.config import loader
+from monitor.errors import ConfigError
+
+CORPUS = Path(__file__).parent / "configs"
+ALIGNMON = str(Path(sys.executable).with_name("alignmon"))
+ENV = {
+    "HUBSPOT_TOKEN": "pat-na1-hostile-0000",
+    "SF_PASSWORD": "hostile-password",
+    "SF_SECURITY_TOKEN": "hostileSecurityToken",
+    "SLACK_BOT_TOKEN": "xoxb-hostile-0000",
+}
+
+#: A valid config touching every section, mutated one way at a time below.
+BASE_TEXT = """\
+timezone: America/New_York
+database: sqlite:///alignmon.db
+fiscal_year_start: 2
+calendar:
+  days: [mon, tue, wed, thu, fri]
+  start: "09:00"
+  end: "17:00"
+  holidays: [2026-12-25]
+  country: US
+sources:
+  hs:
+    kind: hubspot
+    token: ${HUBSPOT_TOKEN}
+    api_url: https://api.hubapi.com
+    portal_id: 123456
+    segments: {region: hs_region}
+    every: 15m
+    stale_after: 3
+    requests_per_second: 4
+    stage_dates:
+      lead: [hs_v2_date_entered_lead]
+      mql: [hs_v2_date_entered_marketingqualifiedlead]
+    not_leads: [subscriber]
+    first_touch: hs_sa_first_engagement_date
+    visits: false
+    visits_backfill_days: 30
+    lookback: 5m
+    timeout: 30s
+    retries: 3
+    retry_backoff: 1s
+  sf:
+    kind: salesforce
+    instance_url: https://acme.my.salesforce.com
+    auth:
+      username: sync@acme.example
+      password: ${SF_PASSWORD}
+      security_token: ${SF_SECURITY_TOKEN}
+      login_url: https://login.salesforce.com
+    fields:
+      mql_at: MQL_Date__c
+      sql_at: SQL_Date__c
+      first_touch_at: First_Touch__c
+      assigned_at: Assigned_At__c
+      status_stages: {mql: [Working]}
+      status_at: Status_Changed__c
+    deal_fields:
+      won: IsWon
+      won_at: CloseDate
+      amount: Amount
+    segments: {region: Region__c}
+    api_version: "59.0"
+    quota_guard: 0.8
+    page_size: 2000
+    bulk_threshold: 20000
+    look_back: 2m
+    every: 15m
+  crm:
+    kind: demo
+    seed: 7
+    months: 3
+    timezone: Europe/Berlin
+slack:
+  token: ${SLACK_BOT_TOKEN}
+  api_url: https://slack.com/api/
+  channel: "#revenue-alignment"
+  summary_at: "09:00"
+  timeout: 30
+goals:
+  - name: q-new-business
+    source: hs
+    period: quarter
+    revenue: 1000000
+    average_deal_size: 50000
+    rates:
+      sql_to_won: 0.2
+      mql_to_sql: {auto: true, fallback: 0.4}
+      lead_to_mql: auto
+      visit_to_lead: 0.01
+    auto_rates: {window_days: 180, maturity_days: 30, min_sample: 30, large_sample: 400}
+    segment: {region: EMEA}
+    commitments: {mql: 150}
+    pacing: business_days
+    drift: {warning: 0.15, critical: 0.3, min_elapsed: 0.1, min_expected: 5, recent_days: 30}
+    channel: "#sales-leadership"
+  - name: h1-pipeline
+    source: sf
+    period: {start: 2026-01-01, end: 2026-06-30}
+    closes: 20
+    rates: {sql_to_won: 0.25, mql_to_sql: 0.5, lead_to_mql: 0.2}
+sla:
+  - name: mql-follow-up
+    source: hs
+    stage: mql
+    within: 4h
+    warn_before: 1h
+    lookback: 30d
+    business_hours: {days: [mon, tue, wed, thu, fri], start: "09:00", end: "17:00", holidays: []}
+alerts:
+  for: 2
+  repeat_interval: 24h
+  hysteresis: 0.05
+  quiet_hours: {start: "20:00", end: "07:00"}
+  give_up_after: 24h
+service:
+  listen: 127.0.0.1:9464
+  sla_check_every: 1m
+  deliver_every: 5s
+  lease: 60s
+"""
+BASE: dict[str, Any] = yaml.safe_load(BASE_TEXT)
+
+Path_ = tuple[str | int, ...]
+#: Mappings whose keys are the user's names, not the model's fields.
+FREE_FORM: set[Path_] = {
+    ("sources",),
+    ("sources", "hs", "segments"),
+    ("sources", "sf", "segments"),
+    ("goals", 0, "segment"),
+}
+#: Mappings keyed by a fixed set of values rather than by fields: a wrong
+#: key there is a wrong value, reported as such.
+KEYED: set[Path_] = {("sources", "sf", "fields", "status_stages"), ("goals", 0, "commitments")}
+#: Checks across fields, reported at the model that holds them.
+CROSS_FIELD: set[Path_] = {
+    ("goals", 0, "drift", "critical"),
+    ("calendar", "days"),
+    ("calendar", "end"),
+    ("calendar", "country"),
+    ("sources", "sf", "segments", "region"),
+}
+DURATIONS = [
+    ("sources", "hs", "every"),
+    ("sources", "hs", "lookback"),
+    ("sources", "hs", "timeout"),
+    ("sources", "hs", "retry_backoff"),
+    ("sources", "sf", "look_back"),
+    ("sources", "sf", "every"),
+    ("sla", 0, "within"),
+    ("sla", 0, "warn_before"),
+    ("sla", 0, "lookback"),
+    ("alerts", "repeat_interval"),
+    ("alerts", "give_up_after"),
+    ("service", "sla_check_every"),
+    ("service", "deliver_every"),
+    ("service", "lease"),
+]
+BAD_DURATIONS = ["0s", "-5m", "soon", "15 minutes", "1e309h", "99999w", "0.0000001s", True]
+CLOCKS = [
+    ("calendar", "start"),
+    ("calendar", "end"),
+    ("slack", "summary_at"),
+    ("sla", 0, "business_hours", "start"),
+    ("alerts", "quiet_hours", "start"),
+    ("alerts", "quiet_hours", "end"),
+]
+BAD_CLOCKS = ["25:00", "9am", "09:60", "noon", "24:01", "-1:00"]
+ZONES = [("timezone",), ("sources", "crm", "timezone")]
+BAD_ZONES = [
+    "Mars/Olympus",
+    "UTC+5",
+    "../../etc/passwd",
+    "",
+    "/etc/localtime",
+    "Europe/" + "x" * 300,
+]
+SOQL_FIELDS = [
+    ("sources", "sf", "fields", "mql_at"),
+    ("sources", "sf", "fields", "sql_at"),
+    ("sources", "sf", "fields", "first_touch_at"),
+    ("sources", "sf", "fields", "assigned_at"),
+    ("sources", "sf", "fields", "status_at"),
+    ("sources", "sf", "deal_fields", "won"),
+    ("sources", "sf", "deal_fields", "won_at"),
+    ("sources", "sf", "deal_fields", "amount"),
+    ("sources", "sf", "segments", "region"),
+]
+SOQL_PAYLOADS = [
+    "MQL_Date__c) OR (Name != ''",
+    "Id FROM User --",
+    "Amount, (SELECT Id FROM Tasks)",
+    "Name; DELETE",
+    "__c",
+]
+#: (location, bad value, expected part of the message).
+OUT_OF_RANGE: list[tuple[Path_, Any, str]] = [
+    (("fiscal_year_start",), 0, "greater than or equal to 1"),
+    (("fiscal_year_start",), 13, "less than or equal to 12"),
+    (("sources", "hs", "stale_after"), 0, "greater than or equal to 1"),
+    (("sources", "hs", "requests_per_second"), 0, "greater than 0"),
+    (("sources", "hs", "requests_per_second"), 1000, "less than or equal to 100"),
+    (("sources", "hs", "visits_backfill_days"), 0, "greater than or equal to 1"),
+    (("sources", "hs", "visits_backfill_days"), 99999, "less than or equal to 3650"),
+    (("sources", "hs", "retries"), -1, "greater than or equal to 0"),
+    (("sources", "sf", "quota_guard"), 1.5, "less than or equal to 1"),
+    (("sources", "sf", "quota_guard"), 0, "greater than 0"),
+    (("sources", "sf", "page_size"), 50, "greater than or equal to 200"),
+    (("sources", "sf", "page_size"), 5000, "less than or equal to 2000"),
+    (("sources", "sf", "bulk_threshold"), -1, "greater than or equal to 0"),
+    (("sources", "sf", "api_version"), "59", "should match pattern"),
+    (("sources", "crm", "months"), 0, "greater than or equal to 1"),
+    (("sources", "crm", "months"), 999, "less than or equal to 36"),
+    (("slack", "timeout"), 0, "greater than 0"),
+    (("slack", "timeout"), float("inf"), "finite number"),
+    (("goals", 0, "revenue"), -5, "greater than 0"),
+    (("goals", 0, "revenue"), float("nan"), "finite number"),
+    (("goals", 0, "revenue"), 1e300, "less than or equal to"),
+    (("goals", 0, "average_deal_size"), 0, "must be positive"),
+    (("goals", 0, "average_deal_size"), 1e-9, "at least 0.01"),
+    (("goals", 0, "average_deal_size"), float("-inf"), "finite number"),
+    (("goals", 0, "rates", "sql_to_won"), 0, "greater than 0"),
+    (("goals", 0, "rates", "sql_to_won"), 1.5, "less than or equal to 1"),
+    (("goals", 0, "rates", "sql_to_won"), 1e-12, "a rate below"),
+    (("goals", 0, "rates", "mql_to_sql", "fallback"), 2, "less than or equal to 1"),
+    (("goals", 0, "auto_rates", "window_days"), 1, "greater than or equal to 7"),
+    (("goals", 0, "auto_rates", "window_days"), 10**9, "less than or equal to 3650"),
+    (("goals", 0, "auto_rates", "maturity_days"), 10**9, "less than or equal to 3650"),
+    (("goals", 0, "auto_rates", "min_sample"), 0, "greater than or equal to 1"),
+    (("goals", 0, "commitments", "mql"), -150, "greater than or equal to 0"),
+    (("goals", 0, "drift", "warning"), 1.5, "less than 1"),
+    (("goals", 0, "drift", "critical"), 0.1, "must be larger than warning"),
+    (("goals", 0, "drift", "min_elapsed"), -0.1, "greater than or equal to 0"),
+    (("goals", 0, "drift", "recent_days"), 10**9, "less than or equal to 3650"),
+    (("goals", 1, "closes"), 0, "greater than 0"),
+    (("goals", 1, "closes"), 10**30, "less than or equal to"),
+    (("alerts", "for"), 0, "greater than or equal to 1"),
+    (("alerts", "hysteresis"), 1, "less than 1"),
+    (("service", "listen"), "127.0.0.1:99999", "is not HOST:PORT"),
+    (("service", "listen"), "nonsense", "is not HOST:PORT"),
+    (("calendar", "days"), [], "at least one working day"),
+    (("calendar", "days"), ["someday"], "Input should be"),
+    (("calendar", "end"), "08:00", "must be after start"),
+    (("calendar", "country"), "Atlantis", "has no holiday calendar"),
+    (("calendar", "holidays"), ["christmas"], "valid date"),
+    (
+        ("sources", "sf", "instance_url"),
+        "http://acme.my.salesforce.com",
+        "must start with https://",
+    ),
+    (("sources", "sf", "auth", "login_url"), "ftp://login", "must start with https://"),
+    (("sla", 0, "stage"), "won", "Input should be"),
+    (("goals", 0, "pacing"), "sideways", "Input should be"),
+    (("goals", 0, "name"), "q1 new business!", "should match pattern"),
+    (("goals", 0, "name"), "", "at least 1 character"),
+]
+BAD_PERIODS: list[tuple[Any, str]] = [
+    ("fortnight", "Input should be"),
+    ("Q1", "Input should be"),
+    (5, "Input should be"),
+    ({"start": "2026-03-01", "end": "2026-01-01"}, "is before its start"),
+    ({"start": "2026-01-01"}, "end: this key is required"),
+    ({"start": "0001-01-01", "end": "9999-12-31"}, "within the years"),
+    ({"start": "2026-02-30", "end": "2026-03-31"}, "valid date"),
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One generated config: its text, the environment it is read with, and
+    what the error must say; ``at`` is the location whose YAML lines the
+    reported line must fall on (None: only that some line is reported)."""
+
+    id: str
+    text: str
+    expect: str
+    at: Path_ | None = None
+    env: tuple[tuple[str, str], ...] = tuple(ENV.items())
+
+
+def dotted(loc: Path_) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def dump(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def walk(node: Any, loc: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
+    yield loc, node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from walk(value, (*loc, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, (*loc, index))
+
+
+def replaced(loc: Path_, value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(BASE)
+    node: Any = data
+    for part in loc[:-1]:
+        node = node[part]
+    node[loc[-1]] = value
+    return data
+
+
+def span(text: str, loc: Path_) -> tuple[int, int]:
+    """First and last line (1-based) of ``loc`` in ``text``: its key and value."""
+    node: Any = yaml.compose(text, Loader=yaml.SafeLoader)
+    first = 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            key, node = next((k, v) for k, v in node.value if k.value == str(part))
+            first = key.start_mark.line + 1
+        else:
+            node = node.value[int(part)]
+            first = node.start_mark.line + 1
+    end = node.end_mark
+    return first, end.line + (1 if end.column else 0)
+
+
+def rotation(values: list[Any], start: int, count: int) -> list[Any]:
+    """``count`` of ``values`` from ``start`` on, wrapping: consecutive
+    locations get different bad values, and every value is used."""
+    return [values[(start * count + i) % len(values)] for i in range(count)]
+
+
+def generated() -> Iterator[Case]:
+    nodes = list(walk(BASE))
+    for loc, node in nodes:
+        if isinstance(node, dict) and loc not in FREE_FORM:
+            at = (*loc, "zz_unknown")
+            text = dump(replaced(at, 1) if loc else {**BASE, "zz_unknown": 1})
+            expect = dotted(at) if loc in KEYED else f"unknown key '{dotted(at)}'"
+            yield Case(f"unknown-key:{dotted(at)}", text, expect, at)
+    for loc, _ in nodes:
+        parent = loc[:-1]
+        if not loc or isinstance(loc[-1], int) or parent in FREE_FORM or loc[-1] == "kind":
+            continue
+        typo = str(loc[-1])[:-1]
+        data = copy.deepcopy(BASE)
+        holder: Any = data
+        for part in parent:
+            holder = holder[part]
+        holder[typo] = holder.pop(loc[-1])
+        expect = dotted((*parent, typo)) if parent in KEYED else f"did you mean '{loc[-1]}'?"
+        yield Case(f"typo:{dotted(loc)}", dump(data), expect, (*parent, typo))
+    leaves = [
+        loc
+        for loc, node in nodes
+        if loc and not isinstance(node, dict | list) and loc[:-1] not in FREE_FORM
+    ]
+    for index, loc in enumerate(leaves):
+        # A source's kind picks its model, so a bad one is the source's error.
+        at = loc[:-1] if loc[-1] == "kind" else loc
+        label, junk = (("mapping", {"zz_junk": 1}), ("list", [1, "two"]))[index % 2]
+        text = dump(replaced(loc, junk))
+        yield Case(f"wrong-type-{label}:{dotted(loc)}", text, dotted(at), at)
+    for loc, bad, expect in OUT_OF_RANGE:
+        at = loc[:-1] if loc in CROSS_FIELD else loc
+        yield Case(f"range:{dotted(loc)}={bad!r}", dump(replaced(loc, bad)), expect, at)
+    for index, loc in enumerate(DURATIONS):
+        for bad in rotation(BAD_DURATIONS, index, 3):
+            yield Case(
+                f"duration:{dotted(loc)}={bad!r}", dump(replaced(loc, bad)), f"{dotted(loc)}: ", loc
+            )
+    for index, loc in enumerate(CLOCKS):
+        for bad in rotation(BAD_CLOCKS, index, 3):
+            yield Case(
+                f"clock:{dotted(loc)}={bad!r}", dump(replaced(loc, bad)), "is not a clock time", loc
+            )
+    for loc in ZONES:
+        for bad in BAD_ZONES:
+            yield Case(
+                f"zone:{dotted(loc)}={bad[:20]!r}",
+                dump(replaced(loc, bad)),
+                "is not an IANA time zone",
+                loc,
+            )
+    for bad, expect in BAD_PERIODS:
+        loc = ("goals", 0, "period")
+        yield Case(f"period:{bad!r}", dump(replaced(loc, bad)), expect, loc)
+    for index, loc in enumerate(SOQL_FIELDS):
+        for payload in rotation(SOQL_PAYLOADS, index, 2):
+            at = loc[:-1] if loc in CROSS_FIELD else loc
+            text = dump(replaced(loc, payload))
+            yield Case(f"soql:{dotted(loc)}={payload!r}", text, "is not a Salesforce API name", at)
+    for name in ENV:
+        env = tuple((k, v) for k, v in ENV.items() if k != name)
+        yield Case(
+            f"missing-env:{name}", BASE_TEXT, f"environment variable {name} is not set", None, env
+        )
+    for kind in ("pipedrive", "HubSpot", "", "demo ", "salesforce\n"):
+        loc = ("sources", "crm", "kind")
+        yield Case(f"kind:{kind!r}", dump(replaced(loc, kind)), "sources.crm", loc[:-1])
+    for section in ("goals", "sla"):
+        loc = (section, 0, "source")
+        yield Case(
+            f"unknown-source:{section}",
+            dump(replaced(loc, "nowhere")),
+            "source 'nowhere' is not defined",
+            loc,
+        )
+    twice = copy.deepcopy(BASE)
+    twice["goals"][1]["name"] = twice["goals"][0]["name"]
+    yield Case("goal-name-twice", dump(twice), "is used twice in goals", ("goals", 1, "name"))
+    lines = BASE_TEXT.splitlines()
+    for index, line in enumerate(lines):
+        key, colon, rest = line.strip().partition(":")
+        if colon and rest.strip() and not line.lstrip().startswith("-") and index % 2 == 0:
+            text = "\n".join([*lines[: index + 1], line, *lines[index + 1 :]]) + "\n"
+            yield Case(
+                f"duplicate:{index + 1}:{key}", text, f":{index + 2}: key '{key}' appears twice"
+            )
+    for index in range(2, len(lines), 25):
+        for label, broken in (
+            ("unclosed-flow", "  zz: [1, 2"),
+            ("tab-indent", "\tzz: 1"),
+            ("value-colon", "  zz: a: b"),
+            ("bad-indent", "     zz: 1\n  yy: 2"),
+        ):
+            text = "\n".join([*lines[:index], broken, *lines[index:]]) + "\n"
+            yield Case(f"syntax-{label}:{index + 1}", text, "not valid YAML")
+
+
+CASES = list(generated())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_generated_config_gives_one_clear_error(case: Case) -> None:
+    with pytest.raises(ConfigError) as caught:
+        loader.parse(case.text, "hostile.yaml", dict(case.env))
+    error = caught.value
+    message = str(error)
+    assert case.expect in message
+    assert "\n" not in message
+    assert error.line is not None, message
+    assert message.startswith(f"hostile.yaml:{error.line}: ")
+    assert 1 <= error.line <= case.text.count("\n") + 1
+    if case.at is not None:
+        first, last = span(case.text, case.at)
+        assert first <= error.line <= last, (message, first, last)
+
+
+def test_the_base_config_is_valid_and_the_corpus_is_large_enough() -> None:
+    config = loader.parse(BASE_TEXT, "base.yaml", ENV)
+    assert set(config.sources) == {"hs", "sf", "crm"}
+    assert len(CASES) >= 150
+    assert len(list(CORPUS.glob("*.yaml"))) >= 60
+
+
+def expectation(path: Path) -> str:
+    first = path.read_bytes().split(b"\n", 1)[0].decode("ascii")
+    assert first.startswith("# expect: "), f"{path.name} lacks its expect line"
+    return first.removeprefix("# expect: ")
+
+
+HAND_WRITTEN = sorted(CORPUS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", HAND_WRITTEN, ids=[p.stem for p in HAND_WRITTEN])
+def test_hand_written_config_gives_one_clear_error(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ALIGNMON_MISSING", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        loader.load(str(path))
+    error = caught.value
+    message = str(error)
+    assert expectation(path) in message
+    assert "\n" not in message
+    where = f"{path}:{error.line}: " if error.line else f"{path}: "
+    assert message.startswith(where)
+
+
+def test_a_huge_file_is_refused_quickly(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.yaml"
+    huge.write_text(BASE_TEXT + "".join(f"zz_{i}: {i}\n" for i in range(200_000)))
+    with pytest.raises(ConfigError, match="a config file is at most"):
+        loader.load(str(huge))
+
+
+def test_deeply_nested_junk_and_expanding_aliases_are_config_errors() -> None:
+    deep = "sources: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(ConfigError, match="nests too deeply"):
+        loader.parse(deep, "deep.yaml", {})
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in "bcdefgh":
+        previous = chr(ord(level) - 1)
+        laughs += f"{level}: &{level} [{', '.join([f'*{previous}'] * 10)}]\n"
+    with pytest.raises(ConfigError, match="expands to more than"):
+        loader.parse(laughs, "laughs.yaml", {})
+
+
+# -- through the real process ---------------------------------------------------
+
+CLI_SAMPLE = [CASES[i] for i in range(0, len(CASES), max(1, len(CASES) // 12))][:12]
+
+
+def alignmon(config: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "ALIGNMON_CONFIG"}
+    env.update(ENV)
+    return subprocess.run(
+        [ALIGNMON, "--config", str(config), "targets"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_the_cli_exits_2_with_one_line_for_a_sample(tmp_path: Path) -> None:
+    files: list[tuple[Path, str]] = []
+    for index, case in enumerate(CLI_SAMPLE):
+        path = tmp_path / f"generated-{index}.yaml"
+        path.write_text(case.text, encoding="utf-8")
+        files.append((path, case.expect))
+    for path in HAND_WRITTEN[:: max(1, len(HAND_WRITTEN) // 10)]:
+        files.append((path, expectation(path)))
+    assert len(files) >= 20
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda f: alignmon(f[0], tmp_path), files))
+    for (path, expect), result in zip(files, results, strict=True):
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2, (path.name, result.stderr[-500:])
+        assert "Traceback" not in result.stderr
+        assert len(lines) == 1, (path.name, lines)
+        assert lines[0].startswith(f"config error: {path}")
+        assert expect in lines[0]
+        assert result.stdout == ""
+        assert not list(tmp_path.glob("*.db")), "a config error must not create a database"

@@ -1,0 +1,334 @@
+"""Known fake secrets through a whole cycle, and nowhere to be found after.
+
+One config, read from YAML with every credential as ``${VAR}``, reaches the
+fake HubSpot (private-app token), the fake Salesforce over TLS (OAuth
+username-password flow: password, security token, consumer secret) and the
+fake Slack (bot token). It syncs, evaluates, records alerts and delivers
+them, at DEBUG with the CLI's logging set-up; then credentials are revoked
+or wrong so that they could surface in exceptions. The secrets — and the
+Salesforce sessions the fake issued — must then be absent from the log
+output, every exception message and traceback, ``alignmon check`` output
+from the real process, every row of every table and the database files'
+bytes, and the service's /metrics.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import stat
+import subprocess
+import sys
+import traceback
+import urllib.request
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import MetaData, create_engine, select
+
+from monitor.app import App
+from monitor.config import loader
+from monitor.config.loader import LoadedConfig
+from monitor.http import HealthServer
+from monitor.logs import configure, secrets_in
+from monitor.service import Service
+from tests.fakes.hubspot import FakeHubSpot
+from tests.fakes.salesforce import (
+    CONSUMER_KEY,
+    CONSUMER_SECRET,
+    PASSWORD,
+    SECURITY_TOKEN,
+    USERNAME,
+    FakeSalesforce,
+)
+from tests.fakes.slack import TOKEN as SLACK_TOKEN
+from tests.fakes.slack import FakeSlack
+
+ALIGNMON = str(Path(sys.executable).with_name("alignmon"))
+WRONG_PASSWORD = "wrong-password-5150"
+
+CONFIG = """\
+timezone: UTC
+database: sqlite:///{db}
+sources:
+  hs:
+    kind: hubspot
+    token: ${{HUBSPOT_TOKEN}}
+    api_url: {hubspot}
+    portal_id: {portal}
+    retries: 1
+  sf:
+    kind: salesforce
+    instance_url: {salesforce}
+    ca_bundle: {ca}
+    auth:
+      username: {username}
+      password: ${{SF_PASSWORD}}
+      security_token: ${{SF_SECURITY_TOKEN}}
+      consumer_key: {consumer_key}
+      consumer_secret: ${{SF_CONSUMER_SECRET}}
+      login_url: {salesforce}
+    fields: {{mql_at: MQL_Date__c, sql_at: SQL_Date__c}}
+    bulk_poll_seconds: 0
+    retries: 1
+slack:
+  token: ${{SLACK_BOT_TOKEN}}
+  api_url: {slack}
+  channel: "#revenue-alignment"
+goals:
+  - name: q-new-business
+    source: hs
+    closes: 40
+    rates: {{sql_to_won: 0.2, mql_to_sql: 0.4, lead_to_mql: 0.25}}
+    commitments: {{mql: 150}}
+  - name: q-pipeline
+    source: sf
+    closes: 30
+    rates: {{sql_to_won: 0.25, mql_to_sql: 0.5, lead_to_mql: 0.2}}
+    commitments: {{mql: 10}}
+sla:
+  - {{name: mql-follow-up, source: sf, stage: mql, within: 1h, warn_before: 30m}}
+alerts: {{for: 1}}
+service: {{listen: "127.0.0.1:0"}}
+"""
+
+
+class Fakes:
+    def __init__(self, hubspot: FakeHubSpot, salesforce: FakeSalesforce, slack: FakeSlack) -> None:
+        self.hubspot, self.salesforce, self.slack = hubspot, salesforce, slack
+        self.issued: set[str] = set()  # Salesforce sessions seen before revocations
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        return {
+            "HUBSPOT_TOKEN": self.hubspot.token,
+            "SF_PASSWORD": PASSWORD,
+            "SF_SECURITY_TOKEN": SECURITY_TOKEN,
+            "SF_CONSUMER_SECRET": CONSUMER_SECRET,
+            "SLACK_BOT_TOKEN": SLACK_TOKEN,
+            **overrides,
+        }
+
+    def config_text(self, db: Path) -> str:
+        return CONFIG.format(
+            db=db,
+            hubspot=self.hubspot.url,
+            portal=self.hubspot.portal_id,
+            salesforce=self.salesforce.url,
+            ca=self.salesforce.ca_path,
+            username=USERNAME,
+            consumer_key=CONSUMER_KEY,
+            slack=self.slack.api_url,
+        )
+
+    def secrets(self) -> set[str]:
+        """Every credential in play, including the sessions Salesforce issued."""
+        return {
+            self.hubspot.token,
+            PASSWORD,
+            SECURITY_TOKEN,
+            CONSUMER_SECRET,
+            SLACK_TOKEN,
+            WRONG_PASSWORD,
+            *self.salesforce.tokens,
+            *self.issued,
+        }
+
+
+@pytest.fixture
+def fakes() -> Iterator[Fakes]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    with (
+        FakeHubSpot(now=now) as hubspot,
+        FakeSalesforce(start=now) as salesforce,
+        FakeSlack(users={"ana@acme.example": "U0ANA"}) as slack,
+    ):
+        hubspot.seed_records("contacts", 300)
+        hubspot.seed_records("deals", 40)
+        salesforce.add_leads(200, MQL_Date__c=now - timedelta(hours=3))
+        yield Fakes(hubspot, salesforce, slack)
+
+
+LIBRARIES = ("urllib3", "alembic", "hubspot", "simple_salesforce", "slack_sdk")
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """Where the CLI's log handler writes, for this test. Library loggers
+    start unset, as in a fresh process (an earlier ``configure`` at INFO
+    quietens them); everything is put back afterwards."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    saved = {name: logging.getLogger(name).level for name in LIBRARIES}
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    buffer = io.StringIO()
+    yield buffer
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved_handlers:
+        root.addHandler(handler)
+    root.setLevel(saved_level)
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def start_logging(app_config: LoadedConfig, buffer: io.StringIO) -> None:
+    """What the CLI does once the config is loaded, at DEBUG."""
+    configure(level="DEBUG", secrets=secrets_in(app_config.config))
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(buffer)
+
+
+def load(fakes: Fakes, db: Path, **env: str) -> LoadedConfig:
+    path = db.with_suffix(".yaml")
+    path.write_text(fakes.config_text(db))
+    return LoadedConfig(loader.parse(path.read_text(), str(path), fakes.env(**env)), str(path))
+
+
+def leaks(text: str, secrets: Iterable[str]) -> list[str]:
+    return sorted(s for s in secrets if s in text)
+
+
+def formatted(exc: BaseException) -> str:
+    """The message and the whole traceback, chained causes included."""
+    return str(exc) + "\n" + "".join(traceback.format_exception(exc))
+
+
+def database_text(db: Path) -> str:
+    """Every value of every row of every table, as text, plus the raw bytes
+    of the database and its WAL (latin-1, so any byte sequence survives)."""
+    engine = create_engine(f"sqlite:///{db}")
+    metadata = MetaData()
+    metadata.reflect(engine)
+    parts: list[str] = []
+    with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            for row in conn.execute(select(table)):
+                parts.extend(
+                    json.dumps(v, default=str) if isinstance(v, dict | list) else str(v)
+                    for v in row
+                )
+    engine.dispose()
+    for path in db.parent.glob(db.name + "*"):
+        parts.append(path.read_bytes().decode("latin-1"))
+    return "\n".join(parts)
+
+
+@pytest.mark.slow
+def test_a_full_cycle_leaves_no_secret_anywhere(
+    fakes: Fakes, log_output: io.StringIO, tmp_path: Path
+) -> None:
+    db = tmp_path / "alignmon.db"
+    loaded = load(fakes, db)
+    assert {fakes.hubspot.token, PASSWORD, SECURITY_TOKEN, CONSUMER_SECRET, SLACK_TOKEN} <= set(
+        secrets_in(loaded.config)
+    )
+    start_logging(loaded, log_output)
+    errors: list[BaseException] = []
+    app = App(loaded)
+    try:
+        results = app.sync()
+        assert [r.ok for r in results] == [True, True], [str(r.error) for r in results]
+        evaluation = app.evaluate()
+        assert evaluation.findings
+        app.record(evaluation)
+        delivered = app.deliver()
+        assert delivered.sent >= 1
+        assert fakes.slack.calls_to("chat.postMessage")
+
+        # The service's metrics after one more cycle of each source.
+        service = Service(app)
+        for name in ("hs", "sf"):
+            service.sync(name)
+        server = HealthServer("127.0.0.1:0", service.metrics, service.readiness)
+        server.start()
+        try:
+            url = f"http://127.0.0.1:{server.port}/metrics"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                metrics = response.read().decode()
+        finally:
+            server.stop()
+        assert "alignmon_sync_records" in metrics
+
+        # Credentials revoked or refused: now they could end up in errors.
+        fakes.issued |= set(fakes.salesforce.tokens)
+        fakes.hubspot.revoke_token()
+        fakes.slack.error_next("invalid_auth", count=5)
+        failed = app.sync("hs")[0]
+        assert failed.error is not None
+        errors.append(failed.error)
+        app.record(app.evaluate())
+        app.deliver()
+        for check in (app.connector("hs").check, app.notifier().check):
+            assert any(r.status == "fail" for r in check())
+    finally:
+        app.close()
+
+    wrong = App(load(fakes, tmp_path / "wrong.db", SF_PASSWORD=WRONG_PASSWORD))
+    try:
+        refused = wrong.sync("sf")[0]
+        assert refused.error is not None
+        errors.append(refused.error)
+        checked = wrong.connector("sf").check()
+        assert checked[0].status == "fail"
+    finally:
+        wrong.close()
+
+    # A line that does carry every secret, from a library's logger: the
+    # capture must show it redacted, or the checks below would prove nothing.
+    configured = secrets_in(loaded.config)
+    logging.getLogger("slack_sdk.web.base_client").debug("probe %s", " ".join(configured))
+    logs = log_output.getvalue()
+    assert "probe <secret>" in logs
+    # The capture saw the whole cycle, Slack's client at DEBUG included.
+    assert "synced hs" in logs and "DEBUG   slack_sdk" in logs
+    secrets = fakes.secrets() | set(fakes.salesforce.tokens)
+    assert leaks(logs, secrets) == []
+    for error in errors:
+        assert leaks(formatted(error), secrets) == []
+    for result in checked:
+        assert leaks(f"{result.name} {result.detail}", secrets) == []
+    assert leaks(metrics, secrets) == []
+    stored = database_text(db)
+    # The dump holds CRM rows and the errors recorded after the revocations.
+    assert "Lead 1" in stored and "HubSpot rejected the token" in stored
+    assert "invalid_auth" in stored
+    for path in (db, tmp_path / "wrong.db"):
+        assert leaks(database_text(path), secrets) == []
+        for file in path.parent.glob(path.name + "*"):
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file.name
+
+
+def alignmon_check(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if k != "ALIGNMON_CONFIG"}
+    full.update(env)
+    return subprocess.run(
+        [ALIGNMON, "--config", str(config), "--log-level", "DEBUG", "check"],
+        cwd=config.parent,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_check_output_never_shows_a_secret(fakes: Fakes, tmp_path: Path) -> None:
+    config = tmp_path / "alignmon.yaml"
+    config.write_text(fakes.config_text(tmp_path / "alignmon.db"))
+    healthy = alignmon_check(config, fakes.env())
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert "config" in healthy.stdout and "hs" in healthy.stdout and "sf" in healthy.stdout
+    fakes.hubspot.revoke_token()
+    refused = alignmon_check(config, fakes.env(SF_PASSWORD=WRONG_PASSWORD))
+    assert refused.returncode == 3
+    assert "hs" in refused.stdout and "✗" in refused.stdout
+    secrets = fakes.secrets() | set(fakes.salesforce.tokens)
+    for result in (healthy, refused):
+        assert leaks(result.stdout + result.stderr, secrets) == []
+        assert "DEBUG" in result.stderr  # the debug log went through the redaction
