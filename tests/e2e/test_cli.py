@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import click
 import pytest
 
 from monitor.cli import main
-
-ALIGNMON = str(Path(sys.executable).with_name("alignmon"))
+from tests.e2e.cli import alignmon
 
 WORKED_EXAMPLES = """\
 timezone: UTC
@@ -35,16 +31,6 @@ goals:
     closes: 400
     rates: {sql_to_won: 1, mql_to_sql: 1, lead_to_mql: 1, visit_to_lead: 0.01}
 """
-
-
-def alignmon(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k != "ALIGNMON_CONFIG"}
-    full_env.update(env or {})
-    return subprocess.run(
-        [ALIGNMON, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
-    )
 
 
 def stage_targets(payload: dict, goal: str) -> dict[str, int]:  # type: ignore[type-arg]

@@ -4,15 +4,11 @@ config file, token from the environment, the real CLI process."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.e2e.cli import alignmon
 from tests.fakes.hubspot import FakeHubSpot
-
-ALIGNMON = str(Path(sys.executable).with_name("alignmon"))
 
 CONFIG = """\
 timezone: UTC
@@ -37,28 +33,13 @@ def test_run_once_against_fake_hubspot(tmp_path: Path) -> None:
         fake.seed_records("contacts", 2500, shared=300)
         fake.seed_records("deals", 200)
         (tmp_path / "alignmon.yaml").write_text(CONFIG.format(url=fake.url, portal=fake.portal_id))
-        env = {**os.environ, "HUBSPOT_TOKEN": fake.token}
-        env.pop("ALIGNMON_CONFIG", None)
-        run = subprocess.run(
-            [ALIGNMON, "run", "--once"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        env = {"HUBSPOT_TOKEN": fake.token}
+        run = alignmon("run", "--once", cwd=tmp_path, env=env)
         assert run.returncode == 0, run.stderr
         assert "q-new-business" in run.stdout
         assert "commitment is below the plan" in run.stdout
         assert fake.calls["search:contacts"] >= 13  # 2,500 contacts at 200 a page
-        status = subprocess.run(
-            [ALIGNMON, "status", "--format", "json"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        status = alignmon("status", "--format", "json", cwd=tmp_path, env=env)
         assert status.returncode == 0, status.stderr
         stages = {s["stage"]: s for s in json.loads(status.stdout)["goals"][0]["stages"]}
         assert stages["lead"]["target"] == 2000  # 40 / 0.2 / 0.4 / 0.25

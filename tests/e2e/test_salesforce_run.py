@@ -3,15 +3,11 @@ would run it: config file, password from the environment, the real CLI."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.e2e.cli import alignmon
 from tests.fakes.salesforce import PASSWORD, SECURITY_TOKEN, USERNAME, FakeSalesforce
-
-ALIGNMON = str(Path(sys.executable).with_name("alignmon"))
 
 CONFIG = """\
 timezone: UTC
@@ -44,16 +40,8 @@ def test_run_once_against_fake_salesforce(tmp_path: Path) -> None:
         (tmp_path / "alignmon.yaml").write_text(
             CONFIG.format(url=fake.url, ca=fake.ca_path, username=USERNAME)
         )
-        env = {**os.environ, "SF_PASSWORD": PASSWORD, "SF_SECURITY_TOKEN": SECURITY_TOKEN}
-        env.pop("ALIGNMON_CONFIG", None)
-        run = subprocess.run(
-            [ALIGNMON, "run", "--once"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        env = {"SF_PASSWORD": PASSWORD, "SF_SECURITY_TOKEN": SECURITY_TOKEN}
+        run = alignmon("run", "--once", cwd=tmp_path, env=env)
         assert run.returncode == 0, run.stderr
         assert "q-pipeline" in run.stdout
         assert "3,000" in run.stdout  # leads and MQLs this period
