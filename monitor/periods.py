@@ -32,7 +32,6 @@ class WorkingDays(Protocol):
     def elapsed_days(self, start: date, end: date, as_of: datetime) -> tuple[float, float]:
         """Working days in ``[start, end)`` before ``as_of`` (the current day
         counted by the fraction of it that has passed), and the total."""
-        ...
 
 
 def period_for(

@@ -31,8 +31,8 @@ def dump_json(payload: Any, console: Console) -> None:
 
 
 def _period(report: GoalReport) -> str:
-    last = report.period.end.toordinal() - 1
-    return f"{report.period.start.isoformat()} → {datetime.fromordinal(last).date().isoformat()}"
+    last = report.period.end - timedelta(days=1)
+    return f"{report.period.start.isoformat()} → {last.isoformat()}"
 
 
 def _rate(stage: StageReport) -> str:

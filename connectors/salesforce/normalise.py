@@ -73,17 +73,19 @@ def parse_instant(value: Any, name: str) -> datetime | None:
     calendar day in every time zone from UTC-11 to UTC+11."""
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        try:
-            if len(value) == 10:
-                day = date.fromisoformat(value)
-                return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-            parsed = datetime.fromisoformat(value)
-            if parsed.tzinfo is not None:
-                return parsed.astimezone(UTC)
-        except (ValueError, OverflowError):  # overflow: year 1 or 9999 moved across UTC
-            pass
-    raise BadRow(f"{name}: {_short(value)} is not a date or datetime")
+    bad = BadRow(f"{name}: {_short(value)} is not a date or datetime")
+    if not isinstance(value, str):
+        raise bad
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise bad
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # overflow: year 1 or 9999 moved across UTC
+        raise bad from None
 
 
 def parse_bool(value: Any, name: str) -> bool:
@@ -101,15 +103,16 @@ def parse_amount(value: Any, name: str) -> float | None:
     poison every sum the deal size is learned from."""
     if value is None or value == "":
         return None
-    if isinstance(value, int | float | str) and not isinstance(value, bool):
-        try:
-            amount = float(value)
-        except (ValueError, OverflowError):
-            pass
-        else:
-            if math.isfinite(amount):
-                return amount
-    raise BadRow(f"{name}: {_short(value)} is not a number")
+    bad = BadRow(f"{name}: {_short(value)} is not a number")
+    if not isinstance(value, int | float | str) or isinstance(value, bool):
+        raise bad
+    try:
+        amount = float(value)
+    except (ValueError, OverflowError):
+        raise bad from None
+    if not math.isfinite(amount):
+        raise bad
+    return amount
 
 
 def _short(value: Any) -> str:

@@ -176,7 +176,9 @@ class _Builder:
         try:
             return self.scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError):
-            pass
+            raise self._scalar_error(node, loc) from None
+
+    def _scalar_error(self, node: yaml.Node, loc: Loc) -> ConfigError:
         where = f"{_dotted(loc)}: " if loc else ""
         shown = "the value" if _is_secret_loc(loc) else _short(node.value)
         if node.tag == _MERGE_TAG:
@@ -185,7 +187,7 @@ class _Builder:
             message = f"{shown} is not {_TAG_NAMES[node.tag]} alignmon can read"
         else:
             message = f"the YAML tag {node.tag} is not supported"
-        raise ConfigError(
+        return ConfigError(
             where + message, path=self.path, line=node.start_mark.line + 1, key=_dotted(loc) or None
         )
 

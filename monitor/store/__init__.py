@@ -100,7 +100,7 @@ class Store:
         if ok:
             values["last_success_at"] = at
         with self.begin() as conn:
-            stmt = _writes._insert(conn, source_status).values(source=source, **values)
+            stmt = _writes.insert_or_update(conn, source_status).values(source=source, **values)
             conn.execute(stmt.on_conflict_do_update(index_elements=["source"], set_=values))
 
     def source_statuses(self) -> dict[str, SourceStatus]:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from monitor.alerts import Alert
 from monitor.interfaces import Severity
 from monitor.store.schema import alerts, outbox, silences
-from monitor.store.writes import _insert
+from monitor.store.writes import insert_or_update
 
 _ALERT_COLUMNS = (
     "fingerprint", "rule", "subject", "source", "state", "consecutive", "metric", "channel",
@@ -66,7 +66,7 @@ def save_alerts(conn: Connection, items: Iterable[Alert]) -> None:
             None if alert.notified_severity is None else int(alert.notified_severity)
         )
         row["payload"] = {"owner": alert.owner, "items": [list(i) for i in alert.items]}
-        stmt = _insert(conn, alerts).values(**row)
+        stmt = insert_or_update(conn, alerts).values(**row)
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["fingerprint"],

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, or_
 
 from monitor.store.schema import leases
-from monitor.store.writes import _insert
+from monitor.store.writes import insert_or_update
 
 
 def acquire(conn: Connection, name: str, holder: str, now: datetime, until: datetime) -> bool:
@@ -24,7 +24,9 @@ def acquire(conn: Connection, name: str, holder: str, now: datetime, until: date
     has it and it has not expired. Expired rows are swept on the way, so the
     table holds only live leases."""
     conn.execute(delete(leases).where(leases.c.acquired_until < now))
-    stmt = _insert(conn, leases).values(name=name, acquired_by=holder, acquired_until=until)
+    stmt = insert_or_update(conn, leases).values(
+        name=name, acquired_by=holder, acquired_until=until
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=["name"],
         set_={"acquired_by": holder, "acquired_until": until},

@@ -42,7 +42,8 @@ def write_batch(
         save_cursor(conn, source, object_type, batch.cursor, synced_at)
 
 
-def _insert(conn: Connection, table: Table) -> Any:
+def insert_or_update(conn: Connection, table: Table) -> Any:
+    """An INSERT that supports ``on_conflict_do_update`` on this backend."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
@@ -61,7 +62,7 @@ def upsert_records(
     rows = list(latest.values())
     # One statement, many parameter sets: compiled once and cached, and sent
     # in large multi-row batches by SQLAlchemy's insertmanyvalues.
-    stmt = _insert(conn, records)
+    stmt = insert_or_update(conn, records)
     excluded = stmt.excluded
     values = {c: excluded[c] for c in _UPDATED}
     # A touch learned separately (Touch) must survive a later upsert of
@@ -115,7 +116,7 @@ def upsert_daily(conn: Connection, source: str, counts: Iterable[DailyCount]) ->
     ]
     if not rows:
         return
-    stmt = _insert(conn, daily_counts)
+    stmt = insert_or_update(conn, daily_counts)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["source", "stage", "day", "segment_key"],
@@ -148,7 +149,7 @@ def save_cursor(
     conn: Connection, source: str, object_type: str, cursor: Cursor, at: datetime
 ) -> None:
     crm_id = _fit(cursor.crm_id, _WIDTHS["crm_id"])
-    stmt = _insert(conn, sync_cursors).values(
+    stmt = insert_or_update(conn, sync_cursors).values(
         source=source,
         object_type=object_type,
         modified_at=cursor.modified_at,

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from monitor import dispatch
 from monitor.app import App
 from monitor.config.loader import LoadedConfig
 from monitor.config.models import Config
@@ -94,8 +95,6 @@ def gap(subject: str, name: str = "Acme") -> Finding:
 
 
 def record(app: App, findings: list[Finding], held: frozenset[str] = frozenset()) -> None:
-    from monitor import dispatch
-
     dispatch.record(app.store, app.config, findings, app.clock(), held=held)
 
 
