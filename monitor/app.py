@@ -46,6 +46,7 @@ class App:
         before, after = self.store.upgrade()
         if before != after:
             log.info("database schema upgraded from %s to %s", before or "empty", after)
+        self.store.use_zone(self.config.zone)
         self._connectors: dict[str, Connector] = {}
         self._notifier: Notifier | None = None
         self._record_lock = threading.Lock()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, delete, func, select
@@ -21,9 +21,11 @@ from monitor.errors import StoreError
 from monitor.facts import FunnelFacts, Period
 from monitor.interfaces import Batch, Cursor
 from monitor.sla import SlaRecord
+from monitor.store import bulk as _bulk
 from monitor.store import engine as _engine
 from monitor.store import facts as _facts
 from monitor.store import leases as _leases
+from monitor.store import rollups as _rollups
 from monitor.store import sla as _sla
 from monitor.store import writes as _writes
 from monitor.store.schema import records, source_status, sync_cursors
@@ -100,7 +102,7 @@ class Store:
         if ok:
             values["last_success_at"] = at
         with self.begin() as conn:
-            stmt = _writes.insert_or_update(conn, source_status).values(source=source, **values)
+            stmt = _bulk.insert_or_update(conn, source_status).values(source=source, **values)
             conn.execute(stmt.on_conflict_do_update(index_elements=["source"], set_=values))
 
     def source_statuses(self) -> dict[str, SourceStatus]:
@@ -129,10 +131,27 @@ class Store:
         auto: AutoRateSettings,
         recent_days: int,
     ) -> FunnelFacts:
+        self.use_zone(zone)
         with self.begin() as conn:
+            if _rollups.current_zone(conn) != zone.key:
+                raise StoreError(
+                    f"the day rollups were rebuilt in {_rollups.current_zone(conn)} during this "
+                    f"evaluation, but this configuration uses {zone.key}: every process sharing "
+                    "this database must use the same timezone"
+                )
             return _facts.funnel_facts(
                 conn, source, segment, period, as_of, zone, auto, recent_days
             )
+
+    def use_zone(self, zone: ZoneInfo) -> None:
+        """Keep the day rollups in ``zone``: rebuilt from the records if they
+        are in another (a changed ``timezone``, or a database upgraded from
+        before rollups) — once, not per evaluation."""
+        with self.begin() as conn:
+            if _rollups.current_zone(conn) == zone.key:
+                return
+        with self.begin() as conn:
+            _rollups.ensure_zone(conn, zone, datetime.now(UTC))
 
     def acquire_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
         with self.begin() as conn:

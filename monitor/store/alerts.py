@@ -14,8 +14,8 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from monitor.alerts import Alert
 from monitor.interfaces import Severity
+from monitor.store.bulk import insert_or_update
 from monitor.store.schema import alerts, outbox, silences
-from monitor.store.writes import insert_or_update
 
 _ALERT_COLUMNS = (
     "fingerprint", "rule", "subject", "source", "state", "consecutive", "metric", "channel",

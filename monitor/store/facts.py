@@ -1,30 +1,29 @@
 """Reading what the reconciler needs: stage counts per local day, cohort
-conversions and the deal-size sample, aggregated in SQL.
+conversions and the deal-size sample.
 
-Only aggregates leave the database. Stage entries are grouped into
-15-minute UTC buckets in SQL — every time zone's offset is a multiple of 15
-minutes, so each bucket falls in exactly one local day — and the few
-thousand buckets are folded into local days here. That keeps the query
-portable (no per-dialect time zone functions) and its result small however
-many records there are.
+Whole local days are read from the day rollups (``rollups.py``), so the
+cost follows the days asked for, not the records stored. The partial days
+at the edges of a window — today up to ``as_of``, a trailing window that
+starts mid-day — are counted from the records themselves, through the stage
+indexes: a day's worth of rows at most.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Float, and_, cast, func, select
-from sqlalchemy.sql.expression import literal_column
+from sqlalchemy import ColumnElement, Connection, case, func, select
 
 from monitor.config.models import AutoRateSettings
 from monitor.facts import Cohort, DealSample, FunnelFacts, Period
-from monitor.store.schema import daily_counts, records
+from monitor.store.rollups import matching_keys
+from monitor.store.schema import cohort_days, daily_counts, records, stage_days
 
-BUCKET_SECONDS = 900
 _RATE_STAGES = {
     "lead_to_mql": ("lead", "mql"),
     "mql_to_sql": ("mql", "sql"),
@@ -40,12 +39,6 @@ def _segment_filter(table: Any, segment: Mapping[str, str]) -> list[ColumnElemen
     return [table.c.segments[attr].as_string() == value for attr, value in segment.items()]
 
 
-def _bucket(conn: Connection, column: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        return func.floor(func.extract("epoch", column) / BUCKET_SECONDS)
-    return cast(func.strftime("%s", column), Float) / BUCKET_SECONDS
-
-
 def live_filter(source: str, kind: str, segment: Mapping[str, str]) -> list[ColumnElement[bool]]:
     """Rows of ``source`` of ``kind`` in ``segment`` that still exist in the CRM."""
     return [
@@ -56,28 +49,97 @@ def live_filter(source: str, kind: str, segment: Mapping[str, str]) -> list[Colu
     ]
 
 
+def midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant of local ``day`` (on a day that skips midnight,
+    the instant the clocks jump)."""
+    return datetime.combine(day, time(0), zone)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """``[start, end)`` cut at local midnights: the whole days ``[first,
+    last)`` and the partial ``edges``, each inside one local day."""
+
+    first: date
+    last: date
+    edges: tuple[tuple[datetime, datetime], ...]
+
+    @property
+    def has_days(self) -> bool:
+        return self.first < self.last
+
+
+def span(start: datetime, end: datetime, zone: ZoneInfo) -> Span:
+    first = start.astimezone(zone).date()
+    if midnight(first, zone) < start:
+        first += timedelta(days=1)
+    last = end.astimezone(zone).date()
+    if first >= last:
+        return Span(first, first, ((start, end),) if start < end else ())
+    edges = []
+    if start < midnight(first, zone):
+        edges.append((start, midnight(first, zone)))
+    if midnight(last, zone) < end:
+        edges.append((midnight(last, zone), end))
+    return Span(first, last, tuple(edges))
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One goal's slice of the store: its source, its segment, and the
+    rollup segment keys that fall in it (None: every key)."""
+
+    source: str
+    segment: Mapping[str, str]
+    keys: list[str] | None
+    zone: ZoneInfo
+
+    def rollup(self, table: Any) -> list[ColumnElement[bool]]:
+        where = [table.c.source == self.source]
+        if self.keys is not None:
+            where.append(table.c.segment_key.in_(self.keys))
+        return where
+
+
+def scope(conn: Connection, source: str, segment: Mapping[str, str], zone: ZoneInfo) -> Scope:
+    if not segment:
+        return Scope(source, segment, None, zone)
+    keys = conn.execute(
+        select(stage_days.c.segment_key).where(stage_days.c.source == source).distinct()
+    ).scalars()
+    return Scope(source, segment, matching_keys(keys, segment), zone)
+
+
 def daily_stage_counts(
-    conn: Connection,
-    source: str,
-    segment: Mapping[str, str],
-    stage: str,
-    start: datetime,
-    end: datetime,
-    zone: ZoneInfo,
+    conn: Connection, where: Scope, stage: str, start: datetime, end: datetime
 ) -> dict[date, int]:
-    """Records of ``source`` that entered ``stage`` in ``[start, end)``, per local day."""
-    column = records.c[f"{stage}_at"]
-    bucket = func.floor(_bucket(conn, column)).label("bucket")
-    rows = conn.execute(
-        select(bucket, func.count())
-        .where(*live_filter(source, _stage_kind(stage), segment), column >= start, column < end)
-        .group_by(literal_column("bucket"))
-    )
+    """Records that entered ``stage`` in ``[start, end)``, per local day."""
+    kind = _stage_kind(stage)
+    cut = span(start, end, where.zone)
     out: dict[date, int] = defaultdict(int)
-    for bucket_value, count in rows:
-        instant = datetime.fromtimestamp(int(bucket_value) * BUCKET_SECONDS, UTC)
-        out[instant.astimezone(zone).date()] += count
-    return dict(out)
+    if cut.has_days:
+        rows = conn.execute(
+            select(stage_days.c.day, func.sum(stage_days.c.count))
+            .where(
+                *where.rollup(stage_days),
+                stage_days.c.kind == kind,
+                stage_days.c.stage == stage,
+                stage_days.c.day >= cut.first,
+                stage_days.c.day < cut.last,
+            )
+            .group_by(stage_days.c.day)
+        )
+        for day, count in rows:
+            out[day] += int(count)
+    column = records.c[f"{stage}_at"]
+    for low, high in cut.edges:
+        count = conn.execute(
+            select(func.count()).where(
+                *live_filter(where.source, kind, where.segment), column >= low, column < high
+            )
+        ).scalar_one()
+        out[low.astimezone(where.zone).date()] += int(count)
+    return {day: count for day, count in out.items() if count}
 
 
 def daily_visits(
@@ -108,30 +170,63 @@ def has_visits(conn: Connection, source: str) -> bool:
 
 def cohort_counts(
     conn: Connection,
-    source: str,
-    segment: Mapping[str, str],
+    where: Scope,
     upper: str,
     lower: str,
     windows: Sequence[tuple[datetime, datetime]],
     as_of: datetime,
 ) -> list[Cohort]:
     """For each ``[start, end)`` window: persons that entered ``upper`` in
-    it, and how many of them had entered ``lower`` before ``as_of``. One
-    scan serves every window (the trailing and the recent one overlap)."""
+    it, and how many of them had entered ``lower`` before ``as_of``."""
+    return [_cohort(conn, where, upper, lower, start, end, as_of) for start, end in windows]
+
+
+def _cohort(
+    conn: Connection,
+    where: Scope,
+    upper: str,
+    lower: str,
+    start: datetime,
+    end: datetime,
+    as_of: datetime,
+) -> Cohort:
+    cut = span(start, end, where.zone)
+    today = as_of.astimezone(where.zone).date()
     upper_at, lower_at = records.c[f"{upper}_at"], records.c[f"{lower}_at"]
-    columns = []
-    for start, end in windows:
-        inside = and_(upper_at >= start, upper_at < end)
-        columns.append(func.count().filter(inside))
-        columns.append(func.count(lower_at).filter(inside, lower_at < as_of))
-    first = min(start for start, _ in windows)
-    last = max(end for _, end in windows)
-    row = conn.execute(
-        select(*columns).where(
-            *live_filter(source, "person", segment), upper_at >= first, upper_at < last
-        )
-    ).one()
-    return [Cohort(int(row[i]), int(row[i + 1])) for i in range(0, len(columns), 2)]
+    entered = converted = 0
+    if cut.has_days:
+        row = conn.execute(
+            select(
+                func.sum(cohort_days.c.count),
+                func.sum(case((cohort_days.c.next_day < today, cohort_days.c.count), else_=0)),
+            ).where(
+                *where.rollup(cohort_days),
+                cohort_days.c.stage == upper,
+                cohort_days.c.day >= cut.first,
+                cohort_days.c.day < cut.last,
+            )
+        ).one()
+        entered, converted = int(row[0] or 0), int(row[1] or 0)
+        # Conversions on the day of as_of count up to the instant only.
+        converted += conn.execute(
+            select(func.count()).where(
+                *live_filter(where.source, "person", where.segment),
+                lower_at >= midnight(today, where.zone),
+                lower_at < as_of,
+                upper_at >= midnight(cut.first, where.zone),
+                upper_at < midnight(cut.last, where.zone),
+            )
+        ).scalar_one()
+    for low, high in cut.edges:
+        row = conn.execute(
+            select(func.count(), func.count(lower_at).filter(lower_at < as_of)).where(
+                *live_filter(where.source, "person", where.segment),
+                upper_at >= low,
+                upper_at < high,
+            )
+        ).one()
+        entered, converted = entered + int(row[0]), converted + int(row[1])
+    return Cohort(entered, converted)
 
 
 def persons_carry_won(conn: Connection, source: str) -> bool:
@@ -147,19 +242,34 @@ def persons_carry_won(conn: Connection, source: str) -> bool:
     return row is not None
 
 
-def deal_sample(
-    conn: Connection, source: str, segment: Mapping[str, str], start: datetime, end: datetime
-) -> DealSample:
-    row = conn.execute(
-        select(func.count(records.c.amount), func.coalesce(func.sum(records.c.amount), 0.0)).where(
-            *live_filter(source, "deal", segment),
-            records.c.won_at >= start,
-            records.c.won_at < end,
-            records.c.amount.is_not(None),
-            records.c.amount > 0,
-        )
-    ).one()
-    return DealSample(int(row[0]), float(row[1]))
+def deal_sample(conn: Connection, where: Scope, start: datetime, end: datetime) -> DealSample:
+    """Won deals with a positive amount in ``[start, end)``."""
+    cut = span(start, end, where.zone)
+    count, total = 0, 0.0
+    if cut.has_days:
+        row = conn.execute(
+            select(func.sum(stage_days.c.amounts), func.sum(stage_days.c.amount_total)).where(
+                *where.rollup(stage_days),
+                stage_days.c.kind == "deal",
+                stage_days.c.stage == "won",
+                stage_days.c.day >= cut.first,
+                stage_days.c.day < cut.last,
+            )
+        ).one()
+        count, total = int(row[0] or 0), float(row[1] or 0.0)
+    for low, high in cut.edges:
+        row = conn.execute(
+            select(
+                func.count(records.c.amount), func.coalesce(func.sum(records.c.amount), 0.0)
+            ).where(
+                *live_filter(where.source, "deal", where.segment),
+                records.c.won_at >= low,
+                records.c.won_at < high,
+                records.c.amount > 0,
+            )
+        ).one()
+        count, total = count + int(row[0]), total + float(row[1])
+    return DealSample(count, total)
 
 
 def funnel_facts(
@@ -173,12 +283,11 @@ def funnel_facts(
     recent_days: int,
 ) -> FunnelFacts:
     """Everything the reconciler needs for one goal, as of ``as_of``."""
+    where = scope(conn, source, segment, zone)
     until = min(as_of, period.ends_at)
     daily: dict[str, dict[date, int]] = {}
     for stage in ("lead", "mql", "sql", "won"):
-        daily[stage] = daily_stage_counts(
-            conn, source, segment, stage, period.starts_at, until, zone
-        )
+        daily[stage] = daily_stage_counts(conn, where, stage, period.starts_at, until)
     visits_reported = has_visits(conn, source)
     last_day = (until - timedelta(microseconds=1)).astimezone(zone).date()
     if visits_reported:
@@ -194,13 +303,11 @@ def funnel_facts(
         if lower == "won" and not won_linked:
             continue
         windows = [(window_start, matured), (recent_start, matured)]
-        cohorts[rate], recent[rate] = cohort_counts(
-            conn, source, segment, upper, lower, windows, as_of
-        )
+        cohorts[rate], recent[rate] = cohort_counts(conn, where, upper, lower, windows, as_of)
     if visits_reported:
-        cohorts["visit_to_lead"] = _visit_ratio(conn, source, segment, window_start, as_of, zone)
+        cohorts["visit_to_lead"] = _visit_ratio(conn, where, window_start, as_of)
         recent["visit_to_lead"] = _visit_ratio(
-            conn, source, segment, as_of - timedelta(days=recent_days), as_of, zone
+            conn, where, as_of - timedelta(days=recent_days), as_of
         )
     return FunnelFacts(
         as_of=as_of,
@@ -208,30 +315,16 @@ def funnel_facts(
         daily=daily,
         cohorts=cohorts,
         recent=recent,
-        deals=deal_sample(conn, source, segment, window_start, as_of),
+        deals=deal_sample(conn, where, window_start, as_of),
         has_visits=visits_reported,
     )
 
 
-def _visit_ratio(
-    conn: Connection,
-    source: str,
-    segment: Mapping[str, str],
-    start: datetime,
-    end: datetime,
-    zone: ZoneInfo,
-) -> Cohort:
+def _visit_ratio(conn: Connection, where: Scope, start: datetime, end: datetime) -> Cohort:
     """Visits are aggregate counts, so their "cohort" is period-based: visits
     over the window against leads created over the same window."""
-    first, last = (
-        start.astimezone(zone).date(),
-        (end - timedelta(microseconds=1)).astimezone(zone).date(),
-    )
-    visits = sum(daily_visits(conn, source, segment, first, last).values())
-    leads = conn.execute(
-        select(func.count()).where(
-            *live_filter(source, "person", segment),
-            and_(records.c.lead_at >= start, records.c.lead_at < end),
-        )
-    ).scalar_one()
-    return Cohort(visits, min(int(leads), visits))
+    first = start.astimezone(where.zone).date()
+    last = (end - timedelta(microseconds=1)).astimezone(where.zone).date()
+    visits = sum(daily_visits(conn, where.source, where.segment, first, last).values())
+    leads = sum(daily_stage_counts(conn, where, "lead", start, end).values())
+    return Cohort(visits, min(leads, visits))

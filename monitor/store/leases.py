@@ -15,8 +15,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, or_
 
+from monitor.store.bulk import insert_or_update
 from monitor.store.schema import leases
-from monitor.store.writes import insert_or_update
 
 
 def acquire(conn: Connection, name: str, holder: str, now: datetime, until: datetime) -> bool:

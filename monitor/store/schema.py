@@ -1,7 +1,9 @@
 """The database schema: the one owner of every table alignmon keeps.
 
 Connectors' records land in ``records`` (one row per CRM person or deal) and
-``daily_counts``; the sync keeps its place in ``sync_cursors`` and its health
+``daily_counts``; the same transaction keeps the rollups ``stage_days`` and
+``cohort_days`` in step, so evaluation reads days, not records (see
+``rollups.py``); the sync keeps its place in ``sync_cursors`` and its health
 in ``source_status``; the alert lifecycle keeps ``alerts``, ``outbox`` and
 ``silences``; replicas coordinate through ``leases``. Alembic migrations in
 ``migrations/`` are written against these definitions.
@@ -86,12 +88,52 @@ records = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     Column("synced_at", UTCDateTime, nullable=False),
     UniqueConstraint("source", "object_type", "crm_id"),
-    # Each stage index also holds the next stage and the deleted flag, so
-    # daily counts and cohort conversions are answered from the index alone.
-    Index(None, "source", "kind", "lead_at", "mql_at", "deleted"),
-    Index(None, "source", "kind", "mql_at", "sql_at", "deleted"),
-    Index(None, "source", "kind", "sql_at", "won_at", "deleted"),
+    # Stage indexes serve the SLA look-back and the partial days at the
+    # edges of a window that the day rollups cannot answer.
+    Index(None, "source", "kind", "lead_at"),
+    Index(None, "source", "kind", "mql_at"),
+    Index(None, "source", "kind", "sql_at"),
     Index(None, "source", "kind", "won_at"),
+)
+
+#: Records of ``kind`` that entered ``stage`` on local ``day`` (in the zone
+#: of ``rollup_state``), per segment; for won deals, how many carried a
+#: positive amount and their total, for the average deal size.
+stage_days = Table(
+    "stage_days",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("kind", String(10), primary_key=True),
+    Column("stage", String(10), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("segment_key", String(500), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("amounts", Integer, nullable=False),
+    Column("amount_total", Float, nullable=False),
+)
+
+#: Persons that entered ``stage`` on local ``day`` and the next stage on
+#: ``next_day`` (``rollups.NEVER`` if not yet), per segment: a cohort's
+#: conversion as of any day is a sum over this table.
+cohort_days = Table(
+    "cohort_days",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("stage", String(10), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("segment_key", String(500), primary_key=True),
+    Column("next_day", Date, primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+#: The time zone the rollups' days are in (one row, or none before the
+#: first write): a different zone asks for a rebuild.
+rollup_state = Table(
+    "rollup_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("zone", String(100), nullable=False),
+    Column("built_at", UTCDateTime, nullable=False),
 )
 
 daily_counts = Table(

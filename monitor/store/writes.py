@@ -8,16 +8,16 @@ the last stored page and counts nothing twice.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, String, and_, func, or_, select, update
 
 from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Touch
+from monitor.store import rollups
+from monitor.store.bulk import execute_many, insert_or_update
 from monitor.store.schema import daily_counts, records, sync_cursors
 
 _RECORD_FIELDS = [f.name for f in fields(FunnelRecord)]
@@ -29,6 +29,7 @@ _UPDATED = [
 #: anywhere in text, and with it the whole batch — so every later sync
 #: would stop at the same hostile record. CRM text is made to fit instead.
 _WIDTHS = {c.name: getattr(c.type, "length", None) for c in records.c}
+_TEXT = [n for n in _RECORD_FIELDS if isinstance(records.c[n].type, String)]
 
 
 def write_batch(
@@ -40,12 +41,6 @@ def write_batch(
     apply_touches(conn, source, batch.touches)
     if batch.cursor is not None:
         save_cursor(conn, source, object_type, batch.cursor, synced_at)
-
-
-def insert_or_update(conn: Connection, table: Table) -> Any:
-    """An INSERT that supports ``on_conflict_do_update`` on this backend."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
 
 
 def upsert_records(
@@ -60,8 +55,11 @@ def upsert_records(
         row = _row(source, record, synced_at)
         latest[(row["object_type"], row["crm_id"])] = row
     rows = list(latest.values())
-    # One statement, many parameter sets: compiled once and cached, and sent
-    # in large multi-row batches by SQLAlchemy's insertmanyvalues.
+    deltas = rollups.Deltas(rollups.zone_for_writes(conn, synced_at))
+    for previous in rollups.stored_versions(conn, source, latest):
+        deltas.add(previous, -1)
+    for row in rows:
+        deltas.add(row, 1)
     stmt = insert_or_update(conn, records)
     excluded = stmt.excluded
     values = {c: excluded[c] for c in _UPDATED}
@@ -72,10 +70,12 @@ def upsert_records(
         records.c.first_touch_at,
         excluded.first_touch_at,
     )
-    conn.execute(
+    execute_many(
+        conn,
         stmt.on_conflict_do_update(index_elements=["source", "object_type", "crm_id"], set_=values),
         rows,
     )
+    deltas.write(conn, source)
 
 
 def _least(conn: Connection, a: Any, b: Any) -> Any:
@@ -84,7 +84,10 @@ def _least(conn: Connection, a: Any, b: Any) -> Any:
 
 
 def _row(source: str, record: FunnelRecord, synced_at: datetime) -> dict[str, Any]:
-    row = {name: _fit(getattr(record, name), _WIDTHS[name]) for name in _RECORD_FIELDS}
+    row = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    for name in _TEXT:
+        if row[name] is not None:
+            row[name] = _fit(row[name], _WIDTHS[name])
     row["segments"] = dict(record.segments)
     row["source"] = source
     row["synced_at"] = synced_at
@@ -98,17 +101,13 @@ def _fit(value: Any, width: int | None) -> Any:
     return value[:width] if width else value
 
 
-def segment_key(segments: dict[str, str] | Any) -> str:
-    return json.dumps(dict(sorted(dict(segments).items())), separators=(",", ":"))
-
-
 def upsert_daily(conn: Connection, source: str, counts: Iterable[DailyCount]) -> None:
     rows = [
         {
             "source": source,
             "stage": c.stage,
             "day": c.day,
-            "segment_key": segment_key(c.segments),
+            "segment_key": rollups.segment_key(c.segments),
             "segments": dict(c.segments),
             "count": c.count,
         }

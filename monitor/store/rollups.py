@@ -1,0 +1,217 @@
+"""Day rollups, kept in step with ``records`` by every write.
+
+Evaluation wants stage counts per local day of a goal's period and cohort
+conversions over trailing windows. Counted from raw records, that costs
+whatever the history weighs; counted from ``stage_days`` (stage × local day
+× segment) and ``cohort_days`` (stage × day × next stage's day × segment) it
+costs days, however many records there are.
+
+A batch updates the rollups by difference in its own transaction: the
+stored versions of its records are subtracted and the new versions added,
+so re-sent, changed, re-staged and deleted records all come out right.
+Days are local to one time zone, recorded in ``rollup_state``; asking for
+another zone rebuilds the rollups from the records once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, RowMapping, delete, select
+
+from monitor.store.bulk import execute_many, insert_or_update
+from monitor.store.schema import cohort_days, records, rollup_state, stage_days
+
+log = logging.getLogger(__name__)
+
+STAGES = ("lead", "mql", "sql", "won")
+NEXT_STAGE = {"lead": "mql", "mql": "sql", "sql": "won"}
+#: ``cohort_days.next_day`` of a person that has not reached the next stage.
+NEVER = date(9999, 12, 31)
+#: Segment values are clipped in keys: a key is part of a primary key, and
+#: index entries have a size limit on PostgreSQL.
+SEGMENT_VALUE_WIDTH = 64
+CONTRIBUTING = ("kind", "deleted", "lead_at", "mql_at", "sql_at", "won_at", "amount", "segments")
+_UNBUILT = ""
+_STATE_ID = 1
+
+
+def segment_key(segments: Mapping[str, Any]) -> str:
+    """A segment's canonical text, the same for equal segments however
+    their attributes were ordered."""
+    return _key(tuple(sorted((str(k), str(v)[:SEGMENT_VALUE_WIDTH]) for k, v in segments.items())))
+
+
+@functools.lru_cache(maxsize=4096)
+def _key(items: tuple[tuple[str, str], ...]) -> str:
+    # Records repeat a handful of segments: each key is encoded once.
+    return json.dumps(dict(items), separators=(",", ":"))
+
+
+def matching_keys(keys: Iterable[str], wanted: Mapping[str, str]) -> list[str]:
+    """The segment keys that carry every attribute of ``wanted``."""
+    target = json.loads(segment_key(wanted))
+    out = []
+    for key in keys:
+        segments = json.loads(key)
+        if all(segments.get(attr) == value for attr, value in target.items()):
+            out.append(key)
+    return out
+
+
+class Deltas:
+    """Changes to the rollups of one source, summed before they are written."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        # (kind, stage, day, segment key) -> [count, amounts, amount total]
+        self.stages: dict[tuple[str, str, date, str], list[Any]] = defaultdict(lambda: [0, 0, 0.0])
+        # (stage, day, segment key, next stage's day) -> count
+        self.cohorts: dict[tuple[str, date, str, date], int] = defaultdict(int)
+
+    def add(self, row: Mapping[Any, Any], sign: int) -> None:
+        """Count what one stored record contributes, ``sign`` times."""
+        if row["deleted"]:
+            return
+        kind, key, zone = row["kind"], segment_key(row["segments"] or {}), self.zone
+        days: dict[str, date] = {}
+        for stage in STAGES:
+            at = row[f"{stage}_at"]
+            if at is None:
+                continue
+            day = days[stage] = at.astimezone(zone).date()
+            entry = self.stages[(kind, stage, day, key)]
+            entry[0] += sign
+            amount = row["amount"]
+            if stage == "won" and kind == "deal" and amount is not None and amount > 0:
+                entry[1] += sign
+                entry[2] += sign * amount
+        if kind == "person":
+            for stage, following in NEXT_STAGE.items():
+                if stage in days:
+                    self.cohorts[(stage, days[stage], key, days.get(following, NEVER))] += sign
+
+    def write(self, conn: Connection, source: str) -> None:
+        stage_rows = [
+            {"source": source, "kind": kind, "stage": stage, "day": day, "segment_key": key,
+             "count": n, "amounts": amounts, "amount_total": total}
+            for (kind, stage, day, key), (n, amounts, total) in self.stages.items()
+            if n or amounts
+        ]  # fmt: skip
+        cohort_rows = [
+            {"source": source, "stage": stage, "day": day, "segment_key": key,
+             "next_day": next_day, "count": n}
+            for (stage, day, key, next_day), n in self.cohorts.items()
+            if n
+        ]  # fmt: skip
+        stmt = insert_or_update(conn, stage_days)
+        execute_many(
+            conn,
+            stmt.on_conflict_do_update(
+                index_elements=["source", "kind", "stage", "day", "segment_key"],
+                set_={
+                    "count": stage_days.c.count + stmt.excluded["count"],
+                    "amounts": stage_days.c.amounts + stmt.excluded.amounts,
+                    "amount_total": stage_days.c.amount_total + stmt.excluded.amount_total,
+                },
+            ),
+            stage_rows,
+        )
+        stmt = insert_or_update(conn, cohort_days)
+        execute_many(
+            conn,
+            stmt.on_conflict_do_update(
+                index_elements=["source", "stage", "day", "segment_key", "next_day"],
+                set_={"count": cohort_days.c.count + stmt.excluded["count"]},
+            ),
+            cohort_rows,
+        )
+
+
+def stored_versions(
+    conn: Connection, source: str, keys: Iterable[tuple[str, str]]
+) -> list[RowMapping]:
+    """The stored rows (their contributing columns) of ``(object_type,
+    crm_id)`` keys, read before a batch overwrites them."""
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for object_type, crm_id in keys:
+        by_type[object_type].append(crm_id)
+    columns = [records.c[name] for name in CONTRIBUTING]
+    out: list[RowMapping] = []
+    for object_type, ids in by_type.items():
+        for start in range(0, len(ids), 500):
+            out.extend(
+                conn.execute(
+                    select(*columns).where(
+                        records.c.source == source,
+                        records.c.object_type == object_type,
+                        records.c.crm_id.in_(ids[start : start + 500]),
+                    )
+                ).mappings()
+            )
+    return out
+
+
+def zone_for_writes(conn: Connection, now: datetime) -> ZoneInfo:
+    """The rollups' zone, locked against a rebuild until the transaction
+    ends; on a database that has none yet, build them (in UTC)."""
+    zone = _read_zone(conn, lock="share")
+    if zone:
+        return ZoneInfo(zone)
+    return ensure_zone(conn, ZoneInfo("UTC"), now)
+
+
+def current_zone(conn: Connection) -> str | None:
+    """The zone the rollups are in, or None if they are not built."""
+    return _read_zone(conn, lock="share") or None
+
+
+def ensure_zone(conn: Connection, zone: ZoneInfo, now: datetime) -> ZoneInfo:
+    """Make the rollups be in ``zone``, rebuilding them if they are not."""
+    conn.execute(
+        insert_or_update(conn, rollup_state)
+        .values(id=_STATE_ID, zone=_UNBUILT, built_at=now)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    if _read_zone(conn, lock="update") != zone.key:
+        rebuild(conn, zone, now)
+    return zone
+
+
+def rebuild(conn: Connection, zone: ZoneInfo, now: datetime) -> None:
+    """Recount every rollup from the records, in ``zone``."""
+    log.info("counting the day rollups in %s from the stored records", zone.key)
+    conn.execute(delete(stage_days))
+    conn.execute(delete(cohort_days))
+    sources = conn.execute(select(records.c.source).distinct()).scalars().all()
+    total = 0
+    for source in sources:
+        deltas = Deltas(zone)
+        rows = conn.execute(
+            select(*(records.c[name] for name in CONTRIBUTING))
+            .where(records.c.source == source, records.c.deleted.is_(False))
+            .execution_options(yield_per=10_000)
+        )
+        for row in rows.mappings():
+            deltas.add(row, 1)
+            total += 1
+        deltas.write(conn, source)
+    conn.execute(
+        rollup_state.update()
+        .where(rollup_state.c.id == _STATE_ID)
+        .values(zone=zone.key, built_at=now)
+    )
+    log.info("day rollups counted from %d records", total)
+
+
+def _read_zone(conn: Connection, lock: str) -> str | None:
+    query = select(rollup_state.c.zone).where(rollup_state.c.id == _STATE_ID)
+    query = query.with_for_update(read=lock == "share")
+    return conn.execute(query).scalar_one_or_none()
