@@ -107,7 +107,7 @@ class Rates(StrictModel):
 
 class AutoRateSettings(StrictModel):
     """How ``auto`` rates are observed: cohorts that entered the upper stage
-    in the trailing ``window_days`` and are at least ``maturity_days`` old."""
+    on the whole local days from ``window_days`` to ``maturity_days`` ago."""
 
     window_days: int = Field(default=180, ge=7, le=MAX_DAYS)
     maturity_days: int = Field(default=30, ge=0, le=MAX_DAYS)

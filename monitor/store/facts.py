@@ -173,12 +173,14 @@ def cohort_counts(
     where: Scope,
     upper: str,
     lower: str,
-    windows: Sequence[tuple[datetime, datetime]],
+    windows: Sequence[tuple[date, date]],
     as_of: datetime,
 ) -> list[Cohort]:
-    """For each ``[start, end)`` window: persons that entered ``upper`` in
-    it, and how many of them had entered ``lower`` before ``as_of``."""
-    return [_cohort(conn, where, upper, lower, start, end, as_of) for start, end in windows]
+    """For each window of local days ``[first, last)``: persons that entered
+    ``upper`` on those days, and how many of them had entered ``lower``
+    before ``as_of``. Windows are whole days, so this reads rollups only,
+    plus the conversions on the day of ``as_of`` up to the instant."""
+    return [_cohort(conn, where, upper, lower, first, last, as_of) for first, last in windows]
 
 
 def _cohort(
@@ -186,47 +188,36 @@ def _cohort(
     where: Scope,
     upper: str,
     lower: str,
-    start: datetime,
-    end: datetime,
+    first: date,
+    last: date,
     as_of: datetime,
 ) -> Cohort:
-    cut = span(start, end, where.zone)
     today = as_of.astimezone(where.zone).date()
+    row = conn.execute(
+        select(
+            func.sum(cohort_days.c.count),
+            func.sum(case((cohort_days.c.next_day < today, cohort_days.c.count), else_=0)),
+        ).where(
+            *where.rollup(cohort_days),
+            cohort_days.c.stage == upper,
+            cohort_days.c.day >= first,
+            cohort_days.c.day < last,
+        )
+    ).one()
     upper_at, lower_at = records.c[f"{upper}_at"], records.c[f"{lower}_at"]
-    entered = converted = 0
-    if cut.has_days:
-        row = conn.execute(
-            select(
-                func.sum(cohort_days.c.count),
-                func.sum(case((cohort_days.c.next_day < today, cohort_days.c.count), else_=0)),
-            ).where(
-                *where.rollup(cohort_days),
-                cohort_days.c.stage == upper,
-                cohort_days.c.day >= cut.first,
-                cohort_days.c.day < cut.last,
-            )
-        ).one()
-        entered, converted = int(row[0] or 0), int(row[1] or 0)
-        # Conversions on the day of as_of count up to the instant only.
-        converted += conn.execute(
-            select(func.count()).where(
-                *live_filter(where.source, "person", where.segment),
-                lower_at >= midnight(today, where.zone),
-                lower_at < as_of,
-                upper_at >= midnight(cut.first, where.zone),
-                upper_at < midnight(cut.last, where.zone),
-            )
-        ).scalar_one()
-    for low, high in cut.edges:
-        row = conn.execute(
-            select(func.count(), func.count(lower_at).filter(lower_at < as_of)).where(
-                *live_filter(where.source, "person", where.segment),
-                upper_at >= low,
-                upper_at < high,
-            )
-        ).one()
-        entered, converted = entered + int(row[0]), converted + int(row[1])
-    return Cohort(entered, converted)
+    # The window is a filter of the count, not of the rows: the rows are the
+    # one day of the lower stage, found through its index.
+    today_conversions = select(
+        func.count().filter(
+            upper_at >= midnight(first, where.zone), upper_at < midnight(last, where.zone)
+        )
+    ).where(
+        *live_filter(where.source, "person", where.segment),
+        lower_at >= midnight(today, where.zone),
+        lower_at < as_of,
+    )
+    converted = int(row[1] or 0) + conn.execute(today_conversions).scalar_one()
+    return Cohort(int(row[0] or 0), converted)
 
 
 def persons_carry_won(conn: Connection, source: str) -> bool:
@@ -293,8 +284,9 @@ def funnel_facts(
     if visits_reported:
         daily["visit"] = daily_visits(conn, source, segment, period.start, last_day)
 
-    matured = as_of - timedelta(days=auto.maturity_days)
-    window_start = as_of - timedelta(days=auto.window_days)
+    today = as_of.astimezone(zone).date()
+    matured = today - timedelta(days=auto.maturity_days)
+    window_start = today - timedelta(days=auto.window_days)
     recent_start = matured - timedelta(days=recent_days)
     won_linked = persons_carry_won(conn, source)
     cohorts: dict[str, Cohort] = {}
@@ -307,7 +299,7 @@ def funnel_facts(
     if visits_reported:
         cohorts["visit_to_lead"] = _visit_ratio(conn, where, window_start, as_of)
         recent["visit_to_lead"] = _visit_ratio(
-            conn, where, as_of - timedelta(days=recent_days), as_of
+            conn, where, today - timedelta(days=recent_days), as_of
         )
     return FunnelFacts(
         as_of=as_of,
@@ -315,16 +307,16 @@ def funnel_facts(
         daily=daily,
         cohorts=cohorts,
         recent=recent,
-        deals=deal_sample(conn, where, window_start, as_of),
+        deals=deal_sample(conn, where, midnight(window_start, zone), as_of),
         has_visits=visits_reported,
     )
 
 
-def _visit_ratio(conn: Connection, where: Scope, start: datetime, end: datetime) -> Cohort:
+def _visit_ratio(conn: Connection, where: Scope, first: date, end: datetime) -> Cohort:
     """Visits are aggregate counts, so their "cohort" is period-based: visits
-    over the window against leads created over the same window."""
-    first = start.astimezone(where.zone).date()
+    over the days from ``first`` to ``end`` against leads created then."""
     last = (end - timedelta(microseconds=1)).astimezone(where.zone).date()
     visits = sum(daily_visits(conn, where.source, where.segment, first, last).values())
+    start = midnight(first, where.zone)
     leads = sum(daily_stage_counts(conn, where, "lead", start, end).values())
     return Cohort(visits, min(leads, visits))

@@ -103,7 +103,7 @@ class Deltas:
             {"source": source, "kind": kind, "stage": stage, "day": day, "segment_key": key,
              "count": n, "amounts": amounts, "amount_total": total}
             for (kind, stage, day, key), (n, amounts, total) in self.stages.items()
-            if n or amounts
+            if n or amounts or total
         ]  # fmt: skip
         cohort_rows = [
             {"source": source, "stage": stage, "day": day, "segment_key": key,

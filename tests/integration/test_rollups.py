@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -82,6 +82,12 @@ def versions(draw: st.DrawFn) -> FunnelRecord:
     )
 
 
+def local_midnight(naive_day: datetime, zone: ZoneInfo) -> datetime:
+    """Midnight of a day computed with wall-clock arithmetic (``today -
+    timedelta(days=n)`` keeps the zone's wall time), as an instant."""
+    return datetime.combine(naive_day.date(), time(0), zone)
+
+
 def naive_facts(
     final: list[FunnelRecord],
     segment: dict[str, str],
@@ -106,13 +112,16 @@ def naive_facts(
             if r.kind == kind and at is not None and period.starts_at <= at < until:
                 days[at.astimezone(zone).date()] += 1
         daily[stage] = dict(days)
-    matured = as_of - timedelta(days=auto.maturity_days)
-    window_start = as_of - timedelta(days=auto.window_days)
+    # Cohort windows are whole local days, ending maturity_days before today.
+    today = datetime.combine(as_of.astimezone(zone).date(), time(0), zone)
+    matured = today - timedelta(days=auto.maturity_days)
+    window_start = today - timedelta(days=auto.window_days)
     recent_start = matured - timedelta(days=recent_days)
     persons = [r for r in live if r.kind == "person"]
     won_linked = any(r.kind == "person" and r.won_at is not None for r in final)
 
     def cohort(upper: str, lower: str, start: datetime, end: datetime) -> Cohort:
+        start, end = local_midnight(start, zone), local_midnight(end, zone)
         inside = [r for r in persons if (t := getattr(r, f"{upper}_at")) and start <= t < end]
         converted = [r for r in inside if (t := getattr(r, f"{lower}_at")) and t < as_of]
         return Cohort(len(inside), len(converted))
@@ -126,7 +135,7 @@ def naive_facts(
         recent[rate] = cohort(upper, lower, recent_start, matured)
     amounts = [
         r.amount for r in live
-        if r.kind == "deal" and r.won_at and window_start <= r.won_at < as_of
+        if r.kind == "deal" and r.won_at and local_midnight(window_start, zone) <= r.won_at < as_of
         and r.amount is not None and r.amount > 0
     ]  # fmt: skip
     return daily, cohorts, recent, DealSample(len(amounts), float(sum(amounts)))
@@ -134,7 +143,11 @@ def naive_facts(
 
 def rollup_rows(store: Store) -> tuple[set[Any], set[Any]]:
     with store.begin() as conn:
-        stages = {tuple(r) for r in conn.execute(select(stage_days)) if r.count or r.amounts}
+        stages = {
+            (*r[:-1], round(r.amount_total, 6))
+            for r in conn.execute(select(stage_days))
+            if r.count or r.amounts or round(r.amount_total, 6)
+        }
         cohorts = {tuple(r) for r in conn.execute(select(cohort_days)) if r.count}
     return stages, cohorts
 
@@ -195,7 +208,7 @@ def test_facts_from_rollups_equal_counting_the_records(
 
 def test_conversions_on_the_day_of_as_of_count_up_to_the_instant(store: Store) -> None:
     as_of = datetime(2026, 3, 10, 15, tzinfo=UTC)
-    day_before = as_of - timedelta(days=1)
+    day_before = as_of - timedelta(days=1)  # a whole day of the cohort window
     versions = [
         FunnelRecord(
             "persons", "early", BASE, lead_at=day_before, mql_at=as_of - timedelta(hours=1)
@@ -207,7 +220,7 @@ def test_conversions_on_the_day_of_as_of_count_up_to_the_instant(store: Store) -
     ]
     store.write_batch("crm", "persons", Batch(versions), BASE)
     zone = ZoneInfo("America/New_York")
-    auto = AutoRateSettings(window_days=7, maturity_days=0, min_sample=1)
+    auto = AutoRateSettings(window_days=7, maturity_days=0, min_sample=1)  # days before today
     facts = store.funnel_facts("crm", {}, period_for("month", as_of, zone), as_of, zone, auto, 3)
     assert facts.cohorts["lead_to_mql"] == Cohort(3, 1)
     assert facts.daily["mql"] == {date(2026, 3, 10): 1}
