@@ -87,6 +87,15 @@ def database_password(url: str) -> list[str]:
     return [str(password)] if password else []
 
 
+class SkippedOverlaps(logging.Filter):
+    """APScheduler warns each time a firing is skipped because the job's
+    last run is still going — twice a second while a sync waits out a
+    locked database. The job's own failure is logged once; these are not."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
 def configure(
     level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()
 ) -> RedactingFilter:
@@ -102,6 +111,9 @@ def configure(
     handler.addFilter(redactor)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, SkippedOverlaps) for f in scheduler_log.filters):
+        scheduler_log.addFilter(SkippedOverlaps())
     # Chatty libraries stay at WARNING unless the user asked for DEBUG.
     if level.upper() != "DEBUG":
         for name in (

@@ -167,6 +167,10 @@ class Service:
 
     def run(self, console: Console) -> None:
         with single_instance(self.app.store):
+            if self.app.store.dialect == "sqlite":
+                # The file lock says no other service is alive: leases left
+                # by a killed one would only delay this one until they expire.
+                self.app.store.clear_leases()
             server = HealthServer(self.app.config.service.listen, self.metrics, self.readiness)
             scheduler = self._scheduler()
             server.start()

@@ -104,6 +104,25 @@ class PostgresCluster:
     def restart(self) -> None:
         self._pg_start()
 
+    def restart_now(self, mode: str = "fast") -> None:
+        """``pg_ctl restart``: a running server drops every connection (in
+        flight transactions roll back) and is back on the same port when this
+        returns, as in a failover or a package upgrade."""
+        log = str(self.root / "log")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-m",
+            mode,
+            "-o",
+            self.options,
+            "-l",
+            log,
+            "-w",
+            "restart",
+        )
+
     def remove(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)

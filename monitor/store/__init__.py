@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, delete, func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.config.models import AutoRateSettings
@@ -63,6 +64,13 @@ class Store:
             with self.engine.begin() as conn:
                 yield conn
         except OperationalError as exc:
+            if self.dialect == "sqlite" and "database is locked" in str(exc.orig):
+                raise StoreError(
+                    f"database is locked: another process held a write transaction on "
+                    f"{self.engine.url.database} for longer than the "
+                    f"{_engine.sqlite_timeout(make_url(self.url)):g}s busy timeout; this work is "
+                    "retried at its next run (raise it with ?timeout=<seconds> in the database URL)"
+                ) from exc
             raise StoreError(f"database error: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             if isinstance(exc.__cause__, StoreError):
@@ -164,6 +172,10 @@ class Store:
     def release_leases(self, holder: str) -> None:
         with self.begin() as conn:
             _leases.release_all(conn, holder)
+
+    def clear_leases(self) -> None:
+        with self.begin() as conn:
+            _leases.clear(conn)
 
     def ping(self) -> None:
         """Raise StoreError unless the database answers."""

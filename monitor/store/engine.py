@@ -19,7 +19,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from monitor.errors import ConfigError, StoreError
@@ -40,7 +40,10 @@ def open_engine(url: str) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             _create_private(Path(database))
-        engine = create_engine(parsed, connect_args={"timeout": 30})
+        timeout = sqlite_timeout(parsed)
+        engine = create_engine(
+            parsed.difference_update_query(["timeout"]), connect_args={"timeout": timeout}
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     try:
@@ -49,6 +52,19 @@ def open_engine(url: str) -> Engine:
         raise ConfigError(
             f"database: no driver for {parsed.drivername} ({exc.name} is not installed)"
         ) from None
+
+
+def sqlite_timeout(url: URL) -> float:
+    """Seconds a SQLite write waits for another process's lock: 30, or
+    ``?timeout=`` in the URL."""
+    value = url.query.get("timeout", "30")
+    try:
+        seconds = float(value if isinstance(value, str) else value[-1])
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 86_400:
+        raise ConfigError(f"database: ?timeout= must be a number of seconds, not {value!r}")
+    return seconds
 
 
 def _normalise(url: str) -> str:
@@ -73,7 +89,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 

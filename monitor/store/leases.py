@@ -44,3 +44,8 @@ def release_all(conn: Connection, holder: str) -> None:
     """At a clean shutdown: hand every lease back at once instead of making
     the other replicas wait for expiry."""
     conn.execute(delete(leases).where(leases.c.acquired_by == holder))
+
+
+def clear(conn: Connection) -> None:
+    """Drop every lease: only for a store no other service can be using."""
+    conn.execute(delete(leases))

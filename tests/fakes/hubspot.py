@@ -15,6 +15,7 @@ test reads one place to know what the fake does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -101,18 +102,26 @@ class _Rec:
     overrides: dict[str, str | None] = field(default_factory=dict)
 
 
+#: What a gateway in front of HubSpot answers when it, not HubSpot, fails.
+GATEWAY_PAGE = (
+    "<html><head><title>502 Bad Gateway</title></head>"
+    "<body><center><h1>502 Bad Gateway</h1></center></body></html>"
+)
+
+
 @dataclass
 class _Fault:
-    kind: str  # "status" | "stall" | "truncate"
+    kind: str  # "status" | "stall" | "truncate" | "raw"
     endpoint: str | None
     status: int = 0
     retry_after: float | None = None
+    body: str = ""
 
 
 class FakeHubSpot:
     """Start with ``FakeHubSpot()``; ``url`` is its base URL, ``token`` the
     valid token. Knobs: ``fail_next``, ``timeout_next``, ``truncate_next``,
-    ``rate_limit``, ``revoke_token``, ``scopes``, ``remove_property``; data:
+    ``garble_next``, ``down``/``up``, ``rate_limit``, ``delay``, ``revoke_token``, ``scopes``, ``remove_property``; data:
     ``seed_records``, ``add``, ``modify``, ``archive``, ``set_props``; clock: ``now``,
     ``advance``. ``calls`` counts requests per endpoint ("search:contacts",
     "list:contacts", "owners", "properties:contacts", "token_info",
@@ -128,6 +137,7 @@ class FakeHubSpot:
         self.properties = {t: set(p) for t, p in PROPERTIES.items()}
         self.rate_limit: int | None = None  # requests per rolling second, like search's SECONDLY
         self.stall_seconds = 1.5
+        self.delay = 0.0  # seconds every request waits before it is answered
         self.calls: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         self.searches: list[dict[str, Any]] = []
@@ -137,9 +147,16 @@ class FakeHubSpot:
         self._faults: deque[_Fault] = deque()
         self._recent: deque[float] = deque()
         self._lock = threading.RLock()
+        self._open: set[socket.socket] = set()  # client connections being served
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._serve()
+
+    def _serve(self) -> None:
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: ``close`` and ``down`` wait for the loop to notice.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
 
     @property
@@ -266,6 +283,34 @@ class FakeHubSpot:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def garble_next(
+        self, count: int = 1, endpoint: str | None = None, status: int = 200, body: str = ""
+    ) -> None:
+        """The next requests answer ``status`` with a complete body that is
+        not JSON (by default a gateway's HTML error page)."""
+        with self._lock:
+            self._faults.extend(
+                _Fault("raw", endpoint, status, body=body or GATEWAY_PAGE) for _ in range(count)
+            )
+
+    def down(self) -> None:
+        """Refuse connections until ``up()``: the listening socket closes and
+        open keep-alive connections are cut, so the client's pool cannot
+        reuse one."""
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            cut, self._open = list(self._open), set()
+        for connection in cut:
+            with contextlib.suppress(OSError):  # the client closed it already
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def up(self) -> None:
+        """Listen again, on the same port."""
+        port = self._server.server_address[1]
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self._serve()
 
     def revoke_token(self) -> None:
         self.revoked = True
@@ -511,6 +556,8 @@ class FakeHubSpot:
                     {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
                 )
                 return fault.status, _fault_body(fault.status), extra, None
+            if fault.kind == "raw":
+                return fault.status, {"raw": fault.body}, {}, "raw"
         if self._limited():
             return 429, _rate_limited(), {}, None
         auth = headers.get("Authorization") or ""
@@ -614,6 +661,14 @@ def _handler(fake: FakeHubSpot) -> type[BaseHTTPRequestHandler]:
             # Headers and body go out in separate writes: without NODELAY,
             # Nagle and delayed ACKs add ~40 ms to every response.
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with fake._lock:
+                fake._open.add(self.connection)
+
+        def finish(self) -> None:
+            with fake._lock:
+                fake._open.discard(self.connection)
+            with contextlib.suppress(OSError):  # cut by ``down()``
+                super().finish()
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: tests assert on counters, not on access logs."""
@@ -632,15 +687,20 @@ def _handler(fake: FakeHubSpot) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw) if raw else {}
             except ValueError:
                 body = {}
+            if fake.delay:
+                time.sleep(fake.delay)  # a slow portal, so a kill lands mid-paging
             status, data, extra, fault = fake.handle(method, split.path, query, self.headers, body)
             payload = json.dumps(data).encode()
+            content_type = "application/json;charset=utf-8"
+            if fault == "raw":
+                payload, content_type = data["raw"].encode(), "text/html; charset=utf-8"
             if fault == "stall":
                 time.sleep(fake.stall_seconds)
             if fault == "truncate":
                 payload = payload[: len(payload) // 2]
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
                 for name, value in extra.items():
                     self.send_header(name, value)
