@@ -63,10 +63,7 @@ def execute_many(conn: Connection, stmt: Insert, rows: Sequence[Mapping[str, Any
 def _sqlite_datetime(value: datetime) -> str:
     """Naive UTC with microseconds always written, as SQLAlchemy stores it,
     so that text order is time order."""
-    v = value.astimezone(UTC)
-    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 - fixed widths, fast
-        v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond,
-    )  # fmt: skip
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 #: What SQLAlchemy's SQLite types would have stored, by column type.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, String, and_, func, or_, select, update
@@ -29,7 +30,8 @@ _UPDATED = [
 #: anywhere in text, and with it the whole batch — so every later sync
 #: would stop at the same hostile record. CRM text is made to fit instead.
 _WIDTHS = {c.name: getattr(c.type, "length", None) for c in records.c}
-_TEXT = [n for n in _RECORD_FIELDS if isinstance(records.c[n].type, String)]
+_TEXT = [(n, _WIDTHS[n]) for n in _RECORD_FIELDS if isinstance(records.c[n].type, String)]
+_values = attrgetter(*_RECORD_FIELDS)
 
 
 def write_batch(
@@ -84,19 +86,18 @@ def _least(conn: Connection, a: Any, b: Any) -> Any:
 
 
 def _row(source: str, record: FunnelRecord, synced_at: datetime) -> dict[str, Any]:
-    row = {name: getattr(record, name) for name in _RECORD_FIELDS}
-    for name in _TEXT:
-        if row[name] is not None:
-            row[name] = _fit(row[name], _WIDTHS[name])
+    row = dict(zip(_RECORD_FIELDS, _values(record), strict=True))
+    for name, width in _TEXT:
+        value = row[name]
+        if value is not None and ("\x00" in value or (width is not None and len(value) > width)):
+            row[name] = _fit(value, width)
     row["segments"] = dict(record.segments)
     row["source"] = source
     row["synced_at"] = synced_at
     return row
 
 
-def _fit(value: Any, width: int | None) -> Any:
-    if not isinstance(value, str):
-        return value
+def _fit(value: str, width: int | None) -> str:
     value = value.replace("\x00", "")
     return value[:width] if width else value
 
