@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -40,13 +41,20 @@ def postgres() -> Iterator[PostgresCluster]:
     cluster.remove()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'alignmon.db'}"
+def open_store(request: pytest.FixtureRequest, backend: str, folder: Path) -> Store:
+    """A migrated store on ``backend``: a SQLite file in ``folder``, or a new
+    database on the session's PostgreSQL cluster."""
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / 'alignmon.db'}"
     else:
         url = request.getfixturevalue("postgres").create_database()
     store = Store(url)
     store.upgrade()
+    return store
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    store = open_store(request, request.param, tmp_path)
     yield store
     store.close()

@@ -27,6 +27,7 @@ from monitor.periods import period_for
 from monitor.store import Store
 from monitor.store import rollups as rollups_
 from monitor.store.schema import cohort_days, stage_days
+from tests.conftest import open_store
 
 # Instants cluster around the US spring-forward of 2026-03-08 and Lord
 # Howe's half-hour fall-back of 2026-04-05, so day cuts cross DST changes
@@ -45,12 +46,7 @@ _sources = itertools.count()
 def shared_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('rollups') / 'alignmon.db'}"
-    else:
-        url = request.getfixturevalue("postgres").create_database()
-    store = Store(url)
-    store.upgrade()
+    store = open_store(request, request.param, tmp_path_factory.mktemp("rollups"))
     yield store
     store.close()
 
