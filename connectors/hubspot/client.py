@@ -404,7 +404,7 @@ class HubSpotApi:
             following = ((page.get("paging") or {}).get("next") or {}).get("after")
             if following is None:
                 return None
-            after = int(following)
+            after = self._number(following, f"{object_type} paging cursor")
             if after + SEARCH_PAGE > SEARCH_CAP:
                 restart = tail.restart()
                 if restart.instant is None:
@@ -431,7 +431,17 @@ class HubSpotApi:
                 yield fresh
             if not results or not (page.get("paging") or {}).get("next"):
                 return
-            last_id = int(results[-1]["id"])
+            last_id = self._number(results[-1].get("id"), f"{object_type} record id")
+
+    def _number(self, value: object, what: str) -> int:
+        """HubSpot's ids and paging cursors are integers; anything else is a
+        garbled reply, retried at the next sync rather than a crash."""
+        try:
+            return int(str(value))
+        except ValueError:
+            raise SourceRetry(
+                self._source, f"HubSpot sent a {what} that is not a number: {str(value)[:40]!r}"
+            ) from None
 
 
 def _filter(prop: str, operator: str, value: int) -> Json:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -46,6 +46,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine.open_engine(url)
+        self._analysed = self._unanalysed = 0  # rows written, for _keep_statistics
 
     @property
     def dialect(self) -> str:
@@ -82,6 +83,22 @@ class Store:
     def write_batch(self, source: str, object_type: str, batch: Batch, at: datetime) -> None:
         with self.begin() as conn:
             _writes.write_batch(conn, source, object_type, batch, at)
+        if self.dialect == "postgresql":
+            self._keep_statistics(len(batch.records))
+
+    def _keep_statistics(self, written: int) -> None:
+        """PostgreSQL plans from table statistics that autovacuum refreshes
+        only now and then: during a first sync into an empty table every
+        lookup of stored versions would be planned as a full scan of a
+        table still thought empty, each batch slower than the last. As a
+        bulk loader does, refresh them once the rows written since the last
+        refresh reach a fifth of what was there."""
+        self._unanalysed += written
+        if self._unanalysed >= max(5_000, self._analysed // 5):
+            with self.begin() as conn:
+                conn.execute(text("ANALYZE records"))
+            self._analysed += self._unanalysed
+            self._unanalysed = 0
 
     def cursor(self, source: str, object_type: str) -> Cursor | None:
         with self.begin() as conn:

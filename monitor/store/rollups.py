@@ -24,7 +24,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, RowMapping, delete, select
+from sqlalchemy import ARRAY, Connection, RowMapping, String, any_, delete, literal, select
 
 from monitor.store.bulk import execute_many, insert_or_update
 from monitor.store.schema import cohort_days, records, rollup_state, stage_days
@@ -147,12 +147,18 @@ def stored_versions(
     out: list[RowMapping] = []
     for object_type, ids in by_type.items():
         for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            # On PostgreSQL one array parameter rather than 500: one
+            # statement text, prepared once by psycopg, whatever the length.
+            wanted = (
+                records.c.crm_id == any_(literal(chunk, ARRAY(String)))
+                if conn.dialect.name == "postgresql"
+                else records.c.crm_id.in_(chunk)
+            )
             out.extend(
                 conn.execute(
                     select(*columns).where(
-                        records.c.source == source,
-                        records.c.object_type == object_type,
-                        records.c.crm_id.in_(ids[start : start + 500]),
+                        records.c.source == source, records.c.object_type == object_type, wanted
                     )
                 ).mappings()
             )
