@@ -54,21 +54,21 @@ def sync_source(
     try:
         for object_type in connector.object_types:
             cursor = None if full else store.cursor(name, object_type)
-            seen = 0
+            result.by_type[object_type] = 0
             for batch in connector.pull(object_type, cursor, started):
                 store.write_batch(name, object_type, _clamped(batch, started), started)
-                seen += len(batch.records) + len(batch.daily) + len(batch.touches)
+                # Counted once committed, so a sync that fails later still
+                # reports every record it stored.
+                seen = len(batch.records) + len(batch.daily) + len(batch.touches)
+                result.by_type[object_type] += seen
+                result.records += seen
                 result.rejected += batch.rejected
                 if progress:
-                    progress(object_type, seen)
+                    progress(object_type, result.by_type[object_type])
                 if stop():
                     log.info("sync of %s stopped between batches at shutdown", name)
-                    result.by_type[object_type] = seen
-                    result.records += seen
                     result.interrupted = True
                     return result
-            result.by_type[object_type] = seen
-            result.records += seen
     except SourceError as exc:
         result.error = exc
         log.warning("sync of %s failed: %s", name, exc)

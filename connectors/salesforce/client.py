@@ -5,15 +5,18 @@ renewal, the API-quota guard, and the translation of every vendor error into
 Everything else in the connector asks this class to run a call
 (``call``/``stream``) and gets either a result or a SourceRetry /
 SourceActionNeeded. The data calls themselves go through simple-salesforce
-on a ``requests`` session built here, so timeouts, retries of 5xx and
-timeouts (idempotent GETs only), the CA bundle and the usage header apply to
-every request, login and Bulk API included.
+on a ``requests`` session built here, so timeouts, retries (idempotent GETs
+only: 429 and 5xx answers, honouring Retry-After, and timeouts), the CA bundle
+and the usage header apply to every request, login and Bulk API included. A
+200 whose body is cut short or not JSON is invisible to urllib3, so ``call``
+retries those itself for read-only calls, on the same backoff schedule.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,6 +44,19 @@ T = TypeVar("T")
 
 _USAGE = re.compile(r"(?:^|[^-])api-usage=(\d+)/(\d+)")
 _VENDOR_ERRORS = (SalesforceError, SalesforceOperationError, requests.RequestException, LoginFailed)
+#: Seconds between retries grow as 0, 1, 2, 4… (urllib3's Retry schedule).
+BACKOFF_FACTOR = 0.5
+#: The longest Retry-After waited out (urllib3 would wait up to six hours):
+#: one answer must not hold a sync, and the service's shutdown, for hours.
+MAX_RETRY_AFTER = 120
+#: Calls that only read, so a garbled reply can be asked for again.
+_READS = frozenset({"versions", "query", "query_more", "describe", "limits"})
+#: A reply that arrived but cannot be read: not JSON, or cut short.
+_GARBLED = (
+    requests.JSONDecodeError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 
 
 class QuotaExhausted(SourceActionNeeded):
@@ -50,6 +66,11 @@ class QuotaExhausted(SourceActionNeeded):
 
 class BulkUnavailable(SourceActionNeeded):
     """The org or object refused a Bulk API 2.0 job; REST can still read it."""
+
+
+class GarbledReply(SourceRetry):
+    """Salesforce (or something in between) answered with a body that cannot
+    be read; asking again usually works."""
 
 
 class _DefaultTimeout(HTTPAdapter):
@@ -89,12 +110,22 @@ def build_session(source: str, settings: SalesforceSource) -> requests.Session:
         connect=settings.retries,
         read=settings.retries,
         status=settings.retries,
-        backoff_factor=0.5,
-        status_forcelist=(500, 502, 503, 504),
-        raise_on_status=False,  # the last 5xx comes back as a response we can translate
+        backoff_factor=BACKOFF_FACTOR,
+        status_forcelist=(429, 500, 502, 503, 504),
+        respect_retry_after_header=True,
+        retry_after_max=MAX_RETRY_AFTER,
+        raise_on_status=False,  # the last 429/5xx comes back as a response we can translate
     )
     session.mount("https://", _DefaultTimeout(settings.timeout.total_seconds(), max_retries=retry))
     return session
+
+
+def backoff(retry: int) -> float:
+    """Seconds to wait before the ``retry``-th retry (from 1), as the
+    session's urllib3 Retry waits between its own retries."""
+    if retry <= 1:
+        return 0.0
+    return float(min(Retry.DEFAULT_BACKOFF_MAX, BACKOFF_FACTOR * 2 ** (retry - 1)))
 
 
 def endpoint(path: str) -> str:
@@ -123,8 +154,8 @@ _ENDPOINTS = (
 class SalesforceClient:
     """Runs Salesforce calls for one source. ``calls`` counts requests by
     endpoint; ``used``/``allowance`` are the org's 24-hour API usage as the
-    last ``Sforce-Limit-Info`` header reported it; ``http_seconds`` is the
-    time spent waiting on Salesforce."""
+    last ``Sforce-Limit-Info`` header (or ``limits`` call) reported it;
+    ``http_seconds`` is the time spent waiting on Salesforce."""
 
     def __init__(self, source: str, settings: SalesforceSource) -> None:
         self.source = source
@@ -135,6 +166,7 @@ class SalesforceClient:
         self.http_seconds = 0.0  # waiting for response headers, for benchmarks
         self.used: int | None = None
         self.allowance: int | None = None
+        self._refused_reading = False  # the guard refused on the reading we hold
         self._sf: Salesforce | None = None
 
     def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -143,6 +175,7 @@ class SalesforceClient:
         match = _USAGE.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.used, self.allowance = int(match.group(1)), int(match.group(2))
+            self._refused_reading = False
 
     def connect(self) -> Salesforce:
         """The logged-in client library object (logs in on first use)."""
@@ -171,13 +204,43 @@ class SalesforceClient:
         if guarded:
             self.ensure_quota(1)
         try:
-            return self._once(what, fn)
+            return self._ask(what, fn)
         except SalesforceExpiredSession as exc:
             self._renew(exc)
         try:
-            return self._once(what, fn)
+            return self._ask(what, fn)
         except SalesforceExpiredSession as exc:
             raise self._expired_again() from exc
+
+    def _ask(self, what: str, fn: Callable[[Salesforce], T]) -> T:
+        """``_once``, asking again after a garbled reply to a read-only call,
+        up to ``retries`` times: a gateway's error page or a reply cut short
+        passes like a 503, and asking again changes nothing in the org."""
+        retries = self.settings.retries if what in _READS else 0
+        for retry in range(1, retries + 1):
+            try:
+                return self._once(what, fn)
+            except GarbledReply as exc:
+                wait = backoff(retry)
+                log.warning(
+                    "salesforce %s: garbled reply to %s (%s); retry %d of %d in %gs",
+                    self.source,
+                    what,
+                    type(exc.__cause__).__name__,
+                    retry,
+                    retries,
+                    wait,
+                )
+                time.sleep(wait)
+        try:
+            return self._once(what, fn)
+        except GarbledReply as exc:
+            if not retries:
+                raise
+            raise GarbledReply(
+                self.source,
+                f"Salesforce sent a garbled reply to {what} {retries + 1} times in a row",
+            ) from exc.__cause__
 
     def stream(self, what: str, start: Callable[[Salesforce], Iterator[T]]) -> Iterator[T]:
         """Run a multi-call read (a Bulk API job). An expired session is
@@ -235,18 +298,41 @@ class SalesforceClient:
         """Raise QuotaExhausted unless ``calls`` more API calls keep the org
         below ``quota_guard`` of its daily allowance. Salesforce sends no
         429 for the daily limit (it refuses every user of the org once it is
-        spent), so the guard is alignmon's own."""
-        if self.used is None or not self.allowance:
+        spent), so the guard is alignmon's own.
+
+        The reading comes free with every reply, but once the guard stops a
+        sync no reply comes to lower it. So before refusing again on a
+        reading it already refused on, the guard asks the ``limits``
+        resource once (one API call, and a sync ends at its first refusal):
+        while the guard holds, each sync costs one call, and syncing resumes
+        at the first sync after the rolling 24-hour usage falls."""
+        if self._over_guard(calls) and self._refused_reading:
+            self._refresh_usage()
+        used, allowance = self.used, self.allowance
+        if not self._over_guard(calls) or used is None or not allowance:
             return
-        limit = self.settings.quota_guard * self.allowance
-        if self.used + calls >= limit:
-            raise QuotaExhausted(
-                self.source,
-                f"API quota guard: {self.used} of {self.allowance} daily API calls used "
-                f"({self.used / self.allowance:.0%}); the next {calls} call(s) would reach the "
-                f"{self.settings.quota_guard:.0%} guard. Syncing resumes as the rolling "
-                "24-hour usage falls; raise quota_guard to allow more",
-            )
+        self._refused_reading = True
+        raise QuotaExhausted(
+            self.source,
+            f"API quota guard: {used} of {allowance} daily API calls used "
+            f"({used / allowance:.0%}); the next {calls} call(s) would reach the "
+            f"{self.settings.quota_guard:.0%} guard. Syncing resumes as the rolling "
+            "24-hour usage falls; raise quota_guard to allow more",
+        )
+
+    def _over_guard(self, calls: int) -> bool:
+        if self.used is None or not self.allowance:
+            return False
+        return self.used + calls >= self.settings.quota_guard * self.allowance
+
+    def _refresh_usage(self) -> None:
+        """Read the org's usage from the ``limits`` resource."""
+        limits = self.call("limits", lambda sf: sf.limits(), guarded=False)
+        daily = (limits or {}).get("DailyApiRequests") or {}
+        most, left = int(daily.get("Max") or 0), int(daily.get("Remaining") or 0)
+        if most:
+            self.used, self.allowance = most - left, most
+        log.info("salesforce %s: %s of %s daily API calls used", self.source, self.used, most)
 
     def translate(self, exc: BaseException, what: str) -> SourceError:
         """One vendor or transport error as a SourceRetry / SourceActionNeeded."""
@@ -278,6 +364,8 @@ def _detail(content: Any) -> tuple[str, str]:
 def translate(source: str, exc: BaseException, what: str) -> SourceError:
     bulk = what == "bulk"
     if isinstance(exc, LoginFailed):
+        if exc.status == 429:
+            return SourceRetry(source, f"the Salesforce login server is rate-limiting ({exc})")
         if exc.status >= 500:
             return SourceRetry(source, f"the Salesforce login server failed ({exc})")
         return SourceActionNeeded(
@@ -290,8 +378,8 @@ def translate(source: str, exc: BaseException, what: str) -> SourceError:
             source,
             "TLS verification of Salesforce failed: behind a TLS-inspecting proxy, set ca_bundle",
         )
-    if isinstance(exc, requests.JSONDecodeError):
-        return SourceRetry(source, f"Salesforce sent a garbled reply during {what}")
+    if isinstance(exc, _GARBLED):
+        return GarbledReply(source, f"Salesforce sent a garbled reply during {what}")
     if isinstance(exc, requests.Timeout) or "timed out" in str(exc):
         return SourceRetry(source, f"Salesforce timed out during {what}")
     if isinstance(exc, requests.RequestException):
@@ -312,6 +400,10 @@ def translate(source: str, exc: BaseException, what: str) -> SourceError:
         exc, SalesforceRefusedRequest | SalesforceMalformedRequest | SalesforceResourceNotFound
     ):
         return BulkUnavailable(source, f"Bulk API 2.0 refused the query ({said})")
+    if exc.status == 429:
+        return SourceRetry(
+            source, f"Salesforce kept rate-limiting {what} ({said}); the next sync tries again"
+        )
     if exc.status >= 500:
         return SourceRetry(source, f"Salesforce failed during {what} ({said})")
     if isinstance(exc, SalesforceRefusedRequest):

@@ -79,6 +79,10 @@ _HINTS = {
     "edit_window_closed": "Slack no longer lets the bot edit that message",
 }
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+#: Slack's ``error`` is always a code like ``channel_not_found``. When a body
+#: is not JSON, slack-sdk substitutes ``{"ok": false, "error": <a sentence
+#: quoting the body>}``, so an ``error`` that is no code was not Slack's word.
+_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def _translate(exc: Exception, channel: str = "") -> NotifyError:
@@ -93,6 +97,10 @@ def _translate(exc: Exception, channel: str = "") -> NotifyError:
             return NotifyRetry(f"Slack rate-limited {call}; retry in {wait:g}s", wait)
         if status >= 500 or error in _TRANSIENT:
             return NotifyRetry(f"Slack failed {call} ({error}); will retry")
+        if status < 400 and not _ERROR_CODE.fullmatch(error):
+            # A proxy's or gateway's page, or a reply mangled on the way: the
+            # next attempt usually gets Slack's own answer.
+            return NotifyRetry(f"Slack's reply to {call} was not JSON (HTTP {status}); will retry")
         hint = _HINTS.get(error)
         if hint is None:
             hint = f"see https://api.slack.com/methods/{call}#errors"

@@ -121,7 +121,8 @@ class _Fault:
 class FakeHubSpot:
     """Start with ``FakeHubSpot()``; ``url`` is its base URL, ``token`` the
     valid token. Knobs: ``fail_next``, ``timeout_next``, ``truncate_next``,
-    ``garble_next``, ``down``/``up``, ``rate_limit``, ``delay``, ``revoke_token``, ``scopes``, ``remove_property``; data:
+    ``garble_next``, ``down``/``up``, ``rate_limit``, ``delay``, ``revoke_token``,
+    ``scopes``, ``remove_property``; data:
     ``seed_records``, ``add``, ``modify``, ``archive``, ``set_props``; clock: ``now``,
     ``advance``. ``calls`` counts requests per endpoint ("search:contacts",
     "list:contacts", "owners", "properties:contacts", "token_info",

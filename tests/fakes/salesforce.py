@@ -9,7 +9,10 @@ query / queryAll with nextRecordsUrl paging and the batchSize header,
 describe, limits, and Bulk API 2.0 query jobs with Sforce-Locator pages —
 with Salesforce's status codes and error bodies, and these knobs:
 
-- ``fail_next(status, code=…, times=…, endpoint=…)``, ``delay_next(seconds)``
+- ``fail_next(status, code=…, times=…, endpoint=…, retry_after=…, cut=…)``,
+  ``delay_next(seconds)``, ``clear_faults()``, ``down()``/``up()``
+  (connections refused)
+- ``revoke_access()``: sessions die and every login is refused
 - ``expire_session_after(pages=N)``: tokens die after N more query pages
 - ``set_api_usage(used, limit)``: the Sforce-Limit-Info counter; at the
   limit every data call is refused with REQUEST_LIMIT_EXCEEDED
@@ -24,12 +27,14 @@ the org's state and knobs, and the SOQL subset lives in salesforce_soql.py.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import html
 import io
 import json
 import re
 import secrets
+import socket
 import ssl
 import tempfile
 import threading
@@ -118,6 +123,9 @@ class _Fault:
     message: str = ""
     body: str | None = None
     delay: float = 0.0
+    retry_after: float | None = None
+    content_type: str = "application/json"
+    cut: bool = False
 
 
 @dataclass
@@ -153,6 +161,8 @@ class FakeSalesforce:
         self._jwt_public: bytes | None = None
         self._dir = Path(tempfile.mkdtemp(prefix="fake-sf-"))
         self._server: ThreadingHTTPServer | None = None
+        self._open: set[Any] = set()  # client connections being served
+        self.access_revoked = False
         self.reps = [
             self.add_owner("User", "ana@acme.example", "Ana Reyes"),
             self.add_owner("User", "bo@acme.example", "Bo Lindqvist"),
@@ -165,13 +175,34 @@ class FakeSalesforce:
     def start(self) -> FakeSalesforce:
         ca = trustme.CA()
         ca.cert_pem.write_to_path(str(self.ca_path))
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1").configure_cert(context)
-        server = _Server(("127.0.0.1", 0), _handler_for(self))
-        server.socket = context.wrap_socket(server.socket, server_side=True)
+        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(self._context)
+        self._listen(0)
+        return self
+
+    def _listen(self, port: int) -> None:
+        server = _Server(("127.0.0.1", port), _handler_for(self))
+        server.socket = self._context.wrap_socket(server.socket, server_side=True)
         self._server = server
         threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
+
+    def down(self) -> None:
+        """Refuse connections until ``up()``: the listening socket closes and
+        open keep-alive connections are cut, so the client's pool cannot
+        reuse one."""
+        assert self._server is not None, "start() the fake first"
+        self._server.shutdown()
+        self._server.server_close()
+        with self.lock:
+            cut, self._open = list(self._open), set()
+        for connection in cut:
+            with contextlib.suppress(OSError):  # the client closed it already
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def up(self) -> None:
+        """Listen again, on the same port and certificate."""
+        assert self._server is not None, "start() the fake first"
+        self._listen(self._server.server_address[1])
 
     def close(self) -> None:
         if self._server is not None:
@@ -291,11 +322,28 @@ class FakeSalesforce:
         times: int = 1,
         endpoint: str | None = None,
         body: str | None = None,
+        retry_after: float | None = None,
+        content_type: str = "application/json",
+        cut: bool = False,
     ) -> None:
         """Answer the next ``times`` requests (to ``endpoint``, if given)
-        with ``status`` and a Salesforce error body (or ``body`` verbatim)."""
+        with ``status`` and a Salesforce error body (or ``body`` verbatim,
+        sent as ``content_type``), with a Retry-After header if given; with
+        ``cut`` the connection drops halfway through the body."""
         with self.lock:
-            self._faults.append(_Fault(status, endpoint, times, code, message, body))
+            self._faults.append(
+                _Fault(
+                    status,
+                    endpoint,
+                    times,
+                    code,
+                    message,
+                    body,
+                    retry_after=retry_after,
+                    content_type=content_type,
+                    cut=cut,
+                )
+            )
 
     def delay_next(self, seconds: float, *, times: int = 1, endpoint: str | None = None) -> None:
         with self.lock:
@@ -305,6 +353,17 @@ class FakeSalesforce:
         """Every current token dies once ``pages`` more pages (REST query
         pages or Bulk result pages) were served."""
         self._pages_left = pages
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
+
+    def revoke_access(self) -> None:
+        """As if an admin revoked the integration's access (user frozen,
+        connected app blocked): every session dies and every login is refused."""
+        with self.lock:
+            self.tokens.clear()
+            self.access_revoked = True
 
     def set_api_usage(self, used: int, limit: int) -> None:
         self.api_used, self.api_max = used, limit
@@ -393,9 +452,14 @@ class FakeSalesforce:
             time.sleep(fault.delay)
         elif fault is not None:
             if fault.body is not None:
-                return _Reply(fault.status, fault.body.encode(), "application/json")
-            code = fault.code or ("SERVER_UNAVAILABLE" if fault.status >= 500 else "UNKNOWN")
-            return _error(fault.status, code, fault.message or f"injected {fault.status}")
+                reply = _Reply(fault.status, fault.body.encode(), fault.content_type)
+            else:
+                code = fault.code or ("SERVER_UNAVAILABLE" if fault.status >= 500 else "UNKNOWN")
+                reply = _error(fault.status, code, fault.message or f"injected {fault.status}")
+            if fault.retry_after is not None:
+                reply.headers["Retry-After"] = f"{fault.retry_after:g}"
+            reply.cut = fault.cut
+            return reply
         with self.lock:
             if name == "login":
                 return self._login(path, headers, body)
@@ -596,6 +660,12 @@ class FakeSalesforce:
     # -- login -------------------------------------------------------------
 
     def _login(self, path: str, headers: Message, body: bytes) -> _Reply:
+        if self.access_revoked and "/Soap/" in path:
+            return _Reply(500, _SOAP_FAULT.encode(), "text/xml")
+        if self.access_revoked:
+            return _json(
+                400, {"error": "invalid_grant", "error_description": "authentication failure"}
+            )
         if "/Soap/" in path:
             text = body.decode()
             username = html.unescape(_xml_text(text, "n1:username"))
@@ -656,6 +726,7 @@ class _Reply:
     body: bytes
     content_type: str
     headers: dict[str, str] = field(default_factory=dict)
+    cut: bool = False
 
 
 def _json(status: int, payload: Any) -> _Reply:
@@ -753,6 +824,17 @@ def _handler_for(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def setup(self) -> None:
+            super().setup()
+            with fake.lock:
+                fake._open.add(self.connection)
+
+        def finish(self) -> None:
+            with fake.lock:
+                fake._open.discard(self.connection)
+            with contextlib.suppress(OSError):  # cut by ``down()``
+                super().finish()
+
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
@@ -763,6 +845,10 @@ def _handler_for(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
+            if reply.cut:
+                self.wfile.write(reply.body[: len(reply.body) // 2])
+                self.close_connection = True
+                return
             self.wfile.write(reply.body)
 
         do_GET = do_POST = do_PATCH = do_DELETE = _serve

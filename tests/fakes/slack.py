@@ -9,8 +9,10 @@ validates messages against Slack's Block Kit limits the way Slack does
 the renderer stays inside them.
 
 Fault knobs: ``fail_next`` (429 with Retry-After, or a 5xx), ``error_next``
-(an ``ok: false`` error code), ``timeout_next`` (never answer in time), and
-``down()``/``up()`` (the port refuses connections). slack-sdk reads
+(an ``ok: false`` error code), ``timeout_next`` (never answer in time),
+``garble_next`` (a body that is not JSON), ``truncate_next`` (the connection
+drops mid-body), ``revoke_token()`` and ``down()``/``up()`` (the port refuses
+connections). slack-sdk reads
 HTTPS_PROXY/HTTP_PROXY and ignores NO_PROXY: tests must unset them.
 """
 
@@ -54,6 +56,8 @@ class _Fault:
     error: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     stall: float = 0.0
+    raw: bytes | None = None  # sent verbatim as text/html instead of a JSON answer
+    truncate: bool = False
 
 
 class FakeSlack:
@@ -71,6 +75,7 @@ class FakeSlack:
         self.members = set(self.channels)  # channels the bot has joined
         self.scopes = scopes
         self.calls: list[Call] = []
+        self.revoked = False
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self._faults: list[_Fault] = []
@@ -134,6 +139,23 @@ class FakeSlack:
         before answering, so the client times out first."""
         self._add(_Fault(method, count, 503, "request_timeout", stall=stall))
 
+    def garble_next(
+        self, *, count: int = 1, method: str | None = None, status: int = 200, body: str = ""
+    ) -> None:
+        """Answer the next calls with ``status`` and a complete body that is
+        not JSON (by default a proxy's HTML page). The call is not processed."""
+        page = body or "<html><body><h1>Service temporarily unavailable</h1></body></html>"
+        self._add(_Fault(method, count, status, raw=page.encode()))
+
+    def truncate_next(self, *, count: int = 1, method: str | None = None) -> None:
+        """Send half of the next answers' bodies, then drop the connection
+        (Content-Length promises the whole). The call is not processed."""
+        self._add(_Fault(method, count, 200, "internal_error", truncate=True))
+
+    def revoke_token(self) -> None:
+        """As if the app were uninstalled: every call answers token_revoked."""
+        self.revoked = True
+
     def calls_to(self, method: str) -> list[Call]:
         with self._lock:
             return [call for call in self.calls if call.method == method]
@@ -160,6 +182,8 @@ class FakeSlack:
             return 200, {"ok": False, "error": "not_authed"}
         if auth != f"Bearer {TOKEN}":
             return 200, {"ok": False, "error": "invalid_auth"}
+        if self.revoked:
+            return 200, {"ok": False, "error": "token_revoked"}
         route = getattr(self, "_api_" + method.replace(".", "_"), None)
         if route is None:
             return 200, {"ok": False, "error": "unknown_method"}
@@ -366,6 +390,9 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.fake._take_fault(method)
         if fault is not None and fault.stall:
             self.fake._released.wait(fault.stall)
+        if fault is not None and (fault.raw is not None or fault.truncate):
+            self._garbled(fault)
+            return
         if fault is not None:
             self._answer(fault.status, {"ok": False, "error": fault.error}, fault.headers)
             return
@@ -392,6 +419,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except OSError:
             pass  # the client gave up (timeout_next); nobody is listening
+
+    def _garbled(self, fault: _Fault) -> None:
+        """An HTML page, or half a JSON answer and a dropped connection."""
+        if fault.raw is not None:
+            payload, sent, kind = fault.raw, fault.raw, "text/html; charset=utf-8"
+        else:
+            payload = json.dumps({"ok": False, "error": fault.error}).encode()
+            sent, kind = payload[: len(payload) // 2], "application/json; charset=utf-8"
+        try:
+            self.send_response(fault.status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(sent)
+        except OSError:
+            pass  # the client gave up; nobody is listening
+        self.close_connection = fault.truncate
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""

@@ -6,6 +6,7 @@ this machine."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -171,9 +172,14 @@ def test_quota_guard_stops_before_a_partial_sync(fake: FakeSalesforce) -> None:
     assert isinstance(raised.value, SourceActionNeeded)
     assert seen == []
     assert fake.calls - before == {"queryAll": 1}
-    with pytest.raises(QuotaExhausted):  # the next pull does not even ask
+    # The next pull reads nothing: it asks once whether usage fell (80/100
+    # now), and stops again.
+    with pytest.raises(QuotaExhausted, match="80 of 100"):
         list(connector.pull("opportunities", None, fake.now()))
-    assert fake.calls - before == {"queryAll": 1}
+    assert fake.calls - before == {"queryAll": 1, "limits": 1}
+    fake.set_api_usage(10, 100)  # the rolling 24 hours move on
+    assert len(ids_of(list(connector.pull("leads", None, fake.now())))) == 5000
+    assert fake.calls["limits"] == 2, "one more look at the usage lets the guard go"
 
 
 def test_request_limit_exceeded_is_not_retried(fake: FakeSalesforce) -> None:
@@ -198,6 +204,37 @@ def test_a_server_error_is_retried_then_reported_as_transient(fake: FakeSalesfor
     fake.fail_next(503, times=10)
     with pytest.raises(SourceRetry, match="SERVER_UNAVAILABLE"):
         list(connector.pull("leads", None, fake.now()))
+
+
+def test_a_rate_limit_is_retried_after_the_advertised_wait_then_transient(
+    fake: FakeSalesforce,
+) -> None:
+    fake.add_leads(3000)
+    connector = connect(fake, bulk_threshold=None, retries=1)
+    fake.fail_next(429, retry_after=1, endpoint="query_more")
+    started = time.monotonic()
+    assert len(ids_of(list(connector.pull("leads", None, fake.now())))) == 3000
+    assert time.monotonic() - started >= 0.9, "Retry-After was not honoured"
+    assert fake.calls["query_more"] == 2, "the refused page was asked again"
+    fake.fail_next(429, times=10)
+    with pytest.raises(SourceRetry, match="kept rate-limiting query") as raised:
+        list(connector.pull("leads", None, fake.now()))
+    assert not isinstance(raised.value, SourceActionNeeded)
+
+
+@pytest.mark.parametrize("cut", [False, True], ids=["not-json", "cut-short"])
+def test_a_garbled_reply_is_asked_again_then_transient(fake: FakeSalesforce, cut: bool) -> None:
+    fake.add_leads(3000)
+    connector = connect(fake, bulk_threshold=None, retries=1)
+    page = '{"totalSize": 3000, "done": false, "records": [{"attributes": {"type": "Lead"'
+    body = page if cut else "<html><body>Bad gateway</body></html>"
+    fake.fail_next(200, body=body, cut=cut, content_type="text/html", endpoint="query_more")
+    assert len(ids_of(list(connector.pull("leads", None, fake.now())))) == 3000
+    assert fake.calls["query_more"] == 2, "the garbled page was asked again"
+    fake.fail_next(200, body=body, cut=cut, content_type="text/html", times=10)
+    with pytest.raises(SourceRetry, match="garbled reply to query 2 times in a row"):
+        list(connector.pull("leads", None, fake.now()))
+    assert fake.calls["queryAll"] == 3
 
 
 def test_timeouts_and_garbled_replies_are_transient(fake: FakeSalesforce) -> None:

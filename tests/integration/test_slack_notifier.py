@@ -216,6 +216,26 @@ def test_transient_error_codes_raise_retry(
         notifier.send(post(line()))
 
 
+def test_a_200_that_is_not_json_raises_retry_and_recovers(
+    slack: FakeSlack, notifier: SlackNotifier
+) -> None:
+    slack.garble_next(status=200)
+
+    with pytest.raises(NotifyRetry, match=r"reply to chat.postMessage was not JSON \(HTTP 200\)"):
+        notifier.send(post(line()))
+
+    assert notifier.send(post(line())).startswith("C0ALIGN1:")
+
+
+def test_a_page_that_is_not_slack_at_a_client_error_is_rejected(
+    slack: FakeSlack, notifier: SlackNotifier
+) -> None:
+    slack.garble_next(status=404, body="<html><body>Not Found</body></html>")
+
+    with pytest.raises(NotifyRejected, match=r"slack\.api_url"):
+        notifier.send(post(line()))
+
+
 def test_timeout_raises_retry(slack: FakeSlack) -> None:
     notifier = SlackNotifier(settings(slack, timeout=0.3))
     slack.timeout_next(stall=3)

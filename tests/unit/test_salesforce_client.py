@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 from simple_salesforce.exceptions import (
     SalesforceGeneralError,
     SalesforceMalformedRequest,
@@ -18,9 +19,12 @@ from simple_salesforce.exceptions import (
 
 from connectors.salesforce.auth import LoginFailed
 from connectors.salesforce.client import (
+    MAX_RETRY_AFTER,
     BulkUnavailable,
+    GarbledReply,
     QuotaExhausted,
     SalesforceClient,
+    backoff,
     build_session,
     endpoint,
     translate,
@@ -106,6 +110,15 @@ def body(code: str, message: str = "") -> Any:
         (requests.ConnectTimeout("x"), "query", SourceRetry, "timed out"),
         (requests.ConnectionError("refused"), "query", SourceRetry, "unreachable"),
         (requests.exceptions.SSLError("bad cert"), "query", SourceActionNeeded, "ca_bundle"),
+        (
+            SalesforceGeneralError("u", 429, "q", body("REQUEST_LIMIT_EXCEEDED", "slow down")),
+            "query",
+            SourceRetry,
+            "kept rate-limiting query",
+        ),
+        (LoginFailed(429, "HTTP 429", ""), "login", SourceRetry, "rate-limiting"),
+        (requests.JSONDecodeError("x", "<html>", 0), "query", GarbledReply, "garbled reply"),
+        (requests.exceptions.ChunkedEncodingError("cut"), "describe", GarbledReply, "garbled"),
     ],
 )
 def test_vendor_errors_become_source_errors(
@@ -174,3 +187,17 @@ def test_ca_bundle_wins_over_the_environment(
     assert plain.trust_env, "without ca_bundle the environment's bundle applies"
     with pytest.raises(SourceActionNeeded, match="is not a file"):
         build_session("sf", settings(ca_bundle=str(tmp_path / "missing.pem")))
+
+
+def test_garbled_replies_wait_as_the_sessions_own_retries_do() -> None:
+    adapter = build_session("sf", settings(retries=5)).get_adapter("https://acme")
+    assert isinstance(adapter, HTTPAdapter)
+    retry = adapter.max_retries
+    assert 429 in retry.status_forcelist and retry.respect_retry_after_header
+    assert retry.retry_after_max == MAX_RETRY_AFTER, "an hour's Retry-After must not hold a sync"
+    waits = []
+    for n in range(1, 6):
+        retry = retry.increment(method="GET", url="/services/data/v59.0/query")
+        waits.append(retry.get_backoff_time())
+        assert backoff(n) == waits[-1]
+    assert waits == [0, 1, 2, 4, 8]

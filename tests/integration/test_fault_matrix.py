@@ -1,0 +1,666 @@
+"""The API fault matrix (docs/reliability.md): every fault HubSpot, Salesforce
+and Slack can throw, injected into the fakes while the real App syncs,
+evaluates, records and delivers, with the store on SQLite and PostgreSQL.
+
+What each row must show is what a user relies on, not how the connector gets
+there (test_hubspot.py and test_salesforce.py cover that):
+
+- a transient fault (one bad answer on each of two successive pages) is
+  absorbed inside the sync: every live record stored once;
+- a lasting fault leaves the stored data and cursor as they were, never
+  escapes the App, raises one source-stale alert, and clears on the next
+  good sync;
+- a revoked credential stops the source at once with one message saying what
+  a person must do, and costs one request per sync, not a retry storm;
+- a Slack fault leaves the notification queued until Slack answers, then
+  posts it once.
+
+Retries really wait, so the sources are configured with short timeouts and
+backoffs; Retry-After stays at one whole second, as on the wire.
+
+The whole matrix runs on SQLite. The store sees the same writes whatever the
+fault, so PostgreSQL runs a representative row of each kind (``ON_POSTGRES``)
+and every vendor-specific case.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from monitor.app import App
+from monitor.config.loader import LoadedConfig
+from monitor.config.models import Config
+from monitor.errors import SourceActionNeeded, SourceRetry
+from monitor.interfaces import Progress
+from monitor.store import Store
+from tests.fakes.hubspot import FakeHubSpot
+from tests.fakes.salesforce import FakeSalesforce
+from tests.fakes.slack import FakeSlack
+from tests.integration.test_alert_delivery import Clock, config_dict, posts
+
+FAULTS = [
+    "429-retry-after",
+    "429",
+    "500",
+    "502",
+    "503",
+    "refused",
+    "timeout",
+    "truncated",
+    "non-json",
+]
+#: Faults whose every occurrence costs real seconds (Retry-After, HubSpot's
+#: one-second rate-limit policy, a timeout, a reconnection backoff): the
+#: transient rows inject these once, the others on two successive pages.
+COSTLY = frozenset({"429-retry-after", "429", "timeout", "refused"})
+RETRY_AFTER = 1  # seconds: Retry-After is whole seconds on the wire
+OUTAGE = 0.2  # seconds a transient "connection refused" lasts
+HTML_PAGE = "<html><head><title>Service Unavailable</title></head><body>Down</body></html>"
+
+
+class HubSpotSide:
+    """The fake portal and the knobs the matrix turns, by fault name."""
+
+    name, object_type, page = "hs", "contacts", 200
+
+    def __init__(self) -> None:
+        self.fake = FakeHubSpot()
+        self.fake.stall_seconds = 1.0
+
+    def source(self, retries: int) -> dict[str, Any]:
+        return {
+            "kind": "hubspot",
+            "token": self.fake.token,
+            "api_url": self.fake.url,
+            "requests_per_second": 100,
+            "timeout": "0.3s",
+            "retries": retries,
+            "retry_backoff": "0.05s",
+        }
+
+    def now(self) -> datetime:
+        return self.fake.now
+
+    def seed(self, n: int) -> None:
+        self.fake.seed_records("contacts", n)
+
+    def add_later(self, n: int) -> None:
+        self.fake.advance(600)
+        self.fake.seed_records("contacts", n, spacing=timedelta(seconds=1))
+
+    def live(self) -> int:
+        return len(self.fake.live_ids("contacts"))
+
+    def data_requests(self) -> int:
+        return self.fake.calls["search:contacts"]
+
+    def requests(self) -> int:
+        return sum(self.fake.calls.values())
+
+    def inject(self, fault: str, count: int, *, first: bool = False) -> None:
+        """``count`` bad answers from the search endpoint (the sync's first
+        data request and every page); "refused" takes the whole portal down."""
+        fake, where = self.fake, "search"
+        if fault == "429-retry-after":
+            fake.fail_next(429, retry_after=RETRY_AFTER, count=count, endpoint=where)
+        elif fault in ("429", "500", "503"):
+            fake.fail_next(int(fault), count=count, endpoint=where)
+        elif fault == "502":
+            fake.garble_next(count, where, status=502)
+        elif fault == "refused":
+            fake.down()
+        elif fault == "timeout":
+            fake.timeout_next(count, where)
+        elif fault == "truncated":
+            fake.truncate_next(count, where)
+        else:
+            fake.garble_next(count, where, status=200, body=HTML_PAGE)
+
+    def clear(self, fault: str) -> None:
+        self.fake.clear_faults()
+        if fault == "refused":
+            self.fake.up()
+
+    def revoke(self) -> None:
+        self.fake.revoke_token()
+
+    def close(self) -> None:
+        self.fake.close()
+
+
+class SalesforceSide:
+    """The fake org (REST paging only, 200 rows a page) and its knobs."""
+
+    name, object_type, page = "sf", "leads", 200
+
+    def __init__(self) -> None:
+        self.fake = FakeSalesforce().start()
+
+    def source(self, retries: int) -> Any:
+        return self.fake.settings(
+            "oauth_password", bulk_threshold=None, page_size=200, retries=retries, timeout="0.3s"
+        )
+
+    def now(self) -> datetime:
+        return self.fake.now()
+
+    def seed(self, n: int) -> None:
+        self.fake.add_leads(n)
+
+    def add_later(self, n: int) -> None:
+        self.fake.advance(600)
+        self.fake.add_leads(n)
+
+    def live(self) -> int:
+        return len(self.fake.live_ids("Lead"))
+
+    def data_requests(self) -> int:
+        return self.fake.calls["queryAll"] + self.fake.calls["query_more"]
+
+    def requests(self) -> int:
+        return sum(self.fake.calls.values())
+
+    def inject(self, fault: str, count: int, *, first: bool = False) -> None:
+        """``count`` bad answers to the next page request, or with ``first``
+        to the query that opens a sync; "refused" takes the whole org down."""
+        fake, where = self.fake, "queryAll" if first else "query_more"
+        if fault == "429-retry-after":
+            fake.fail_next(429, retry_after=RETRY_AFTER, times=count, endpoint=where)
+        elif fault in ("429", "500", "503"):
+            fake.fail_next(int(fault), times=count, endpoint=where)
+        elif fault == "502":
+            fake.fail_next(
+                502, body=HTML_PAGE, content_type="text/html", times=count, endpoint=where
+            )
+        elif fault == "refused":
+            fake.down()
+        elif fault == "timeout":
+            fake.delay_next(1.0, times=count, endpoint=where)
+        elif fault == "truncated":
+            body = '{"totalSize": 1000, "done": false, "records": [{"attributes": {"type": "Le'
+            fake.fail_next(200, body=body, times=count, endpoint=where)
+        else:
+            fake.fail_next(
+                200, body=HTML_PAGE, content_type="text/html", times=count, endpoint=where
+            )
+
+    def clear(self, fault: str) -> None:
+        self.fake.clear_faults()
+        if fault == "refused":
+            self.fake.up()
+
+    def revoke(self) -> None:
+        self.fake.revoke_access()
+
+    def close(self) -> None:
+        self.fake.close()
+
+
+Crm = HubSpotSide | SalesforceSide
+SIDES: dict[str, Callable[[], Crm]] = {"hubspot": HubSpotSide, "salesforce": SalesforceSide}
+
+
+#: The rows that also run on PostgreSQL: per API, one transient and one
+#: lasting fault (the revoked-credential cases run on both stores).
+ON_POSTGRES = {
+    "transient": {("hubspot", "502"), ("salesforce", "429"), ("slack", "non-json")},
+    "lasting": {("hubspot", "500"), ("salesforce", "truncated"), ("slack", "503")},
+}
+STORE_MARKS: dict[str, list[pytest.MarkDecorator]] = {
+    "sqlite": [],
+    "postgres": [pytest.mark.postgres],
+}
+BOTH = [pytest.param(store, marks=marks) for store, marks in STORE_MARKS.items()]
+
+
+def rows(kind: str, apis: list[str]) -> list[tuple[str, str, str]]:
+    """(store, api, fault): every fault of each API on SQLite, and the
+    ``ON_POSTGRES`` rows of ``kind`` on PostgreSQL too."""
+    return [("sqlite", api, fault) for api in apis for fault in FAULTS] + [
+        ("postgres", api, fault)
+        for api in apis
+        for fault in FAULTS
+        if (api, fault) in ON_POSTGRES[kind]
+    ]
+
+
+def crm_matrix(kind: str) -> list[Any]:
+    return [pytest.param(*row, marks=STORE_MARKS[row[0]]) for row in rows(kind, list(SIDES))]
+
+
+def slack_matrix(kind: str) -> list[Any]:
+    return [
+        pytest.param(store, fault, marks=STORE_MARKS[store])
+        for store, _, fault in rows(kind, ["slack"])
+    ]
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def crm(request: pytest.FixtureRequest) -> Iterator[Crm]:
+    side = SIDES[request.node.callspec.params["api"]]()
+    yield side
+    side.close()
+
+
+def make_app(store: Store, slack: FakeSlack, clock: Clock, name: str, source: Any) -> App:
+    """The App on the `store` fixture's database (SQLite or PostgreSQL)."""
+    settings = config_dict(store.url, slack)
+    settings["sources"] = {name: source}
+    settings["slack"]["timeout"] = 0.5
+    return App(LoadedConfig(Config.model_validate(settings), "fault-matrix.yaml"), clock=clock)
+
+
+def after_pages(object_type: str, page: int, pages: set[int], act: Callable[[], None]) -> Any:
+    """A sync progress hook that calls ``act`` once each listed page of
+    ``object_type`` is committed: the fault lands mid-run, between pages."""
+
+    def hook(source: str) -> Progress:
+        def seen(kind: str, records: int) -> None:
+            if kind == object_type and records in {n * page for n in pages}:
+                act()
+
+        return seen
+
+    return hook
+
+
+def state(app: App, crm: Crm) -> tuple[int, Any, datetime | None]:
+    """What a sync must not corrupt: stored records, cursor, last success."""
+    status = app.store.source_statuses().get(crm.name)
+    return (
+        app.store.record_count(crm.name, include_deleted=True),
+        app.store.cursor(crm.name, crm.object_type),
+        status.last_success_at if status else None,
+    )
+
+
+# -- CRM: transient faults ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("store", "api", "fault"), crm_matrix("transient"), indirect=["store"])
+def test_a_transient_crm_fault_mid_sync_is_absorbed(
+    api: str,
+    fault: str,
+    crm: Crm,
+    store: Store,
+    slack: FakeSlack,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    crm.seed(600)  # three pages
+    clock = Clock(crm.now() + timedelta(minutes=1))
+    app = make_app(store, slack, clock, crm.name, crm.source(retries=5))
+    pages = {1} if fault in COSTLY else {1, 2}
+    outages: list[threading.Timer] = []
+
+    def act() -> None:
+        crm.inject(fault, 1)
+        if fault == "refused":  # back well before the retries run out
+            outages.append(threading.Timer(OUTAGE, crm.clear, args=(fault,)))
+            outages[-1].start()
+
+    caplog.set_level(logging.WARNING)
+    started = time.monotonic()
+    (result,) = app.sync(progress=after_pages(crm.object_type, crm.page, pages, act))
+    took = time.monotonic() - started
+    for outage in outages:
+        outage.join()
+
+    assert result.ok, result.error
+    assert app.store.record_count(crm.name, include_deleted=True) == crm.live() == 600
+    if fault == "refused":
+        logged = caplog.text.lower()
+        assert "refused" in logged or "newconnectionerror" in logged, "the outage was never hit"
+    else:
+        assert crm.data_requests() >= 3 + len(pages), "the faulty answers were never served"
+    if fault == "429-retry-after":
+        assert took >= len(pages) * RETRY_AFTER * 0.9, "Retry-After was not honoured"
+    cursor = app.store.cursor(crm.name, crm.object_type)
+    assert cursor is not None and cursor.modified_at <= clock()
+
+    clock.advance(minutes=15)
+    (again,) = app.sync()
+    assert again.ok and app.store.record_count(crm.name, include_deleted=True) == 600
+    app.record(app.evaluate())
+    assert app.deliver().sent == 0 and posts(slack) == [], "a recovered fault alerts nobody"
+    app.close()
+
+
+# -- CRM: lasting faults --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("store", "api", "fault"), crm_matrix("lasting"), indirect=["store"])
+def test_a_lasting_crm_fault_goes_stale_keeps_the_data_and_recovers(
+    api: str, fault: str, crm: Crm, store: Store, slack: FakeSlack
+) -> None:
+    crm.seed(200)
+    clock = Clock(crm.now() + timedelta(minutes=1))
+    app = make_app(store, slack, clock, crm.name, crm.source(retries=1))
+    assert all(r.ok for r in app.sync())
+    before = state(app, crm)
+    assert before[0] == 200
+
+    crm.add_later(100)
+    crm.inject(fault, 50, first=True)
+    clock.advance(minutes=15)
+    (failed,) = app.sync()  # returns: the service loop would carry on
+
+    assert not failed.ok
+    assert isinstance(failed.error, SourceRetry), failed.error
+    assert not isinstance(failed.error, SourceActionNeeded), "nobody needs to act on a fault"
+    assert state(app, crm) == before, "a failed sync must leave records and cursor as they were"
+    status = app.store.source_statuses()[crm.name]
+    assert status.last_error and status.last_attempt_at == clock()
+
+    evaluation = app.evaluate()
+    assert [(f.rule, f.source) for f in evaluation.findings] == [("source-stale", crm.name)]
+    app.record(evaluation)
+    assert app.deliver().sent == 1
+    (stale,) = posts(slack)
+    assert f"Source {crm.name} is stale" in stale["text"]
+
+    crm.clear(fault)
+    clock.advance(minutes=15)
+    (recovered,) = app.sync()
+    assert recovered.ok, recovered.error
+    assert app.store.record_count(crm.name, include_deleted=True) == crm.live() == 300
+    evaluation = app.evaluate()
+    assert evaluation.findings == []
+    app.record(evaluation)
+    assert app.deliver().sent == 2  # the resolution reply and the edit of the original
+    first, reply = posts(slack)
+    assert reply["thread_ts"] and "Resolved" in reply["text"]
+    assert "Resolved" in first["text"], "the original message shows the resolution"
+    app.close()
+
+
+# -- CRM: credentials revoked mid-run -------------------------------------------
+
+
+ACTION = {
+    "hubspot": "create a new private-app access token",
+    "salesforce": "Salesforce login failed",
+}
+
+
+@pytest.mark.parametrize("api", list(SIDES))
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+def test_revoked_credentials_stop_the_source_with_one_clear_message(
+    api: str, crm: Crm, store: Store, slack: FakeSlack
+) -> None:
+    crm.seed(200)
+    clock = Clock(crm.now() + timedelta(minutes=1))
+    app = make_app(store, slack, clock, crm.name, crm.source(retries=3))
+    assert all(r.ok for r in app.sync())
+    crm.add_later(400)
+    at_revocation: dict[str, Any] = {}
+
+    def revoke() -> None:
+        crm.revoke()
+        at_revocation.update(state=state(app, crm), requests=crm.requests())
+
+    clock.advance(minutes=15)
+    (failed,) = app.sync(progress=after_pages(crm.object_type, crm.page, {1}, revoke))
+
+    assert isinstance(failed.error, SourceActionNeeded), failed.error
+    assert state(app, crm) == at_revocation["state"], "nothing written after the revocation"
+    assert failed.by_type[crm.object_type] == crm.page, "the page committed before is counted"
+    assert app.store.source_statuses()[crm.name].last_records == failed.records >= crm.page
+    calls = crm.requests() - at_revocation["requests"]
+    # HubSpot: the refused page. Salesforce: the refused page and one login attempt.
+    assert calls == {"hubspot": 1, "salesforce": 2}[api], "retried a refused credential"
+    error = app.store.source_statuses()[crm.name].last_error
+    assert error is not None and ACTION[api] in error and "Traceback" not in error
+
+    app.record(app.evaluate())
+    assert app.deliver().sent == 1
+    (message,) = posts(slack)
+    assert f"Source {crm.name} is stale" in message["text"] and ACTION[api] in message["text"]
+
+    for _ in range(3):  # later syncs cost one refusal each and alert nobody again
+        clock.advance(minutes=15)
+        requests = crm.requests()
+        (again,) = app.sync()
+        assert isinstance(again.error, SourceActionNeeded)
+        assert crm.requests() - requests == 1, "retried a refused credential"
+        app.record(app.evaluate())
+        assert app.deliver().sent == 0
+    assert state(app, crm) == at_revocation["state"]
+    app.close()
+
+
+# -- vendor-specific faults, through to the store --------------------------------
+
+
+@pytest.mark.slow  # ~10,400 records through the windowed search into the store
+def test_hubspot_search_cap_with_a_fault_at_the_restart_stores_every_contact_once(
+    store: Store, slack: FakeSlack
+) -> None:
+    side = HubSpotSide()
+    side.fake.seed_records("contacts", 10_400, shared=10_200)
+    clock = Clock(side.now() + timedelta(minutes=1))
+    app = make_app(store, slack, clock, side.name, side.source(retries=3))
+
+    def at_the_cap(source: str) -> Progress:
+        def seen(kind: str, records: int) -> None:
+            if kind == "contacts" and records == 10_000:
+                side.fake.fail_next(500, count=2, endpoint="search")
+
+        return seen
+
+    (result,) = app.sync(progress=at_the_cap)
+    assert result.ok, result.error
+    assert app.store.record_count("hs", include_deleted=True) == side.live() == 10_400
+    by_id = [b for b in side.fake.searches if b["sorts"][0]["propertyName"] == "hs_object_id"]
+    assert by_id, "the shared instant was never read in id order past the cap"
+    assert side.fake.statuses[500] == 2
+    app.close()
+    side.close()
+
+
+def test_salesforce_session_expiry_mid_paging_is_renewed_and_stores_every_lead_once(
+    store: Store, slack: FakeSlack
+) -> None:
+    side = SalesforceSide()
+    side.seed(1000)
+    app = make_app(store, slack, Clock(side.now() + timedelta(minutes=1)), "sf", side.source(1))
+    side.fake.expire_session_after(pages=2)
+    (result,) = app.sync()
+    assert result.ok, result.error
+    assert app.store.record_count("sf", include_deleted=True) == side.live() == 1000
+    assert side.fake.calls["login"] == 2, "one login, one renewal"
+    app.close()
+    side.close()
+
+
+def test_salesforce_request_limit_exceeded_mid_sync_stops_at_once_and_resumes(
+    store: Store, slack: FakeSlack
+) -> None:
+    side = SalesforceSide()
+    side.seed(1000)
+    clock = Clock(side.now() + timedelta(minutes=1))
+    app = make_app(store, slack, clock, "sf", side.source(3))
+    at_limit: dict[str, Any] = {}
+
+    def spend() -> None:
+        side.fake.set_api_usage(side.fake.api_max, side.fake.api_max)
+        at_limit.update(state=state(app, side), requests=side.requests())
+
+    (failed,) = app.sync(progress=after_pages("leads", 200, {2}, spend))
+    assert isinstance(failed.error, SourceActionNeeded) and "quota" in str(failed.error)
+    assert side.requests() - at_limit["requests"] == 1, "a spent allowance is not retried"
+    assert state(app, side) == at_limit["state"] and at_limit["state"][0] == 400
+    app.record(app.evaluate())
+    assert app.deliver().sent == 1 and "Source sf is stale" in posts(slack)[0]["text"]
+
+    side.fake.set_api_usage(0, side.fake.api_max)  # the rolling 24 hours move on
+    clock.advance(minutes=15)
+    (resumed,) = app.sync()
+    assert resumed.ok, resumed.error
+    assert app.store.record_count("sf", include_deleted=True) == side.live() == 1000
+    app.close()
+    side.close()
+
+
+def test_salesforce_quota_guard_asks_once_per_sync_and_resumes_when_usage_falls(
+    store: Store, slack: FakeSlack
+) -> None:
+    side = SalesforceSide()
+    side.seed(1000)
+    clock = Clock(side.now() + timedelta(minutes=1))
+    app = make_app(store, slack, clock, "sf", side.source(3))
+    assert all(r.ok for r in app.sync())
+    side.fake.set_api_usage(90, 100)  # past the 80% guard: the next sync stops
+    clock.advance(minutes=15)
+    (stopped,) = app.sync()
+    assert isinstance(stopped.error, SourceActionNeeded) and "quota guard" in str(stopped.error)
+    assert side.fake.calls["limits"] == 0, "the first refusal reads the usage off a reply"
+    for _ in range(2):  # still over: each sync costs one look at the usage, nothing else
+        clock.advance(minutes=15)
+        before = side.fake.calls.copy()
+        (again,) = app.sync()
+        assert again.error is not None and "quota guard" in str(again.error)
+        assert side.fake.calls - before == {"limits": 1}
+    side.fake.set_api_usage(10, 100)  # the rolling 24 hours move on
+    clock.advance(minutes=15)
+    (resumed,) = app.sync()
+    assert resumed.ok, resumed.error
+    assert app.store.record_count("sf", include_deleted=True) == side.live() == 1000
+    app.close()
+    side.close()
+
+
+# -- Slack ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def portal() -> Iterator[HubSpotSide]:
+    side = HubSpotSide()
+    side.seed(10)
+    yield side
+    side.close()
+
+
+def stale_alert_queued(store: Store, slack: FakeSlack, portal: HubSpotSide) -> tuple[App, Clock]:
+    """An App whose HubSpot source is down, with its source-stale alert
+    queued in the outbox and not yet delivered."""
+    clock = Clock(portal.now() + timedelta(minutes=1))
+    app = make_app(store, slack, clock, portal.name, portal.source(retries=0))
+    portal.fake.down()
+    (result,) = app.sync()
+    assert not result.ok
+    assert app.record(app.evaluate()).queued == 1
+    return app, clock
+
+
+def break_slack(slack: FakeSlack, fault: str, count: int) -> None:
+    """The next ``count`` Slack calls fail the way ``fault`` names; for
+    "refused" Slack stays down until ``slack.up()``."""
+    if fault == "429-retry-after":
+        slack.fail_next(429, retry_after=30, count=count)
+    elif fault in ("429", "500", "503"):
+        slack.fail_next(int(fault), count=count)
+    elif fault == "502":
+        slack.garble_next(count=count, status=502, body=HTML_PAGE)
+    elif fault == "refused":
+        slack.down()
+    elif fault == "timeout":
+        slack.timeout_next(count=count, stall=2)
+    elif fault == "truncated":
+        slack.truncate_next(count=count)
+    else:
+        slack.garble_next(count=count, status=200, body=HTML_PAGE)
+
+
+@pytest.mark.parametrize(("store", "fault"), slack_matrix("transient"), indirect=["store"])
+def test_a_transient_slack_fault_delays_each_message_and_sends_it_once(
+    fault: str, store: Store, slack: FakeSlack, portal: HubSpotSide
+) -> None:
+    app, clock = stale_alert_queued(store, slack, portal)
+    count = 1 if fault in ("timeout", "refused") else 2  # these wait in real time
+    break_slack(slack, fault, count)
+    outcomes: list[tuple[int, int, int]] = []
+    for attempt in range(count + 1):
+        if fault == "refused" and attempt == count:
+            slack.up()
+        delivery = app.deliver()
+        outcomes.append((delivery.sent, delivery.retried, delivery.dead))
+        clock.advance(minutes=10)
+    assert outcomes == [(0, 1, 0)] * count + [(1, 0, 0)]
+    (stale,) = posts(slack)
+    assert "Source hs is stale" in stale["text"]
+
+    # The source recovers: the resolution (a thread reply and an edit of the
+    # original) goes through the same fault.
+    portal.fake.up()
+    (result,) = app.sync()
+    assert result.ok, result.error
+    assert app.record(app.evaluate()).queued == 2
+    break_slack(slack, fault, count)
+    for attempt in range(count + 2):
+        if fault == "refused" and attempt == count:
+            slack.up()
+        app.deliver()
+        clock.advance(minutes=10)
+    assert app.queue_stats().depth == 0 and app.queue_stats().dead == 0
+    first, reply = posts(slack)
+    assert reply["thread_ts"] and "Resolved" in reply["text"]
+    assert "Resolved" in first["text"], "the original message was edited once it went through"
+    app.close()
+
+
+@pytest.mark.parametrize(("store", "fault"), slack_matrix("lasting"), indirect=["store"])
+def test_a_lasting_slack_fault_keeps_the_notification_queued_then_sends_it_once(
+    fault: str, store: Store, slack: FakeSlack, portal: HubSpotSide
+) -> None:
+    app, clock = stale_alert_queued(store, slack, portal)
+    break_slack(slack, fault, 3)
+    for _ in range(3):  # three hours of failing attempts
+        delivery = app.deliver()
+        assert (delivery.sent, delivery.retried, delivery.dead) == (0, 1, 0)
+        (row,) = app.alert_listing()["outbox"]
+        assert row["state"] == "queued" and row["last_error"]
+        clock.advance(hours=1)
+    assert posts(slack) == []
+    if fault == "refused":
+        slack.up()
+    assert app.deliver().sent == 1
+    clock.advance(hours=1)
+    assert app.deliver().sent == 0
+    (message,) = posts(slack)
+    assert "Source hs is stale" in message["text"]
+    assert app.alert_listing()["outbox"] == []
+    app.close()
+
+
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+def test_a_revoked_slack_token_is_one_clear_error_and_no_retry_storm(
+    store: Store, slack: FakeSlack, portal: HubSpotSide
+) -> None:
+    app, clock = stale_alert_queued(store, slack, portal)
+    slack.revoke_token()
+    calls = len(slack.calls)
+    assert app.deliver().dead == 1
+    assert len(slack.calls) - calls == 1
+    (row,) = app.alert_listing()["outbox"]
+    assert row["state"] == "dead"
+    assert "token was revoked" in row["last_error"] and "slack.token" in row["last_error"]
+    for _ in range(3):
+        clock.advance(hours=1)
+        app.record(app.evaluate())
+        delivery = app.deliver()
+        assert (delivery.sent, delivery.retried) == (0, 0)
+    assert len(slack.calls) - calls == 1, "a revoked token is not tried again"
+    app.close()
