@@ -14,12 +14,12 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, func, or_, select, update
+from sqlalchemy import Connection, String, and_, bindparam, func, or_, select, update
 
 from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Touch
 from monitor.store import rollups
 from monitor.store.bulk import execute_many, insert_or_update
-from monitor.store.schema import daily_counts, records, sync_cursors
+from monitor.store.schema import UTCDateTime, daily_counts, records, sync_cursors
 
 _RECORD_FIELDS = [f.name for f in fields(FunnelRecord)]
 _UPDATED = [
@@ -103,17 +103,20 @@ def _fit(value: str, width: int | None) -> str:
 
 
 def upsert_daily(conn: Connection, source: str, counts: Iterable[DailyCount]) -> None:
-    rows = [
-        {
+    # The last count of a (stage, day, segment) wins, as it would across
+    # batches; one statement may not update a row twice on PostgreSQL.
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for c in counts:
+        key = rollups.segment_key(c.segments)
+        latest[(c.stage, c.day, key)] = {
             "source": source,
             "stage": c.stage,
             "day": c.day,
-            "segment_key": rollups.segment_key(c.segments),
+            "segment_key": key,
             "segments": dict(c.segments),
             "count": c.count,
         }
-        for c in counts
-    ]
+    rows = list(latest.values())
     if not rows:
         return
     stmt = insert_or_update(conn, daily_counts)
@@ -132,17 +135,28 @@ def apply_touches(conn: Connection, source: str, touches: Iterable[Touch]) -> No
         key = (touch.object_type, touch.crm_id)
         if key not in earliest or touch.touched_at < earliest[key]:
             earliest[key] = touch.touched_at
-    for (object_type, crm_id), at in earliest.items():
-        conn.execute(
-            update(records)
-            .where(
-                records.c.source == source,
-                records.c.object_type == object_type,
-                records.c.crm_id == crm_id,
-                or_(records.c.first_touch_at.is_(None), records.c.first_touch_at > at),
-            )
-            .values(first_touch_at=at)
+    if not earliest:
+        return
+    stmt = (
+        update(records)
+        .where(
+            records.c.source == source,
+            records.c.object_type == bindparam("b_object_type"),
+            records.c.crm_id == bindparam("b_crm_id"),
+            or_(
+                records.c.first_touch_at.is_(None),
+                records.c.first_touch_at > bindparam("b_at", type_=UTCDateTime),
+            ),
         )
+        .values(first_touch_at=bindparam("b_at", type_=UTCDateTime))
+    )
+    conn.execute(
+        stmt,
+        [
+            {"b_object_type": object_type, "b_crm_id": crm_id, "b_at": at}
+            for (object_type, crm_id), at in earliest.items()
+        ],
+    )
 
 
 def save_cursor(

@@ -53,8 +53,7 @@ sources:
     api_url: {url}
     requests_per_second: 100
 """
-CONTACTS = 6_000  # 30 search pages
-KILL_AFTER_PAGES = 8
+CONTACTS = 6_000  # 30 search pages; a sync commits every 2,000 records (or 2 s)
 
 STORM = """\
 timezone: UTC
@@ -146,11 +145,12 @@ def test_sigkill_mid_sync_then_restart_stores_every_record_once(
             )
         try:
             wait_until(
-                lambda: (
-                    fake.calls["search:contacts"] >= KILL_AFTER_PAGES or sync.poll() is not None
-                ),
-                f"{KILL_AFTER_PAGES} pages served",
+                lambda: bool(stored_ids(store.engine)) or sync.poll() is not None,
+                "a first committed batch",
             )
+            # Kill with pages pulled but not yet committed.
+            served = fake.calls["search:contacts"]
+            wait_until(lambda: fake.calls["search:contacts"] > served, "one more page served")
             sync.send_signal(signal.SIGKILL)
             assert sync.wait(timeout=30) == -signal.SIGKILL, log.read_text()
         finally:

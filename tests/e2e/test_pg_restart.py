@@ -57,8 +57,7 @@ goals:
 alerts: {{for: 1}}
 service: {{listen: "127.0.0.1:{port}", sla_check_every: 2s, deliver_every: 1s, lease: 3s}}
 """
-CONTACTS = 6_000  # 30 search pages
-RESTART_AFTER_PAGES = 8
+CONTACTS = 6_000  # 30 search pages; a sync commits every 2,000 records (or 2 s)
 
 
 def test_postgres_restart_mid_sync_under_two_replicas(
@@ -89,10 +88,14 @@ def test_postgres_restart_mid_sync_under_two_replicas(
         try:
             for port in ports:
                 wait_for(f"http://127.0.0.1:{port}/healthz", 200, seconds=60)
-            wait_until(
-                lambda: hubspot.calls["search:contacts"] >= RESTART_AFTER_PAGES,
-                "the sync to be under way",
-            )
+
+            def committed() -> bool:
+                with engine.connect() as conn:
+                    return bool(
+                        conn.execute(select(func.count()).select_from(records)).scalar_one()
+                    )
+
+            wait_until(committed, "the sync's first committed batch")
             with engine.connect() as conn:
                 before = conn.execute(select(func.count()).select_from(records)).scalar_one()
             engine.dispose()
