@@ -139,6 +139,7 @@ class FakeHubSpot:
         self.rate_limit: int | None = None  # requests per rolling second, like search's SECONDLY
         self.stall_seconds = 1.5
         self.delay = 0.0  # seconds every request waits before it is answered
+        self.garbled_paging = 0  # search pages whose next-page cursor is not a number
         self.calls: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         self.searches: list[dict[str, Any]] = []
@@ -426,6 +427,9 @@ class FakeHubSpot:
         }
         if after + limit < len(ordered):
             page["paging"] = {"next": {"after": str(after + limit)}}
+            if self.garbled_paging:
+                self.garbled_paging -= 1
+                page["paging"]["next"]["after"] = "<!channel> not a number"
         return 200, page
 
     def _match(

@@ -187,6 +187,18 @@ def test_a_lasting_fault_raises_source_retry_after_complete_pages_only(
     assert set(ids_of(batches)) | set(ids_of(resumed)) == fake.live_ids("contacts")
 
 
+def test_a_paging_cursor_that_is_not_a_number_is_a_source_retry(fake: FakeHubSpot) -> None:
+    fake.seed_records("contacts", 600)
+    fake.garbled_paging = 1
+    connector = connect(fake)
+    batches: list[Batch] = []
+    with pytest.raises(SourceRetry, match="paging cursor that is not a number"):
+        batches.extend(connector.pull("contacts", None, fake.now))
+    assert [len(b.records) for b in batches] == [200]
+    resumed = list(connector.pull("contacts", batches[-1].cursor, fake.now))
+    assert set(ids_of(batches)) | set(ids_of(resumed)) == fake.live_ids("contacts")
+
+
 def test_the_rate_limit_answers_429_and_the_pull_still_completes(fake: FakeHubSpot) -> None:
     fake.seed_records("contacts", 1_000)
     fake.rate_limit = 3
