@@ -91,6 +91,13 @@ def parse_clock(value: Any) -> time:
             return time.max
         if 0 <= hours < 24 and 0 <= minutes < 60:
             return time(hours, minutes)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        # YAML 1.1 reads an unquoted 9:30 as the base-60 number 570.
+        hours, minutes = divmod(value, 60)
+        raise ValueError(
+            f"an unquoted clock time is read by YAML as a number: quote it, "
+            f'e.g. "{hours:02d}:{minutes:02d}"'
+        )
     raise ValueError(f"{value!r} is not a clock time: write HH:MM, e.g. 09:00")
 
 

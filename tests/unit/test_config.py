@@ -98,6 +98,11 @@ def test_bad_config_names_file_line_and_key(change: tuple[str, str], expected: s
     assert error_for(BASE.replace(*change, 1)).startswith(expected)
 
 
+def test_an_unquoted_clock_time_says_to_quote_it() -> None:
+    text = BASE + "alerts:\n  quiet_hours: {start: 20:00, end: 7:30}\n"
+    assert 'quote it, e.g. "20:00"' in error_for(text)
+
+
 def test_missing_environment_variable_names_the_key() -> None:
     message = error_for(BASE, env={})
     assert message == (
