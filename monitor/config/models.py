@@ -63,6 +63,11 @@ class Calendar(StrictModel):
                 raise ValueError(
                     f"subdivision {self.subdivision!r} is not a region of {self.country}"
                 )
+        elif self.subdivision is not None:
+            raise ValueError(
+                f"subdivision {self.subdivision!r} needs a country (e.g. country: US, "
+                "subdivision: CA)"
+            )
         if not self.days:
             raise ValueError("days: at least one working day is needed")
         if self.end <= self.start:

@@ -103,6 +103,10 @@ def test_an_unquoted_clock_time_says_to_quote_it() -> None:
     assert 'quote it, e.g. "20:00"' in error_for(text)
 
 
+def test_a_subdivision_without_a_country_is_an_error() -> None:
+    assert "subdivision 'CA' needs a country" in error_for(BASE + "calendar: {subdivision: CA}\n")
+
+
 def test_missing_environment_variable_names_the_key() -> None:
     message = error_for(BASE, env={})
     assert message == (
