@@ -23,10 +23,14 @@ from monitor.config.models import Config
 from monitor.config.types import Secret
 
 REDACTED = "<secret>"
+#: Longer messages are clipped: CRM data can put a 100 KB value in a
+#: warning, and one such line should not flood a log pipeline.
+MAX_MESSAGE = 4_000
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces known secret values wherever they appear in a record."""
+    """Replaces known secret values wherever they appear in a record, and
+    clips overlong messages (after redacting, so no secret is cut in two)."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
@@ -38,11 +42,12 @@ class RedactingFilter(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = self.redact(record.getMessage())
-            record.msg, record.args = message, None
-            if record.exc_info and record.exc_info[1] is not None:
-                record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+        message = self.redact(record.getMessage())
+        if len(message) > MAX_MESSAGE:
+            message = f"{message[:MAX_MESSAGE]}… ({len(message) - MAX_MESSAGE} more characters)"
+        record.msg, record.args = message, None
+        if self.secrets and record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
         return True
 
 
@@ -114,15 +119,9 @@ def configure(
     scheduler_log = logging.getLogger("apscheduler.scheduler")
     if not any(isinstance(f, SkippedOverlaps) for f in scheduler_log.filters):
         scheduler_log.addFilter(SkippedOverlaps())
-    # Chatty libraries stay at WARNING unless the user asked for DEBUG.
-    if level.upper() != "DEBUG":
-        for name in (
-            "urllib3",
-            "apscheduler",
-            "alembic",
-            "hubspot",
-            "simple_salesforce",
-            "slack_sdk",
-        ):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    # Chatty libraries stay at WARNING unless the user asked for DEBUG,
+    # which also undoes an earlier configure in the same process.
+    library_level = logging.NOTSET if level.upper() == "DEBUG" else logging.WARNING
+    for name in ("urllib3", "apscheduler", "alembic", "hubspot", "simple_salesforce", "slack_sdk"):
+        logging.getLogger(name).setLevel(library_level)
     return redactor
