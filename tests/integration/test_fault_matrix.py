@@ -65,10 +65,26 @@ OUTAGE = 0.2  # seconds a transient "connection refused" lasts
 HTML_PAGE = "<html><head><title>Service Unavailable</title></head><body>Down</body></html>"
 
 
-class HubSpotSide:
+class _Side:
+    """What both CRM sides share: their fake clears faults and comes back
+    up the same way."""
+
+    fake: FakeHubSpot | FakeSalesforce
+
+    def clear(self, fault: str) -> None:
+        self.fake.clear_faults()
+        if fault == "refused":
+            self.fake.up()
+
+    def close(self) -> None:
+        self.fake.close()
+
+
+class HubSpotSide(_Side):
     """The fake portal and the knobs the matrix turns, by fault name."""
 
     name, object_type, page = "hs", "contacts", 200
+    fake: FakeHubSpot
 
     def __init__(self) -> None:
         self.fake = FakeHubSpot()
@@ -123,22 +139,15 @@ class HubSpotSide:
         else:
             fake.garble_next(count, where, status=200, body=HTML_PAGE)
 
-    def clear(self, fault: str) -> None:
-        self.fake.clear_faults()
-        if fault == "refused":
-            self.fake.up()
-
     def revoke(self) -> None:
         self.fake.revoke_token()
 
-    def close(self) -> None:
-        self.fake.close()
 
-
-class SalesforceSide:
+class SalesforceSide(_Side):
     """The fake org (REST paging only, 200 rows a page) and its knobs."""
 
     name, object_type, page = "sf", "leads", 200
+    fake: FakeSalesforce
 
     def __init__(self) -> None:
         self.fake = FakeSalesforce().start()
@@ -191,16 +200,8 @@ class SalesforceSide:
                 200, body=HTML_PAGE, content_type="text/html", times=count, endpoint=where
             )
 
-    def clear(self, fault: str) -> None:
-        self.fake.clear_faults()
-        if fault == "refused":
-            self.fake.up()
-
     def revoke(self) -> None:
         self.fake.revoke_access()
-
-    def close(self) -> None:
-        self.fake.close()
 
 
 Crm = HubSpotSide | SalesforceSide
