@@ -34,12 +34,12 @@ from sqlalchemy import Engine, create_engine, func, select
 
 from monitor.store import Store
 from monitor.store.schema import alerts, outbox, records
-from tests.e2e.cli import ALIGNMON, alignmon
+from tests.e2e.cli import ALIGNMON, alignmon, service_config
 from tests.e2e.test_health import free_port, wait_for
 from tests.e2e.test_replicas import slack as slack  # the fake Slack fixture
 from tests.e2e.test_replicas import start
 from tests.fakes.hubspot import SEARCH_LIMIT, FakeHubSpot, ms
-from tests.fakes.slack import TOKEN, FakeSlack
+from tests.fakes.slack import FakeSlack
 
 pytestmark = pytest.mark.slow
 
@@ -55,26 +55,6 @@ sources:
 """
 CONTACTS = 6_000  # 30 search pages; a sync commits every 2,000 records (or 2 s)
 
-STORM = """\
-timezone: UTC
-database: sqlite:///{db}
-sources:
-  demo: {{kind: demo, every: 2s}}
-slack:
-  token: {token}
-  api_url: {api_url}
-  channel: "#revenue-alignment"
-  summary_at: "{summary_at}"
-goals:
-  - name: q-new-business
-    source: demo
-    revenue: 2100000
-    average_deal_size: 25000
-    rates: {{sql_to_won: 0.22, mql_to_sql: 0.37, lead_to_mql: 0.27}}
-    commitments: {{mql: 600}}
-alerts: {{for: 1, repeat_interval: {repeat}}}
-service: {{listen: "127.0.0.1:{port}", sla_check_every: 2s, deliver_every: 1s, lease: 2s}}
-"""
 #: The first two kills land in the initial sync (the only long one); the
 #: rest are shuffled by the seed.
 KILLS = ("sync", "sync", "evaluate", "deliver", "window", "anywhere")
@@ -205,12 +185,11 @@ class Storm:
 
     def configure(self, repeat: str) -> None:
         self.config.write_text(
-            STORM.format(
-                db=self.db,
-                token=TOKEN,
-                api_url=self.slack.api_url,
+            service_config(
+                database=f"sqlite:///{self.db}",
+                slack_url=self.slack.api_url,
                 summary_at=summary_time(),
-                repeat=repeat,
+                alerts=f"{{for: 1, repeat_interval: {repeat}}}",
                 port=self.port,
             )
         )

@@ -21,41 +21,25 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import OperationalError
 
 from monitor.store.schema import alerts, outbox, records
+from tests.e2e.cli import service_config
 from tests.e2e.test_health import cluster as cluster  # this test's own cluster: it restarts it
 from tests.e2e.test_health import free_port, wait_for
 from tests.e2e.test_kill import crash_lines, summary_time, wait_until
 from tests.e2e.test_replicas import slack as slack  # the fake Slack fixture
 from tests.e2e.test_replicas import start
 from tests.fakes.hubspot import FakeHubSpot
-from tests.fakes.slack import TOKEN, FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.pg import PostgresCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-CONFIG = """\
-timezone: UTC
-database: {database}
-sources:
-  hs:
-    kind: hubspot
-    token: {hubspot_token}
-    api_url: {hubspot_url}
-    requests_per_second: 100
-    every: 3s
-slack:
-  token: {slack_token}
-  api_url: {slack_url}
-  channel: "#revenue-alignment"
-  summary_at: "{summary_at}"
-goals:
-  - name: q-new-business
-    source: hs
-    revenue: 2100000
-    average_deal_size: 25000
-    rates: {{sql_to_won: 0.22, mql_to_sql: 0.37, lead_to_mql: 0.27}}
-    commitments: {{mql: 1}}
-alerts: {{for: 1}}
-service: {{listen: "127.0.0.1:{port}", sla_check_every: 2s, deliver_every: 1s, lease: 3s}}
+HUBSPOT_SOURCE = """\
+hs:
+  kind: hubspot
+  token: {token}
+  api_url: {url}
+  requests_per_second: 100
+  every: 3s
 """
 CONTACTS = 6_000  # 30 search pages; a sync commits every 2,000 records (or 2 s)
 
@@ -74,14 +58,15 @@ def test_postgres_restart_mid_sync_under_two_replicas(
         for port, log in zip(ports, logs, strict=True):
             config = tmp_path / f"replica-{port}.yaml"
             config.write_text(
-                CONFIG.format(
+                service_config(
                     database=database,
-                    hubspot_token=hubspot.token,
-                    hubspot_url=hubspot.url,
-                    slack_token=TOKEN,
                     slack_url=slack.api_url,
+                    source=HUBSPOT_SOURCE.format(token=hubspot.token, url=hubspot.url),
+                    goal_source="hs",
+                    mql_commitment=1,
                     summary_at=summary_time(),
                     port=port,
+                    lease="3s",
                 )
             )
             replicas.append(start(config, log))

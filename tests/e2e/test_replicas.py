@@ -24,34 +24,14 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from monitor.store.schema import leases, outbox
-from tests.fakes.slack import TOKEN, FakeSlack
+from tests.e2e.cli import service_config
+from tests.fakes.slack import FakeSlack
 from tests.pg import PostgresCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 ALIGNMON = str(Path(sys.executable).with_name("alignmon"))
 EVALUATE_EVERY = 2.0
-
-CONFIG = """\
-timezone: UTC
-database: {database}
-sources:
-  demo: {{kind: demo, every: 3s}}
-slack:
-  token: {token}
-  api_url: {api_url}
-  channel: "#revenue-alignment"
-  summary_at: "03:00"
-goals:
-  - name: q-new-business
-    source: demo
-    revenue: 2100000
-    average_deal_size: 25000
-    rates: {{sql_to_won: 0.22, mql_to_sql: 0.37, lead_to_mql: 0.27}}
-    commitments: {{mql: 600}}
-alerts: {{for: 1, repeat_interval: 4s}}
-service: {{listen: "127.0.0.1:0", sla_check_every: 2s, deliver_every: 1s, lease: 5s}}
-"""
 
 
 @pytest.fixture
@@ -99,7 +79,15 @@ def test_replicas_share_work_and_survive_a_kill(
 ) -> None:
     database = postgres.create_database()
     config = tmp_path / "alignmon.yaml"
-    config.write_text(CONFIG.format(database=database, token=TOKEN, api_url=slack.api_url))
+    config.write_text(
+        service_config(
+            database=database,
+            slack_url=slack.api_url,
+            source="demo: {kind: demo, every: 3s}",
+            alerts="{for: 1, repeat_interval: 4s}",
+            lease="5s",
+        )
+    )
     logs = [tmp_path / f"replica{i}.log" for i in range(3)]
     replicas = [start(config, log) for log in logs]
     try:

@@ -20,34 +20,14 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from monitor.store.schema import alerts, outbox, records
+from tests.e2e.cli import service_config
 from tests.e2e.test_health import free_port, get, wait_for
 from tests.e2e.test_kill import crash_lines, log_messages, summary_time, wait_until
 from tests.e2e.test_replicas import slack as slack  # the fake Slack fixture
 from tests.e2e.test_replicas import start
-from tests.fakes.slack import TOKEN, FakeSlack
+from tests.fakes.slack import FakeSlack
 
 pytestmark = pytest.mark.slow
-
-CONFIG = """\
-timezone: UTC
-database: sqlite:///{db}?timeout=2
-sources:
-  demo: {{kind: demo, every: 2s}}
-slack:
-  token: {token}
-  api_url: {api_url}
-  channel: "#revenue-alignment"
-  summary_at: "{summary_at}"
-goals:
-  - name: q-new-business
-    source: demo
-    revenue: 2100000
-    average_deal_size: 25000
-    rates: {{sql_to_won: 0.22, mql_to_sql: 0.37, lead_to_mql: 0.27}}
-    commitments: {{mql: 600}}
-alerts: {{for: 1}}
-service: {{listen: "127.0.0.1:{port}", sla_check_every: 1s, deliver_every: 1s, lease: 2s}}
-"""
 
 #: Takes SQLite's write lock on the file and holds it until told to let go.
 LOCKER = """\
@@ -79,12 +59,12 @@ def test_a_write_lock_held_past_the_busy_timeout_is_logged_and_survived(
     port = free_port()
     config = tmp_path / "alignmon.yaml"
     config.write_text(
-        CONFIG.format(
-            db=db,
-            token=TOKEN,
-            api_url=slack.api_url,
+        service_config(
+            database=f"sqlite:///{db}?timeout=2",
+            slack_url=slack.api_url,
             summary_at=summary_time(),
             port=port,
+            sla_check_every="1s",
         )
     )
     log = tmp_path / "run.log"
