@@ -193,10 +193,11 @@ def ensure_zone(conn: Connection, zone: ZoneInfo, now: datetime) -> ZoneInfo:
 
 def rebuild(conn: Connection, zone: ZoneInfo, now: datetime) -> None:
     """Recount every rollup from the records, in ``zone``."""
-    log.info("counting the day rollups in %s from the stored records", zone.key)
     conn.execute(delete(stage_days))
     conn.execute(delete(cohort_days))
     sources = conn.execute(select(records.c.source).distinct()).scalars().all()
+    if sources:  # a new database has nothing to count, and nothing to say
+        log.info("counting the day rollups in %s from the stored records", zone.key)
     total = 0
     for source in sources:
         deltas = Deltas(zone)
@@ -214,7 +215,8 @@ def rebuild(conn: Connection, zone: ZoneInfo, now: datetime) -> None:
         .where(rollup_state.c.id == _STATE_ID)
         .values(zone=zone.key, built_at=now)
     )
-    log.info("day rollups counted from %d records", total)
+    if sources:
+        log.info("day rollups counted from %d records", total)
 
 
 def _read_zone(conn: Connection, lock: str) -> str | None:
