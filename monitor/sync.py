@@ -52,40 +52,40 @@ def sync_source(
     committed batch."""
     started = clock()
     result = SyncResult(name)
+
+    def flush(object_type: str, pending: _Pending) -> None:
+        if not pending.batches:
+            return
+        batch = pending.take()
+        store.write_batch(name, object_type, _clamped(batch, started), started)
+        # Counted once committed, so a sync that fails later still reports
+        # every record it stored.
+        seen = len(batch.records) + len(batch.daily) + len(batch.touches)
+        result.by_type[object_type] += seen
+        result.records += seen
+        result.rejected += batch.rejected
+
     try:
         for object_type in connector.object_types:
             cursor = None if full else store.cursor(name, object_type)
             result.by_type[object_type] = 0
             pending = _Pending()
-
-            def flush(object_type: str = object_type, pending: _Pending = pending) -> None:
-                if not pending.batches:
-                    return
-                batch = pending.take()
-                store.write_batch(name, object_type, _clamped(batch, started), started)
-                # Counted once committed, so a sync that fails later still
-                # reports every record it stored.
-                seen = len(batch.records) + len(batch.daily) + len(batch.touches)
-                result.by_type[object_type] += seen
-                result.records += seen
-                result.rejected += batch.rejected
-
             try:
                 for batch in connector.pull(object_type, cursor, started):
                     pending.add(batch)
                     if pending.full():
-                        flush()
+                        flush(object_type, pending)
                     if progress:  # per page pulled, committed or about to be
                         progress(object_type, result.by_type[object_type] + pending.seen)
                     if stop():
-                        flush()
+                        flush(object_type, pending)
                         log.info("sync of %s stopped between batches at shutdown", name)
                         result.interrupted = True
                         return result
             except SourceError:
-                flush()  # the pages before the failure are complete: keep them
+                flush(object_type, pending)  # the pages before the failure are complete
                 raise
-            flush()
+            flush(object_type, pending)
     except SourceError as exc:
         result.error = exc
         log.warning("sync of %s failed: %s", name, exc)

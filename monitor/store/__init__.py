@@ -156,14 +156,34 @@ class Store:
         auto: AutoRateSettings,
         recent_days: int,
     ) -> FunnelFacts:
-        self.use_zone(zone)
+        args = (source, segment, period, as_of, zone, auto, recent_days)
+        facts = self._facts_in_zone(*args)
+        if facts is None:  # first evaluation after an upgrade or a timezone change
+            self.use_zone(zone)
+            facts = self._facts_in_zone(*args)
+        if facts is None:
+            raise StoreError(
+                f"the day rollups were rebuilt in another timezone during this evaluation, but "
+                f"this configuration uses {zone.key}: every process sharing this database must "
+                "use the same timezone"
+            )
+        return facts
+
+    def _facts_in_zone(
+        self,
+        source: str,
+        segment: Mapping[str, str],
+        period: Period,
+        as_of: datetime,
+        zone: ZoneInfo,
+        auto: AutoRateSettings,
+        recent_days: int,
+    ) -> FunnelFacts | None:
+        """The facts, read while the rollups are held in ``zone``; None if
+        they are in another."""
         with self.begin() as conn:
             if _rollups.current_zone(conn) != zone.key:
-                raise StoreError(
-                    f"the day rollups were rebuilt in {_rollups.current_zone(conn)} during this "
-                    f"evaluation, but this configuration uses {zone.key}: every process sharing "
-                    "this database must use the same timezone"
-                )
+                return None
             return _facts.funnel_facts(
                 conn, source, segment, period, as_of, zone, auto, recent_days
             )

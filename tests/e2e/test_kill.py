@@ -33,6 +33,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select
 
 from monitor.store import Store
+from monitor.store.alerts import outbox_counts
 from monitor.store.schema import alerts, outbox, records
 from tests.e2e.cli import ALIGNMON, alignmon, service_config
 from tests.e2e.test_health import free_port, wait_for
@@ -59,6 +60,12 @@ CONTACTS = 6_000  # 30 search pages; a sync commits every 2,000 records (or 2 s)
 #: rest are shuffled by the seed.
 KILLS = ("sync", "sync", "evaluate", "deliver", "window", "anywhere")
 SEED = 20261123
+
+
+def queued(engine: Engine) -> int:
+    """Notifications neither delivered nor given up on."""
+    with engine.connect() as conn:
+        return outbox_counts(conn)[0]
 
 
 def wait_until(condition: Callable[[], object], what: str, seconds: float = 60) -> None:
@@ -268,15 +275,7 @@ def test_kill_storm_loses_no_notification_and_repeats_at_most_one_per_kill(
         def drained() -> bool:
             if not any("synced demo" in m for m in log_messages(log)):
                 return False
-            with storm.engine.connect() as conn:
-                return (
-                    conn.execute(
-                        select(func.count())
-                        .select_from(outbox)
-                        .where(outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None))
-                    ).scalar_one()
-                    == 0
-                )
+            return queued(storm.engine) == 0
 
         wait_until(drained, "the outbox to drain")
         service.send_signal(signal.SIGTERM)

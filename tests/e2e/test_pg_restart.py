@@ -24,7 +24,7 @@ from monitor.store.schema import alerts, outbox, records
 from tests.e2e.cli import service_config
 from tests.e2e.test_health import cluster as cluster  # this test's own cluster: it restarts it
 from tests.e2e.test_health import free_port, wait_for
-from tests.e2e.test_kill import crash_lines, summary_time, wait_until
+from tests.e2e.test_kill import crash_lines, queued, summary_time, wait_until
 from tests.e2e.test_replicas import slack as slack  # the fake Slack fixture
 from tests.e2e.test_replicas import start
 from tests.fakes.hubspot import FakeHubSpot
@@ -100,16 +100,7 @@ def test_postgres_restart_mid_sync_under_two_replicas(
             for port in ports:
                 wait_for(f"http://127.0.0.1:{port}/readyz", 200, seconds=60)
 
-            def drained() -> bool:
-                with engine.connect() as conn:
-                    pending = conn.execute(
-                        select(func.count())
-                        .select_from(outbox)
-                        .where(outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None))
-                    ).scalar_one()
-                return pending == 0 and bool(slack.messages)
-
-            wait_until(drained, "the outbox to drain")
+            wait_until(lambda: queued(engine) == 0 and bool(slack.messages), "the outbox to drain")
             assert [replica.poll() for replica in replicas] == [None, None], (
                 "a replica died with the database restart"
             )

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, func, select
 from monitor.store.schema import alerts, outbox, records
 from tests.e2e.cli import service_config
 from tests.e2e.test_health import free_port, get, wait_for
-from tests.e2e.test_kill import crash_lines, log_messages, summary_time, wait_until
+from tests.e2e.test_kill import crash_lines, log_messages, queued, summary_time, wait_until
 from tests.e2e.test_replicas import slack as slack  # the fake Slack fixture
 from tests.e2e.test_replicas import start
 from tests.fakes.slack import FakeSlack
@@ -106,16 +106,7 @@ def test_a_write_lock_held_past_the_busy_timeout_is_logged_and_survived(
         )
         wait_for(f"{base}/readyz", 200, seconds=60)
 
-        def drained() -> bool:
-            with engine.connect() as conn:
-                pending = conn.execute(
-                    select(func.count())
-                    .select_from(outbox)
-                    .where(outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None))
-                ).scalar_one()
-            return pending == 0
-
-        wait_until(drained, "the outbox to drain")
+        wait_until(lambda: queued(engine) == 0, "the outbox to drain")
         service.send_signal(signal.SIGTERM)
         assert service.wait(timeout=60) == 0
     finally:
