@@ -22,9 +22,16 @@ import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Literal
 
-from monitor.findings import Finding
+from monitor.findings import Finding, Rule
 from monitor.interfaces import Severity
+
+AlertState = Literal["pending", "firing", "resolved"]
+#: Why a notice is sent: the alert fired (or fired while it could not be
+#: told), got worse, eased, is still open after ``repeat_interval``, or
+#: cleared.
+NoticeReason = Literal["firing", "escalated", "eased", "repeat", "resolved"]
 
 #: Rules whose findings must hold ``for`` evaluations before firing; the
 #: others (a commitment gap, an SLA breach, a stale source) are facts, not
@@ -37,11 +44,11 @@ class Alert:
     """The remembered state of one fingerprint."""
 
     fingerprint: str
-    rule: str
+    rule: Rule
     subject: str
     source: str
     severity: Severity
-    state: str  # pending | firing | resolved
+    state: AlertState
     consecutive: int
     title: str
     text: str
@@ -60,11 +67,10 @@ class Alert:
 
 @dataclass(frozen=True)
 class Notice:
-    """One line of a message to queue: an alert that fired, escalated,
-    repeated, or resolved. ``reason`` is one of those words."""
+    """One line of a message to queue, and why."""
 
     alert: Alert
-    reason: str
+    reason: NoticeReason
 
 
 @dataclass
@@ -153,7 +159,7 @@ def _advance(
         consecutive=prev.consecutive + 1,
     )
     needed = policy.for_evaluations if finding.rule in DEBOUNCED_RULES else 1
-    reason = None
+    reason: NoticeReason | None = None
     if alert.state == "pending" and alert.consecutive >= needed:
         alert = replace(alert, state="firing", fired_at=now)
         reason = "firing"

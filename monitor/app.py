@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import connectors
+from connectors.registry import create as create_connector
 from monitor import dispatch, outbox
+from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
-from monitor.config.models import Config
 from monitor.errors import ConfigError
 from monitor.evaluate import Evaluation, evaluate
 from monitor.health import stale_findings
@@ -57,7 +57,7 @@ class App:
             valid = ", ".join(sorted(self.config.sources))
             raise ConfigError(f"no source named {name!r} (sources: {valid})")
         if name not in self._connectors:
-            self._connectors[name] = connectors.create(name, self.config.sources[name])
+            self._connectors[name] = create_connector(name, self.config.sources[name])
         return self._connectors[name]
 
     def sync(
@@ -97,7 +97,7 @@ class App:
         sources' data health as of now."""
         now = self.clock()
         result = evaluate(self.config, self.store, as_of or now, goal=goal)
-        result.health = stale_findings(self.config, self.store.source_statuses(), now)
+        result.health = stale_findings(self.config.sources, self.store.source_statuses(), now)
         return result
 
     def record(self, evaluation: Evaluation) -> dispatch.Dispatched:

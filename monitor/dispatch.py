@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 from monitor import messages
 from monitor.alerts import Notice, Policy, mark_notified, reconcile, silenced
-from monitor.config.models import Config, QuietHours
+from monitor.config.file import Config
+from monitor.config.models import QuietHours
 from monitor.findings import Finding
 from monitor.store import Store
 from monitor.store import alerts as rows

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from monitor import sla
 from monitor.business_time import BusinessCalendar, business_calendar
-from monitor.config.models import Config, Goal, SlaRule
+from monitor.config.file import Config
+from monitor.config.models import Goal, SlaRule
 from monitor.errors import ConfigError
 from monitor.facts import FunnelFacts
 from monitor.findings import Finding, fingerprint

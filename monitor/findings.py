@@ -10,21 +10,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from monitor.interfaces import Severity
+
+#: What a finding says. Goals yield the first five, SLA rules the two
+#: ``sla-*``, data health ``source-stale``.
+Rule = Literal[
+    "pacing",
+    "conversion-drift",
+    "commitment-gap",
+    "quality-gap",
+    "plan-incomplete",
+    "sla-at-risk",
+    "sla-breach",
+    "source-stale",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """``rule``: pacing | conversion-drift | commitment-gap | quality-gap |
-    plan-incomplete | sla-at-risk | sla-breach | source-stale. ``subject``: the goal or SLA rule
+    """``subject``: the goal or SLA rule
     name (the source name for source-stale). ``metric``: the number the
     lifecycle applies hysteresis to (drift for pacing, e.g. -0.32), or None.
     ``owner``: an owner email for SLA findings. ``items``: per-record lines
     (CRM text, escaped by the notifier) with deep links. ``source``: the
     source the finding was computed from, so a stale source can inhibit it."""
 
-    rule: str
+    rule: Rule
     subject: str
     severity: Severity
     title: str

@@ -17,17 +17,7 @@ from typing import Literal
 
 from monitor.config.models import MIN_DEAL_SIZE, AutoAmount, AutoRateSettings, Goal, RateSetting
 from monitor.facts import Cohort, DealSample
-
-#: Funnel stages, top to bottom.
-STAGES = ("visit", "lead", "mql", "sql", "won")
-#: The conversion rate from each stage to the next one down.
-RATE_FROM = {
-    "visit": "visit_to_lead",
-    "lead": "lead_to_mql",
-    "mql": "mql_to_sql",
-    "sql": "sql_to_won",
-}
-NEXT_STAGE = {"visit": "lead", "lead": "mql", "mql": "sql", "sql": "won"}
+from monitor.interfaces import RATE_FROM, STAGES, RateName, Stage
 
 RateSource = Literal["config", "observed", "observed-lower-bound", "fallback"]
 
@@ -137,8 +127,8 @@ def resolve_deal_size(
 
 
 def back_calculate(
-    goal: Goal, rates: Mapping[str, float], deal_size: float | None
-) -> dict[str, int]:
+    goal: Goal, rates: Mapping[RateName, float], deal_size: float | None
+) -> dict[Stage, int]:
     """Target per stage, top to bottom, working back from the goal.
 
     ``rates`` maps rate names to planning rates; ``visit`` gets a target
@@ -151,9 +141,9 @@ def back_calculate(
         raise ValueError(f"goal {goal.name!r}: a revenue goal needs a positive average deal size")
     else:
         won = ceil_count(goal.revenue / deal_size)
-    targets = {"won": won}
+    targets: dict[Stage, int] = {"won": won}
     below = won
-    for stage in ("sql", "mql", "lead", "visit"):
+    for stage in reversed(STAGES[:-1]):
         rate = rates.get(RATE_FROM[stage])
         if rate is None and stage == "visit":
             break

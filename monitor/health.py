@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from monitor.config.models import Config
+from monitor.config.sources import SourceBase
 from monitor.findings import Finding
 from monitor.format import ago
 from monitor.interfaces import Severity
@@ -20,10 +20,10 @@ from monitor.store import SourceStatus
 
 
 def stale_findings(
-    config: Config, statuses: Mapping[str, SourceStatus], now: datetime
+    sources: Mapping[str, SourceBase], statuses: Mapping[str, SourceStatus], now: datetime
 ) -> list[Finding]:
     found = []
-    for name, settings in config.sources.items():
+    for name, settings in sources.items():
         status = statuses.get(name)
         if status is None or status.last_attempt_at is None:
             continue  # never synced yet: nothing to judge, nothing stale

@@ -18,12 +18,33 @@ import enum
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 #: Funnel stages, top to bottom. ``visit`` comes from daily counts, the rest
-#: from records.
-STAGES: tuple[str, ...] = ("visit", "lead", "mql", "sql", "won")
-RECORD_STAGES: tuple[str, ...] = ("lead", "mql", "sql", "won")
+#: from records. Every stage list in alignmon is derived from these.
+PersonStage = Literal["lead", "mql", "sql"]  # reached by persons; sales follows them up
+RecordStage = Literal[PersonStage, "won"]
+Stage = Literal["visit", RecordStage]
+STAGES: tuple[Stage, ...] = get_args(Stage)
+RECORD_STAGES: tuple[RecordStage, ...] = get_args(RecordStage)
+
+#: Conversion rates, top to bottom, each named ``<upper>_to_<lower>``.
+RateName = Literal["visit_to_lead", "lead_to_mql", "mql_to_sql", "sql_to_won"]
+RATE_NAMES: tuple[RateName, ...] = get_args(RateName)
+#: Each rate's (upper, lower) stage.
+RATE_STAGES: Mapping[RateName, tuple[Stage, Stage]] = {
+    "visit_to_lead": ("visit", "lead"),
+    "lead_to_mql": ("lead", "mql"),
+    "mql_to_sql": ("mql", "sql"),
+    "sql_to_won": ("sql", "won"),
+}
+#: The rate out of each stage but the last, and the stage below each.
+RATE_FROM: Mapping[Stage, RateName] = {upper: r for r, (upper, _) in RATE_STAGES.items()}
+NEXT_STAGE: Mapping[Stage, Stage] = dict(RATE_STAGES.values())
+
+#: What a record is: a person (lead/contact) feeds lead, MQL and SQL counts;
+#: a deal (deal/opportunity) feeds won counts and revenue.
+RecordKind = Literal["person", "deal"]
 
 
 class Clock(Protocol):
@@ -55,7 +76,7 @@ class FunnelRecord:
     object_type: str
     crm_id: str
     modified_at: datetime
-    kind: str = "person"  # "person" (lead/contact) or "deal" (deal/opportunity)
+    kind: RecordKind = "person"
     lead_at: datetime | None = None
     mql_at: datetime | None = None
     sql_at: datetime | None = None
@@ -71,18 +92,13 @@ class FunnelRecord:
     segments: Mapping[str, str] = field(default_factory=dict)
     deleted: bool = False
 
-    def stage_at(self, stage: str) -> datetime | None:
-        """The instant this record entered ``stage`` (a RECORD_STAGES name)."""
-        value: datetime | None = getattr(self, f"{stage}_at")
-        return value
-
 
 @dataclass(frozen=True, slots=True)
 class DailyCount:
     """A per-day count for a stage the CRM reports only in aggregate
     (website visits). ``day`` is a local calendar date of the source."""
 
-    stage: str
+    stage: Stage
     day: date
     count: int
     segments: Mapping[str, str] = field(default_factory=dict)
@@ -107,13 +123,6 @@ class Cursor:
 
     modified_at: datetime
     crm_id: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        return {"modified_at": self.modified_at.isoformat(), "crm_id": self.crm_id}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, str]) -> Cursor:
-        return cls(datetime.fromisoformat(data["modified_at"]), data.get("crm_id", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +216,11 @@ class MessageLine:
     links: Sequence[tuple[str, str]] = ()  # (label from the CRM, url)
 
 
+#: A new grouped post, a thread reply to an earlier post, an update of an
+#: earlier post, or the daily summary (with its chart).
+MessageKind = Literal["post", "reply", "update", "summary"]
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """What a notifier delivers: a new grouped post, a thread reply to an
@@ -214,7 +228,7 @@ class Message:
     notifier returned when it first posted, e.g. Slack's ``channel:ts``)."""
 
     channel: str
-    kind: str  # "post" | "reply" | "update" | "summary"
+    kind: MessageKind
     title: str
     lines: Sequence[MessageLine] = ()
     ref: str | None = None

@@ -19,7 +19,8 @@ from pydantic import BaseModel
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from monitor.config.models import Config
+from connectors.registry import vendor_loggers
+from monitor.config.file import Config
 from monitor.config.types import Secret
 
 REDACTED = "<secret>"
@@ -122,6 +123,6 @@ def configure(
     # Chatty libraries stay at WARNING unless the user asked for DEBUG,
     # which also undoes an earlier configure in the same process.
     library_level = logging.NOTSET if level.upper() == "DEBUG" else logging.WARNING
-    for name in ("urllib3", "apscheduler", "alembic", "hubspot", "simple_salesforce", "slack_sdk"):
+    for name in ("urllib3", "apscheduler", "alembic", "slack_sdk", *vendor_loggers()):
         logging.getLogger(name).setLevel(library_level)
     return redactor

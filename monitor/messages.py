@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitor.alerts import Notice
-from monitor.interfaces import Message, MessageLine, Severity
+from monitor.interfaces import Message, MessageKind, MessageLine, Severity
 
 _REASON_PREFIX = {
     "firing": "",
@@ -73,7 +73,7 @@ def updated_payload(original: Mapping[str, Any], resolved: set[str]) -> dict[str
 
 
 def to_message(
-    channel: str, kind: str, payload: Mapping[str, Any], ref: str | None = None
+    channel: str, kind: MessageKind, payload: Mapping[str, Any], ref: str | None = None
 ) -> Message:
     attachment = payload.get("attachment")
     return Message(

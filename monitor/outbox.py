@@ -43,7 +43,6 @@ class Delivery:
     sent: int = 0
     retried: int = 0
     dead: int = 0
-    deferred: int = 0
 
 
 def backoff(attempts: int) -> float:
@@ -104,7 +103,6 @@ def _deliver_one(
                 report.dead += 1
             else:
                 rows.set_outbox(conn, row["id"], not_before=now + PARENT_WAIT)
-                report.deferred += 1
             return
         ref = parent["ref"]
         if row["kind"] == "update":

@@ -26,18 +26,23 @@ from typing import NamedTuple
 from monitor import format as fmt
 from monitor.config.models import DEFAULT_RATES, Goal
 from monitor.facts import Cohort, FunnelFacts, Period
-from monitor.findings import Finding
+from monitor.findings import Finding, Rule
 from monitor.funnel import (
-    NEXT_STAGE,
-    RATE_FROM,
-    STAGES,
     DealSize,
     PlannedRate,
     back_calculate,
     resolve_deal_size,
     resolve_rate,
 )
-from monitor.interfaces import Severity
+from monitor.interfaces import (
+    RATE_FROM,
+    RATE_NAMES,
+    RATE_STAGES,
+    STAGES,
+    RateName,
+    Severity,
+    Stage,
+)
 from monitor.periods import WorkingDays, calendar_days
 
 log = logging.getLogger(__name__)
@@ -51,7 +56,7 @@ class StageReport:
     when the source reports none; pacing numbers are None where undefined
     (nothing expected yet, no plan, the period over)."""
 
-    stage: str
+    stage: Stage
     target: int | None
     expected: float | None
     actual: int | None
@@ -99,7 +104,7 @@ class GoalReport:
     elapsed_days: float
     total_days: float
     deal_size: DealSize | None
-    rates: dict[str, PlannedRate]
+    rates: dict[RateName, PlannedRate]
     stages: list[StageReport]
     findings: list[Finding] = field(default_factory=list)
 
@@ -164,7 +169,7 @@ def evaluate_goal(
     deal = None
     if goal.revenue is not None:
         deal = resolve_deal_size(goal.average_deal_size, facts.deals, goal.auto_rates)
-    targets: dict[str, int] = {}
+    targets: dict[Stage, int] = {}
     if deal is None or deal.value is not None:
         plan = {name: rate.value for name, rate in rates.items()}
         targets = back_calculate(goal, plan, deal.value if deal else None)
@@ -192,18 +197,13 @@ def evaluate_goal(
     return report
 
 
-def plan_rates(goal: Goal, facts: FunnelFacts) -> dict[str, PlannedRate]:
+def plan_rates(goal: Goal, facts: FunnelFacts) -> dict[RateName, PlannedRate]:
     """The planning rate for each conversion the goal uses."""
-    settings = {
-        "sql_to_won": goal.rates.sql_to_won,
-        "mql_to_sql": goal.rates.mql_to_sql,
-        "lead_to_mql": goal.rates.lead_to_mql,
-    }
-    if goal.rates.visit_to_lead is not None:
-        settings["visit_to_lead"] = goal.rates.visit_to_lead
+    settings = {name: getattr(goal.rates, name) for name in reversed(RATE_NAMES)}
     return {
         name: resolve_rate(setting, facts.cohorts.get(name), goal.auto_rates, DEFAULT_RATES[name])
         for name, setting in settings.items()
+        if setting is not None  # only visit_to_lead is optional
     }
 
 
@@ -216,12 +216,12 @@ class _Clock(NamedTuple):
 def _stage_report(
     goal: Goal,
     facts: FunnelFacts,
-    stage: str,
+    stage: Stage,
     target: int | None,
-    rates: dict[str, PlannedRate],
+    rates: dict[RateName, PlannedRate],
     clock: _Clock,
 ) -> StageReport:
-    rate = rates.get(RATE_FROM.get(stage, ""))
+    rate = rates.get(RATE_FROM[stage]) if stage in RATE_FROM else None
     actual = None if stage == "visit" and not facts.has_visits else facts.actual(stage)
     expected = None if target is None else target * clock.share
     attainment = drift = projection = needed = pace = None
@@ -235,7 +235,7 @@ def _stage_report(
             needed = 0.0
         elif target is not None and clock.total > clock.days:
             needed = (target - actual) / (clock.total - clock.days)
-    commitment = next((n for key, n in goal.commitments.items() if key == stage), None)
+    commitment = goal.commitments.get(stage)
     return StageReport(
         stage=stage,
         target=target,
@@ -334,7 +334,7 @@ class _Checks:
         metric = s.commitment / s.target - 1
         return self._finding("commitment-gap", s.stage, Severity.WARNING, title, text, metric, data)
 
-    def conversion_drift(self, name: str) -> Finding | None:
+    def conversion_drift(self, name: RateName) -> Finding | None:
         """The recent cohort converts well below the planning rate: the
         plan's assumption broke, and the stage above now needs more volume
         (the plan re-run with the observed rate)."""
@@ -342,12 +342,12 @@ class _Checks:
         tolerance = self.goal.drift.conversion_tolerance
         if recent is None or recent.rate is None or recent.rate >= planned * (1 - tolerance) - _EPS:
             return None
-        observed, (upper, lower) = recent.rate, _stages_of(name)
+        observed, (upper, lower) = recent.rate, RATE_STAGES[name]
         target_up, target_low = self.report.stage(upper).target, self.report.stage(lower).target
         if target_up is None or target_low is None:
             return None
         label, up_noun, low_noun = fmt.rate_label(upper, lower), *_nouns(upper, lower)
-        replan: dict[str, int] = {}
+        replan: dict[Stage, int] = {}
         if observed > 0:
             rates = {n: r.value for n, r in self.report.rates.items()} | {name: observed}
             deal = self.report.deal_size
@@ -381,10 +381,10 @@ class _Checks:
         title = f"{label} conversion below plan"
         return self._finding("conversion-drift", upper, severity, title, text, shortfall, data)
 
-    def quality_gap(self, name: str) -> Finding | None:
+    def quality_gap(self, name: RateName) -> Finding | None:
         """Volume without fit: a stage on or over pace while the next one
         down is behind and the conversion between them dropped below plan."""
-        upper, lower = _stages_of(name)
+        upper, lower = RATE_STAGES[name]
         up, low = self.report.stage(upper), self.report.stage(lower)
         planned, recent = self.report.rates[name].value, self._recent(name)
         if up.attainment is None or up.attainment < 1 - _EPS or low.drift is None:
@@ -449,8 +449,8 @@ class _Checks:
 
     def _finding(
         self,
-        rule: str,
-        stage: str,
+        rule: Rule,
+        stage: Stage,
         severity: Severity,
         title: str,
         text: str,
@@ -470,11 +470,6 @@ class _Checks:
             channel=self.goal.channel,
             data=dict(data),
         )
-
-
-def _stages_of(rate_name: str) -> tuple[str, str]:
-    upper = next(stage for stage, name in RATE_FROM.items() if name == rate_name)
-    return upper, NEXT_STAGE[upper]
 
 
 def _nouns(upper: str, lower: str) -> tuple[str, str]:

@@ -46,13 +46,13 @@ from zoneinfo import ZoneInfo
 from monitor.business_time import BusinessCalendar
 from monitor.config.models import SlaRule
 from monitor.config.types import format_duration
-from monitor.findings import Finding
+from monitor.findings import Finding, Rule
+from monitor.format import stage_noun
 from monitor.interfaces import Severity
 
 log = logging.getLogger(__name__)
 
 COMPLIANCE_WINDOW = timedelta(days=7)
-_STAGE_NOUN = {"lead": "lead", "mql": "MQL", "sql": "SQL"}
 
 
 class State(enum.StrEnum):
@@ -326,12 +326,13 @@ def _finding(
     items: list[RecordSla],
 ) -> Finding:
     count = len(items)
-    noun = _STAGE_NOUN[rule.stage] + ("" if count == 1 else "s")
+    noun = stage_noun(rule.stage, count)
     window = format_duration(rule.within)
     deadlines = [item.deadline for item in items if item.deadline is not None]
     first = deadlines[0].astimezone(result.zone)
     when = f"{first:%a %d %b %H:%M %Z}"
     who = result.owner_names.get(owner) or owner or "unassigned"
+    rule_name: Rule
     if state is State.OPEN:
         rule_name, severity = "sla-breach", Severity.CRITICAL
         title = f"{who}: {count} {noun} past the {window} follow-up window ({rule.name})"

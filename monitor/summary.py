@@ -18,11 +18,11 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from monitor.alerts import Alert
-from monitor.config.models import Config
+from monitor.config.file import Config
 from monitor.evaluate import Evaluation, working_days
 from monitor.facts import FunnelFacts
 from monitor.format import ago, count, percent, stage_noun
-from monitor.interfaces import Severity
+from monitor.interfaces import STAGES, Severity
 from monitor.periods import linear_elapsed, local_midnight
 from monitor.reconciler import GoalReport
 
@@ -165,14 +165,13 @@ def _series(
 def chart(config: Config, evaluation: Evaluation) -> bytes:
     """PNG: one row per goal, one panel per stage with actuals."""
     reports = [r for r in evaluation.goals if r.name in evaluation.facts]
-    stages = ["visit", "lead", "mql", "sql", "won"]
     columns = max(
         1, max((sum(1 for s in r.stages if s.actual is not None) for r in reports), default=1)
     )
     figure = Figure(figsize=(3.3 * columns, 2.7 * max(1, len(reports))), dpi=100)
     for row, report in enumerate(reports):
         shown = [
-            s for s in stages if any(x.stage == s and x.actual is not None for x in report.stages)
+            s for s in STAGES if any(x.stage == s and x.actual is not None for x in report.stages)
         ]
         for col, stage in enumerate(shown):
             axes = figure.add_subplot(len(reports), columns, row * columns + col + 1)

@@ -1,22 +1,8 @@
 """The HubSpot connector (``kind: hubspot``).
 
-The package itself stays light: the config loads ``settings`` from it for
-every user, so the client library is imported only when a HubSpot source is
-actually created (``connectors/__init__.py`` calls ``create``). The
-connector lives in ``connector.py``.
+``settings`` holds its config and stays light: the config loads it for
+every user. The client library is imported only when a HubSpot source is
+created (the registry imports ``connector``): ``connector`` pulls pages,
+``client`` makes the paced, retried calls, ``normalise`` turns API JSON into
+records.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from connectors.hubspot.connector import HubSpotConnector
-    from connectors.hubspot.settings import HubSpotSource
-
-
-def create(name: str, settings: HubSpotSource) -> HubSpotConnector:
-    """The entry point the connector registry calls for ``kind: hubspot``."""
-    from connectors.hubspot.connector import HubSpotConnector
-
-    return HubSpotConnector(name, settings)

@@ -28,15 +28,14 @@ from connectors.hubspot.settings import (
     OBJECT_TYPE_IDS,
     HubSpotSource,
 )
-from monitor.interfaces import DailyCount, FunnelRecord
+from monitor.interfaces import RECORD_STAGES, DailyCount, FunnelRecord, RecordKind
 
 log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Clock skew tolerated before a stage date counts as "in the future".
 FUTURE_SLACK = timedelta(minutes=5)
-KINDS = {"contacts": "person", "deals": "deal"}
-STAGES = ("lead", "mql", "sql", "won")
+KINDS: dict[str, RecordKind] = {"contacts": "person", "deals": "deal"}
 BUILT_IN = {
     "contacts": ("firstname", "lastname", "email", "lifecyclestage", "hubspot_owner_id"),
     "deals": ("dealname", "hs_is_closed_won", "hubspot_owner_id"),
@@ -92,7 +91,7 @@ def wanted(settings: HubSpotSource, object_type: str) -> list[Wanted]:
     out: list[Wanted] = []
     if object_type == "contacts":
         stages_named = settings.stage_dates.model_fields_set if "stage_dates" in named else set()
-        for stage in STAGES:
+        for stage in RECORD_STAGES:
             for prop in getattr(settings.stage_dates, stage):
                 out.append(Wanted(prop, f"stage_dates.{stage}", stage in stages_named))
         for key in ("lead_fallback", "first_touch", "assigned"):
@@ -131,7 +130,7 @@ def fields(settings: HubSpotSource, object_type: str, available: set[str]) -> Fi
     chains = settings.stage_dates
     return Fields(
         object_type,
-        {s: tuple(p for p in getattr(chains, s) if p in available) for s in STAGES},
+        {s: tuple(p for p in getattr(chains, s) if p in available) for s in RECORD_STAGES},
         lead_fallback=have(settings.lead_fallback),
         not_leads=frozenset(settings.not_leads),
         first_touch=have(settings.first_touch),

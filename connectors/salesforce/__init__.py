@@ -1,22 +1,8 @@
 """The Salesforce connector (``kind: salesforce``).
 
-The package itself stays light: the config loads ``settings`` from it for
-every user, so the client library is imported only when a Salesforce source is
-actually created (``connectors/__init__.py`` calls ``create``). The
-connector lives in ``connector.py``.
+``settings`` holds its config and stays light: the config loads it for
+every user. simple-salesforce is imported only when a Salesforce source is
+created (the registry imports ``connector``): ``connector`` pulls pages,
+``auth`` logs in, ``plan`` and ``query`` build the SOQL, ``client`` makes the
+retried calls, ``normalise`` turns rows into records.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from connectors.salesforce.connector import SalesforceConnector
-    from connectors.salesforce.settings import SalesforceSource
-
-
-def create(name: str, settings: SalesforceSource) -> SalesforceConnector:
-    """The entry point the connector registry calls for ``kind: salesforce``."""
-    from connectors.salesforce.connector import SalesforceConnector
-
-    return SalesforceConnector(name, settings)

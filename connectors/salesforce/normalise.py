@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from monitor.interfaces import Cursor, FunnelRecord, Touch
+from monitor.interfaces import Cursor, FunnelRecord, RecordKind, Touch
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Shape:
 
     object_type: str
     sobject: str
-    kind: str
+    kind: RecordKind
     instance_url: str
     stages: Mapping[str, str] = field(default_factory=dict)
     name: str | None = "Name"

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from monitor.config.models import Config, reference_errors
+from monitor.config.file import Config, reference_errors
 from monitor.errors import ConfigError
 
 ENV_VAR = "ALIGNMON_CONFIG"

@@ -6,24 +6,18 @@ with these frozen models and never sees raw YAML.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from datetime import date, time, timedelta
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 import holidays
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from connectors.demo.settings import DemoSource
-from connectors.hubspot.settings import HubSpotSource
-from connectors.salesforce.settings import SalesforceSource
-from monitor.config.types import ClockTime, Duration, Secret, StrictModel, TimeZoneName
-
-Source = Annotated[DemoSource | HubSpotSource | SalesforceSource, Field(discriminator="kind")]
+from monitor.config.types import ClockTime, Duration, Secret, StrictModel
+from monitor.interfaces import PersonStage, RateName, Stage
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-RATE_NAMES = ("sql_to_won", "mql_to_sql", "lead_to_mql", "visit_to_lead")
 
 #: Bounds that keep every plan a finite number of records: the smallest
 #: rate and deal size, the largest goal, and the years a period may span.
@@ -36,7 +30,12 @@ MAX_DAYS = 3650
 
 #: Conservative fallbacks for ``auto`` rates with no configured value: the
 #: low end of published B2B ranges (reference/peers.md §5.2).
-DEFAULT_RATES = {"sql_to_won": 0.2, "mql_to_sql": 0.13, "lead_to_mql": 0.25, "visit_to_lead": 0.01}
+DEFAULT_RATES: Mapping[RateName, float] = {
+    "sql_to_won": 0.2,
+    "mql_to_sql": 0.13,
+    "lead_to_mql": 0.25,
+    "visit_to_lead": 0.01,
+}
 
 
 class Calendar(StrictModel):
@@ -164,9 +163,7 @@ class Goal(StrictModel):
     rates: Rates = Field(default_factory=Rates)
     auto_rates: AutoRateSettings = Field(default_factory=AutoRateSettings)
     segment: dict[str, str] = Field(default_factory=dict)
-    commitments: dict[
-        Literal["visit", "lead", "mql", "sql", "won"], Annotated[int, Field(ge=0)]
-    ] = Field(default_factory=dict)
+    commitments: dict[Stage, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     pacing: Literal["linear", "business_days"] = "linear"
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
     channel: str | None = None
@@ -192,7 +189,7 @@ class Goal(StrictModel):
 class SlaRule(StrictModel):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     source: str
-    stage: Literal["lead", "mql", "sql"] = "mql"
+    stage: PersonStage = "mql"
     within: Duration
     warn_before: Duration = timedelta(hours=1)
     business_hours: Calendar | None = None
@@ -247,57 +244,3 @@ class Service(StrictModel):
                 f"{value!r} is not HOST:PORT with a port up to 65535, e.g. 127.0.0.1:9464"
             )
         return value
-
-
-class Config(StrictModel):
-    timezone: TimeZoneName = "UTC"
-    database: str = "sqlite:///alignmon.db"
-    fiscal_year_start: int = Field(default=1, ge=1, le=12)
-    calendar: Calendar = Field(default_factory=Calendar)
-    sources: dict[str, Source]
-    slack: Slack = Field(default_factory=Slack)
-    goals: list[Goal] = Field(default_factory=list)
-    sla: list[SlaRule] = Field(default_factory=list)
-    alerts: Alerts = Field(default_factory=Alerts)
-    service: Service = Field(default_factory=Service)
-
-    @field_validator("sources")
-    @classmethod
-    def _some_source(cls, value: dict[str, object]) -> dict[str, object]:
-        if not value:
-            raise ValueError("at least one source is needed")
-        return value
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def calendar_for(self, rule: SlaRule) -> Calendar:
-        return rule.business_hours or self.calendar
-
-
-def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
-    """Cross-references the models cannot check alone, as (location, message):
-    goals and SLA rules must name a defined source, and names must be unique."""
-    errors: list[tuple[tuple[str | int, ...], str]] = []
-    defined = ", ".join(sorted(config.sources))
-    sections: list[tuple[str, Sequence[Goal | SlaRule]]] = [
-        ("goals", config.goals),
-        ("sla", config.sla),
-    ]
-    for section, items in sections:
-        seen: set[str] = set()
-        for index, item in enumerate(items):
-            if item.source not in config.sources:
-                errors.append(
-                    (
-                        (section, index, "source"),
-                        f"source {item.source!r} is not defined under sources (defined: {defined})",
-                    )
-                )
-            if item.name in seen:
-                errors.append(
-                    ((section, index, "name"), f"{item.name!r} is used twice in {section}")
-                )
-            seen.add(item.name)
-    return errors

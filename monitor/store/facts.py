@@ -21,14 +21,9 @@ from sqlalchemy import ColumnElement, Connection, case, func, select
 
 from monitor.config.models import AutoRateSettings
 from monitor.facts import Cohort, DealSample, FunnelFacts, Period
+from monitor.interfaces import RATE_STAGES, RECORD_STAGES
 from monitor.store.rollups import matching_keys
 from monitor.store.schema import cohort_days, daily_counts, records, stage_days
-
-_RATE_STAGES = {
-    "lead_to_mql": ("lead", "mql"),
-    "mql_to_sql": ("mql", "sql"),
-    "sql_to_won": ("sql", "won"),
-}
 
 
 def _stage_kind(stage: str) -> str:
@@ -277,7 +272,7 @@ def funnel_facts(
     where = scope(conn, source, segment, zone)
     until = min(as_of, period.ends_at)
     daily: dict[str, dict[date, int]] = {}
-    for stage in ("lead", "mql", "sql", "won"):
+    for stage in RECORD_STAGES:
         daily[stage] = daily_stage_counts(conn, where, stage, period.starts_at, until)
     visits_reported = has_visits(conn, source)
     last_day = (until - timedelta(microseconds=1)).astimezone(zone).date()
@@ -291,8 +286,8 @@ def funnel_facts(
     won_linked = persons_carry_won(conn, source)
     cohorts: dict[str, Cohort] = {}
     recent: dict[str, Cohort] = {}
-    for rate, (upper, lower) in _RATE_STAGES.items():
-        if lower == "won" and not won_linked:
+    for rate, (upper, lower) in RATE_STAGES.items():
+        if upper == "visit" or (lower == "won" and not won_linked):
             continue
         windows = [(window_start, matured), (recent_start, matured)]
         cohorts[rate], recent[rate] = cohort_counts(conn, where, upper, lower, windows, as_of)

@@ -26,13 +26,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ARRAY, Connection, RowMapping, String, any_, delete, literal, select
 
+from monitor.interfaces import NEXT_STAGE, RECORD_STAGES, Stage
 from monitor.store.bulk import execute_many, insert_or_update
 from monitor.store.schema import cohort_days, records, rollup_state, stage_days
 
 log = logging.getLogger(__name__)
 
-STAGES = ("lead", "mql", "sql", "won")
-NEXT_STAGE = {"lead": "mql", "mql": "sql", "sql": "won"}
 #: ``cohort_days.next_day`` of a person that has not reached the next stage.
 NEVER = date(9999, 12, 31)
 #: Segment values are clipped in keys: a key is part of a primary key, and
@@ -81,8 +80,8 @@ class Deltas:
         if row["deleted"]:
             return
         kind, key, zone = row["kind"], segment_key(row["segments"] or {}), self.zone
-        days: dict[str, date] = {}
-        for stage in STAGES:
+        days: dict[Stage, date] = {}
+        for stage in RECORD_STAGES:
             at = row[f"{stage}_at"]
             if at is None:
                 continue
@@ -94,9 +93,9 @@ class Deltas:
                 entry[1] += sign
                 entry[2] += sign * amount
         if kind == "person":
-            for stage, following in NEXT_STAGE.items():
-                if stage in days:
-                    self.cohorts[(stage, days[stage], key, days.get(following, NEVER))] += sign
+            for upper, lower in NEXT_STAGE.items():
+                if upper in days:
+                    self.cohorts[(upper, days[upper], key, days.get(lower, NEVER))] += sign
 
     def write(self, conn: Connection, source: str) -> None:
         stage_rows = [

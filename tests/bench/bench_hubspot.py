@@ -13,8 +13,8 @@ import math
 import time
 from datetime import timedelta
 
-from connectors.hubspot import create
 from connectors.hubspot.settings import HubSpotSource
+from connectors.registry import create
 from tests.fakes.hubspot import FakeHubSpot
 
 

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import duckdb
 
-from monitor.config.models import Config, Goal
+from monitor.config.file import Config
+from monitor.config.models import Goal
 from monitor.periods import local_midnight, period_for
 from monitor.sla import COMPLIANCE_WINDOW
 from tests.bench.bench_store import ABSENT, AS_OF, RECENT, People, config, people, region

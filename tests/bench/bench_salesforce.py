@@ -14,7 +14,7 @@ import math
 import time
 from datetime import timedelta
 
-from connectors.salesforce import create
+from connectors.registry import create
 from tests.fakes.salesforce import FakeSalesforce
 
 

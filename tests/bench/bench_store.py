@@ -37,7 +37,7 @@ from typing import Any
 
 import psycopg
 
-from monitor.config.models import Config
+from monitor.config.file import Config
 from monitor.evaluate import Evaluation, evaluate
 from monitor.interfaces import Batch, Cursor, FunnelRecord
 from monitor.store import Store

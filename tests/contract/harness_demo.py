@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from connectors.demo import DemoConnector, DemoCRM
+from connectors.demo.connector import DemoConnector, DemoCRM
 from connectors.demo.settings import DemoSource
 from monitor.interfaces import Connector, FunnelRecord
 

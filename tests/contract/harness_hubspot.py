@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from connectors.hubspot import create
 from connectors.hubspot.settings import HubSpotSource
+from connectors.registry import create
 from monitor.interfaces import Connector
 from tests.fakes.hubspot import FakeHubSpot
 

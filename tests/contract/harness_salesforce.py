@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from connectors.salesforce import create
+from connectors.registry import create
 from monitor.interfaces import Connector
 from tests.fakes.salesforce import FakeSalesforce
 

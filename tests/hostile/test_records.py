@@ -32,7 +32,7 @@ from connectors.hubspot import normalise as hubspot
 from connectors.hubspot.settings import HubSpotSource
 from connectors.salesforce import normalise as salesforce
 from connectors.salesforce.normalise import Shape
-from monitor.config.models import Config
+from monitor.config.file import Config
 from monitor.evaluate import Evaluation, evaluate
 from monitor.interfaces import Batch, Cursor, FunnelRecord, Message, MessageLine
 from monitor.notifiers.render import render

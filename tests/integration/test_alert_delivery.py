@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from monitor import dispatch
 from monitor.app import App
+from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
-from monitor.config.models import Config
 from monitor.findings import Finding, fingerprint
 from monitor.interfaces import Severity
 from monitor.store.schema import outbox
@@ -230,7 +230,7 @@ def test_killed_after_outbox_write_delivers_once_after_restart(
         from monitor import dispatch
         from monitor.app import App
         from monitor.config.loader import LoadedConfig
-        from monitor.config.models import Config
+        from monitor.config.file import Config
         from tests.integration.test_alert_delivery import config_dict, gap, FakeSlack
 
         class Fake:

@@ -35,8 +35,8 @@ from typing import Any
 import pytest
 
 from monitor.app import App
+from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
-from monitor.config.models import Config
 from monitor.errors import SourceActionNeeded, SourceRetry
 from monitor.interfaces import Progress
 from monitor.store import Store

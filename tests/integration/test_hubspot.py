@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from connectors.hubspot import create
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.settings import HubSpotSource
+from connectors.registry import create
 from monitor.errors import SourceActionNeeded, SourceRetry
 from monitor.interfaces import Batch, CheckStatus, Cursor
 from tests.fakes.hubspot import FakeHubSpot

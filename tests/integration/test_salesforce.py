@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from connectors.salesforce import create
+from connectors.registry import create
 from connectors.salesforce.client import QuotaExhausted
 from connectors.salesforce.connector import SalesforceConnector
 from monitor.errors import SourceActionNeeded, SourceRetry

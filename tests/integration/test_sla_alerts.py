@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor.app import App
+from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
-from monitor.config.models import Config
 from monitor.interfaces import Batch, FunnelRecord, Touch
 from monitor.sla import State
 from tests.fakes.slack import TOKEN, FakeSlack

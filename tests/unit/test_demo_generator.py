@@ -15,11 +15,12 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from connectors.demo import BATCH_SIZE, DemoConnector, DemoCRM, create
+from connectors.demo.connector import BATCH_SIZE, DemoConnector, DemoCRM
 from connectors.demo.generator import OWNERS, History, add_business_hours, generate
 from connectors.demo.settings import DemoSource
+from connectors.registry import create
+from monitor.config.file import Config
 from monitor.config.loader import parse
-from monitor.config.models import Config
 from monitor.interfaces import CheckStatus, Cursor, FunnelRecord
 
 ZONE = ZoneInfo("America/New_York")

@@ -11,14 +11,13 @@ from hypothesis import strategies as st
 from monitor.config.models import AutoAmount, AutoRate, AutoRateSettings, Goal
 from monitor.facts import Cohort, DealSample
 from monitor.funnel import (
-    NEXT_STAGE,
-    RATE_FROM,
     back_calculate,
     ceil_count,
     resolve_deal_size,
     resolve_rate,
     wilson_lower,
 )
+from monitor.interfaces import NEXT_STAGE, RATE_FROM
 
 SETTINGS = AutoRateSettings()  # min_sample 30, large_sample 400
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.config.models import Config
+from monitor.config.file import Config
 from monitor.health import stale_findings
 from monitor.interfaces import Severity
 from monitor.store import SourceStatus
@@ -34,7 +34,7 @@ def status(success_ago: timedelta | None, error: str | None = None) -> SourceSta
     ],
 )
 def test_stale_when_failed_or_too_old(statuses: dict[str, SourceStatus], stale: bool) -> None:
-    found = stale_findings(CONFIG, statuses, NOW)
+    found = stale_findings(CONFIG.sources, statuses, NOW)
     assert bool(found) is stale
     if stale:
         (finding,) = found

@@ -1,0 +1,72 @@
+"""The config file as a whole: the root model and the cross-references
+between its parts.
+
+Apart from ``models`` because ``sources`` is a union of every connector's
+settings model (from the connector registry): code that needs only a goal
+or an SLA rule imports ``models`` and no connector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+
+from connectors.registry import Source
+from monitor.config.models import Alerts, Calendar, Goal, Service, Slack, SlaRule
+from monitor.config.types import StrictModel, TimeZoneName
+
+
+class Config(StrictModel):
+    timezone: TimeZoneName = "UTC"
+    database: str = "sqlite:///alignmon.db"
+    fiscal_year_start: int = Field(default=1, ge=1, le=12)
+    calendar: Calendar = Field(default_factory=Calendar)
+    sources: dict[str, Source]
+    slack: Slack = Field(default_factory=Slack)
+    goals: list[Goal] = Field(default_factory=list)
+    sla: list[SlaRule] = Field(default_factory=list)
+    alerts: Alerts = Field(default_factory=Alerts)
+    service: Service = Field(default_factory=Service)
+
+    @field_validator("sources")
+    @classmethod
+    def _some_source(cls, value: dict[str, object]) -> dict[str, object]:
+        if not value:
+            raise ValueError("at least one source is needed")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def calendar_for(self, rule: SlaRule) -> Calendar:
+        return rule.business_hours or self.calendar
+
+
+def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+    """Cross-references the models cannot check alone, as (location, message):
+    goals and SLA rules must name a defined source, and names must be unique."""
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    defined = ", ".join(sorted(config.sources))
+    sections: list[tuple[str, Sequence[Goal | SlaRule]]] = [
+        ("goals", config.goals),
+        ("sla", config.sla),
+    ]
+    for section, items in sections:
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            if item.source not in config.sources:
+                errors.append(
+                    (
+                        (section, index, "source"),
+                        f"source {item.source!r} is not defined under sources (defined: {defined})",
+                    )
+                )
+            if item.name in seen:
+                errors.append(
+                    ((section, index, "name"), f"{item.name!r} is used twice in {section}")
+                )
+            seen.add(item.name)
+    return errors
