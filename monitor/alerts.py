@@ -24,10 +24,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from monitor.findings import Finding, Rule
-from monitor.interfaces import Severity
+from monitor.findings import Alert, Finding
 
-AlertState = Literal["pending", "firing", "resolved"]
 #: Why a notice is sent: the alert fired (or fired while it could not be
 #: told), got worse, eased, is still open after ``repeat_interval``, or
 #: cleared.
@@ -37,32 +35,6 @@ NoticeReason = Literal["firing", "escalated", "eased", "repeat", "resolved"]
 #: others (a commitment gap, an SLA breach, a stale source) are facts, not
 #: trends, and fire at once.
 DEBOUNCED_RULES = frozenset({"pacing", "conversion-drift", "quality-gap"})
-
-
-@dataclass(frozen=True)
-class Alert:
-    """The remembered state of one fingerprint."""
-
-    fingerprint: str
-    rule: Rule
-    subject: str
-    source: str
-    severity: Severity
-    state: AlertState
-    consecutive: int
-    title: str
-    text: str
-    channel: str | None
-    first_seen_at: datetime
-    last_seen_at: datetime
-    metric: float | None = None
-    owner: str = ""
-    items: tuple[tuple[str, str], ...] = ()
-    fired_at: datetime | None = None
-    resolved_at: datetime | None = None
-    notified_at: datetime | None = None
-    notified_severity: Severity | None = None
-    outbox_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,13 @@ from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.errors import ConfigError
 from monitor.evaluate import Evaluation, evaluate
+from monitor.findings import Alert
 from monitor.health import stale_findings
 from monitor.interfaces import Clock, Connector, Notifier, Progress, Severity, utc_now
 from monitor.notifiers import create_notifier
 from monitor.store import Store
-from monitor.store import alerts as alert_rows
+from monitor.store.alerts import Silence
+from monitor.store.outbox import OutboxRow
 from monitor.sync import SyncResult, sync_source
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,16 @@ class QueueStats:
     depth: int
     dead: int
     firing: dict[Severity, int]
+
+
+@dataclass(frozen=True)
+class AlertListing:
+    """Open alerts (most severe first), silences in force, and
+    notifications queued or dead."""
+
+    alerts: list[Alert]
+    silences: list[Silence]
+    outbox: list[OutboxRow]
 
 
 class App:
@@ -125,8 +137,8 @@ class App:
         from monitor import summary  # matplotlib: loaded once a day, not kept at start
 
         evaluation = self.evaluate(as_of)
-        with self.store.begin() as conn:
-            open_alerts = list(alert_rows.load_alerts(conn).values())
+        with self.store.transaction() as tx:
+            open_alerts = list(tx.alerts().values())
         payload = summary.build_payload(self.config, evaluation, open_alerts)
         return evaluation, payload, summary.chart(self.config, evaluation)
 
@@ -139,9 +151,8 @@ class App:
             "attachment": png.hex(),
             "attachment_name": f"alignmon-{now:%Y-%m-%d}.png",
         }
-        with self.store.begin() as conn:
-            alert_rows.enqueue(
-                conn,
+        with self.store.transaction() as tx:
+            tx.enqueue(
                 channel=self.config.slack.channel,
                 kind="summary",
                 payload=payload,
@@ -154,58 +165,26 @@ class App:
         return self.deliver()
 
     def queue_stats(self) -> QueueStats:
-        with self.store.begin() as conn:
-            depth, dead = alert_rows.outbox_counts(conn)
-            firing = alert_rows.firing_by_severity(conn)
+        with self.store.transaction() as tx:
+            depth, dead = tx.outbox_counts()
+            firing = tx.firing_by_severity()
         return QueueStats(depth, dead, firing)
 
     def silence(self, matcher: str, span: timedelta, reason: str) -> datetime:
         now = self.clock()
-        with self.store.begin() as conn:
-            alert_rows.add_silence(conn, matcher, reason, now, now + span)
+        with self.store.transaction() as tx:
+            tx.add_silence(matcher, reason, now, now + span)
         return now + span
 
-    def alert_listing(self) -> dict[str, Any]:
+    def alert_listing(self) -> AlertListing:
         """What `alignmon alerts` shows: open alerts, silences, and
         notifications still queued or given up on."""
         now = self.clock()
-        with self.store.begin() as conn:
-            open_alerts = alert_rows.load_alerts(conn)
-            silences = alert_rows.active_silences_detail(conn, now)
-            queued = alert_rows.outbox_rows(conn, undelivered_only=True)
-        return {
-            "alerts": [
-                {
-                    "fingerprint": a.fingerprint,
-                    "state": a.state,
-                    "severity": str(a.severity),
-                    "title": a.title,
-                    "since": (a.fired_at or a.first_seen_at).isoformat(),
-                    "notified_at": a.notified_at.isoformat() if a.notified_at else None,
-                }
-                for a in sorted(open_alerts.values(), key=lambda a: (-a.severity, a.fingerprint))
-            ],
-            "silences": [
-                {
-                    "matcher": s["matcher"],
-                    "reason": s["reason"],
-                    "expires_at": s["expires_at"].isoformat(),
-                }
-                for s in silences
-            ],
-            "outbox": [
-                {
-                    "id": r["id"],
-                    "kind": r["kind"],
-                    "channel": r["channel"],
-                    "attempts": r["attempts"],
-                    "state": "dead" if r["dead_at"] else "queued",
-                    "last_error": r["last_error"],
-                    "created_at": r["created_at"].isoformat(),
-                }
-                for r in queued
-            ],
-        }
+        with self.store.transaction() as tx:
+            open_alerts = sorted(tx.alerts().values(), key=lambda a: (-a.severity, a.fingerprint))
+            return AlertListing(
+                open_alerts, tx.silences(now), tx.outbox_rows(undelivered_only=True)
+            )
 
     def close(self) -> None:
         for connector in self._connectors.values():

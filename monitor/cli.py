@@ -249,10 +249,9 @@ def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None)
         app = _app(ctx)
         evaluation = app.evaluate(resolve_as_of(app, as_of))
         if fmt == "json":
-            listing = app.alert_listing()
             extra = {
                 "sla": [result.to_dict() for _, result in evaluation.sla],
-                "alerts": listing["alerts"],
+                "alerts": views.alerts_json(app.alert_listing())["alerts"],
             }
             views.dump_json(views.status_json(evaluation, extra), out)
         else:
@@ -342,7 +341,7 @@ def alerts(ctx: click.Context, fmt: str) -> None:
         app = _app(ctx)
         listing = app.alert_listing()
         if fmt == "json":
-            views.dump_json(listing, out)
+            views.dump_json(views.alerts_json(listing), out)
         else:
             views.print_alerts(listing, out)
 

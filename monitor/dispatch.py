@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor import messages
@@ -21,8 +22,8 @@ from monitor.alerts import Notice, Policy, mark_notified, reconcile, silenced
 from monitor.config.file import Config
 from monitor.config.models import QuietHours
 from monitor.findings import Finding
+from monitor.interfaces import MessageKind
 from monitor.store import Store
-from monitor.store import alerts as rows
 
 log = logging.getLogger(__name__)
 
@@ -48,25 +49,24 @@ def record(
     policy = Policy(config.alerts.for_evaluations, config.alerts.repeat_interval)
     not_before = quiet_until(now, config.alerts.quiet_hours, config.zone)
     report = Dispatched()
-    with store.begin() as conn:
-        rows.lock_alerts(conn)
+    with store.transaction() as tx:
+        tx.lock_alerts()
         outcome = reconcile(
-            rows.load_alerts(conn),
+            tx.alerts(),
             findings,
             now,
             policy,
             held=held,
             inhibited_sources=stale_sources,
         )
-        matchers = rows.active_silences(conn, now)
+        matchers = tx.silence_matchers(now)
         updated = {a.fingerprint: a for a in outcome.alerts}
         speak = [n for n in outcome.notices if not silenced(n.alert.fingerprint, matchers)]
         report.silenced = len(outcome.notices) - len(speak)
 
         fresh = [n for n in speak if n.reason != "resolved"]
         for channel, notices in _by_channel(fresh, config.slack.channel):
-            row_id = rows.enqueue(
-                conn,
+            row_id = tx.enqueue(
                 channel=channel,
                 kind="post",
                 payload=messages.post_payload(notices),
@@ -85,12 +85,12 @@ def record(
                 by_parent[(channel, notice.alert.outbox_id)].append(notice)
         for (channel, parent), notices in by_parent.items():
             fingerprints = [n.alert.fingerprint for n in notices]
-            for kind, payload in (
+            replies: tuple[tuple[MessageKind, dict[str, Any]], ...] = (
                 ("reply", messages.resolution_payload(notices)),
                 ("update", {}),  # rebuilt from the parent at delivery, so it shows every clearance
-            ):
-                rows.enqueue(
-                    conn,
+            )
+            for kind, payload in replies:
+                tx.enqueue(
                     channel=channel,
                     kind=kind,
                     payload=payload,
@@ -101,8 +101,8 @@ def record(
                 )
                 report.queued += 1
 
-        rows.save_alerts(conn, updated.values())
-        rows.forget_alerts(conn, outcome.forgotten)
+        tx.save_alerts(updated.values())
+        tx.forget_alerts(outcome.forgotten)
     report.firing = sum(1 for a in updated.values() if a.state == "firing")
     report.resolved = sum(1 for n in outcome.notices if n.reason == "resolved")
     if report.queued:

@@ -17,7 +17,7 @@ from monitor.business_time import BusinessCalendar, business_calendar
 from monitor.config.file import Config
 from monitor.config.models import Goal, SlaRule
 from monitor.errors import ConfigError
-from monitor.facts import FunnelFacts
+from monitor.facts import FactsQuery, FunnelFacts
 from monitor.findings import Finding, fingerprint
 from monitor.periods import period_for
 from monitor.reconciler import GoalReport, evaluate_goal
@@ -74,7 +74,9 @@ def goal_facts(config: Config, store: Store, goal: Goal, as_of: datetime) -> Fun
     zone = config.zone
     period = period_for(goal.period, as_of, zone, config.fiscal_year_start)
     return store.funnel_facts(
-        goal.source, goal.segment, period, as_of, zone, goal.auto_rates, goal.drift.recent_days
+        FactsQuery(
+            goal.source, goal.segment, period, as_of, zone, goal.auto_rates, goal.drift.recent_days
+        )
     )
 
 

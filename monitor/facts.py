@@ -1,17 +1,25 @@
-"""What the store tells the reconciler about one goal: the numbers, already
-counted, and nothing else.
+"""What the store tells the judges: the numbers, already counted, and
+nothing else.
 
-The store builds a ``FunnelFacts`` with SQL-side aggregation; the reconciler
-is a pure function of it, the goal's config and ``as_of``. Keeping this the
-only input makes the reconciler testable with literal tables and keeps it
-ignorant of SQL.
+The store builds a ``FunnelFacts`` for a goal with SQL-side aggregation,
+``SlaRecord`` rows for an SLA rule and a ``SourceStatus`` per source; the
+reconciler, the SLA engine and the data-health check are pure functions of
+them, the config and ``as_of``. Keeping these the only inputs makes the
+judges testable with literal tables and keeps them ignorant of SQL, and
+keeps the store ignorant of the judges: it imports these types, not them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from monitor.config.models import AutoRateSettings
+
+#: SLA compliance covers the records decided in this trailing window.
+COMPLIANCE_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +35,21 @@ class Period:
     @property
     def label(self) -> str:
         return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class FactsQuery:
+    """Which facts one goal needs: its source and segment, its period as of
+    an instant (days in ``zone``), the trailing window its ``auto`` rates
+    learn from, and the days its recent cohorts span."""
+
+    source: str
+    segment: Mapping[str, str]
+    period: Period
+    as_of: datetime
+    zone: ZoneInfo
+    auto: AutoRateSettings
+    recent_days: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +100,33 @@ class FunnelFacts:
 
     def actual(self, stage: str) -> int:
         return sum(self.daily.get(stage, {}).values())
+
+
+@dataclass(frozen=True, slots=True)
+class SlaRecord:
+    """One record of an SLA rule's stage. ``entered_at``: when it entered the
+    stage; ``assigned_at``: when it got its current owner (None with an owner
+    means assigned on entry); ``first_touch_at``: the first sales touch. All
+    aware UTC instants."""
+
+    crm_id: str
+    name: str
+    owner_email: str | None
+    owner_name: str | None
+    url: str
+    entered_at: datetime
+    assigned_at: datetime | None = None
+    first_touch_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """How a source's last sync went: when it was tried, when it last
+    succeeded, why it failed, and what it read."""
+
+    source: str
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_records: int
+    last_rejected: int

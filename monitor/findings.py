@@ -1,15 +1,17 @@
-"""Findings: what the reconciler and the SLA engine conclude, before the
-alert lifecycle decides whether anyone hears about it.
+"""Findings and the alerts that remember them.
 
-A finding is a value, recomputed from scratch each evaluation; its
-``fingerprint`` is what ties this evaluation's finding to the alert row that
-remembers the previous ones.
+A ``Finding`` is what the judges conclude, recomputed from scratch each
+evaluation; an ``Alert`` is the remembered state of one fingerprint, which
+the alert lifecycle advances and the store keeps. The fingerprint ties this
+evaluation's finding to the alert that remembers the previous ones. Only
+types live here, so the store can keep alerts without importing a judge.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from monitor.interfaces import Severity
@@ -26,6 +28,7 @@ Rule = Literal[
     "sla-breach",
     "source-stale",
 ]
+AlertState = Literal["pending", "firing", "resolved"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +63,29 @@ def fingerprint(rule: str, subject: str, stage: str = "", period: str = "", owne
     """Stable identity of a finding across evaluations: rule, goal or SLA
     rule, stage, period, owner — whichever apply."""
     return "/".join(p for p in (rule, subject, stage, period, owner) if p)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """The remembered state of one fingerprint."""
+
+    fingerprint: str
+    rule: Rule
+    subject: str
+    source: str
+    severity: Severity
+    state: AlertState
+    consecutive: int
+    title: str
+    text: str
+    channel: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    metric: float | None = None
+    owner: str = ""
+    items: tuple[tuple[str, str], ...] = ()
+    fired_at: datetime | None = None
+    resolved_at: datetime | None = None
+    notified_at: datetime | None = None
+    notified_severity: Severity | None = None
+    outbox_id: int | None = None

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from monitor.config.sources import SourceBase
+from monitor.facts import SourceStatus
 from monitor.findings import Finding
 from monitor.format import ago
 from monitor.interfaces import Severity
-from monitor.store import SourceStatus
 
 
 def stale_findings(

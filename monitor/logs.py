@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from connectors.registry import vendor_loggers
 from monitor.config.file import Config
 from monitor.config.types import Secret
+from monitor.store.engine import database_password
 
 REDACTED = "<secret>"
 #: Longer messages are clipped: CRM data can put a 100 KB value in a
@@ -83,14 +82,6 @@ def secrets_in(model: Any) -> list[str]:
         for value in model:
             found.extend(secrets_in(value))
     return found
-
-
-def database_password(url: str) -> list[str]:
-    try:
-        password = make_url(url).password
-    except ArgumentError:
-        return []
-    return [str(password)] if password else []
 
 
 class SkippedOverlaps(logging.Filter):

@@ -20,16 +20,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import Connection, select
 
 from monitor import messages
 from monitor.errors import NotifyRejected, NotifyRetry
 from monitor.interfaces import Clock, Notifier
 from monitor.store import Store
-from monitor.store import alerts as rows
-from monitor.store.schema import outbox
+from monitor.store.outbox import OutboxRow
+from monitor.store.transaction import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -49,82 +46,61 @@ def backoff(attempts: int) -> float:
     return float(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempts - 1)))
 
 
-def _claim(conn: Connection, now: datetime) -> dict[str, Any] | None:
-    query = (
-        select(outbox)
-        .where(
-            outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None), outbox.c.not_before <= now
-        )
-        .order_by(outbox.c.id)
-        .limit(1)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    row = conn.execute(query).mappings().first()
-    return dict(row) if row else None
-
-
 def deliver_due(
     store: Store, notifier: Notifier, clock: Clock, give_up_after: timedelta, limit: int = 100
 ) -> Delivery:
     """Send every due row (at most ``limit``); returns what happened."""
     report = Delivery()
     for _ in range(limit):
-        with store.begin() as conn:
+        with store.transaction() as tx:
             now = clock()
-            row = _claim(conn, now)
+            row = tx.claim(now)
             if row is None:
                 break
-            _deliver_one(conn, row, notifier, now, give_up_after, report)
+            _deliver_one(tx, row, notifier, now, give_up_after, report)
     return report
 
 
 def _deliver_one(
-    conn: Connection,
-    row: dict[str, Any],
+    tx: Transaction,
+    row: OutboxRow,
     notifier: Notifier,
     now: datetime,
     give_up_after: timedelta,
     report: Delivery,
 ) -> None:
-    payload, ref = row["payload"], None
-    if row["parent_id"] is not None:
-        parent = (
-            conn.execute(select(outbox).where(outbox.c.id == row["parent_id"])).mappings().one()
-        )
-        if parent["ref"] is None:
-            if parent["dead_at"] is not None:
-                rows.set_outbox(
-                    conn,
-                    row["id"],
+    payload, ref = row.payload, None
+    if row.parent_id is not None:
+        parent = tx.outbox_row(row.parent_id)
+        if parent.ref is None:
+            if parent.dead_at is not None:
+                tx.set_outbox(
+                    row.id,
                     dead_at=now,
                     last_error="the message it refers to was never delivered",
                 )
                 report.dead += 1
             else:
-                rows.set_outbox(conn, row["id"], not_before=now + PARENT_WAIT)
+                tx.set_outbox(row.id, not_before=now + PARENT_WAIT)
             return
-        ref = parent["ref"]
-        if row["kind"] == "update":
-            resolved = rows.resolved_fingerprints(conn, parent["fingerprints"])
-            payload = messages.updated_payload(parent["payload"], resolved)
-    message = messages.to_message(row["channel"], row["kind"], payload, ref)
-    attempts = row["attempts"] + 1
+        ref = parent.ref
+        if row.kind == "update":
+            resolved = tx.resolved_fingerprints(parent.fingerprints)
+            payload = messages.updated_payload(parent.payload, resolved)
+    message = messages.to_message(row.channel, row.kind, payload, ref)
+    attempts = row.attempts + 1
     try:
         sent_ref = notifier.send(message)
     except NotifyRetry as exc:
-        if now - row["created_at"] >= give_up_after:
-            log.error(
-                "giving up on notification %d after %d attempts: %s", row["id"], attempts, exc
-            )
-            rows.set_outbox(conn, row["id"], attempts=attempts, dead_at=now, last_error=str(exc))
+        if now - row.created_at >= give_up_after:
+            log.error("giving up on notification %d after %d attempts: %s", row.id, attempts, exc)
+            tx.set_outbox(row.id, attempts=attempts, dead_at=now, last_error=str(exc))
             report.dead += 1
             return
         wait = exc.retry_after if exc.retry_after > 0 else backoff(attempts)
-        log.warning("notification %d not delivered (%s); retrying in %.0fs", row["id"], exc, wait)
-        rows.set_outbox(
-            conn,
-            row["id"],
+        log.warning("notification %d not delivered (%s); retrying in %.0fs", row.id, exc, wait)
+        tx.set_outbox(
+            row.id,
             attempts=attempts,
             last_error=str(exc),
             not_before=now + timedelta(seconds=wait),
@@ -132,11 +108,9 @@ def _deliver_one(
         report.retried += 1
         return
     except NotifyRejected as exc:
-        log.error("notification %d rejected, not retrying: %s", row["id"], exc)
-        rows.set_outbox(conn, row["id"], attempts=attempts, dead_at=now, last_error=str(exc))
+        log.error("notification %d rejected, not retrying: %s", row.id, exc)
+        tx.set_outbox(row.id, attempts=attempts, dead_at=now, last_error=str(exc))
         report.dead += 1
         return
-    rows.set_outbox(
-        conn, row["id"], attempts=attempts, delivered_at=now, ref=sent_ref, last_error=None
-    )
+    tx.set_outbox(row.id, attempts=attempts, delivered_at=now, ref=sent_ref, last_error=None)
     report.sent += 1

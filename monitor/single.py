@@ -22,18 +22,18 @@ from monitor.store import Store
 
 @contextmanager
 def single_instance(store: Store) -> Iterator[None]:
-    url = store.engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    database = store.sqlite_file
+    if database is None:
         yield
         return
-    path = Path(f"{url.database}.lock")
+    path = Path(f"{database}.lock")
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ConfigError(
-                f"another `alignmon run` is already using {url.database}; with SQLite only one "
+                f"another `alignmon run` is already using {database}; with SQLite only one "
                 "service may run. Stop it, or use PostgreSQL (database: postgresql://…) for replicas"
             ) from None
         os.ftruncate(fd, 0)

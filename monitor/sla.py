@@ -46,13 +46,12 @@ from zoneinfo import ZoneInfo
 from monitor.business_time import BusinessCalendar
 from monitor.config.models import SlaRule
 from monitor.config.types import format_duration
+from monitor.facts import COMPLIANCE_WINDOW, SlaRecord
 from monitor.findings import Finding, Rule
 from monitor.format import stage_noun
 from monitor.interfaces import Severity
 
 log = logging.getLogger(__name__)
-
-COMPLIANCE_WINDOW = timedelta(days=7)
 
 
 class State(enum.StrEnum):
@@ -61,23 +60,6 @@ class State(enum.StrEnum):
     OPEN = "open"
     AT_RISK = "at_risk"
     PENDING = "pending"
-
-
-@dataclass(frozen=True, slots=True)
-class SlaRecord:
-    """One record of the rule's stage. ``entered_at``: when it entered the
-    stage; ``assigned_at``: when it got its current owner (None with an owner
-    means assigned on entry); ``first_touch_at``: the first sales touch. All
-    aware UTC instants."""
-
-    crm_id: str
-    name: str
-    owner_email: str | None
-    owner_name: str | None
-    url: str
-    entered_at: datetime
-    assigned_at: datetime | None = None
-    first_touch_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

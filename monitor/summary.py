@@ -17,10 +17,10 @@ from typing import Any
 # Figure without pyplot: no global backend state, safe in the scheduler's threads.
 from matplotlib.figure import Figure
 
-from monitor.alerts import Alert
 from monitor.config.file import Config
 from monitor.evaluate import Evaluation, working_days
 from monitor.facts import FunnelFacts
+from monitor.findings import Alert
 from monitor.format import ago, count, percent, stage_noun
 from monitor.interfaces import STAGES, Severity
 from monitor.periods import linear_elapsed, local_midnight

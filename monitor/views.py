@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from monitor.app import AlertListing
 from monitor.evaluate import Evaluation
 from monitor.findings import Finding
 from monitor.format import ago, amount, count, percent
@@ -132,8 +133,42 @@ def status_json(evaluation: Evaluation, extra: dict[str, Any] | None = None) -> 
     return payload
 
 
-def print_alerts(listing: dict[str, Any], console: Console) -> None:
-    alerts = listing["alerts"]
+def alerts_json(listing: AlertListing) -> dict[str, Any]:
+    """``alignmon alerts --format json``, and the ``alerts`` of ``status``."""
+    return {
+        "alerts": [
+            {
+                "fingerprint": a.fingerprint,
+                "state": a.state,
+                "severity": str(a.severity),
+                "title": a.title,
+                "since": (a.fired_at or a.first_seen_at).isoformat(),
+                "notified_at": a.notified_at.isoformat() if a.notified_at else None,
+            }
+            for a in listing.alerts
+        ],
+        "silences": [
+            {"matcher": s.matcher, "reason": s.reason, "expires_at": s.expires_at.isoformat()}
+            for s in listing.silences
+        ],
+        "outbox": [
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "channel": r.channel,
+                "attempts": r.attempts,
+                "state": "dead" if r.dead_at else "queued",
+                "last_error": r.last_error,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in listing.outbox
+        ],
+    }
+
+
+def print_alerts(listing: AlertListing, console: Console) -> None:
+    shown = alerts_json(listing)
+    alerts = shown["alerts"]
     if not alerts:
         console.print("[green]No open alerts.[/green]")
     else:
@@ -151,9 +186,9 @@ def print_alerts(listing: dict[str, Any], console: Console) -> None:
                 (a["notified_at"] or "—")[:16],
             )
         console.print(table)
-    for s in listing["silences"]:
+    for s in shown["silences"]:
         console.print(f"silenced: {s['matcher']} until {s['expires_at'][:16]} — {s['reason']}")
-    for row in listing["outbox"]:
+    for row in shown["outbox"]:
         detail = f": {row['last_error']}" if row["last_error"] else ""
         console.print(
             f"[{'red' if row['state'] == 'dead' else 'yellow'}]{row['state']}[/] "

@@ -1,27 +1,28 @@
 """The store: the one place that talks to the database.
 
 Everything above it (sync, evaluation, alerts, CLI) asks the ``Store`` for
-what it needs in domain terms and gets plain values back; SQL stays in this
-package.
+what it needs in domain terms and gets plain values back: through its
+methods, or, where several changes must commit together (alert state and
+the outbox), through the ``Transaction`` that ``transaction()`` yields. SQL
+stays in this package, and the store depends on types only
+(``monitor.interfaces``, ``monitor.facts``, ``monitor.findings``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, delete, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from monitor.config.models import AutoRateSettings
 from monitor.errors import StoreError
-from monitor.facts import FunnelFacts, Period
+from monitor.facts import FactsQuery, FunnelFacts, SlaRecord, SourceStatus
 from monitor.interfaces import Batch, Cursor
-from monitor.sla import SlaRecord
 from monitor.store import bulk as _bulk
 from monitor.store import engine as _engine
 from monitor.store import facts as _facts
@@ -30,16 +31,7 @@ from monitor.store import rollups as _rollups
 from monitor.store import sla as _sla
 from monitor.store import writes as _writes
 from monitor.store.schema import records, source_status, sync_cursors
-
-
-@dataclass(frozen=True)
-class SourceStatus:
-    source: str
-    last_attempt_at: datetime | None
-    last_success_at: datetime | None
-    last_error: str | None
-    last_records: int
-    last_rejected: int
+from monitor.store.transaction import Transaction
 
 
 class Store:
@@ -51,6 +43,14 @@ class Store:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The database file, on SQLite with a file; None otherwise."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return Path(str(url.database))
 
     def upgrade(self) -> tuple[str | None, str | None]:
         return _engine.upgrade(self.engine)
@@ -77,6 +77,12 @@ class Store:
             if isinstance(exc.__cause__, StoreError):
                 raise exc.__cause__ from None
             raise StoreError(f"database error: {exc}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Alert state, silences and the outbox, changed in one transaction."""
+        with self.begin() as conn:
+            yield Transaction(conn)
 
     # -- sync -------------------------------------------------------------
 
@@ -146,47 +152,26 @@ class Store:
 
     # -- evaluation -------------------------------------------------------
 
-    def funnel_facts(
-        self,
-        source: str,
-        segment: Mapping[str, str],
-        period: Period,
-        as_of: datetime,
-        zone: ZoneInfo,
-        auto: AutoRateSettings,
-        recent_days: int,
-    ) -> FunnelFacts:
-        args = (source, segment, period, as_of, zone, auto, recent_days)
-        facts = self._facts_in_zone(*args)
+    def funnel_facts(self, query: FactsQuery) -> FunnelFacts:
+        facts = self._facts_in_zone(query)
         if facts is None:  # first evaluation after an upgrade or a timezone change
-            self.use_zone(zone)
-            facts = self._facts_in_zone(*args)
+            self.use_zone(query.zone)
+            facts = self._facts_in_zone(query)
         if facts is None:
             raise StoreError(
                 f"the day rollups were rebuilt in another timezone during this evaluation, but "
-                f"this configuration uses {zone.key}: every process sharing this database must "
-                "use the same timezone"
+                f"this configuration uses {query.zone.key}: every process sharing this database "
+                "must use the same timezone"
             )
         return facts
 
-    def _facts_in_zone(
-        self,
-        source: str,
-        segment: Mapping[str, str],
-        period: Period,
-        as_of: datetime,
-        zone: ZoneInfo,
-        auto: AutoRateSettings,
-        recent_days: int,
-    ) -> FunnelFacts | None:
-        """The facts, read while the rollups are held in ``zone``; None if
-        they are in another."""
+    def _facts_in_zone(self, query: FactsQuery) -> FunnelFacts | None:
+        """The facts, read while the rollups are held in the query's zone;
+        None if they are in another."""
         with self.begin() as conn:
-            if _rollups.current_zone(conn) != zone.key:
+            if _rollups.current_zone(conn) != query.zone.key:
                 return None
-            return _facts.funnel_facts(
-                conn, source, segment, period, as_of, zone, auto, recent_days
-            )
+            return _facts.funnel_facts(conn, query)
 
     def use_zone(self, zone: ZoneInfo) -> None:
         """Keep the day rollups in ``zone``: rebuilt from the records if they

@@ -1,21 +1,23 @@
-"""Alert rows, outbox rows and silences.
+"""Alert rows and silences, as a part of ``Transaction``.
 
-The functions take the caller's connection so that an alert state change
-and the notification it causes are written in one transaction.
+They are read and written through the transaction that also queues the
+notifications an alert state change causes (``outbox``), so an alert is
+never marked notified without its notification queued, nor queued twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select
 
-from monitor.alerts import Alert
+from monitor.findings import Alert
 from monitor.interfaces import Severity
 from monitor.store.bulk import insert_or_update
-from monitor.store.schema import alerts, outbox, silences
+from monitor.store.schema import alerts, silences
 
 _ALERT_COLUMNS = (
     "fingerprint", "rule", "subject", "source", "state", "consecutive", "metric", "channel",
@@ -23,27 +25,93 @@ _ALERT_COLUMNS = (
     "outbox_id",
 )  # fmt: skip
 
-
 #: Any constant: the key of the advisory lock that serialises alert updates.
 _ALERTS_LOCK = 0x616C_6967  # "alig"
 
 
-def lock_alerts(conn: Connection) -> None:
-    """Serialise alert-state updates across replicas for this transaction,
-    so two evaluations never both decide to announce the same alert. SQLite
-    needs nothing: one process, and the App serialises its threads."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(select(func.pg_advisory_xact_lock(_ALERTS_LOCK)))
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Alerts whose fingerprint ``matcher`` matches (exactly or as a shell
+    pattern) are not announced until ``expires_at``."""
+
+    id: int
+    matcher: str
+    reason: str
+    created_at: datetime
+    expires_at: datetime
 
 
-def load_alerts(conn: Connection, *, include_resolved: bool = False) -> dict[str, Alert]:
-    query = select(alerts)
-    if not include_resolved:
-        query = query.where(alerts.c.state != "resolved")
-    out = {}
-    for row in conn.execute(query).mappings():
-        out[row["fingerprint"]] = _alert(row)
-    return out
+class AlertRows:
+    _conn: Connection
+
+    def lock_alerts(self) -> None:
+        """Serialise alert-state updates across replicas until commit, so
+        two evaluations never both decide to announce the same alert. SQLite
+        needs nothing: one process, and the App serialises its threads."""
+        if self._conn.dialect.name == "postgresql":
+            self._conn.execute(select(func.pg_advisory_xact_lock(_ALERTS_LOCK)))
+
+    def alerts(self, *, include_resolved: bool = False) -> dict[str, Alert]:
+        """Remembered alerts by fingerprint (open ones unless asked)."""
+        query = select(alerts)
+        if not include_resolved:
+            query = query.where(alerts.c.state != "resolved")
+        return {row["fingerprint"]: _alert(row) for row in self._conn.execute(query).mappings()}
+
+    def save_alerts(self, items: Iterable[Alert]) -> None:
+        for alert in items:
+            row = {name: getattr(alert, name) for name in _ALERT_COLUMNS}
+            row["severity"] = int(alert.severity)
+            row["notified_severity"] = (
+                None if alert.notified_severity is None else int(alert.notified_severity)
+            )
+            row["payload"] = {"owner": alert.owner, "items": [list(i) for i in alert.items]}
+            stmt = insert_or_update(self._conn, alerts).values(**row)
+            self._conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["fingerprint"],
+                    set_={k: v for k, v in row.items() if k != "fingerprint"},
+                )
+            )
+
+    def forget_alerts(self, fingerprints: Sequence[str]) -> None:
+        if fingerprints:
+            self._conn.execute(delete(alerts).where(alerts.c.fingerprint.in_(fingerprints)))
+
+    def resolved_fingerprints(self, fingerprints: Sequence[str]) -> set[str]:
+        rows = self._conn.execute(
+            select(alerts.c.fingerprint).where(
+                alerts.c.fingerprint.in_(list(fingerprints)), alerts.c.state == "resolved"
+            )
+        )
+        return {row[0] for row in rows}
+
+    def firing_by_severity(self) -> dict[Severity, int]:
+        rows = self._conn.execute(
+            select(alerts.c.severity, func.count())
+            .where(alerts.c.state == "firing")
+            .group_by(alerts.c.severity)
+        )
+        return {Severity(severity): int(n) for severity, n in rows}
+
+    def silence_matchers(self, now: datetime) -> list[str]:
+        rows = self._conn.execute(select(silences.c.matcher).where(silences.c.expires_at > now))
+        return [row[0] for row in rows]
+
+    def silences(self, now: datetime) -> list[Silence]:
+        """Silences still in force at ``now``, soonest to expire first."""
+        rows = self._conn.execute(
+            select(silences).where(silences.c.expires_at > now).order_by(silences.c.expires_at)
+        ).mappings()
+        return [Silence(**row) for row in rows]
+
+    def add_silence(self, matcher: str, reason: str, now: datetime, expires_at: datetime) -> int:
+        result = self._conn.execute(
+            insert(silences)
+            .values(matcher=matcher, reason=reason, created_at=now, expires_at=expires_at)
+            .returning(silences.c.id)
+        )
+        return int(result.scalar_one())
 
 
 def _alert(row: Any) -> Alert:
@@ -56,115 +124,3 @@ def _alert(row: Any) -> Alert:
         items=tuple((label, url) for label, url in payload.get("items", [])),
         notified_severity=None if notified is None else Severity(notified),
     )
-
-
-def save_alerts(conn: Connection, items: Iterable[Alert]) -> None:
-    for alert in items:
-        row = {name: getattr(alert, name) for name in _ALERT_COLUMNS}
-        row["severity"] = int(alert.severity)
-        row["notified_severity"] = (
-            None if alert.notified_severity is None else int(alert.notified_severity)
-        )
-        row["payload"] = {"owner": alert.owner, "items": [list(i) for i in alert.items]}
-        stmt = insert_or_update(conn, alerts).values(**row)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["fingerprint"],
-                set_={k: v for k, v in row.items() if k != "fingerprint"},
-            )
-        )
-
-
-def forget_alerts(conn: Connection, fingerprints: Sequence[str]) -> None:
-    if fingerprints:
-        conn.execute(delete(alerts).where(alerts.c.fingerprint.in_(fingerprints)))
-
-
-def enqueue(
-    conn: Connection,
-    *,
-    channel: str,
-    kind: str,
-    payload: dict[str, Any],
-    fingerprints: Sequence[str],
-    now: datetime,
-    not_before: datetime,
-    parent_id: int | None = None,
-) -> int:
-    result = conn.execute(
-        insert(outbox)
-        .values(
-            channel=channel,
-            kind=kind,
-            parent_id=parent_id,
-            payload=payload,
-            fingerprints=list(fingerprints),
-            created_at=now,
-            not_before=not_before,
-            attempts=0,
-        )
-        .returning(outbox.c.id)
-    )
-    return int(result.scalar_one())
-
-
-def active_silences(conn: Connection, now: datetime) -> list[str]:
-    rows = conn.execute(select(silences.c.matcher).where(silences.c.expires_at > now))
-    return [row[0] for row in rows]
-
-
-def add_silence(
-    conn: Connection, matcher: str, reason: str, now: datetime, expires_at: datetime
-) -> int:
-    result = conn.execute(
-        insert(silences)
-        .values(matcher=matcher, reason=reason, created_at=now, expires_at=expires_at)
-        .returning(silences.c.id)
-    )
-    return int(result.scalar_one())
-
-
-def active_silences_detail(conn: Connection, now: datetime) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(silences).where(silences.c.expires_at > now).order_by(silences.c.expires_at)
-    ).mappings()
-    return [dict(row) for row in rows]
-
-
-def outbox_rows(conn: Connection, *, undelivered_only: bool = False) -> list[dict[str, Any]]:
-    """Outbox rows in order; ``undelivered_only``: queued and dead ones."""
-    query = select(outbox).order_by(outbox.c.id)
-    if undelivered_only:
-        query = query.where(outbox.c.delivered_at.is_(None))
-    return [dict(row) for row in conn.execute(query).mappings()]
-
-
-def resolved_fingerprints(conn: Connection, fingerprints: Sequence[str]) -> set[str]:
-    rows = conn.execute(
-        select(alerts.c.fingerprint).where(
-            alerts.c.fingerprint.in_(list(fingerprints)), alerts.c.state == "resolved"
-        )
-    )
-    return {row[0] for row in rows}
-
-
-def set_outbox(conn: Connection, row_id: int, **values: Any) -> None:
-    conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
-
-
-def outbox_counts(conn: Connection) -> tuple[int, int]:
-    """(queued, dead) notifications."""
-    queued = conn.execute(
-        select(func.count()).where(outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None))
-    ).scalar_one()
-    dead = conn.execute(select(func.count()).where(outbox.c.dead_at.is_not(None))).scalar_one()
-    return int(queued), int(dead)
-
-
-def firing_by_severity(conn: Connection) -> dict[Severity, int]:
-    rows = conn.execute(
-        select(alerts.c.severity, func.count())
-        .where(alerts.c.state == "firing")
-        .group_by(alerts.c.severity)
-    )
-    return {Severity(severity): int(n) for severity, n in rows}

@@ -119,3 +119,13 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+
+
+def database_password(url: str) -> list[str]:
+    """The password written inside a database URL, if any: a secret that
+    arrives as part of a plain string."""
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return []
+    return [str(password)] if password else []

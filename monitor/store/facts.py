@@ -19,8 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, case, func, select
 
-from monitor.config.models import AutoRateSettings
-from monitor.facts import Cohort, DealSample, FunnelFacts, Period
+from monitor.facts import Cohort, DealSample, FactsQuery, FunnelFacts
 from monitor.interfaces import RATE_STAGES, RECORD_STAGES
 from monitor.store.rollups import matching_keys
 from monitor.store.schema import cohort_days, daily_counts, records, stage_days
@@ -258,17 +257,10 @@ def deal_sample(conn: Connection, where: Scope, start: datetime, end: datetime) 
     return DealSample(count, total)
 
 
-def funnel_facts(
-    conn: Connection,
-    source: str,
-    segment: Mapping[str, str],
-    period: Period,
-    as_of: datetime,
-    zone: ZoneInfo,
-    auto: AutoRateSettings,
-    recent_days: int,
-) -> FunnelFacts:
-    """Everything the reconciler needs for one goal, as of ``as_of``."""
+def funnel_facts(conn: Connection, query: FactsQuery) -> FunnelFacts:
+    """Everything the reconciler needs for one goal, as of ``query.as_of``."""
+    source, segment, period, as_of = query.source, query.segment, query.period, query.as_of
+    zone, auto, recent_days = query.zone, query.auto, query.recent_days
     where = scope(conn, source, segment, zone)
     until = min(as_of, period.ends_at)
     daily: dict[str, dict[date, int]] = {}

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, or_, select
 
-from monitor.sla import COMPLIANCE_WINDOW, SlaRecord
+from monitor.facts import COMPLIANCE_WINDOW, SlaRecord
 from monitor.store.facts import live_filter
 from monitor.store.schema import records
 
@@ -21,12 +21,12 @@ def sla_records(
     since: datetime,
     as_of: datetime,
 ) -> list[SlaRecord]:
-    window_start = as_of - COMPLIANCE_WINDOW
     """Records that entered ``stage`` in ``[since, as_of)`` and can still
     change a number: untouched, or touched or entered within the compliance
     window (a record answered before it was decided before it, so it counts
     nowhere). ``since`` is the rule's look-back: an unanswered lead older
     than that no longer alerts."""
+    window_start = as_of - COMPLIANCE_WINDOW
     entered = records.c[f"{stage}_at"]
     columns = (
         records.c.crm_id, records.c.name, records.c.owner_email, records.c.owner_name,

@@ -33,8 +33,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select
 
 from monitor.store import Store
-from monitor.store.alerts import outbox_counts
 from monitor.store.schema import alerts, outbox, records
+from monitor.store.transaction import Transaction
 from tests.e2e.cli import ALIGNMON, alignmon, service_config
 from tests.e2e.test_health import free_port, wait_for
 from tests.e2e.test_replicas import slack as slack  # the fake Slack fixture
@@ -65,7 +65,7 @@ SEED = 20261123
 def queued(engine: Engine) -> int:
     """Notifications neither delivered nor given up on."""
     with engine.connect() as conn:
-        return outbox_counts(conn)[0]
+        return Transaction(conn).outbox_counts()[0]
 
 
 def wait_until(condition: Callable[[], object], what: str, seconds: float = 60) -> None:

@@ -632,8 +632,8 @@ def test_a_lasting_slack_fault_keeps_the_notification_queued_then_sends_it_once(
     for _ in range(3):  # three hours of failing attempts
         delivery = app.deliver()
         assert (delivery.sent, delivery.retried, delivery.dead) == (0, 1, 0)
-        (row,) = app.alert_listing()["outbox"]
-        assert row["state"] == "queued" and row["last_error"]
+        (row,) = app.alert_listing().outbox
+        assert row.dead_at is None and row.last_error
         clock.advance(hours=1)
     assert posts(slack) == []
     if fault == "refused":
@@ -643,7 +643,7 @@ def test_a_lasting_slack_fault_keeps_the_notification_queued_then_sends_it_once(
     assert app.deliver().sent == 0
     (message,) = posts(slack)
     assert "Source hs is stale" in message["text"]
-    assert app.alert_listing()["outbox"] == []
+    assert app.alert_listing().outbox == []
     app.close()
 
 
@@ -656,9 +656,9 @@ def test_a_revoked_slack_token_is_one_clear_error_and_no_retry_storm(
     calls = len(slack.calls)
     assert app.deliver().dead == 1
     assert len(slack.calls) - calls == 1
-    (row,) = app.alert_listing()["outbox"]
-    assert row["state"] == "dead"
-    assert "token was revoked" in row["last_error"] and "slack.token" in row["last_error"]
+    (row,) = app.alert_listing().outbox
+    assert row.dead_at is not None and row.last_error is not None
+    assert "token was revoked" in row.last_error and "slack.token" in row.last_error
     for _ in range(3):
         clock.advance(hours=1)
         app.record(app.evaluate())

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from monitor.config.models import AutoRateSettings
-from monitor.facts import Cohort, DealSample, FunnelFacts
+from monitor.facts import Cohort, DealSample, FactsQuery, FunnelFacts
 from monitor.interfaces import Batch, FunnelRecord
 from monitor.periods import period_for
 from monitor.store import Store
@@ -185,7 +185,9 @@ def test_facts_from_rollups_equal_counting_the_records(
         final.update({r.crm_id: r for r in batch})
     auto = AutoRateSettings(window_days=window_days, maturity_days=maturity_days, min_sample=1)
     facts: FunnelFacts = store.funnel_facts(
-        source, segment, period_for("month", as_of, zone), as_of, zone, auto, recent_days
+        FactsQuery(
+            source, segment, period_for("month", as_of, zone), as_of, zone, auto, recent_days
+        )
     )
     daily, cohorts, recent, deals = naive_facts(
         list(final.values()), segment, as_of, zone, auto, recent_days
@@ -217,7 +219,9 @@ def test_conversions_on_the_day_of_as_of_count_up_to_the_instant(store: Store) -
     store.write_batch("crm", "persons", Batch(versions), BASE)
     zone = ZoneInfo("America/New_York")
     auto = AutoRateSettings(window_days=7, maturity_days=0, min_sample=1)  # days before today
-    facts = store.funnel_facts("crm", {}, period_for("month", as_of, zone), as_of, zone, auto, 3)
+    facts = store.funnel_facts(
+        FactsQuery("crm", {}, period_for("month", as_of, zone), as_of, zone, auto, 3)
+    )
     assert facts.cohorts["lead_to_mql"] == Cohort(3, 1)
     assert facts.daily["mql"] == {date(2026, 3, 10): 1}
 

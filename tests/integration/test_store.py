@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from monitor.config.models import AutoRateSettings
-from monitor.facts import Period
+from monitor.facts import FactsQuery, Period
 from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Touch
 from monitor.store import Store
 from monitor.store.engine import head_revision
@@ -38,15 +38,8 @@ def q4() -> Period:
 
 
 def facts(store: Store, as_of: datetime, segment: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    return store.funnel_facts(
-        "crm",
-        segment or {},
-        q4(),
-        as_of,
-        NY,
-        AutoRateSettings(window_days=90, maturity_days=0, min_sample=1),
-        30,
-    )
+    auto = AutoRateSettings(window_days=90, maturity_days=0, min_sample=1)
+    return store.funnel_facts(FactsQuery("crm", segment or {}, q4(), as_of, NY, auto, 30))
 
 
 def test_upsert_is_idempotent_and_cursor_moves_with_batch(store: Store) -> None:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.alerts import Alert, Policy, reconcile, silenced
-from monitor.findings import Finding
+from monitor.alerts import Policy, reconcile, silenced
+from monitor.findings import Alert, Finding
 from monitor.interfaces import Severity
 
 T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)

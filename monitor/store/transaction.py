@@ -1,0 +1,20 @@
+"""One transaction over alert state, silences and the outbox.
+
+The alert lifecycle and the delivery worker change several of these
+together: an alert is marked notified in the transaction that queues its
+notification, and an outbox row is claimed, sent and marked in one. Code
+outside the store gets this object from ``Store.transaction()`` and never a
+connection, so every query stays in this package.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from monitor.store.alerts import AlertRows
+from monitor.store.outbox import OutboxRows
+
+
+class Transaction(AlertRows, OutboxRows):
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
