@@ -17,12 +17,12 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor import messages
-from monitor.alerts import Notice, Policy, mark_notified, reconcile, silenced
 from monitor.config.file import Config
 from monitor.config.models import QuietHours
 from monitor.findings import Finding
 from monitor.interfaces import MessageKind
+from monitor.judge import messages
+from monitor.judge.alerts import Notice, Policy, mark_notified, reconcile, silenced
 from monitor.store import Store
 
 log = logging.getLogger(__name__)

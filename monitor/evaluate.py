@@ -12,15 +12,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from monitor import sla
-from monitor.business_time import BusinessCalendar, business_calendar
 from monitor.config.file import Config
 from monitor.config.models import Goal, SlaRule
 from monitor.errors import ConfigError
 from monitor.facts import FactsQuery, FunnelFacts
 from monitor.findings import Finding, fingerprint
-from monitor.periods import period_for
-from monitor.reconciler import GoalReport, evaluate_goal
+from monitor.judge import sla
+from monitor.judge.business_time import BusinessCalendar, business_calendar
+from monitor.judge.periods import period_for
+from monitor.judge.reconciler import evaluate_goal
+from monitor.judge.report import GoalReport
 from monitor.store import Store
 
 

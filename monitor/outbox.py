@@ -21,9 +21,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from monitor import messages
 from monitor.errors import NotifyRejected, NotifyRetry
 from monitor.interfaces import Clock, Notifier
+from monitor.judge import messages
 from monitor.store import Store
 from monitor.store.outbox import OutboxRow
 from monitor.store.transaction import Transaction

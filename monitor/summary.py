@@ -21,10 +21,10 @@ from monitor.config.file import Config
 from monitor.evaluate import Evaluation, working_days
 from monitor.facts import FunnelFacts
 from monitor.findings import Alert
-from monitor.format import ago, count, percent, stage_noun
 from monitor.interfaces import STAGES, Severity
-from monitor.periods import linear_elapsed, local_midnight
-from monitor.reconciler import GoalReport
+from monitor.judge.format import ago, count, percent, stage_noun
+from monitor.judge.periods import linear_elapsed, local_midnight
+from monitor.judge.report import GoalReport
 
 ACTUAL_COLOUR, EXPECTED_COLOUR = "#1f77b4", "#888888"
 

@@ -67,13 +67,13 @@ def locate(explicit: str | None) -> str | None:
 
 def starter_text() -> str:
     """The commented starter config ``alignmon init`` writes."""
-    return resources.files("monitor").joinpath("starter.yaml").read_text(encoding="utf-8")
+    return resources.files("monitor.config").joinpath("starter.yaml").read_text(encoding="utf-8")
 
 
 def load(explicit: str | None = None) -> LoadedConfig:
     path = locate(explicit)
     if path is None:
-        text = resources.files("monitor").joinpath("demo.yaml").read_text(encoding="utf-8")
+        text = resources.files("monitor.config").joinpath("demo.yaml").read_text(encoding="utf-8")
         return LoadedConfig(parse(text, "<built-in demo>"), "<built-in demo>", demo=True)
     try:
         text = Path(path).read_text(encoding="utf-8")

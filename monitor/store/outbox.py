@@ -21,7 +21,7 @@ from monitor.store.schema import outbox
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     """One queued notification. ``payload`` is the message as stored (see
-    ``monitor.messages``); ``parent_id`` is the post a reply or update
+    ``monitor.judge.messages``); ``parent_id`` is the post a reply or update
     refers to, ``ref`` the channel's id of the delivered message."""
 
     id: int

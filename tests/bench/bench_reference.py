@@ -36,7 +36,7 @@ import duckdb
 from monitor.config.file import Config
 from monitor.config.models import Goal
 from monitor.facts import COMPLIANCE_WINDOW
-from monitor.periods import local_midnight, period_for
+from monitor.judge.periods import local_midnight, period_for
 from tests.bench.bench_store import ABSENT, AS_OF, RECENT, People, config, people, region
 
 _RATES = {

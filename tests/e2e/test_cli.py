@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
-from monitor.cli import main
+from monitor.cli.main import main
 from tests.e2e.cli import alignmon
 
 WORKED_EXAMPLES = """\

@@ -30,12 +30,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, create_engine, select
 
-from monitor.app import App
 from monitor.config import loader
 from monitor.config.loader import LoadedConfig
-from monitor.http import HealthServer
-from monitor.logs import configure, secrets_in
-from monitor.service import Service
+from monitor.service.app import App
+from monitor.service.http import HealthServer
+from monitor.service.logs import configure, secrets_in
+from monitor.service.scheduler import Service
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.salesforce import (
     CONSUMER_KEY,

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from monitor import dispatch, views
-from monitor.app import App
+from monitor import dispatch
+from monitor.cli import views
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.findings import Finding, fingerprint
 from monitor.interfaces import Severity
+from monitor.service.app import App
 from monitor.store.schema import outbox
 from tests.fakes.slack import TOKEN, FakeSlack
 
@@ -228,7 +229,7 @@ def test_killed_after_outbox_write_delivers_once_after_restart(
         import os, signal
         from datetime import datetime, timezone
         from monitor import dispatch
-        from monitor.app import App
+        from monitor.service.app import App
         from monitor.config.loader import LoadedConfig
         from monitor.config.file import Config
         from tests.integration.test_alert_delivery import config_dict, gap, FakeSlack

@@ -34,11 +34,11 @@ from typing import Any
 
 import pytest
 
-from monitor.app import App
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.errors import SourceActionNeeded, SourceRetry
 from monitor.interfaces import Progress
+from monitor.service.app import App
 from monitor.store import Store
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.salesforce import FakeSalesforce

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from monitor.config.models import AutoRateSettings
 from monitor.facts import Cohort, DealSample, FactsQuery, FunnelFacts
 from monitor.interfaces import Batch, FunnelRecord
-from monitor.periods import period_for
+from monitor.judge.periods import period_for
 from monitor.store import Store
 from monitor.store import rollups as rollups_
 from monitor.store.schema import cohort_days, stage_days

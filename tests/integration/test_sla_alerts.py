@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.app import App
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.interfaces import Batch, FunnelRecord, Touch
-from monitor.sla import State
+from monitor.judge.sla import State
+from monitor.service.app import App
 from tests.fakes.slack import TOKEN, FakeSlack
 
 NY = ZoneInfo("America/New_York")

@@ -38,35 +38,17 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from rich.console import Console
-from rich.markup import escape
 
-from monitor import views
-from monitor.app import App
 from monitor.errors import AlignmonError, StoreError
-from monitor.http import HealthServer
 from monitor.interfaces import Severity
-from monitor.metrics import Metrics
-from monitor.single import single_instance
+from monitor.service.app import App
+from monitor.service.http import HealthServer
+from monitor.service.metrics import Metrics
+from monitor.service.single import single_instance
 
 log = logging.getLogger(__name__)
 
 MIN_LEASE = timedelta(seconds=1)
-
-
-def run_once(app: App, console: Console) -> None:
-    """One full cycle: sync every source, evaluate, show the status, record
-    alerts and deliver what is due."""
-    for result in app.sync():
-        if not result.ok:
-            console.print(f"[red]sync of {result.source} failed:[/red] {escape(str(result.error))}")
-    evaluation = app.evaluate()
-    for report in evaluation.goals:
-        console.print(views.status_table(report))
-    for rule, compliance in evaluation.sla:
-        console.print(views.sla_table(rule.name, compliance))
-    views.print_findings(evaluation.findings, console)
-    app.record(evaluation)
-    app.deliver()
 
 
 class Service:

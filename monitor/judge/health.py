@@ -15,8 +15,8 @@ from datetime import datetime
 from monitor.config.sources import SourceBase
 from monitor.facts import SourceStatus
 from monitor.findings import Finding
-from monitor.format import ago
 from monitor.interfaces import Severity
+from monitor.judge.format import ago
 
 
 def stale_findings(

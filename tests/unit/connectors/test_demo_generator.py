@@ -222,12 +222,12 @@ def test_first_touches_land_in_business_hours(
 
 
 def demo_config() -> Config:
-    text = resources.files("monitor").joinpath("demo.yaml").read_text()
+    text = resources.files("monitor.config").joinpath("demo.yaml").read_text()
     return Config.model_validate(yaml.safe_load(text))
 
 
 def test_demo_yaml_validates() -> None:
-    text = resources.files("monitor").joinpath("demo.yaml").read_text()
+    text = resources.files("monitor.config").joinpath("demo.yaml").read_text()
     assert parse(text, "<built-in demo>", environ={}) == demo_config()  # as the CLI loads it
     config = demo_config()
     assert config.sources["demo"].kind == "demo"

@@ -43,13 +43,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from monitor.business_time import BusinessCalendar
 from monitor.config.models import SlaRule
 from monitor.config.types import format_duration
 from monitor.facts import COMPLIANCE_WINDOW, SlaRecord
 from monitor.findings import Finding, Rule
-from monitor.format import stage_noun
 from monitor.interfaces import Severity
+from monitor.judge.business_time import BusinessCalendar
+from monitor.judge.format import stage_noun
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from monitor.config.models import ExplicitPeriod, Goal
 from monitor.facts import Cohort, DealSample, FunnelFacts, Period
 from monitor.interfaces import Severity
-from monitor.periods import period_for
-from monitor.reconciler import GoalReport, evaluate_goal
+from monitor.judge.periods import period_for
+from monitor.judge.reconciler import evaluate_goal
+from monitor.judge.report import GoalReport
 
 WARNING, CRITICAL = Severity.WARNING, Severity.CRITICAL
 ZONE = ZoneInfo("UTC")

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from monitor.business_time import BusinessCalendar, business_calendar
 from monitor.config.models import WEEKDAYS, Calendar
+from monitor.judge.business_time import BusinessCalendar, business_calendar
 
 NY = ZoneInfo("America/New_York")
 OFFICE = BusinessCalendar(Calendar(holidays=(date(2024, 2, 19),)), NY)

@@ -1,259 +1,27 @@
-"""The reconciler: one goal's plan, pacing and alignment findings.
+"""The alignment checks: the rules that turn one evaluated goal into
+findings (docs/design.md, "Pacing" and "Alignment checks").
 
-Sits between the store and the alert lifecycle (DESIGN §4): the store counts
-a goal's records into ``FunnelFacts``; ``evaluate_goal`` turns those facts,
-the goal's config and ``as_of`` into targets per stage (§2.2), pacing against
-them (§2.3) and the findings that neither team sees alone (§2.4). A pure
-function: no session, no HTTP, no clock, so a backtest is a literal table.
-
-A revenue goal whose average deal size is ``auto`` with too few won deals and
-no fallback has no plan: its stages show actuals with no targets, and one
-``plan-incomplete`` finding says what to configure.
-
-Longer than most modules: the report types, the pacing arithmetic and the
-finding rules all read the same per-stage numbers, and the rules' wording is
-most of the length.
+Pacing (a stage behind its pro-rated target), commitment gap (a team's
+commitment below what the plan needs), conversion drift (the recent cohort
+converts well below the planning rate), quality gap (volume on pace, the
+next stage behind, the conversion between them down) and plan-incomplete.
+Each rule reads the goal's report and facts and returns one finding or
+none; most of the length is the findings' wording.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import NamedTuple
+from dataclasses import dataclass
+from datetime import timedelta
 
-from monitor import format as fmt
-from monitor.config.models import DEFAULT_RATES, Goal
-from monitor.facts import Cohort, FunnelFacts, Period
+from monitor.config.models import Goal
+from monitor.facts import Cohort, FunnelFacts
 from monitor.findings import Finding, Rule
-from monitor.funnel import (
-    DealSize,
-    PlannedRate,
-    back_calculate,
-    resolve_deal_size,
-    resolve_rate,
-)
-from monitor.interfaces import (
-    RATE_FROM,
-    RATE_NAMES,
-    RATE_STAGES,
-    STAGES,
-    RateName,
-    Severity,
-    Stage,
-)
-from monitor.periods import WorkingDays, calendar_days
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class StageReport:
-    """One stage's plan and pace. ``rate`` is the conversion from this stage
-    to the next one down: the rate its target was derived with (``sql`` =
-    ``won / sql_to_won``), None for ``won``. ``actual`` is None for visits
-    when the source reports none; pacing numbers are None where undefined
-    (nothing expected yet, no plan, the period over)."""
-
-    stage: Stage
-    target: int | None
-    expected: float | None
-    actual: int | None
-    attainment: float | None
-    drift: float | None
-    projection: float | None
-    needed_per_day: float | None
-    pace_per_day: float | None
-    rate: float | None
-    rate_source: str | None
-    sample: int | None
-    commitment: int | None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "stage": self.stage,
-            "target": self.target,
-            "expected": _round(self.expected, 2),
-            "actual": self.actual,
-            "attainment": _round(self.attainment, 4),
-            "drift": _round(self.drift, 4),
-            "projection": _round(self.projection, 2),
-            "needed_per_day": _round(self.needed_per_day, 2),
-            "pace_per_day": _round(self.pace_per_day, 2),
-            "rate": _round(self.rate, 6),
-            "rate_source": self.rate_source,
-            "sample": self.sample,
-            "commitment": self.commitment,
-        }
-
-
-@dataclass(frozen=True)
-class GoalReport:
-    """Everything the CLI, the summary and the alert lifecycle need about one
-    goal as of one instant. ``elapsed`` is the share of the period gone, in
-    calendar or working days (``elapsed_days`` of ``total_days``);
-    ``deal_size`` is None for a ``closes`` goal."""
-
-    name: str
-    source: str
-    period: Period
-    as_of: datetime
-    pacing: str
-    elapsed: float
-    elapsed_days: float
-    total_days: float
-    deal_size: DealSize | None
-    rates: dict[RateName, PlannedRate]
-    stages: list[StageReport]
-    findings: list[Finding] = field(default_factory=list)
-
-    def stage(self, name: str) -> StageReport:
-        return next(s for s in self.stages if s.stage == name)
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready (DESIGN §3.2). ``period.end`` is the period's last day,
-        as a YAML period names it."""
-        deal = self.deal_size
-        return {
-            "name": self.name,
-            "source": self.source,
-            "period": {
-                "start": self.period.start.isoformat(),
-                "end": (self.period.end - timedelta(days=1)).isoformat(),
-            },
-            "as_of": self.as_of.isoformat(),
-            "pacing": self.pacing,
-            "elapsed": round(self.elapsed, 4),
-            "average_deal_size": None
-            if deal is None
-            else {"value": deal.value, "source": deal.source, "sample": deal.sample},
-            "stages": [s.to_dict() for s in self.stages],
-            "findings": [finding_dict(f) for f in self.findings],
-        }
-
-
-def finding_dict(finding: Finding) -> dict[str, object]:
-    """A finding as JSON (the ``findings`` list of ``status``)."""
-    return {
-        "rule": finding.rule,
-        "fingerprint": finding.fingerprint,
-        "severity": str(finding.severity),
-        "subject": finding.subject,
-        "stage": finding.stage,
-        "period": finding.period,
-        "title": finding.title,
-        "text": finding.text,
-        "metric": finding.metric,
-        "data": dict(finding.data),
-    }
-
-
-def evaluate_goal(
-    goal: Goal, facts: FunnelFacts, *, working_days: WorkingDays | None = None
-) -> GoalReport:
-    """Plan, pace and check one goal. ``working_days`` is required for
-    ``pacing: business_days``; a period with no working days at all is
-    paced by calendar days instead."""
-    period, as_of = facts.period, facts.as_of
-    elapsed_days, total_days = calendar_days(period, as_of)
-    if goal.pacing == "business_days":
-        if working_days is None:
-            raise ValueError(f"goal {goal.name!r} paces by business days: pass working_days")
-        work_elapsed, work_total = working_days.elapsed_days(period.start, period.end, as_of)
-        if work_total > 0:
-            elapsed_days, total_days = min(work_elapsed, work_total), work_total
-    clock = _Clock(min(1.0, max(0.0, elapsed_days / total_days)), elapsed_days, total_days)
-
-    rates = plan_rates(goal, facts)
-    deal = None
-    if goal.revenue is not None:
-        deal = resolve_deal_size(goal.average_deal_size, facts.deals, goal.auto_rates)
-    targets: dict[Stage, int] = {}
-    if deal is None or deal.value is not None:
-        plan = {name: rate.value for name, rate in rates.items()}
-        targets = back_calculate(goal, plan, deal.value if deal else None)
-    log.debug("goal %s as of %s: elapsed %.4f, targets %s", goal.name, as_of, clock.share, targets)
-
-    stages = [
-        _stage_report(goal, facts, stage, targets.get(stage), rates, clock)
-        for stage in STAGES
-        if stage != "visit" or goal.rates.visit_to_lead is not None
-    ]
-    report = GoalReport(
-        name=goal.name,
-        source=goal.source,
-        period=period,
-        as_of=as_of,
-        pacing=goal.pacing,
-        elapsed=clock.share,
-        elapsed_days=elapsed_days,
-        total_days=total_days,
-        deal_size=deal,
-        rates=rates,
-        stages=stages,
-    )
-    report.findings.extend(_findings(goal, facts, report))
-    return report
-
-
-def plan_rates(goal: Goal, facts: FunnelFacts) -> dict[RateName, PlannedRate]:
-    """The planning rate for each conversion the goal uses."""
-    settings = {name: getattr(goal.rates, name) for name in reversed(RATE_NAMES)}
-    return {
-        name: resolve_rate(setting, facts.cohorts.get(name), goal.auto_rates, DEFAULT_RATES[name])
-        for name, setting in settings.items()
-        if setting is not None  # only visit_to_lead is optional
-    }
-
-
-class _Clock(NamedTuple):
-    share: float  # of the period elapsed, in [0, 1]
-    days: float  # calendar or working days elapsed
-    total: float
-
-
-def _stage_report(
-    goal: Goal,
-    facts: FunnelFacts,
-    stage: Stage,
-    target: int | None,
-    rates: dict[RateName, PlannedRate],
-    clock: _Clock,
-) -> StageReport:
-    rate = rates.get(RATE_FROM[stage]) if stage in RATE_FROM else None
-    actual = None if stage == "visit" and not facts.has_visits else facts.actual(stage)
-    expected = None if target is None else target * clock.share
-    attainment = drift = projection = needed = pace = None
-    if actual is not None:
-        projection = actual / clock.share if clock.share > 0 else None
-        pace = actual / clock.days if clock.days > 0 else None
-        if expected:
-            attainment = actual / expected
-            drift = attainment - 1
-        if target is not None and actual >= target:
-            needed = 0.0
-        elif target is not None and clock.total > clock.days:
-            needed = (target - actual) / (clock.total - clock.days)
-    commitment = goal.commitments.get(stage)
-    return StageReport(
-        stage=stage,
-        target=target,
-        expected=expected,
-        actual=actual,
-        attainment=attainment,
-        drift=drift,
-        projection=projection,
-        needed_per_day=needed,
-        pace_per_day=pace,
-        rate=rate.value if rate else None,
-        rate_source=rate.source if rate else None,
-        sample=rate.sample if rate else None,
-        commitment=commitment,
-    )
-
-
-# --- findings (DESIGN §2.3 pacing, §2.4 alignment) -------------------------
+from monitor.interfaces import RATE_STAGES, RateName, Severity, Stage
+from monitor.judge import format as fmt
+from monitor.judge.funnel import back_calculate
+from monitor.judge.report import GoalReport, StageReport
 
 # Thresholds compare with a little slack: an attainment of exactly 85%
 # computes as a drift of -0.15000000000000002, and a table row written as
@@ -268,7 +36,9 @@ _TEAM = {
 }
 
 
-def _findings(goal: Goal, facts: FunnelFacts, report: GoalReport) -> list[Finding]:
+def findings(goal: Goal, facts: FunnelFacts, report: GoalReport) -> list[Finding]:
+    """Every finding of one evaluated goal; a goal with no plan yields only
+    ``plan-incomplete``."""
     checks = _Checks(goal, facts, report)
     if report.deal_size is not None and report.deal_size.value is None:
         return [checks.plan_incomplete()]
@@ -478,7 +248,3 @@ def _nouns(upper: str, lower: str) -> tuple[str, str]:
 
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def _round(x: float | None, digits: int) -> float | None:
-    return None if x is None else round(x, digits)

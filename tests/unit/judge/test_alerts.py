@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.alerts import Policy, reconcile, silenced
 from monitor.findings import Alert, Finding
 from monitor.interfaces import Severity
+from monitor.judge.alerts import Policy, reconcile, silenced
 
 T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 POLICY = Policy(for_evaluations=2, repeat_interval=timedelta(hours=24))
@@ -31,7 +31,7 @@ def step(previous: dict[str, Alert], findings: list[Finding], at: datetime, **kw
 
 
 def notified(state: dict[str, Alert], at: datetime) -> dict[str, Alert]:
-    from monitor.alerts import mark_notified
+    from monitor.judge.alerts import mark_notified
 
     return {fp: mark_notified(a, at, 1) if a.state == "firing" else a for fp, a in state.items()}
 

@@ -21,8 +21,8 @@ from monitor.config.loader import LoadedConfig
 from monitor.errors import ConfigError
 from monitor.evaluate import Evaluation, evaluate
 from monitor.findings import Alert
-from monitor.health import stale_findings
 from monitor.interfaces import Clock, Connector, Notifier, Progress, Severity, utc_now
+from monitor.judge.health import stale_findings
 from monitor.notifiers import create_notifier
 from monitor.store import Store
 from monitor.store.alerts import Silence

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.config.models import ExplicitPeriod
-from monitor.periods import calendar_days, linear_elapsed, local_midnight, period_for
+from monitor.judge.periods import calendar_days, linear_elapsed, local_midnight, period_for
 
 NY = ZoneInfo("America/New_York")
 

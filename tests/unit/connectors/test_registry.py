@@ -43,7 +43,15 @@ def test_vendor_loggers_come_from_the_table() -> None:
     assert set(vendor_loggers()) == {"hubspot", "simple_salesforce"}
 
 
-@pytest.mark.parametrize("module", ["monitor.reconciler", "monitor.sla", "monitor.alerts"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "monitor.judge.reconciler",
+        "monitor.judge.sla",
+        "monitor.judge.alerts",
+        "monitor.judge.health",
+    ],
+)
 def test_the_judges_import_no_connector(module: str) -> None:
     code = (
         f"import sys, {module}; "

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from monitor.alerts import Notice
 from monitor.interfaces import Message, MessageKind, MessageLine, Severity
+from monitor.judge.alerts import Notice
 
 _REASON_PREFIX = {
     "firing": "",

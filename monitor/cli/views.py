@@ -16,13 +16,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from monitor.app import AlertListing
 from monitor.evaluate import Evaluation
 from monitor.findings import Finding
-from monitor.format import ago, amount, count, percent
 from monitor.interfaces import Severity
-from monitor.reconciler import GoalReport, StageReport, finding_dict
-from monitor.sla import SlaResult, State
+from monitor.judge.format import ago, amount, count, percent
+from monitor.judge.report import GoalReport, StageReport, finding_dict
+from monitor.judge.sla import SlaResult, State
+from monitor.service.app import AlertListing
 
 _SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor.errors import ConfigError
-from monitor.metrics import Metrics
+from monitor.service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

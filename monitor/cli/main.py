@@ -19,14 +19,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from monitor import views
-from monitor.app import App
+from monitor.cli import views
 from monitor.config import loader
 from monitor.config.types import parse_duration
 from monitor.errors import AlignmonError, ConfigError, SourceError, StoreError
 from monitor.evaluate import parse_as_of
 from monitor.interfaces import CheckResult, CheckStatus, Severity
-from monitor.logs import configure, secrets_in
+from monitor.service.app import App
+from monitor.service.logs import configure, secrets_in
 
 EXIT_FINDINGS, EXIT_CONFIG, EXIT_UNREACHABLE = 1, 2, 3
 out = Console(highlight=False, soft_wrap=True)
@@ -380,14 +380,30 @@ def run(ctx: click.Context, once: bool) -> None:
     Example:
       alignmon --config alignmon.yaml run
     """
-    from monitor.service import run_once, run_service
+    from monitor.service.scheduler import run_service
 
     with errors_to_exit():
         app = _app(ctx)
         if once:
-            run_once(app, out)
+            _run_once(app)
         else:
             run_service(app, out)
+
+
+def _run_once(app: App) -> None:
+    """One full cycle: sync every source, evaluate, show the status, record
+    alerts and deliver what is due."""
+    for result in app.sync():
+        if not result.ok:
+            out.print(f"[red]sync of {result.source} failed:[/red] {escape(str(result.error))}")
+    evaluation = app.evaluate()
+    for report in evaluation.goals:
+        out.print(views.status_table(report))
+    for rule, compliance in evaluation.sla:
+        out.print(views.sla_table(rule.name, compliance))
+    views.print_findings(evaluation.findings, out)
+    app.record(evaluation)
+    app.deliver()
 
 
 @main.command()

@@ -155,7 +155,7 @@ def test_starter_and_demo_configs_are_valid() -> None:
     from importlib import resources
 
     for name in ("starter.yaml", "demo.yaml"):
-        text = resources.files("monitor").joinpath(name).read_text()
+        text = resources.files("monitor.config").joinpath(name).read_text()
         config = parse(text, name, {"HUBSPOT_TOKEN": "x" * 10, "SLACK_BOT_TOKEN": "y" * 10})
         assert config.goals and config.sources
 
@@ -164,7 +164,7 @@ def test_starter_and_demo_configs_are_valid() -> None:
 def test_example_configs_are_valid(name: str) -> None:
     from pathlib import Path
 
-    path = Path(__file__).parents[2] / "config" / name
+    path = Path(__file__).parents[3] / "config" / name
     env = {
         k: "x" * 12
         for k in (
@@ -180,7 +180,7 @@ def test_example_configs_are_valid(name: str) -> None:
 
 
 def test_database_password_is_treated_as_a_secret() -> None:
-    from monitor.logs import secrets_in
+    from monitor.service.logs import secrets_in
 
     text = BASE.replace(
         "timezone:", "database: postgresql://app:s3cr3t-db-pw@db/alignmon\ntimezone:"

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from monitor import logs
+from monitor.service import logs
 
 
 def test_an_overlong_message_is_clipped_after_redaction(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from monitor.config.file import Config
 from monitor.facts import SourceStatus
-from monitor.health import stale_findings
 from monitor.interfaces import Severity
+from monitor.judge.health import stale_findings
 
 NOW = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
 CONFIG = Config.model_validate(

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.business_time import BusinessCalendar
 from monitor.config.models import Calendar, SlaRule
 from monitor.facts import SlaRecord
 from monitor.interfaces import Severity
-from monitor.sla import State, evaluate, findings, next_deadline
+from monitor.judge.business_time import BusinessCalendar
+from monitor.judge.sla import State, evaluate, findings, next_deadline
 
 NY = ZoneInfo("America/New_York")
 CALENDAR = BusinessCalendar(Calendar(holidays=(date(2024, 2, 19),)), NY)

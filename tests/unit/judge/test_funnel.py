@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 
 from monitor.config.models import AutoAmount, AutoRate, AutoRateSettings, Goal
 from monitor.facts import Cohort, DealSample
-from monitor.funnel import (
+from monitor.interfaces import NEXT_STAGE, RATE_FROM
+from monitor.judge.funnel import (
     back_calculate,
     ceil_count,
     resolve_deal_size,
     resolve_rate,
     wilson_lower,
 )
-from monitor.interfaces import NEXT_STAGE, RATE_FROM
 
 SETTINGS = AutoRateSettings()  # min_sample 30, large_sample 400
 

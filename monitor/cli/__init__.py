@@ -1,0 +1,2 @@
+"""The ``alignmon`` command (``main``) and its terminal and JSON output
+(``views``)."""

@@ -1,0 +1,132 @@
+"""The reconciler: one goal's plan, pacing and findings.
+
+Sits between the store and the alert lifecycle: the store counts a goal's
+records into ``FunnelFacts``; ``evaluate_goal`` turns those facts, the goal's
+config and ``as_of`` into targets per stage (``funnel``: docs/design.md,
+"Back-calculation"), pacing against them ("Pacing") and the findings neither
+team sees alone (``checks``: "Alignment checks"). A pure function: no
+session, no HTTP, no clock, so a backtest is a literal table.
+
+A revenue goal whose average deal size is ``auto`` with too few won deals and
+no fallback has no plan: its stages show actuals with no targets, and one
+``plan-incomplete`` finding says what to configure.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NamedTuple
+
+from monitor.config.models import DEFAULT_RATES, Goal
+from monitor.facts import FunnelFacts
+from monitor.interfaces import RATE_FROM, RATE_NAMES, STAGES, RateName, Stage
+from monitor.judge import checks
+from monitor.judge.funnel import PlannedRate, back_calculate, resolve_deal_size, resolve_rate
+from monitor.judge.periods import WorkingDays, calendar_days
+from monitor.judge.report import GoalReport, StageReport
+
+log = logging.getLogger(__name__)
+
+
+def evaluate_goal(
+    goal: Goal, facts: FunnelFacts, *, working_days: WorkingDays | None = None
+) -> GoalReport:
+    """Plan, pace and check one goal. ``working_days`` is required for
+    ``pacing: business_days``; a period with no working days at all is
+    paced by calendar days instead."""
+    period, as_of = facts.period, facts.as_of
+    elapsed_days, total_days = calendar_days(period, as_of)
+    if goal.pacing == "business_days":
+        if working_days is None:
+            raise ValueError(f"goal {goal.name!r} paces by business days: pass working_days")
+        work_elapsed, work_total = working_days.elapsed_days(period.start, period.end, as_of)
+        if work_total > 0:
+            elapsed_days, total_days = min(work_elapsed, work_total), work_total
+    clock = _Clock(min(1.0, max(0.0, elapsed_days / total_days)), elapsed_days, total_days)
+
+    rates = plan_rates(goal, facts)
+    deal = None
+    if goal.revenue is not None:
+        deal = resolve_deal_size(goal.average_deal_size, facts.deals, goal.auto_rates)
+    targets: dict[Stage, int] = {}
+    if deal is None or deal.value is not None:
+        plan = {name: rate.value for name, rate in rates.items()}
+        targets = back_calculate(goal, plan, deal.value if deal else None)
+    log.debug("goal %s as of %s: elapsed %.4f, targets %s", goal.name, as_of, clock.share, targets)
+
+    stages = [
+        _stage_report(goal, facts, stage, targets.get(stage), rates, clock)
+        for stage in STAGES
+        if stage != "visit" or goal.rates.visit_to_lead is not None
+    ]
+    report = GoalReport(
+        name=goal.name,
+        source=goal.source,
+        period=period,
+        as_of=as_of,
+        pacing=goal.pacing,
+        elapsed=clock.share,
+        elapsed_days=elapsed_days,
+        total_days=total_days,
+        deal_size=deal,
+        rates=rates,
+        stages=stages,
+    )
+    report.findings.extend(checks.findings(goal, facts, report))
+    return report
+
+
+def plan_rates(goal: Goal, facts: FunnelFacts) -> dict[RateName, PlannedRate]:
+    """The planning rate for each conversion the goal uses."""
+    settings = {name: getattr(goal.rates, name) for name in reversed(RATE_NAMES)}
+    return {
+        name: resolve_rate(setting, facts.cohorts.get(name), goal.auto_rates, DEFAULT_RATES[name])
+        for name, setting in settings.items()
+        if setting is not None  # only visit_to_lead is optional
+    }
+
+
+class _Clock(NamedTuple):
+    share: float  # of the period elapsed, in [0, 1]
+    days: float  # calendar or working days elapsed
+    total: float
+
+
+def _stage_report(
+    goal: Goal,
+    facts: FunnelFacts,
+    stage: Stage,
+    target: int | None,
+    rates: dict[RateName, PlannedRate],
+    clock: _Clock,
+) -> StageReport:
+    rate = rates.get(RATE_FROM[stage]) if stage in RATE_FROM else None
+    actual = None if stage == "visit" and not facts.has_visits else facts.actual(stage)
+    expected = None if target is None else target * clock.share
+    attainment = drift = projection = needed = pace = None
+    if actual is not None:
+        projection = actual / clock.share if clock.share > 0 else None
+        pace = actual / clock.days if clock.days > 0 else None
+        if expected:
+            attainment = actual / expected
+            drift = attainment - 1
+        if target is not None and actual >= target:
+            needed = 0.0
+        elif target is not None and clock.total > clock.days:
+            needed = (target - actual) / (clock.total - clock.days)
+    commitment = goal.commitments.get(stage)
+    return StageReport(
+        stage=stage,
+        target=target,
+        expected=expected,
+        actual=actual,
+        attainment=attainment,
+        drift=drift,
+        projection=projection,
+        needed_per_day=needed,
+        pace_per_day=pace,
+        rate=rate.value if rate else None,
+        rate_source=rate.source if rate else None,
+        sample=rate.sample if rate else None,
+        commitment=commitment,
+    )

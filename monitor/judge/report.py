@@ -1,0 +1,119 @@
+"""What the reconciler says about one goal: its plan and pace per stage,
+and its findings, as values the CLI, the summary and the alert lifecycle
+read. JSON keys are the public contract of ``status`` and ``targets``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from monitor.facts import Period
+from monitor.findings import Finding
+from monitor.interfaces import RateName, Stage
+from monitor.judge.funnel import DealSize, PlannedRate
+
+
+@dataclass(frozen=True, slots=True)
+class StageReport:
+    """One stage's plan and pace. ``rate`` is the conversion from this stage
+    to the next one down: the rate its target was derived with (``sql`` =
+    ``won / sql_to_won``), None for ``won``. ``actual`` is None for visits
+    when the source reports none; pacing numbers are None where undefined
+    (nothing expected yet, no plan, the period over)."""
+
+    stage: Stage
+    target: int | None
+    expected: float | None
+    actual: int | None
+    attainment: float | None
+    drift: float | None
+    projection: float | None
+    needed_per_day: float | None
+    pace_per_day: float | None
+    rate: float | None
+    rate_source: str | None
+    sample: int | None
+    commitment: int | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "stage": self.stage,
+            "target": self.target,
+            "expected": _round(self.expected, 2),
+            "actual": self.actual,
+            "attainment": _round(self.attainment, 4),
+            "drift": _round(self.drift, 4),
+            "projection": _round(self.projection, 2),
+            "needed_per_day": _round(self.needed_per_day, 2),
+            "pace_per_day": _round(self.pace_per_day, 2),
+            "rate": _round(self.rate, 6),
+            "rate_source": self.rate_source,
+            "sample": self.sample,
+            "commitment": self.commitment,
+        }
+
+
+@dataclass(frozen=True)
+class GoalReport:
+    """Everything the CLI, the summary and the alert lifecycle need about one
+    goal as of one instant. ``elapsed`` is the share of the period gone, in
+    calendar or working days (``elapsed_days`` of ``total_days``);
+    ``deal_size`` is None for a ``closes`` goal."""
+
+    name: str
+    source: str
+    period: Period
+    as_of: datetime
+    pacing: str
+    elapsed: float
+    elapsed_days: float
+    total_days: float
+    deal_size: DealSize | None
+    rates: dict[RateName, PlannedRate]
+    stages: list[StageReport]
+    findings: list[Finding] = field(default_factory=list)
+
+    def stage(self, name: str) -> StageReport:
+        return next(s for s in self.stages if s.stage == name)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready (docs/design.md, "Command line and JSON"). ``period.end`` is the period's last day,
+        as a YAML period names it."""
+        deal = self.deal_size
+        return {
+            "name": self.name,
+            "source": self.source,
+            "period": {
+                "start": self.period.start.isoformat(),
+                "end": (self.period.end - timedelta(days=1)).isoformat(),
+            },
+            "as_of": self.as_of.isoformat(),
+            "pacing": self.pacing,
+            "elapsed": round(self.elapsed, 4),
+            "average_deal_size": None
+            if deal is None
+            else {"value": deal.value, "source": deal.source, "sample": deal.sample},
+            "stages": [s.to_dict() for s in self.stages],
+            "findings": [finding_dict(f) for f in self.findings],
+        }
+
+
+def finding_dict(finding: Finding) -> dict[str, object]:
+    """A finding as JSON (the ``findings`` list of ``status``)."""
+    return {
+        "rule": finding.rule,
+        "fingerprint": finding.fingerprint,
+        "severity": str(finding.severity),
+        "subject": finding.subject,
+        "stage": finding.stage,
+        "period": finding.period,
+        "title": finding.title,
+        "text": finding.text,
+        "metric": finding.metric,
+        "data": dict(finding.data),
+    }
+
+
+def _round(x: float | None, digits: int) -> float | None:
+    return None if x is None else round(x, digits)
