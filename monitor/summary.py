@@ -1,4 +1,4 @@
-"""The daily summary (DESIGN §2.7): per goal the stage table, the rates
+"""The daily summary (docs/design.md, "Daily summary"): per goal the stage table, the rates
 against plan and the findings; the SLA compliance line; the open alerts;
 and a chart of cumulative actual against expected for every stage.
 

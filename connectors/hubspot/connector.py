@@ -141,7 +141,7 @@ class HubSpotConnector:
         ids = {(r.get("properties") or {}).get("hubspot_owner_id") for r in results} - {None, ""}
         if self._owners is None or (not self._owners_fresh and ids - self._owners.keys()):
             owners: dict[str, Owner] = {}
-            # Owners of deactivated users are only listed as archived (reference §2.4).
+            # Owners of deactivated users are only listed as archived (docs/design.md, "HubSpot").
             for archived in (True, False):
                 after: str | None = None
                 while True:

@@ -5,7 +5,7 @@ connector passes each page here and wraps the result in a ``Batch`` for the
 store. Stage entries come from the per-stage "date entered" properties, not
 the current lifecycle stage, so a contact that moved on still counts in the
 period it entered each stage. Deals count as won by ``hs_is_closed_won``
-(stage ids are not semantic, reference §0.9).
+(stage ids are not semantic: docs/design.md, "HubSpot").
 
 Bad data never raises: a record without an id or a modified time is
 rejected (counted in ``Batch.rejected``); an unparseable, non-finite or

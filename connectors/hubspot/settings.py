@@ -3,7 +3,7 @@ and their defaults.
 
 This module is configuration only (it never imports the HubSpot client), so
 loading a config file stays cheap and the connector reads every vendor name
-from one place. Property defaults follow reference/crm-apis.md §2: the
+from one place. Property defaults (docs/design.md, "HubSpot"): the
 stage-calculated ``hs_v2_date_entered_*`` properties first, the legacy "became
 a … date" properties second (they are cleared when someone moves a contact
 back down the lifecycle), and the deal's ``hs_is_closed_won`` flag rather
@@ -24,7 +24,7 @@ DEFAULT_API_URL = "https://api.hubapi.com"
 DEFAULT_APP_URL = "https://app.hubspot.com"
 
 #: The last-modified property each object type is windowed and sorted on:
-#: contacts and deals spell it differently (reference §1.1).
+#: contacts and deals spell it differently (docs/design.md, "HubSpot").
 MODIFIED_PROPERTY = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
 #: HubSpot's object type ids, as they appear in record deep links.
 OBJECT_TYPE_IDS = {"contacts": "0-1", "deals": "0-3"}

@@ -1,8 +1,8 @@
 """The CLI's output layer: turning reports into terminal tables and JSON.
 
 Nothing here computes; it only lays out what the reconciler, the SLA engine
-and the store already decided. JSON keys follow DESIGN §3.2, so scripts can
-rely on them.
+and the store already decided. JSON keys are a public contract (docs/design.md, "Command line and
+JSON"), so scripts can rely on them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The typed config: one model per part of the YAML file (DESIGN §3.1).
+"""The typed config: one model per part of the YAML file (docs/design.md, "Configuration").
 
 Validation happens once, in ``monitor.config.load``; everything below works
 with these frozen models and never sees raw YAML.
@@ -29,7 +29,7 @@ FIRST_YEAR, LAST_YEAR = 1970, 2999
 MAX_DAYS = 3650
 
 #: Conservative fallbacks for ``auto`` rates with no configured value: the
-#: low end of published B2B ranges (reference/peers.md §5.2).
+#: low end of published B2B ranges (docs/design.md, "Rates").
 DEFAULT_RATES: Mapping[RateName, float] = {
     "sql_to_won": 0.2,
     "mql_to_sql": 0.13,
@@ -217,7 +217,7 @@ class QuietHours(StrictModel):
 
 
 class Alerts(StrictModel):
-    """Alert lifecycle knobs (DESIGN §2.6)."""
+    """Alert lifecycle knobs (docs/design.md, "Alert lifecycle")."""
 
     for_evaluations: int = Field(default=2, ge=1, alias="for")
     repeat_interval: Duration = timedelta(hours=24)

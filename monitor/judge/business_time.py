@@ -1,7 +1,8 @@
 """Business time: working days, working hours and holidays in one time zone.
 
-Sits under the SLA engine (follow-up deadlines are measured in business time,
-DESIGN §2.5) and the reconciler's ``business_days`` pacing (§2.3). Pure: no
+Sits under the SLA engine (follow-up deadlines are measured in business time)
+and the reconciler's ``business_days`` pacing (docs/design.md, "Business
+time"). Pure: no
 clock and no I/O; public holidays come from the ``holidays`` package's
 built-in tables.
 

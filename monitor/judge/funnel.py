@@ -1,6 +1,6 @@
 """Funnel math: which rates to plan with, and the volume each stage needs.
 
-The reconciler's first step (DESIGN §2.2). Given a goal's config and the
+The reconciler's first step (docs/design.md, "Back-calculation", "Rates"). Given a goal's config and the
 observed cohorts the store counted, choose each conversion rate (configured,
 observed, a conservative lower bound of the observed, or a fallback), the
 average deal size, and work backwards from the revenue target to a target

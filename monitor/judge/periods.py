@@ -2,7 +2,7 @@
 
 Sits between the config and the reconciler: the store asks ``period_for``
 which dates to count, and the reconciler asks how far through that period
-``as_of`` is, to pro-rate targets (DESIGN §2.3). Everything is computed in
+``as_of`` is, to pro-rate targets (docs/design.md, "Pacing"). Everything is computed in
 the configured time zone; nothing here reads a clock.
 
 Period boundaries are local midnights. A period is ``[start, end)``: an

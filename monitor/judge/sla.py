@@ -1,4 +1,4 @@
-"""The follow-up SLA engine (DESIGN §2.5): stage entries, assignments and
+"""The follow-up SLA engine (docs/design.md, "Follow-up SLA"): stage entries, assignments and
 first touches in; per-record states, compliance and findings out.
 
 Sits beside the reconciler: the store hands it one rule's ``SlaRecord`` rows
@@ -9,7 +9,7 @@ scheduler when the next state change falls due and a breach is seen within a
 minute of its deadline even between CRM syncs. States, compliance and
 findings stay in one module because they share one reading of the rules below.
 
-Choices the design leaves open:
+Choices behind the rules:
 
 - ``at_risk`` is measured in business time: a record is at risk once less than
   ``warn_before`` of *working* time is left. A rep can only act in working

@@ -22,7 +22,7 @@ from typing import Any
 
 from monitor.interfaces import Message, MessageLine, Severity
 
-#: Slack's three control characters (api.slack.com/reference/surfaces/formatting#escaping).
+#: Slack's three control characters (docs/design.md, "Slack messages").
 #: ``str.translate`` replaces in a single pass, so ``&`` is never escaped twice.
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
@@ -41,7 +41,7 @@ Resolve = Callable[[str], str | None]
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What one Slack message can carry (crm-apis.md §6.4)."""
+    """What one Slack message can carry (docs/design.md, "Slack")."""
 
     blocks: int = 50
     section_text: int = 3000

@@ -152,7 +152,7 @@ class SlackNotifier:
         self._settings = settings
         self._clock = clock
         # urllib wraps failures to connect or send in URLError, so this retry
-        # only repeats requests Slack never received (crm-apis.md §6.3).
+        # only repeats requests Slack never received (docs/design.md, "Slack").
         refused_once = ConnectionErrorRetryHandler(
             max_retry_count=1,
             interval_calculator=FixedValueRetryIntervalCalculator(0.2),

@@ -226,7 +226,7 @@ def write(path: Path, sections: list[Section]) -> None:
         "# Benchmarks",
         "",
         "Written by `make bench` (`python -m tests.bench`); each benchmark runs in its own",
-        "process. Targets (DESIGN §6): evaluate all goals + SLA over 1,000,000 records in",
+        "process. Targets (docs/design.md, 'Performance targets'): evaluate all goals + SLA over 1,000,000 records in",
         "≤ 1 s on SQLite (≤ 1.5 s on PostgreSQL) with peak RSS ≤ 300 MB, and evaluation",
         "time growing at most 2× from 100k to 5M persons; ingest ≥ 20,000 records/s; API",
         "calls equal to the page-count minimum; idle service ≤ 100 MB RSS and ~0% CPU.",

@@ -2,7 +2,7 @@
 
 Reports the wall-clock rate and the connector's own rate: wall time less
 the time spent waiting on HTTP (the fake's serving time, measured around
-each call) and in the token bucket. DESIGN §6 asks for ≥ 20,000 records/s
+each call) and in the token bucket. docs/design.md ("Performance targets") asks for ≥ 20,000 records/s
 ingest and API calls equal to the page-count minimum; a tenth of the
 contacts share one instant, so the cap's forced windows show up too.
 """

@@ -3,7 +3,7 @@ REST query pages and once through Bulk API 2.0.
 
 The fake serves from the same process, so the wall-clock rate includes its
 own JSON/CSV writing; the connector's rate leaves out the time spent waiting
-for responses. DESIGN §6 asks for ≥ 20,000 records/s ingest and API calls
+for responses. docs/design.md ("Performance targets") asks for ≥ 20,000 records/s ingest and API calls
 equal to the page-count minimum (REST: one call per 2,000 rows; the one
 describe per object and connector is reported apart).
 """

@@ -1,4 +1,4 @@
-"""Back-calculation, rate choice and the Wilson bound (DESIGN §2.2)."""
+"""Back-calculation, rate choice and the Wilson bound (docs/design.md, "Back-calculation")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The reconciler as tables: plan, pacing, and each alignment check firing
-and not firing (DESIGN §2.2–2.4)."""
+and not firing (docs/design.md, "Back-calculation" to "Alignment checks")."""
 
 from __future__ import annotations
 
