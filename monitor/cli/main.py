@@ -59,6 +59,15 @@ class Context:
             self._app.close()
 
 
+#: What each error is called on stderr, and the exit code it ends with.
+_EXITS: tuple[tuple[type[AlignmonError], str, int], ...] = (
+    (ConfigError, "config error", EXIT_CONFIG),
+    (SourceError, "source error", EXIT_UNREACHABLE),
+    (StoreError, "database error", EXIT_UNREACHABLE),
+    (AlignmonError, "error", EXIT_UNREACHABLE),
+)
+
+
 @contextmanager
 def errors_to_exit() -> Iterator[None]:
     """One clear line on stderr and the documented exit code; no traceback
@@ -67,18 +76,10 @@ def errors_to_exit() -> Iterator[None]:
     # "[/b]" in them is printed, not read as markup (or refused by rich).
     try:
         yield
-    except ConfigError as exc:
-        err.print(f"[red]config error:[/red] {escape(str(exc))}")
-        sys.exit(EXIT_CONFIG)
-    except SourceError as exc:
-        err.print(f"[red]source error:[/red] {escape(str(exc))}")
-        sys.exit(EXIT_UNREACHABLE)
-    except StoreError as exc:
-        err.print(f"[red]database error:[/red] {escape(str(exc))}")
-        sys.exit(EXIT_UNREACHABLE)
     except AlignmonError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        sys.exit(EXIT_UNREACHABLE)
+        label, code = next((w, c) for kind, w, c in _EXITS if isinstance(exc, kind))
+        err.print(f"[red]{label}:[/red] {escape(str(exc))}")
+        sys.exit(code)
 
 
 def as_of_option(f: Callable[..., Any]) -> Callable[..., Any]:
