@@ -1,9 +1,12 @@
-"""HubSpot over HTTP: one paced, retried client per connector, the windowed
-search that gets past the 10,000-result cap, and the one place where
-HubSpot's errors become alignmon's.
+"""HubSpot over HTTP: one paced, retried client per connector, and the one
+place where HubSpot's errors become alignmon's.
 
-Data flow: ``HubSpotConnector.pull`` asks this module for pages of raw API
-JSON and hands them to ``normalise``; nothing above this module sees an
+It exists so that pacing, retrying and error translation happen once, for
+every endpoint the connector uses. Data flow: ``HubSpotConnector.pull``
+reads records through ``windowing.modified_pages``, which sends each search
+query through this client, and reads owners, properties, archived records
+and sessions from it directly; the raw API JSON it returns goes to
+``normalise`` and from there to the store. Nothing above this module sees an
 HTTP status or a vendor exception.
 
 Retries use tenacity around each call rather than urllib3's ``Retry`` inside
@@ -22,8 +25,7 @@ the generated client, for four reasons:
 
 So the generated client is built with ``retry=False``; responses are read
 raw (``_preload_content=False``) and parsed here, which also skips the
-generated models' slow deserialisation. This module is longer than most
-because the search windowing, which needs the raw call, lives beside it.
+generated models' slow deserialisation.
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -44,13 +45,10 @@ from hubspot.crm.contacts import PublicObjectSearchRequest as ContactSearch
 from hubspot.crm.deals import PublicObjectSearchRequest as DealSearch
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from connectors.hubspot.normalise import parse_instant, to_ms
 from connectors.hubspot.settings import (
     APP_INFO_PATH,
     ID_PROPERTY,
     LIST_PAGE,
-    MODIFIED_PROPERTY,
-    SEARCH_CAP,
     SEARCH_PAGE,
     SESSIONS_PATH,
     HubSpotSource,
@@ -159,6 +157,11 @@ class HubSpotApi:
         self._owners = client.crm.owners.owners_api
         self._properties = client.crm.properties.core_api
         self._apis = [*self._search.values(), *self._basic.values(), self._owners, self._properties]
+
+    @property
+    def source(self) -> str:
+        """The source's config name, which every error raised for it carries."""
+        return self._source
 
     def close(self) -> None:
         for api in self._apis:
@@ -352,149 +355,3 @@ class HubSpotApi:
             ),
             None,
         )
-
-    # -- windowed search ------------------------------------------------------
-
-    def modified_pages(
-        self, object_type: str, properties: list[str], start_ms: int, end_ms: int
-    ) -> Iterator[list[Json]]:
-        """Every record modified in ``[start_ms, end_ms)``, page by page,
-        in (modified, id) order.
-
-        A query sorted by the modified property is paged with ``after`` up
-        to the 10,000 cap; there it restarts after the last instant read,
-        first finishing that instant in id order (``hs_object_id > last``),
-        which also copes with more than 10,000 records sharing one instant.
-        A query whose ``total`` shrinks between pages (records modified or
-        archived mid-sync leave it, so offsets shift) restarts the same way
-        from the last page it trusts, so nothing is skipped.
-        """
-        modified = MODIFIED_PROPERTY[object_type]
-        low = start_ms
-        while True:
-            restart = yield from self._window(object_type, properties, modified, low, end_ms)
-            if restart is None:
-                return
-            if restart.instant is not None:
-                yield from self._instant(object_type, properties, modified, restart)
-                low = restart.instant + 1
-
-    def _window(
-        self, object_type: str, properties: list[str], modified: str, low: int, end: int
-    ) -> Generator[list[Json], None, _Restart | None]:
-        span = [_filter(modified, "GTE", low), _filter(modified, "LT", end)]
-        tail = _Tail(modified)
-        after, previous = 0, None
-        while True:
-            page = self.search(object_type, span, modified, properties, after)
-            total = int(page.get("total") or 0)
-            # Fewer matches than a page ago: records left the query (modified
-            # or archived mid-sync) and every later offset moved back, so this
-            # page may have skipped some. Drop it; go on from the last one.
-            if previous is not None and total < previous:
-                log.info(
-                    "HubSpot %s changed while paging; re-reading from the last instant", object_type
-                )
-                return tail.restart()
-            previous = total
-            results = page["results"]
-            if results:
-                yield results
-                tail.add(results)
-            following = ((page.get("paging") or {}).get("next") or {}).get("after")
-            if following is None:
-                return None
-            after = self._number(following, f"{object_type} paging cursor")
-            if after + SEARCH_PAGE > SEARCH_CAP:
-                restart = tail.restart()
-                if restart.instant is None:
-                    raise SourceRetry(
-                        self._source,
-                        f"{object_type} search cannot page past "
-                        f"{SEARCH_CAP}: its records carry no readable {modified}",
-                    )
-                return restart
-
-    def _instant(
-        self, object_type: str, properties: list[str], modified: str, restart: _Restart
-    ) -> Iterator[list[Json]]:
-        instant = restart.instant if restart.instant is not None else -1
-        span = [_filter(modified, "GTE", instant), _filter(modified, "LT", instant + 1)]
-        last_id = restart.after_id
-        while True:
-            page = self.search(
-                object_type, [*span, _filter(ID_PROPERTY, "GT", last_id)], ID_PROPERTY, properties
-            )
-            results = page["results"]
-            fresh = [r for r in results if str(r.get("id")) not in restart.seen]
-            if fresh:
-                yield fresh
-            if not results or not (page.get("paging") or {}).get("next"):
-                return
-            last_id = self._number(results[-1].get("id"), f"{object_type} record id")
-
-    def _number(self, value: object, what: str) -> int:
-        """HubSpot's ids and paging cursors are integers; anything else is a
-        garbled reply, retried at the next sync rather than a crash."""
-        try:
-            return int(str(value))
-        except ValueError:
-            raise SourceRetry(
-                self._source, f"HubSpot sent a {what} that is not a number: {str(value)[:40]!r}"
-            ) from None
-
-
-def _filter(prop: str, operator: str, value: int) -> Json:
-    return {"propertyName": prop, "operator": operator, "value": str(value)}
-
-
-def _instant_ms(record: Json, modified: str) -> int | None:
-    try:
-        moment = parse_instant((record.get("properties") or {}).get(modified))
-    except ValueError:
-        return None
-    return None if moment is None else to_ms(moment)
-
-
-@dataclass(frozen=True, slots=True)
-class _Restart:
-    """Where a window query stopped: finish ``instant`` from ids after
-    ``after_id`` (skipping ``seen``), then go on after it. An instant of
-    None re-runs the window from its start."""
-
-    instant: int | None
-    after_id: int = 0  # HubSpot ids are positive
-    seen: frozenset[str] = frozenset()
-
-
-class _Tail:
-    """The records of the latest instant a window query has yielded."""
-
-    def __init__(self, modified: str) -> None:
-        self._modified = modified
-        self.instant: int | None = None
-        self.ids: list[str] = []
-
-    def add(self, results: list[Json]) -> None:
-        last = _instant_ms(results[-1], self._modified)
-        group = []
-        for record in reversed(results):
-            if _instant_ms(record, self._modified) != last:
-                break
-            group.append(str(record.get("id")))
-        group.reverse()
-        if len(group) == len(results) and last == self.instant:
-            self.ids += group
-        else:
-            self.instant, self.ids = last, group
-
-    def restart(self) -> _Restart:
-        """When the instant arrived in id order the seek continues after its
-        last id. HubSpot does not document how it orders ties, so otherwise
-        it re-reads the whole instant and skips what was already yielded."""
-        if self.instant is None:
-            return _Restart(None)
-        numbers = [int(i) for i in self.ids if i.isdigit()]
-        if len(numbers) == len(self.ids) and numbers == sorted(numbers):
-            return _Restart(self.instant, numbers[-1])
-        return _Restart(self.instant, 0, frozenset(self.ids))

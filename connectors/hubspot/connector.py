@@ -1,10 +1,11 @@
 """The HubSpot connector (``kind: hubspot``): contacts become persons, deals
 become deals, and (optionally) daily website sessions become visit counts.
 
-Data flow: ``pull`` asks ``client`` for pages of raw JSON in cursor order,
-turns each page into records with ``normalise``, and yields one ``Batch``
-per page for the store to commit with its cursor. Archived records, which
-HubSpot's search never returns, come last as deletions from the list API.
+Data flow: ``pull`` asks ``windowing`` (which queries through ``client``)
+for pages of raw JSON in cursor order, turns each page into records with
+``normalise``, and yields one ``Batch`` per page for the store to commit
+with its cursor. Archived records, which HubSpot's search never returns,
+come last as deletions from the list API.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
-from connectors.hubspot import normalise
+from connectors.hubspot import normalise, windowing
 from connectors.hubspot.client import HubSpotApi, Json, TokenRejected
 from connectors.hubspot.normalise import Fields, Owner, to_ms
 from connectors.hubspot.settings import MODIFIED_PROPERTY, SCOPES, HubSpotSource
@@ -63,8 +64,8 @@ class HubSpotConnector:
         if cursor is not None:
             start = max(0, to_ms(min(cursor.modified_at, until) - self.settings.lookback))
         position = cursor
-        for results in self.api.modified_pages(
-            object_type, fields.properties, start, to_ms(until) + 1
+        for results in windowing.modified_pages(
+            self.api, object_type, fields.properties, start, to_ms(until) + 1
         ):
             records, rejected = normalise.records(fields, results, self._owners_for(results), until)
             keys = [
