@@ -14,10 +14,14 @@
 
 Vendor exceptions are translated into these in one place per connector or
 notifier (``raise ... from exc``), so the service loop and CLI map errors to
-behaviour and exit codes without knowing any vendor.
+behaviour and exit codes without knowing any vendor. ``retry_after_seconds``
+reads the Retry-After header those translations put into the retryable ones.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 
 class AlignmonError(Exception):
@@ -82,3 +86,25 @@ class NotifyRejected(NotifyError):
 
 class StoreError(AlignmonError):
     """The database is unreachable or its schema is not what this version needs."""
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait according to an HTTP Retry-After value; None when
+    it is absent or unreadable, so each caller keeps its own fallback.
+
+    Retry-After may be seconds or an HTTP date (RFC 9110 §10.2.3), and
+    HubSpot and Slack each send either. The wait is never negative: a date
+    already past means "now". ``now`` (timezone-aware) is for tests.
+    """
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+        reference = datetime.now().astimezone() if now is None else now
+        return max(0.0, (moment - reference).total_seconds())
+    except (TypeError, ValueError):  # TypeError: a date without a time zone
+        return None

@@ -35,8 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import date, datetime
-from email.utils import parsedate_to_datetime
+from datetime import date
 from typing import Any
 
 import hubspot
@@ -53,7 +52,7 @@ from connectors.hubspot.settings import (
     SESSIONS_PATH,
     HubSpotSource,
 )
-from monitor.errors import SourceActionNeeded, SourceRetry
+from monitor.errors import SourceActionNeeded, SourceRetry, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -103,17 +102,7 @@ class _Transient(Exception):
 
 
 def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After") if headers else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-            return max(0.0, (moment - datetime.now().astimezone()).total_seconds())
-        except (TypeError, ValueError):
-            return None
+    return retry_after_seconds(headers.get("Retry-After") if headers else None)
 
 
 def _error_body(exc: Any) -> Json:

@@ -28,7 +28,7 @@ from slack_sdk.http_retry import ConnectionErrorRetryHandler, FixedValueRetryInt
 from slack_sdk.web import SlackResponse
 
 from monitor.config.models import Slack
-from monitor.errors import NotifyError, NotifyRejected, NotifyRetry
+from monitor.errors import NotifyError, NotifyRejected, NotifyRetry, retry_after_seconds
 from monitor.interfaces import CheckResult, CheckStatus, Message
 from monitor.notifiers.render import render
 
@@ -126,14 +126,10 @@ def _error_code(exc: NotifyError) -> str | None:
 
 
 def _retry_after(headers: Any) -> float:
-    for key, value in dict(headers or {}).items():
-        if key.lower() == "retry-after":
-            text = value[0] if isinstance(value, list) else value
-            try:
-                return max(0.0, float(text))
-            except (TypeError, ValueError):
-                break
-    return 0.0  # no advice: the outbox backs off exponentially
+    """Slack's Retry-After, whatever the case of the header's name."""
+    value = next((v for k, v in dict(headers or {}).items() if k.lower() == "retry-after"), None)
+    wait = retry_after_seconds(value[0] if isinstance(value, list) else value)
+    return 0.0 if wait is None else wait  # no advice: the outbox backs off exponentially
 
 
 def _split_ref(ref: str | None) -> tuple[str, str]:

@@ -8,7 +8,8 @@ validates messages against Slack's Block Kit limits the way Slack does
 (``invalid_blocks``, ``msg_too_long``, ``msg_blocks_too_long``), so tests prove
 the renderer stays inside them.
 
-Fault knobs: ``fail_next`` (429 with Retry-After, or a 5xx), ``error_next``
+Fault knobs: ``fail_next`` (429 with Retry-After in seconds or as any text,
+or a 5xx), ``error_next``
 (an ``ok: false`` error code), ``timeout_next`` (never answer in time),
 ``garble_next`` (a body that is not JSON), ``truncate_next`` (the connection
 drops mid-body), ``revoke_token()`` and ``down()``/``up()`` (the port refuses
@@ -120,13 +121,17 @@ class FakeSlack:
         self,
         status: int = 429,
         *,
-        retry_after: float | None = None,
+        retry_after: float | str | None = None,
         count: int = 1,
         method: str | None = None,
     ) -> None:
         """Answer the next ``count`` calls (of ``method``, or any) with an
-        HTTP error: 429 ``ratelimited`` with Retry-After, or a 5xx."""
-        headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+        HTTP error: 429 ``ratelimited`` with Retry-After, or a 5xx. A
+        ``retry_after`` string is sent verbatim (e.g. an HTTP date)."""
+        if isinstance(retry_after, str):
+            headers = {"Retry-After": retry_after}
+        else:
+            headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
         error = "ratelimited" if status == 429 else "internal_error"
         self._add(_Fault(method, count, status, error, headers))
 

@@ -7,6 +7,8 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -193,6 +195,18 @@ def test_rate_limit_raises_retry_with_slacks_retry_after(
     # The outbox owns the wait: the SDK did not sleep and call again.
     assert len(slack.calls_to("chat.postMessage")) == 1
     assert time.monotonic() - started < 2
+
+
+def test_rate_limit_honours_a_retry_after_given_as_an_http_date(
+    slack: FakeSlack, notifier: SlackNotifier
+) -> None:
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=90)
+    slack.fail_next(429, retry_after=format_datetime(later, usegmt=True))
+
+    with pytest.raises(NotifyRetry) as caught:
+        notifier.send(post(line()))
+
+    assert 80 < caught.value.retry_after <= 90
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
