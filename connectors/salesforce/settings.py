@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from monitor.config.sources import SourceBase
-from monitor.config.types import Duration, Secret, StrictModel
+from monitor.config.types import Duration, HttpsUrl, Secret, StrictModel
 
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
 
@@ -73,15 +73,8 @@ class SalesforceAuth(StrictModel):
     consumer_key: str | None = None
     consumer_secret: Secret | None = None
     private_key_file: str | None = None
-    login_url: str = "https://login.salesforce.com"
+    login_url: HttpsUrl = "https://login.salesforce.com"
     audience: str | None = None
-
-    @field_validator("login_url")
-    @classmethod
-    def _https_login(cls, value: str) -> str:
-        if not value.startswith("https://"):
-            raise ValueError(f"login_url must start with https:// (got {value!r})")
-        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _one_flow(self) -> SalesforceAuth:
@@ -188,7 +181,9 @@ class SalesforceSource(SourceBase):
     page goes through Bulk API 2.0 (None: never)."""
 
     kind: Literal["salesforce"]
-    instance_url: str
+    # The client library builds every URL as https://<host>; saying so here
+    # beats a TLS error against a plain-HTTP proxy later.
+    instance_url: HttpsUrl
     auth: SalesforceAuth
     api_version: str = Field(default="59.0", pattern=r"^\d{2,3}\.0$")
     fields: LeadFields = Field(default_factory=LeadFields)
@@ -202,15 +197,6 @@ class SalesforceSource(SourceBase):
     look_back: Duration | None = timedelta(minutes=2)
     timeout: Duration = timedelta(seconds=60)
     retries: int = Field(default=3, ge=0, le=10)
-
-    @field_validator("instance_url")
-    @classmethod
-    def _https_instance(cls, value: str) -> str:
-        # The client library builds every URL as https://<host>; saying so
-        # here beats a TLS error against a plain-HTTP proxy later.
-        if not value.startswith("https://"):
-            raise ValueError(f"instance_url must start with https:// (got {value!r})")
-        return value.rstrip("/")
 
     @field_validator("segments")
     @classmethod

@@ -1,5 +1,5 @@
 """Value types shared by every part of the config: secrets, durations,
-clock times, and the strict base model.
+clock times, https URLs, and the strict base model.
 
 Each type validates once, at load; code below the config layer receives
 parsed values (``timedelta``, ``time``, ``Secret``) and never re-parses text.
@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     SecretStr,
+    ValidationInfo,
 )
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
@@ -112,7 +113,17 @@ def check_zone(value: str) -> str:
     return value
 
 
+def check_https(value: str, info: ValidationInfo) -> str:
+    """An ``https://`` URL, less any trailing slash. The error names the
+    setting (``login_url must start with https://``) so it reads the same
+    wherever the type is used."""
+    if not value.startswith("https://"):
+        raise ValueError(f"{info.field_name or 'the URL'} must start with https:// (got {value!r})")
+    return value.rstrip("/")
+
+
 TimeZoneName = Annotated[str, AfterValidator(check_zone)]
+HttpsUrl = Annotated[str, AfterValidator(check_https)]
 Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
 ]
