@@ -21,7 +21,7 @@ the generated client, for four reasons:
   as HubSpot's own Node client does), and a spent daily allowance stops the
   sync instead of sleeping;
 - when attempts run out the caller gets ``SourceRetry``, not urllib3's
-  ``MaxRetryError`` (reference/crm-apis.md §0.1, §3.3).
+  ``MaxRetryError`` (docs/design.md, "HubSpot").
 
 So the generated client is built with ``retry=False``; responses are read
 raw (``_preload_content=False``) and parsed here, which also skips the
@@ -138,7 +138,7 @@ class HubSpotApi:
             access_token=settings.token.reveal(), host=settings.api_url.rstrip("/"), retry=False
         )
         # Each attribute access below builds a new ApiClient and connection
-        # pool (reference §0.8): take every API object exactly once.
+        # pool (docs/design.md, "HubSpot"): take every API object exactly once.
         contacts, deals = client.crm.contacts, client.crm.deals
         self._search = {"contacts": contacts.search_api, "deals": deals.search_api}
         self._search_model = {"contacts": ContactSearch, "deals": DealSearch}
@@ -202,7 +202,7 @@ class HubSpotApi:
             raise _Transient(type(exc).__name__) from exc
         except Exception as exc:
             # Each HubSpot sub-package has its own ApiException class with no
-            # shared base (reference §0.3): recognise them by ``.status``.
+            # shared base (docs/design.md, "HubSpot"): recognise them by ``.status``.
             if not isinstance(getattr(exc, "status", None), int):
                 raise
             raise self._translate(what, exc) from exc

@@ -463,6 +463,8 @@ def test_the_token_never_reaches_logs_errors_or_check_output(
     slack: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # An earlier logging setup in this process may have quietened the library.
+    caplog.set_level(logging.DEBUG, logger="slack_sdk")
     notifier = SlackNotifier(settings(slack))
     notifier.send(post(line(mentions=["jane@acme.test"])))
     slack.fail_next(500)
