@@ -15,11 +15,8 @@ test reads one place to know what the fake does.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
-import socket
-import threading
 import time
 import uuid
 from bisect import bisect_left, bisect_right, insort
@@ -27,9 +24,9 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.server import FakeServer, Fault, Reply, Request, Route, json_reply
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CAP, SEARCH_LIMIT, LIST_LIMIT = 10_000, 200, 100
@@ -109,16 +106,7 @@ GATEWAY_PAGE = (
 )
 
 
-@dataclass
-class _Fault:
-    kind: str  # "status" | "stall" | "truncate" | "raw"
-    endpoint: str | None
-    status: int = 0
-    retry_after: float | None = None
-    body: str = ""
-
-
-class FakeHubSpot:
+class FakeHubSpot(FakeServer):
     """Start with ``FakeHubSpot()``; ``url`` is its base URL, ``token`` the
     valid token. Knobs: ``fail_next``, ``timeout_next``, ``truncate_next``,
     ``garble_next``, ``down``/``up``, ``rate_limit``, ``delay``, ``revoke_token``,
@@ -128,7 +116,17 @@ class FakeHubSpot:
     "list:contacts", "owners", "properties:contacts", "token_info",
     "sessions")."""
 
+    routes = (
+        Route("POST", r"/crm/v3/objects/(?P<kind>contacts|deals)/search", "search:{kind}"),
+        Route("GET", r"/crm/v3/objects/(?P<kind>contacts|deals)", "list:{kind}"),
+        Route("GET", r"/crm/v3/owners(?:/.*)?", "owners"),
+        Route("*", r"/crm/v3/properties/(?P<kind>contacts|deals)", "properties:{kind}"),
+        Route("POST", r"/oauth/v2/private-apps/get/access-token-info", "token_info"),
+        Route("GET", r"/analytics/v2/reports/totals/daily", "sessions"),
+    )
+
     def __init__(self, seed: int = 1, now: datetime | None = None, portal_id: int = 4242) -> None:
+        super().__init__()
         self.seed = seed
         self.now = now or datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
         self.portal_id = portal_id
@@ -138,42 +136,14 @@ class FakeHubSpot:
         self.properties = {t: set(p) for t, p in PROPERTIES.items()}
         self.rate_limit: int | None = None  # requests per rolling second, like search's SECONDLY
         self.stall_seconds = 1.5
-        self.delay = 0.0  # seconds every request waits before it is answered
         self.garbled_paging = 0  # search pages whose next-page cursor is not a number
         self.calls: Counter[str] = Counter()
-        self.statuses: Counter[int] = Counter()
         self.searches: list[dict[str, Any]] = []
         self._recs: dict[str, dict[int, _Rec]] = {"contacts": {}, "deals": {}}
         self._index: dict[str, list[tuple[int, int]]] = {"contacts": [], "deals": []}
         self._next_id = dict(FIRST_ID)
-        self._faults: deque[_Fault] = deque()
         self._recent: deque[float] = deque()
-        self._lock = threading.RLock()
-        self._open: set[socket.socket] = set()  # client connections being served
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._serve()
-
-    def _serve(self) -> None:
-        self._server.daemon_threads = True
-        # A short poll interval: ``close`` and ``down`` wait for the loop to notice.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeHubSpot:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.start()
 
     # -- clock and data -------------------------------------------------------
 
@@ -182,7 +152,7 @@ class FakeHubSpot:
 
     def add(self, object_type: str, modified: Iterable[datetime]) -> list[str]:
         """One new record per modified instant; returns their ids."""
-        with self._lock:
+        with self.lock:
             recs, ids = self._recs[object_type], []
             keys = []
             for moment in modified:
@@ -216,7 +186,7 @@ class FakeHubSpot:
         return self.add(object_type, times)
 
     def modify(self, object_type: str, ids: Iterable[str], at: datetime | None = None) -> None:
-        with self._lock:
+        with self.lock:
             for rid in map(int, ids):
                 rec = self._recs[object_type][rid]
                 self._unindex(object_type, rec)
@@ -225,7 +195,7 @@ class FakeHubSpot:
                     insort(self._index[object_type], (rec.modified, rid))
 
     def archive(self, object_type: str, ids: Iterable[str], at: datetime | None = None) -> None:
-        with self._lock:
+        with self.lock:
             for rid in map(int, ids):
                 rec = self._recs[object_type][rid]
                 self._unindex(object_type, rec)
@@ -233,21 +203,21 @@ class FakeHubSpot:
 
     def set_props(self, object_type: str, rid: str, **values: str | None) -> None:
         """Override generated property values (bad data, edge cases)."""
-        with self._lock:
+        with self.lock:
             self._recs[object_type][int(rid)].overrides.update(values)
 
     def live_ids(self, object_type: str) -> set[str]:
-        with self._lock:
+        with self.lock:
             return {str(rid) for _, rid in self._index[object_type]}
 
     def keys(self, object_type: str) -> list[tuple[int, int]]:
         """(modified ms, id) of every live record, in search order."""
-        with self._lock:
+        with self.lock:
             return list(self._index[object_type])
 
     def record(self, object_type: str, rid: str) -> dict[str, Any]:
         """A record as the API would return it, every property included."""
-        with self._lock:
+        with self.lock:
             return self._json(object_type, self._recs[object_type][int(rid)], None)
 
     def _unindex(self, object_type: str, rec: _Rec) -> None:
@@ -267,52 +237,29 @@ class FakeHubSpot:
     ) -> None:
         """The next ``count`` requests (to ``endpoint``, a prefix such as
         "search") answer ``status`` with HubSpot's error body."""
-        with self._lock:
-            self._faults.extend(
-                _Fault("status", endpoint, status, retry_after) for _ in range(count)
-            )
+        self._next(count, endpoint, status=status, retry_after=retry_after)
 
     def timeout_next(self, count: int = 1, endpoint: str | None = None) -> None:
         """The next requests answer only after ``stall_seconds``."""
-        with self._lock:
-            self._faults.extend(_Fault("stall", endpoint) for _ in range(count))
+        self._next(count, endpoint, stall=self.stall_seconds)
 
     def truncate_next(self, count: int = 1, endpoint: str | None = None) -> None:
         """The next requests get half their JSON body (a 200, malformed)."""
-        with self._lock:
-            self._faults.extend(_Fault("truncate", endpoint) for _ in range(count))
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        self._next(count, endpoint, truncate=True)
 
     def garble_next(
         self, count: int = 1, endpoint: str | None = None, status: int = 200, body: str = ""
     ) -> None:
         """The next requests answer ``status`` with a complete body that is
         not JSON (by default a gateway's HTML error page)."""
-        with self._lock:
-            self._faults.extend(
-                _Fault("raw", endpoint, status, body=body or GATEWAY_PAGE) for _ in range(count)
-            )
+        self._next(count, endpoint, status=status, body=body or GATEWAY_PAGE)
 
-    def down(self) -> None:
-        """Refuse connections until ``up()``: the listening socket closes and
-        open keep-alive connections are cut, so the client's pool cannot
-        reuse one."""
-        self._server.shutdown()
-        self._server.server_close()
-        with self._lock:
-            cut, self._open = list(self._open), set()
-        for connection in cut:
-            with contextlib.suppress(OSError):  # the client closed it already
-                connection.shutdown(socket.SHUT_RDWR)
+    def _next(self, count: int, endpoint: str | None, **fault: Any) -> None:
+        if count > 0:
+            self.add_fault(Fault(endpoint, count, **fault))
 
-    def up(self) -> None:
-        """Listen again, on the same port."""
-        port = self._server.server_address[1]
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
-        self._serve()
+    def fault_applies(self, fault: Fault, endpoint: str) -> bool:
+        return fault.endpoint is None or endpoint.startswith(fault.endpoint)
 
     def revoke_token(self) -> None:
         self.revoked = True
@@ -523,62 +470,45 @@ class FakeHubSpot:
             "scopes": sorted(self.scopes),
         }
 
-    # -- dispatch ---------------------------------------------------------------
+    # -- dispatch -------------------------------------------------------------
 
-    def handle(
-        self, method: str, path: str, query: dict[str, str], headers: Any, body: dict[str, Any]
-    ) -> tuple[int, dict[str, Any], dict[str, str], str | None]:
-        """(status, JSON body, extra headers, fault) for one request."""
-        parts = path.strip("/").split("/")
-        endpoint, scope, call = _route(method, parts)
-        with self._lock:
-            self.calls[endpoint] += 1
-            status, data, extra, fault = self._answer(
-                method, path, endpoint, scope, call, parts, query, headers, body
-            )
-            self.statuses[status] += 1
-            return status, data, extra, fault
+    def log(self, request: Request) -> None:
+        self.calls[request.endpoint] += 1
 
-    def _answer(
-        self,
-        method: str,
-        path: str,
-        endpoint: str,
-        scope: str | None,
-        call: Any,
-        parts: list[str],
-        query: dict[str, str],
-        headers: Any,
-        body: dict[str, Any],
-    ) -> tuple[int, dict[str, Any], dict[str, str], str | None]:
-        fault = next(
-            (f for f in self._faults if f.endpoint is None or endpoint.startswith(f.endpoint)), None
-        )
-        if fault is not None:
-            self._faults.remove(fault)
-            if fault.kind == "status":
-                extra = (
-                    {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-                )
-                return fault.status, _fault_body(fault.status), extra, None
-            if fault.kind == "raw":
-                return fault.status, {"raw": fault.body}, {}, "raw"
+    def refuse(self, request: Request) -> Reply | None:
         if self._limited():
-            return 429, _rate_limited(), {}, None
-        auth = headers.get("Authorization") or ""
+            return _reply(429, _rate_limited())
+        auth = request.headers.get("Authorization") or ""
         if auth != f"Bearer {self.token}" or self.revoked:
-            return (
-                401,
-                _error("INVALID_AUTHENTICATION", "Authentication credentials not found."),
-                {},
-                None,
+            return _reply(
+                401, _error("INVALID_AUTHENTICATION", "Authentication credentials not found.")
             )
+        scope = request.params.get("kind") or SCOPE_OF.get(request.endpoint)
         if scope and SCOPE[scope] not in self.scopes:
-            return 403, _missing_scope(SCOPE[scope]), {}, None
-        if call is None:
-            return 404, _error("OBJECT_NOT_FOUND", f"no route for {method} {path}"), {}, None
-        status, data = call(self, parts, query, body)
-        return status, data, {}, None if fault is None else fault.kind
+            return _reply(403, _missing_scope(SCOPE[scope]))
+        if request.endpoint == "unknown":
+            return _reply(
+                404, _error("OBJECT_NOT_FOUND", f"no route for {request.method} {request.path}")
+            )
+        return None
+
+    def answer(self, request: Request) -> Reply:
+        kind, query = request.params.get("kind", ""), request.args
+        endpoint = request.endpoint.partition(":")[0]
+        if endpoint == "search":
+            return _reply(*self.search(kind, _body(request)))
+        if endpoint == "list":
+            return _reply(*self.list_page(kind, query))
+        if endpoint == "properties":
+            return _reply(*self.property_list(kind))
+        if endpoint == "owners":
+            return _reply(*self.owners(query))
+        if endpoint == "sessions":
+            return _reply(*self.sessions(query))
+        return _reply(*self.token_info(_body(request)))
+
+    def error_reply(self, request: Request, fault: Fault) -> Reply:
+        return _reply(fault.status, _fault_body(fault.status))
 
     def _limited(self) -> bool:
         if self.rate_limit is None:
@@ -592,24 +522,19 @@ class FakeHubSpot:
         return False
 
 
-def _route(method: str, parts: list[str]) -> tuple[str, str | None, Any]:
-    """(endpoint name for counters, scope it needs, handler)."""
-    if parts[:3] == ["crm", "v3", "objects"] and len(parts) >= 4 and parts[3] in MODIFIED:
-        kind = parts[3]
-        if len(parts) == 5 and parts[4] == "search" and method == "POST":
-            return f"search:{kind}", kind, lambda f, p, q, b: f.search(kind, b)
-        if len(parts) == 4 and method == "GET":
-            return f"list:{kind}", kind, lambda f, p, q, b: f.list_page(kind, q)
-    if parts[:3] == ["crm", "v3", "owners"] and method == "GET":
-        return "owners", "owners", lambda f, p, q, b: f.owners(q)
-    if parts[:3] == ["crm", "v3", "properties"] and len(parts) == 4 and parts[3] in MODIFIED:
-        kind = parts[3]
-        return f"properties:{kind}", kind, lambda f, p, q, b: f.property_list(kind)
-    if "/".join(parts) == "oauth/v2/private-apps/get/access-token-info" and method == "POST":
-        return "token_info", None, lambda f, p, q, b: f.token_info(b)
-    if "/".join(parts) == "analytics/v2/reports/totals/daily" and method == "GET":
-        return "sessions", "sessions", lambda f, p, q, b: f.sessions(q)
-    return "unknown", None, None
+#: The scope an endpoint needs, besides the object types' own.
+SCOPE_OF = {"owners": "owners", "sessions": "sessions"}
+
+
+def _reply(status: int, data: dict[str, Any]) -> Reply:
+    return json_reply(status, data, "application/json;charset=utf-8")
+
+
+def _body(request: Request) -> Any:
+    try:
+        return json.loads(request.body) if request.body else {}
+    except ValueError:
+        return {}
 
 
 def _number(value: Any) -> int:
@@ -655,63 +580,3 @@ def _fault_body(status: int) -> dict[str, Any]:
     if status >= 500:
         return _error("INTERNAL_ERROR", "internal error")
     return _error("VALIDATION_ERROR", f"injected {status}")
-
-
-def _handler(fake: FakeHubSpot) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as the client's pool expects
-
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body go out in separate writes: without NODELAY,
-            # Nagle and delayed ACKs add ~40 ms to every response.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with fake._lock:
-                fake._open.add(self.connection)
-
-        def finish(self) -> None:
-            with fake._lock:
-                fake._open.discard(self.connection)
-            with contextlib.suppress(OSError):  # cut by ``down()``
-                super().finish()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: tests assert on counters, not on access logs."""
-
-        def do_GET(self) -> None:
-            self._serve("GET")
-
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def _serve(self, method: str) -> None:
-            split = urlsplit(self.path)
-            query = {k: v[-1] for k, v in parse_qs(split.query).items()}
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            try:
-                body = json.loads(raw) if raw else {}
-            except ValueError:
-                body = {}
-            if fake.delay:
-                time.sleep(fake.delay)  # a slow portal, so a kill lands mid-paging
-            status, data, extra, fault = fake.handle(method, split.path, query, self.headers, body)
-            payload = json.dumps(data).encode()
-            content_type = "application/json;charset=utf-8"
-            if fault == "raw":
-                payload, content_type = data["raw"].encode(), "text/html; charset=utf-8"
-            if fault == "stall":
-                time.sleep(fake.stall_seconds)
-            if fault == "truncate":
-                payload = payload[: len(payload) // 2]
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True  # the client gave up (a stalled answer)
-
-    return Handler

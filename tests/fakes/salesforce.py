@@ -27,27 +27,22 @@ the org's state and knobs, and the SOQL subset lives in salesforce_soql.py.
 from __future__ import annotations
 
 import base64
-import contextlib
 import csv
 import html
 import io
 import json
 import re
 import secrets
-import socket
 import ssl
 import tempfile
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import jwt
 import trustme
@@ -56,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.salesforce.settings import SalesforceSource
 from tests.fakes import salesforce_soql as soql
+from tests.fakes.server import FakeServer, Fault, Reply, Request, Route, json_reply
 
 API_VERSIONS = ("57.0", "58.0", "59.0", "60.0", "61.0", "62.0")
 START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -115,20 +111,6 @@ JWT_AUDIENCE = "https://login.salesforce.com"
 
 
 @dataclass
-class _Fault:
-    status: int
-    endpoint: str | None
-    times: int
-    code: str = ""
-    message: str = ""
-    body: str | None = None
-    delay: float = 0.0
-    retry_after: float | None = None
-    content_type: str = "application/json"
-    cut: bool = False
-
-
-@dataclass
 class _Job:
     sobject: str
     operation: str
@@ -139,11 +121,35 @@ class _Job:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-class FakeSalesforce:
+class FakeSalesforce(FakeServer):
     """One fake org. Use as a context manager, or ``start()``/``close()``."""
 
+    methods = ("GET", "POST", "PATCH", "DELETE")
+    routes = (
+        Route("POST", r"/services/oauth2/token|/services/Soap/u/[\d.]+", "login"),
+        Route("GET", r"/services/data", "versions"),
+        Route("GET", r"/services/data/v(?P<version>[\d.]+)/query", "query"),
+        Route("GET", r"/services/data/v(?P<version>[\d.]+)/queryAll", "queryAll"),
+        Route(
+            "GET", r"/services/data/v(?P<version>[\d.]+)/query/(?P<locator>[\w-]+)", "query_more"
+        ),
+        Route(
+            "GET",
+            r"/services/data/v(?P<version>[\d.]+)/sobjects/(?P<sobject>\w+)/describe",
+            "describe",
+        ),
+        Route("GET", r"/services/data/v(?P<version>[\d.]+)/limits", "limits"),
+        Route("POST", r"/services/data/v(?P<version>[\d.]+)/jobs/query", "bulk_create"),
+        Route("GET", r"/services/data/v(?P<version>[\d.]+)/jobs/query/(?P<job>\w+)", "bulk_job"),
+        Route(
+            "GET",
+            r"/services/data/v(?P<version>[\d.]+)/jobs/query/(?P<job>\w+)/results",
+            "bulk_results",
+        ),
+    )
+
     def __init__(self, *, start: datetime = START) -> None:
-        self.lock = threading.RLock()
+        super().__init__()
         self.clock = start
         self.schema = {name: dict(fields) for name, fields in SCHEMA.items()}
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
@@ -153,15 +159,12 @@ class FakeSalesforce:
         self.tokens: set[str] = set()
         self.bulk_refusal: str | None = None
         self.bulk_polls_before_complete = 1
-        self._faults: list[_Fault] = []
         self._pages_left: int | None = None
         self._cursors: dict[str, tuple[str, list[str], list[dict[str, Any]]]] = {}
         self._jobs: dict[str, _Job] = {}
         self._serial = Counter[str]()
         self._jwt_public: bytes | None = None
         self._dir = Path(tempfile.mkdtemp(prefix="fake-sf-"))
-        self._server: ThreadingHTTPServer | None = None
-        self._open: set[Any] = set()  # client connections being served
         self.access_revoked = False
         self.reps = [
             self.add_owner("User", "ana@acme.example", "Ana Reyes"),
@@ -173,56 +176,18 @@ class FakeSalesforce:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> FakeSalesforce:
-        ca = trustme.CA()
-        ca.cert_pem.write_to_path(str(self.ca_path))
-        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1").configure_cert(self._context)
-        self._listen(0)
-        return self
-
-    def _listen(self, port: int) -> None:
-        server = _Server(("127.0.0.1", port), _handler_for(self))
-        server.socket = self._context.wrap_socket(server.socket, server_side=True)
-        self._server = server
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def down(self) -> None:
-        """Refuse connections until ``up()``: the listening socket closes and
-        open keep-alive connections are cut, so the client's pool cannot
-        reuse one."""
-        assert self._server is not None, "start() the fake first"
-        self._server.shutdown()
-        self._server.server_close()
-        with self.lock:
-            cut, self._open = list(self._open), set()
-        for connection in cut:
-            with contextlib.suppress(OSError):  # the client closed it already
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def up(self) -> None:
-        """Listen again, on the same port and certificate."""
-        assert self._server is not None, "start() the fake first"
-        self._listen(self._server.server_address[1])
+        if self.tls is None:
+            ca = trustme.CA()
+            ca.cert_pem.write_to_path(str(self.ca_path))
+            self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ca.issue_cert("127.0.0.1").configure_cert(self.tls)
+        return super().start()
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        super().close()
         for path in self._dir.iterdir():
             path.unlink()
         self._dir.rmdir()
-
-    def __enter__(self) -> FakeSalesforce:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def ca_path(self) -> Path:
@@ -330,33 +295,27 @@ class FakeSalesforce:
         with ``status`` and a Salesforce error body (or ``body`` verbatim,
         sent as ``content_type``), with a Retry-After header if given; with
         ``cut`` the connection drops halfway through the body."""
-        with self.lock:
-            self._faults.append(
-                _Fault(
-                    status,
-                    endpoint,
-                    times,
-                    code,
-                    message,
-                    body,
-                    retry_after=retry_after,
-                    content_type=content_type,
-                    cut=cut,
-                )
+        self.add_fault(
+            Fault(
+                endpoint,
+                times,
+                status=status,
+                code=code,
+                message=message,
+                body=body,
+                content_type=content_type,
+                retry_after=retry_after,
+                cut=cut,
             )
+        )
 
     def delay_next(self, seconds: float, *, times: int = 1, endpoint: str | None = None) -> None:
-        with self.lock:
-            self._faults.append(_Fault(0, endpoint, times, delay=seconds))
+        self.add_fault(Fault(endpoint, times, delay=seconds))
 
     def expire_session_after(self, pages: int) -> None:
         """Every current token dies once ``pages`` more pages (REST query
         pages or Bulk result pages) were served."""
         self._pages_left = pages
-
-    def clear_faults(self) -> None:
-        with self.lock:
-            self._faults.clear()
 
     def revoke_access(self) -> None:
         """As if an admin revoked the integration's access (user frozen,
@@ -441,63 +400,42 @@ class FakeSalesforce:
 
     # -- HTTP --------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: Message, body: bytes) -> _Reply:
-        parts = urlsplit(target)
-        path, params = parts.path.rstrip("/"), parse_qs(parts.query)
-        name, match = _route(method, path)
-        with self.lock:
-            self.calls[name] += 1
-            fault = self._take_fault(name)
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)
-        elif fault is not None:
-            if fault.body is not None:
-                reply = _Reply(fault.status, fault.body.encode(), fault.content_type)
-            else:
-                code = fault.code or ("SERVER_UNAVAILABLE" if fault.status >= 500 else "UNKNOWN")
-                reply = _error(fault.status, code, fault.message or f"injected {fault.status}")
-            if fault.retry_after is not None:
-                reply.headers["Retry-After"] = f"{fault.retry_after:g}"
-            reply.cut = fault.cut
-            return reply
-        with self.lock:
-            if name == "login":
-                return self._login(path, headers, body)
-            if name == "versions":
-                versions = [{"version": v, "url": f"/services/data/v{v}"} for v in API_VERSIONS]
-                return _json(200, versions)
-            if name == "unknown":
-                return _error(404, "NOT_FOUND", "The requested resource does not exist")
-            token = headers.get("Authorization", "").removeprefix("Bearer ")
-            if token not in self.tokens:
-                return _error(401, "INVALID_SESSION_ID", "Session expired or invalid")
-            if self.api_used >= self.api_max:
-                return _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
-            self.api_used += 1
-            reply = self._data(name, match, params, headers, body)
-            reply.headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.api_max}"
-            return reply
+    def log(self, request: Request) -> None:
+        self.calls[request.endpoint] += 1
 
-    def _take_fault(self, name: str) -> _Fault | None:
-        for fault in self._faults:
-            if fault.endpoint in (None, name):
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                return fault
+    def error_reply(self, request: Request, fault: Fault) -> Reply:
+        code = fault.code or ("SERVER_UNAVAILABLE" if fault.status >= 500 else "UNKNOWN")
+        return _error(fault.status, code, fault.message or f"injected {fault.status}")
+
+    def refuse(self, request: Request) -> Reply | None:
+        if request.endpoint in ("login", "versions"):
+            return None
+        if request.endpoint == "unknown":
+            return _error(404, "NOT_FOUND", "The requested resource does not exist")
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in self.tokens:
+            return _error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        if self.api_used >= self.api_max:
+            return _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
         return None
 
-    def _data(
-        self,
-        name: str,
-        match: dict[str, str],
-        params: dict[str, list[str]],
-        headers: Message,
-        body: bytes,
-    ) -> _Reply:
+    def answer(self, request: Request) -> Reply:
+        if request.endpoint == "login":
+            return self._login(request.path.rstrip("/"), request.headers, request.body)
+        if request.endpoint == "versions":
+            versions = [{"version": v, "url": f"/services/data/v{v}"} for v in API_VERSIONS]
+            return _json(200, versions)
+        self.api_used += 1
+        reply = self._data(request)
+        reply.headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.api_max}"
+        return reply
+
+    def _data(self, request: Request) -> Reply:
+        name, match, headers = request.endpoint, request.params, request.headers
         version = match["version"]
         if name in ("query", "queryAll"):
-            return self._query(params.get("q", [""])[0], name == "queryAll", headers, version)
+            text = request.query.get("q", [""])[0]
+            return self._query(text, name == "queryAll", headers, version)
         if name == "query_more":
             return self._page(match["locator"], headers, version)
         if name == "describe":
@@ -506,12 +444,12 @@ class FakeSalesforce:
             left = self.api_max - self.api_used
             return _json(200, {"DailyApiRequests": {"Max": self.api_max, "Remaining": left}})
         if name == "bulk_create":
-            return self._bulk_create(json.loads(body or b"{}"), version)
+            return self._bulk_create(json.loads(request.body or b"{}"), version)
         if name == "bulk_job":
             return self._bulk_job(match["job"])
-        return self._bulk_results(match["job"], params)
+        return self._bulk_results(match["job"], request.query)
 
-    def _query(self, text: str, include_deleted: bool, headers: Message, version: str) -> _Reply:
+    def _query(self, text: str, include_deleted: bool, headers: Message, version: str) -> Reply:
         try:
             parsed = soql.parse(text, self.schema)
             rows = self._select(parsed, include_deleted)
@@ -531,7 +469,7 @@ class FakeSalesforce:
             rows.sort(key=soql.sort_key(parsed.order), reverse=parsed.order[0][1])
         return rows[: parsed.limit] if parsed.limit is not None else rows
 
-    def _page(self, position: str, headers: Message, version: str) -> _Reply:
+    def _page(self, position: str, headers: Message, version: str) -> Reply:
         locator, _, offset_text = position.rpartition("-")
         if locator not in self._cursors:
             return _error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
@@ -581,7 +519,7 @@ class FakeSalesforce:
                 out[column] = _rest_value(row.get(column))
         return out
 
-    def _describe(self, sobject: str) -> _Reply:
+    def _describe(self, sobject: str) -> Reply:
         if sobject not in self.schema:
             return _error(404, "NOT_FOUND", "The requested resource does not exist")
         fields = [{"name": n, "type": t} for n, t in self.schema[sobject].items()]
@@ -589,7 +527,7 @@ class FakeSalesforce:
 
     # -- Bulk API 2.0 ------------------------------------------------------
 
-    def _bulk_create(self, body: Mapping[str, Any], version: str) -> _Reply:
+    def _bulk_create(self, body: Mapping[str, Any], version: str) -> Reply:
         try:
             parsed = soql.parse(str(body.get("query", "")), self.schema)
             rows = self._select(parsed, body.get("operation") == "queryAll")
@@ -615,7 +553,7 @@ class FakeSalesforce:
         )
         return _json(200, meta)
 
-    def _bulk_job(self, job_id: str) -> _Reply:
+    def _bulk_job(self, job_id: str) -> Reply:
         job = self._jobs.get(job_id)
         if job is None:
             return _error(404, "NOT_FOUND", "job not found")
@@ -630,7 +568,7 @@ class FakeSalesforce:
         job.meta["numberRecordsProcessed"] = len(job.rows) if state == "JobComplete" else 0
         return _json(200, job.meta)
 
-    def _bulk_results(self, job_id: str, params: dict[str, list[str]]) -> _Reply:
+    def _bulk_results(self, job_id: str, params: dict[str, list[str]]) -> Reply:
         job = self._jobs.get(job_id)
         if job is None or job.meta["state"] != "JobComplete":
             return _error(400, "INVALIDJOB", "the job is not complete")
@@ -649,7 +587,7 @@ class FakeSalesforce:
             ]
             writer.writerow([_CSV_FORMATS.get(type(v), str)(v) for v in values])
         end = offset + len(rows)
-        reply = _Reply(200, text.getvalue().encode(), "text/csv")
+        reply = Reply(200, text.getvalue().encode(), "text/csv")
         reply.headers["Sforce-Locator"] = (
             base64.b64encode(str(end).encode()).decode() if end < len(job.rows) else "null"
         )
@@ -659,9 +597,9 @@ class FakeSalesforce:
 
     # -- login -------------------------------------------------------------
 
-    def _login(self, path: str, headers: Message, body: bytes) -> _Reply:
+    def _login(self, path: str, headers: Message, body: bytes) -> Reply:
         if self.access_revoked and "/Soap/" in path:
-            return _Reply(500, _SOAP_FAULT.encode(), "text/xml")
+            return Reply(500, _SOAP_FAULT.encode(), "text/xml")
         if self.access_revoked:
             return _json(
                 400, {"error": "invalid_grant", "error_description": "authentication failure"}
@@ -671,10 +609,10 @@ class FakeSalesforce:
             username = html.unescape(_xml_text(text, "n1:username"))
             password = html.unescape(_xml_text(text, "n1:password"))
             if username == USERNAME and password in (PASSWORD, PASSWORD + SECURITY_TOKEN):
-                return _Reply(
+                return Reply(
                     200, _soap_success(self.url, path, self.issue_token()).encode(), "text/xml"
                 )
-            return _Reply(500, _SOAP_FAULT.encode(), "text/xml")
+            return Reply(500, _SOAP_FAULT.encode(), "text/xml")
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         grant = form.get("grant_type", "")
         if grant == "password":
@@ -720,43 +658,12 @@ class FakeSalesforce:
         return bool(claims.get("sub") == USERNAME)
 
 
-@dataclass
-class _Reply:
-    status: int
-    body: bytes
-    content_type: str
-    headers: dict[str, str] = field(default_factory=dict)
-    cut: bool = False
+def _json(status: int, payload: Any) -> Reply:
+    return json_reply(status, payload, "application/json;charset=UTF-8")
 
 
-def _json(status: int, payload: Any) -> _Reply:
-    return _Reply(status, json.dumps(payload).encode(), "application/json;charset=UTF-8")
-
-
-def _error(status: int, code: str, message: str) -> _Reply:
+def _error(status: int, code: str, message: str) -> Reply:
     return _json(status, [{"message": message, "errorCode": code}])
-
-
-_ROUTES = (
-    ("POST", r"/services/oauth2/token|/services/Soap/u/[\d.]+", "login"),
-    ("GET", r"/services/data", "versions"),
-    ("GET", r"/services/data/v(?P<version>[\d.]+)/query", "query"),
-    ("GET", r"/services/data/v(?P<version>[\d.]+)/queryAll", "queryAll"),
-    ("GET", r"/services/data/v(?P<version>[\d.]+)/query/(?P<locator>[\w-]+)", "query_more"),
-    ("GET", r"/services/data/v(?P<version>[\d.]+)/sobjects/(?P<sobject>\w+)/describe", "describe"),
-    ("GET", r"/services/data/v(?P<version>[\d.]+)/limits", "limits"),
-    ("POST", r"/services/data/v(?P<version>[\d.]+)/jobs/query", "bulk_create"),
-    ("GET", r"/services/data/v(?P<version>[\d.]+)/jobs/query/(?P<job>\w+)", "bulk_job"),
-    ("GET", r"/services/data/v(?P<version>[\d.]+)/jobs/query/(?P<job>\w+)/results", "bulk_results"),
-)
-
-
-def _route(method: str, path: str) -> tuple[str, dict[str, str]]:
-    for verb, pattern, name in _ROUTES:
-        match = re.fullmatch(pattern, path)
-        if verb == method and match:
-            return name, match.groupdict()
-    return "unknown", {}
 
 
 def _batch_size(options: str) -> int:
@@ -811,49 +718,3 @@ _SOAP_FAULT = (
     "password, security token; or user locked out.</sf:exceptionMessage></sf:LoginFault></detail>"
     "</soapenv:Fault></soapenv:Body></soapenv:Envelope>"
 )
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that timed out and hung up is part of the tests."""
-
-
-def _handler_for(fake: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            with fake.lock:
-                fake._open.add(self.connection)
-
-        def finish(self) -> None:
-            with fake.lock:
-                fake._open.discard(self.connection)
-            with contextlib.suppress(OSError):  # cut by ``down()``
-                super().finish()
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            reply = fake.handle(self.command, self.path, self.headers, body)
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            if reply.cut:
-                self.wfile.write(reply.body[: len(reply.body) // 2])
-                self.close_connection = True
-                return
-            self.wfile.write(reply.body)
-
-        do_GET = do_POST = do_PATCH = do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: tests read ``fake.calls`` instead."""
-
-    return Handler

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
+
+from tests.fakes.server import FakeServer, Fault, Reply, Request, json_reply
 
 TOKEN = "xoxb-fake-slack-token"
+JSON = "application/json; charset=utf-8"
 SCOPES = ("chat:write", "files:write", "users:read.email", "channels:read")
 
 #: Slack's documented limits, plus the total block text at which Slack has
@@ -49,20 +50,10 @@ class Call:
     params: dict[str, Any]
 
 
-@dataclass
-class _Fault:
-    method: str | None
-    count: int
-    status: int = 200
-    error: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    stall: float = 0.0
-    raw: bytes | None = None  # sent verbatim as text/html instead of a JSON answer
-    truncate: bool = False
-
-
-class FakeSlack:
+class FakeSlack(FakeServer):
     """``with FakeSlack() as slack: WebClient(base_url=slack.api_url, token=TOKEN)``."""
+
+    methods = ("POST",)
 
     def __init__(
         self,
@@ -71,6 +62,7 @@ class FakeSlack:
         channels: dict[str, str] | None = None,
         scopes: tuple[str, ...] = SCOPES,
     ) -> None:
+        super().__init__()
         self.users = {k.lower(): v for k, v in (users or {"jane@acme.test": "U0JANE"}).items()}
         self.channels = channels or {"C0ALIGN1": "revenue-alignment", "C0LEADS1": "leadership"}
         self.members = set(self.channels)  # channels the bot has joined
@@ -79,41 +71,12 @@ class FakeSlack:
         self.revoked = False
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
-        self._faults: list[_Fault] = []
-        self._lock = threading.Lock()
         self._ts = itertools.count(100)
         self._file_ids = itertools.count(1)
-        self._released = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self.port = 0
-
-    # -- lifecycle ---------------------------------------------------------
-
-    def __enter__(self) -> FakeSlack:
-        self.up()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._released.set()
-        self.down()
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/"
-
-    def up(self) -> None:
-        """Listen (again, on the same port after ``down()``)."""
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def down(self) -> None:
-        """Close the listening socket: connections are refused until ``up()``."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return f"{self.url}/api/"
 
     # -- knobs ---------------------------------------------------------------
 
@@ -128,21 +91,17 @@ class FakeSlack:
         """Answer the next ``count`` calls (of ``method``, or any) with an
         HTTP error: 429 ``ratelimited`` with Retry-After, or a 5xx. A
         ``retry_after`` string is sent verbatim (e.g. an HTTP date)."""
-        if isinstance(retry_after, str):
-            headers = {"Retry-After": retry_after}
-        else:
-            headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
         error = "ratelimited" if status == 429 else "internal_error"
-        self._add(_Fault(method, count, status, error, headers))
+        self.add_fault(Fault(method, count, status, error, retry_after=retry_after))
 
     def error_next(self, error: str, *, count: int = 1, method: str | None = None) -> None:
         """Answer HTTP 200 ``{"ok": false, "error": error}``, as Slack does."""
-        self._add(_Fault(method, count, 200, error))
+        self.add_fault(Fault(method, count, 200, error))
 
     def timeout_next(self, *, count: int = 1, method: str | None = None, stall: float = 5) -> None:
         """Hold the next calls for ``stall`` seconds (or until the fake stops)
         before answering, so the client times out first."""
-        self._add(_Fault(method, count, 503, "request_timeout", stall=stall))
+        self.add_fault(Fault(method, count, 503, "request_timeout", delay=stall))
 
     def garble_next(
         self, *, count: int = 1, method: str | None = None, status: int = 200, body: str = ""
@@ -150,51 +109,81 @@ class FakeSlack:
         """Answer the next calls with ``status`` and a complete body that is
         not JSON (by default a proxy's HTML page). The call is not processed."""
         page = body or "<html><body><h1>Service temporarily unavailable</h1></body></html>"
-        self._add(_Fault(method, count, status, raw=page.encode()))
+        self.add_fault(Fault(method, count, status, body=page))
 
     def truncate_next(self, *, count: int = 1, method: str | None = None) -> None:
         """Send half of the next answers' bodies, then drop the connection
         (Content-Length promises the whole). The call is not processed."""
-        self._add(_Fault(method, count, 200, "internal_error", truncate=True))
+        self.add_fault(Fault(method, count, 200, "internal_error", cut=True))
 
     def revoke_token(self) -> None:
         """As if the app were uninstalled: every call answers token_revoked."""
         self.revoked = True
 
     def calls_to(self, method: str) -> list[Call]:
-        with self._lock:
+        with self.lock:
             return [call for call in self.calls if call.method == method]
-
-    def _add(self, fault: _Fault) -> None:
-        with self._lock:
-            self._faults.append(fault)
-
-    def _take_fault(self, method: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.method in (None, method):
-                    fault.count -= 1
-                    if fault.count <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
 
     # -- the API -------------------------------------------------------------
 
-    def handle(self, method: str, params: dict[str, Any], auth: str) -> tuple[int, dict[str, Any]]:
-        """Answer one API call: (HTTP status, JSON body)."""
+    def route(self, request: Request) -> tuple[str, dict[str, Any]]:
+        """The API method (or ``upload``) and its parameters, from the query
+        string and a JSON or form body."""
+        path = request.path
+        if path.startswith("/upload/"):
+            return "upload", {"file_id": path[8:], "data": request.body}
+        params: dict[str, Any] = dict(request.args)
+        if request.headers.get_content_type() == "application/json":
+            params.update(json.loads(request.body or b"{}"))
+        else:
+            params.update(parse_qsl(request.body.decode()))
+        if isinstance(params.get("blocks"), str):
+            params["blocks"] = json.loads(params["blocks"])
+        return path.removeprefix("/api/"), params
+
+    def log(self, request: Request) -> None:
+        self.calls.append(Call(request.endpoint, request.params))
+
+    def fault_applies(self, fault: Fault, endpoint: str) -> bool:
+        return endpoint != "upload" and super().fault_applies(fault, endpoint)
+
+    def error_reply(self, request: Request, fault: Fault) -> Reply:
+        reply = json_reply(fault.status, {"ok": False, "error": fault.code}, JSON)
+        if not fault.cut:
+            self._scopes_header(request, reply)
+        return reply
+
+    def refuse(self, request: Request) -> Reply | None:
+        """Slack's answers to a call it will not run: HTTP 200, ``ok: false``."""
+        if request.endpoint == "upload":
+            return None
+        auth = request.headers.get("Authorization", "")
         if not auth:
-            return 200, {"ok": False, "error": "not_authed"}
-        if auth != f"Bearer {TOKEN}":
-            return 200, {"ok": False, "error": "invalid_auth"}
-        if self.revoked:
-            return 200, {"ok": False, "error": "token_revoked"}
-        route = getattr(self, "_api_" + method.replace(".", "_"), None)
+            error = "not_authed"
+        elif auth != f"Bearer {TOKEN}":
+            error = "invalid_auth"
+        elif self.revoked:
+            error = "token_revoked"
+        else:
+            return None
+        return self._answer(request, {"ok": False, "error": error})
+
+    def answer(self, request: Request) -> Reply:
+        if request.endpoint == "upload":
+            status = self.upload(request.params["file_id"], request.params["data"])
+            return Reply(status, b"OK", JSON)
+        route = getattr(self, "_api_" + request.endpoint.replace(".", "_"), None)
         if route is None:
-            return 200, {"ok": False, "error": "unknown_method"}
-        with self._lock:
-            result: dict[str, Any] = route(params)
-        return 200, result
+            return self._answer(request, {"ok": False, "error": "unknown_method"})
+        return self._answer(request, route(request.params))
+
+    def _answer(self, request: Request, body: dict[str, Any]) -> Reply:
+        return self._scopes_header(request, json_reply(200, body, JSON))
+
+    def _scopes_header(self, request: Request, reply: Reply) -> Reply:
+        if request.target.startswith("/api/auth.test"):
+            reply.headers["X-OAuth-Scopes"] = ",".join(self.scopes)
+        return reply
 
     def _channel(self, value: str) -> str | None:
         name = value.lstrip("#")
@@ -305,7 +294,7 @@ class FakeSlack:
         return {"ok": True, "files": done}
 
     def upload(self, file_id: str, data: bytes) -> int:
-        with self._lock:
+        with self.lock:
             stored = self.files.get(file_id)
             if stored is None or stored["length"] != len(data):
                 return 400
@@ -368,79 +357,3 @@ def _block_texts(block: Any) -> list[str] | None:
     except (KeyError, TypeError):
         return None
     return None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeSlack
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        url = urlsplit(self.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if url.path.startswith("/upload/"):
-            with self.fake._lock:
-                self.fake.calls.append(Call("upload", {"file_id": url.path[8:], "data": body}))
-            self._answer(self.fake.upload(url.path[8:], body), {}, raw=b"OK")
-            return
-        method = url.path.removeprefix("/api/")
-        params: dict[str, Any] = dict(parse_qsl(url.query))
-        if self.headers.get_content_type() == "application/json":
-            params.update(json.loads(body or b"{}"))
-        else:
-            params.update(parse_qsl(body.decode()))
-        if isinstance(params.get("blocks"), str):
-            params["blocks"] = json.loads(params["blocks"])
-        with self.fake._lock:
-            self.fake.calls.append(Call(method, params))
-        fault = self.fake._take_fault(method)
-        if fault is not None and fault.stall:
-            self.fake._released.wait(fault.stall)
-        if fault is not None and (fault.raw is not None or fault.truncate):
-            self._garbled(fault)
-            return
-        if fault is not None:
-            self._answer(fault.status, {"ok": False, "error": fault.error}, fault.headers)
-            return
-        status, answer = self.fake.handle(method, params, self.headers.get("Authorization", ""))
-        self._answer(status, answer)
-
-    def _answer(
-        self,
-        status: int,
-        body: dict[str, Any],
-        headers: dict[str, str] | None = None,
-        raw: bytes | None = None,
-    ) -> None:
-        payload = raw if raw is not None else json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            if self.path.startswith("/api/auth.test"):
-                self.send_header("X-OAuth-Scopes", ",".join(self.fake.scopes))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:
-            pass  # the client gave up (timeout_next); nobody is listening
-
-    def _garbled(self, fault: _Fault) -> None:
-        """An HTML page, or half a JSON answer and a dropped connection."""
-        if fault.raw is not None:
-            payload, sent, kind = fault.raw, fault.raw, "text/html; charset=utf-8"
-        else:
-            payload = json.dumps({"ok": False, "error": fault.error}).encode()
-            sent, kind = payload[: len(payload) // 2], "application/json; charset=utf-8"
-        try:
-            self.send_response(fault.status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(sent)
-        except OSError:
-            pass  # the client gave up; nobody is listening
-        self.close_connection = fault.truncate
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output quiet."""
