@@ -1,6 +1,6 @@
 """A fake HubSpot over real HTTP on 127.0.0.1: the endpoints the connector
 uses, with HubSpot's paging, 10,000-result search cap, per-second rate limit
-and error bodies (reference/crm-apis.md §1–§3), plus fault knobs.
+and error bodies (docs/design.md, "HubSpot"), plus fault knobs.
 
 Records are stored compactly: per object type, id → ``_Rec`` (times in epoch
 ms and property overrides) and a sorted list of ``(modified, id)`` keys of
