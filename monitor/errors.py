@@ -20,6 +20,7 @@ reads the Retry-After header those translations put into the retryable ones.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
@@ -99,12 +100,12 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if not value:
         return None
     try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-        reference = datetime.now().astimezone() if now is None else now
-        return max(0.0, (moment - reference).total_seconds())
-    except (TypeError, ValueError):  # TypeError: a date without a time zone
-        return None
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+            seconds = (moment - (now or datetime.now().astimezone())).total_seconds()
+        except (TypeError, ValueError):  # TypeError: a date without a time zone
+            return None
+    # "inf" or "nan" parse as floats but give no usable advice.
+    return max(0.0, seconds) if math.isfinite(seconds) else None

@@ -39,3 +39,8 @@ def test_garbage_is_none(value: str) -> None:
 @pytest.mark.parametrize("value", ["", None])
 def test_absent_is_none(value: str | None) -> None:
     assert retry_after_seconds(value, NOW) is None
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_numbers_that_are_no_wait_are_none(value: str) -> None:
+    assert retry_after_seconds(value, NOW) is None
