@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.config.file import Config
-from monitor.config.models import QuietHours
+from monitor.config.models import Goal, QuietHours, SlaRule
 from monitor.findings import Finding
 from monitor.interfaces import MessageKind
 from monitor.judge import messages
@@ -44,8 +44,11 @@ def record(
     *,
     held: frozenset[str] = frozenset(),
     stale_sources: frozenset[str] = frozenset(),
+    ready_sources: frozenset[str] = frozenset(),
 ) -> Dispatched:
-    """Advance every alert by this evaluation and queue what people must hear."""
+    """Advance every alert by this evaluation and queue what people must hear.
+    ``ready_sources``: sources whose data is judged (first sync complete);
+    the channels of one judged for the first time are told once."""
     policy = Policy(config.alerts.for_evaluations, config.alerts.repeat_interval)
     not_before = quiet_until(now, config.alerts.quiet_hours, config.zone)
     report = Dispatched()
@@ -59,6 +62,17 @@ def record(
             held=held,
             inhibited_sources=stale_sources,
         )
+        for source in tx.start_watching(ready_sources, now):
+            for channel, subjects in _watchers(config, source):
+                tx.enqueue(
+                    channel=channel,
+                    kind="post",
+                    payload=messages.watching_payload(source, subjects),
+                    fingerprints=[],
+                    now=now,
+                    not_before=not_before,
+                )
+                report.queued += 1
         matchers = tx.silence_matchers(now)
         updated = {a.fingerprint: a for a in outcome.alerts}
         speak = [n for n in outcome.notices if not silenced(n.alert.fingerprint, matchers)]
@@ -115,6 +129,17 @@ def _by_channel(notices: Iterable[Notice], default: str) -> list[tuple[str, list
     for notice in notices:
         grouped[notice.alert.channel or default].append(notice)
     return sorted(grouped.items())
+
+
+def _watchers(config: Config, source: str) -> list[tuple[str, list[str]]]:
+    """Each channel that hears about ``source``, with the goals and SLA rules
+    judged from it that post there."""
+    subjects: dict[str, list[str]] = defaultdict(list)
+    items: list[Goal | SlaRule] = [*config.goals, *config.sla]
+    for item in items:
+        if item.source == source:
+            subjects[item.channel or config.slack.channel].append(item.name)
+    return sorted(subjects.items())
 
 
 def quiet_until(now: datetime, quiet: QuietHours | None, zone: ZoneInfo) -> datetime:

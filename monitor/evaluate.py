@@ -19,6 +19,7 @@ from monitor.facts import FactsQuery, FunnelFacts
 from monitor.findings import Finding, fingerprint
 from monitor.judge import sla
 from monitor.judge.business_time import BusinessCalendar, business_calendar
+from monitor.judge.health import waiting_reason
 from monitor.judge.periods import period_for
 from monitor.judge.reconciler import evaluate_goal
 from monitor.judge.report import GoalReport
@@ -31,6 +32,10 @@ class Evaluation:
     goals: list[GoalReport] = field(default_factory=list)
     sla: list[tuple[SlaRule, sla.SlaResult]] = field(default_factory=list)
     health: list[Finding] = field(default_factory=list)
+    #: Sources whose data is not judged yet, with the reason, and the SLA
+    #: rules left unevaluated for that reason.
+    waiting: dict[str, str] = field(default_factory=dict)
+    sla_waiting: list[tuple[SlaRule, str]] = field(default_factory=list)
     held: frozenset[str] = frozenset()
     facts: dict[str, FunnelFacts] = field(default_factory=dict)  # by goal name, for charts
 
@@ -49,14 +54,17 @@ class Evaluation:
 def evaluate(
     config: Config, store: Store, as_of: datetime, *, goal: str | None = None, with_sla: bool = True
 ) -> Evaluation:
-    result = Evaluation(as_of)
+    result = Evaluation(as_of, waiting=waiting_sources(config, store))
     for chosen in select_goals(config, goal):
         facts = goal_facts(config, store, chosen, as_of)
         result.facts[chosen.name] = facts
-        result.goals.append(goal_report(config, chosen, facts))
+        result.goals.append(goal_report(config, chosen, facts, result.waiting.get(chosen.source)))
     if with_sla and goal is None:
         for rule in config.sla:
-            result.sla.append((rule, sla_result(config, store, rule, as_of)))
+            if rule.source in result.waiting:
+                result.sla_waiting.append((rule, result.waiting[rule.source]))
+            else:
+                result.sla.append((rule, sla_result(config, store, rule, as_of)))
     result.held = frozenset(_held(config, result.goals))
     return result
 
@@ -87,8 +95,25 @@ def working_days(config: Config, goal: Goal) -> BusinessCalendar | None:
     return business_calendar(config.calendar, config.zone)
 
 
-def goal_report(config: Config, goal: Goal, facts: FunnelFacts) -> GoalReport:
-    return evaluate_goal(goal, facts, working_days=working_days(config, goal))
+def goal_report(
+    config: Config, goal: Goal, facts: FunnelFacts, waiting: str | None = None
+) -> GoalReport:
+    return evaluate_goal(goal, facts, working_days=working_days(config, goal), waiting=waiting)
+
+
+def waiting_sources(config: Config, store: Store) -> dict[str, str]:
+    """Sources whose stored data is partial or empty, and why: judged now,
+    not as of ``as_of``, like data health."""
+    statuses = store.source_statuses()
+    waiting = {}
+    for name in config.sources:
+        status = statuses.get(name)
+        if status is not None and status.last_success_at is not None and store.has_records(name):
+            continue  # the common case, answered without counting
+        reason = waiting_reason(status, store.record_count(name))
+        if reason is not None:
+            waiting[name] = reason
+    return waiting
 
 
 def sla_result(config: Config, store: Store, rule: SlaRule, as_of: datetime) -> sla.SlaResult:

@@ -130,3 +130,4 @@ class SourceStatus:
     last_error: str | None
     last_records: int
     last_rejected: int
+    watching_since: datetime | None = None

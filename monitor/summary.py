@@ -80,9 +80,10 @@ def build_payload(
     day = evaluation.as_of.astimezone(config.zone)
     lines: list[dict[str, Any]] = []
     for report in evaluation.goals:
-        findings = (
-            "\n".join(f"• {f.title}" for f in report.findings) or "• on plan: nothing to flag"
-        )
+        bullets = [f"• {f.title}" for f in report.findings]
+        if report.waiting:
+            bullets.insert(0, f"• {report.source}: {report.waiting}; only commitments are checked")
+        findings = "\n".join(bullets) or "• on plan: nothing to flag"
         lines.append(
             {
                 "fingerprint": f"summary/{report.name}",
@@ -114,6 +115,17 @@ def build_payload(
                 "severity": int(Severity.INFO),
                 "title": f"Follow-up SLA {rule.name}: {percent(overall.met_rate) if overall.met_rate is not None else '—'} met in the last 7 days",
                 "text": f"{overall.decided} {stage_noun(rule.stage)} decided, median first touch {median} (business time). Lowest: {worst or '—'}.",
+                "mentions": [],
+                "links": [],
+            }
+        )
+    for rule, reason in evaluation.sla_waiting:
+        lines.append(
+            {
+                "fingerprint": f"summary/sla/{rule.name}",
+                "severity": int(Severity.INFO),
+                "title": f"Follow-up SLA {rule.name}: not judged yet",
+                "text": f"{rule.source}: {reason}.",
                 "mentions": [],
                 "links": [],
             }

@@ -256,11 +256,7 @@ def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None)
             }
             views.dump_json(views.status_json(evaluation, extra), out)
         else:
-            for report in evaluation.goals:
-                out.print(views.status_table(report))
-            for rule, result in evaluation.sla:
-                out.print(views.sla_table(rule.name, result))
-            views.print_findings(evaluation.findings, out)
+            views.print_status(evaluation, out)
         exit_for(evaluation.findings, fail_on)
 
 
@@ -398,11 +394,7 @@ def _run_once(app: App) -> None:
         if not result.ok:
             out.print(f"[red]sync of {result.source} failed:[/red] {escape(str(result.error))}")
     evaluation = app.evaluate()
-    for report in evaluation.goals:
-        out.print(views.status_table(report))
-    for rule, compliance in evaluation.sla:
-        out.print(views.sla_table(rule.name, compliance))
-    views.print_findings(evaluation.findings, out)
+    views.print_status(evaluation, out)
     app.record(evaluation)
     app.deliver()
 

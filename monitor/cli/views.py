@@ -52,6 +52,8 @@ def targets_table(report: GoalReport) -> Table:
     caption = ""
     if deal is not None and deal.value is not None:
         caption = f"average deal {amount(deal.value)} ({deal.source}, n={deal.sample})"
+    if report.waiting:
+        caption = f"{report.source}: {report.waiting}; planned from the configured rates"
     table = Table(title=f"{report.name}  {_period(report)}", caption=caption, title_justify="left")
     for column in ("stage", "target", "rate to next stage", "commitment"):
         table.add_column(column, justify="right" if column != "stage" else "left")
@@ -99,7 +101,26 @@ def status_table(report: GoalReport) -> Table:
             "" if s.projection is None else count(round(s.projection)),
             "" if s.needed_per_day is None else f"{s.needed_per_day:,.1f}",
         )
+    _caption_waiting(table, report)
     return table
+
+
+def _caption_waiting(table: Table, report: GoalReport) -> None:
+    if report.waiting:
+        table.caption = f"{report.source}: {report.waiting}; only commitments are checked"
+        table.caption_justify = "left"
+
+
+def print_status(evaluation: Evaluation, console: Console) -> None:
+    """``status`` as text: each goal's pace, each SLA rule's compliance (or
+    why it waits), and the findings."""
+    for report in evaluation.goals:
+        console.print(status_table(report))
+    for rule, result in evaluation.sla:
+        console.print(sla_table(rule.name, result))
+    for rule, reason in evaluation.sla_waiting:
+        console.print(Text(f"SLA {rule.name}: {rule.source}: {reason}", style="yellow"))
+    print_findings(evaluation.findings, console)
 
 
 def print_findings(
@@ -129,6 +150,7 @@ def targets_json(reports: Iterable[GoalReport], as_of: datetime) -> dict[str, An
 def status_json(evaluation: Evaluation, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     payload = targets_json(evaluation.goals, evaluation.as_of)
     payload["findings"] = [finding_dict(f) for f in evaluation.findings]
+    payload["waiting"] = dict(evaluation.waiting)
     payload.update(extra or {})
     return payload
 

@@ -38,10 +38,13 @@ _TEAM = {
 
 def findings(goal: Goal, facts: FunnelFacts, report: GoalReport) -> list[Finding]:
     """Every finding of one evaluated goal; a goal with no plan yields only
-    ``plan-incomplete``."""
+    ``plan-incomplete``, and one whose source is still waiting for complete
+    data only the config-only check, the commitment gap."""
     checks = _Checks(goal, facts, report)
     if report.deal_size is not None and report.deal_size.value is None:
-        return [checks.plan_incomplete()]
+        return [] if report.waiting else [checks.plan_incomplete()]
+    if report.waiting:
+        return [f for f in map(checks.commitment_gap, report.stages) if f is not None]
     found = [checks.pacing(stage) for stage in report.stages]
     found += [checks.commitment_gap(stage) for stage in report.stages]
     found += [checks.conversion_drift(name) for name in report.rates]

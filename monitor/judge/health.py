@@ -1,4 +1,10 @@
-"""Data health: is each source's data fresh enough to judge anyone by?
+"""Data health: is each source's data complete and fresh enough to judge
+anyone by?
+
+A source that has not completed its first sync, or holds no records, is
+*waiting*: what it has stored so far is partial, so nothing but config-only
+checks (a commitment gap) is judged from it. "Leads 100% behind pace, 0 of
+1,729" while the first sync is still paging would be a false alarm.
 
 A source whose last sync failed, or whose last success is older than
 ``stale_after`` sync intervals, yields one ``source-stale`` finding. The
@@ -16,7 +22,20 @@ from monitor.config.sources import SourceBase
 from monitor.facts import SourceStatus
 from monitor.findings import Finding
 from monitor.interfaces import Severity
-from monitor.judge.format import ago
+from monitor.judge.format import ago, count
+
+
+def waiting_reason(status: SourceStatus | None, records: int) -> str | None:
+    """Why a source's data cannot be judged yet, or None once it can: its
+    first sync has completed and it holds records. ``records``: live records
+    stored for it so far."""
+    if status is None or status.last_success_at is None:
+        if records or (status is not None and status.last_attempt_at is not None):
+            return f"first sync in progress: {count(records)} records so far"
+        return "no data for this source: its first sync has not run yet"
+    if records == 0:
+        return "no data for this source"
+    return None
 
 
 def stale_findings(

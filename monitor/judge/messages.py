@@ -54,6 +54,24 @@ def resolution_payload(notices: Sequence[Notice]) -> dict[str, Any]:
     }
 
 
+def watching_payload(source: str, subjects: Sequence[str]) -> dict[str, Any]:
+    """The one message a channel gets when a source's first sync is complete:
+    from now on its goals and rules are judged."""
+    return {
+        "title": f"Now watching {source}",
+        "lines": [
+            {
+                "fingerprint": f"watching/{source}",
+                "severity": int(Severity.INFO),
+                "title": f"{source}: first sync complete",
+                "text": f"Pacing, conversion and follow-up checks now run for {', '.join(subjects)}.",
+                "mentions": [],
+                "links": [],
+            }
+        ],
+    }
+
+
 def updated_payload(original: Mapping[str, Any], resolved: set[str]) -> dict[str, Any]:
     """The original post with every line that has since cleared marked so,
     so the channel's history shows at a glance what is still open."""

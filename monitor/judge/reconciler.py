@@ -15,10 +15,11 @@ no fallback has no plan: its stages show actuals with no targets, and one
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import NamedTuple
 
 from monitor.config.models import DEFAULT_RATES, Goal
-from monitor.facts import FunnelFacts
+from monitor.facts import DealSample, FunnelFacts
 from monitor.interfaces import RATE_FROM, RATE_NAMES, STAGES, RateName, Stage
 from monitor.judge import checks
 from monitor.judge.funnel import PlannedRate, back_calculate, resolve_deal_size, resolve_rate
@@ -29,11 +30,19 @@ log = logging.getLogger(__name__)
 
 
 def evaluate_goal(
-    goal: Goal, facts: FunnelFacts, *, working_days: WorkingDays | None = None
+    goal: Goal,
+    facts: FunnelFacts,
+    *,
+    working_days: WorkingDays | None = None,
+    waiting: str | None = None,
 ) -> GoalReport:
     """Plan, pace and check one goal. ``working_days`` is required for
     ``pacing: business_days``; a period with no working days at all is
-    paced by calendar days instead."""
+    paced by calendar days instead. ``waiting``: why the source's data is
+    partial (its first sync is still running); the plan then uses only the
+    configured rates and fallbacks, and only config-only findings come out."""
+    if waiting is not None:
+        facts = replace(facts, cohorts={}, recent={}, deals=DealSample(0, 0.0))
     period, as_of = facts.period, facts.as_of
     elapsed_days, total_days = calendar_days(period, as_of)
     if goal.pacing == "business_days":
@@ -71,6 +80,7 @@ def evaluate_goal(
         deal_size=deal,
         rates=rates,
         stages=stages,
+        waiting=waiting,
     )
     report.findings.extend(checks.findings(goal, facts, report))
     return report

@@ -59,7 +59,8 @@ class GoalReport:
     """Everything the CLI, the summary and the alert lifecycle need about one
     goal as of one instant. ``elapsed`` is the share of the period gone, in
     calendar or working days (``elapsed_days`` of ``total_days``);
-    ``deal_size`` is None for a ``closes`` goal."""
+    ``deal_size`` is None for a ``closes`` goal. ``waiting`` says why the
+    source's data is not judged yet (see ``health.waiting_reason``)."""
 
     name: str
     source: str
@@ -73,6 +74,7 @@ class GoalReport:
     rates: dict[RateName, PlannedRate]
     stages: list[StageReport]
     findings: list[Finding] = field(default_factory=list)
+    waiting: str | None = None
 
     def stage(self, name: str) -> StageReport:
         return next(s for s in self.stages if s.stage == name)
@@ -94,6 +96,7 @@ class GoalReport:
             "average_deal_size": None
             if deal is None
             else {"value": deal.value, "source": deal.source, "sample": deal.sample},
+            "waiting": self.waiting,
             "stages": [s.to_dict() for s in self.stages],
             "findings": [finding_dict(f) for f in self.findings],
         }

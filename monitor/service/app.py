@@ -122,6 +122,7 @@ class App:
                 self.clock(),
                 held=evaluation.held,
                 stale_sources=evaluation.stale_sources,
+                ready_sources=frozenset(self.config.sources) - evaluation.waiting.keys(),
             )
 
     def deliver(self) -> outbox.Delivery:

@@ -141,6 +141,16 @@ class Store:
             rows = conn.execute(select(source_status)).mappings().all()
         return {row["source"]: SourceStatus(**row) for row in rows}
 
+    def has_records(self, source: str) -> bool:
+        """Whether ``source`` has any live record stored."""
+        query = (
+            select(records.c.id)
+            .where(records.c.source == source, records.c.deleted.is_(False))
+            .limit(1)
+        )
+        with self.begin() as conn:
+            return conn.execute(query).first() is not None
+
     def record_count(self, source: str | None = None, *, include_deleted: bool = False) -> int:
         query = select(func.count()).select_from(records)
         if source is not None:

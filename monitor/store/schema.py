@@ -168,6 +168,9 @@ source_status = Table(
     Column("last_error", Text),
     Column("last_records", Integer, nullable=False, default=0),
     Column("last_rejected", Integer, nullable=False, default=0),
+    # Set once the first sync completed with records and the channels were
+    # told "now watching" (in the transaction that queued it).
+    Column("watching_since", UTCDateTime),
 )
 
 alerts = Table(

@@ -1,4 +1,5 @@
-"""One transaction over alert state, silences and the outbox.
+"""One transaction over alert state, silences, the outbox and the watched
+sources.
 
 The alert lifecycle and the delivery worker change several of these
 together: an alert is marked notified in the transaction that queues its
@@ -13,8 +14,9 @@ from sqlalchemy import Connection
 
 from monitor.store.alerts import AlertRows
 from monitor.store.outbox import OutboxRows
+from monitor.store.watching import WatchRows
 
 
-class Transaction(AlertRows, OutboxRows):
+class Transaction(AlertRows, OutboxRows, WatchRows):
     def __init__(self, conn: Connection) -> None:
         self._conn = conn

@@ -64,12 +64,15 @@ def app(tmp_path: Path, slack: FakeSlack) -> Iterator[App]:
         url="https://crm.example.com/persons/P1",
     )
     application.store.write_batch("crm", "persons", Batch([lead]), MQL_AT)
+    application.store.record_sync("crm", MQL_AT, ok=True, records_seen=1)
     yield application
     application.close()
 
 
 def at(app: App, when: datetime) -> State:
+    """Evaluate at ``when`` as the service would, right after a sync."""
     app.clock.now = when  # type: ignore[attr-defined]
+    app.store.record_sync("crm", when, ok=True)
     evaluation = app.evaluate()
     app.record(evaluation)
     app.deliver()
@@ -79,12 +82,16 @@ def at(app: App, when: datetime) -> State:
 
 
 def texts(slack: FakeSlack) -> list[str]:
-    return [m["text"] for _, m in sorted(slack.messages.items(), key=lambda kv: kv[0][1])]
+    """What the channel shows about alerts (not the one "Now watching" post)."""
+    every = [m["text"] for _, m in sorted(slack.messages.items(), key=lambda kv: kv[0][1])]
+    return [t for t in every if not t.startswith("Now watching")]
 
 
 def test_at_risk_then_breach_then_resolved_by_the_touch(app: App, slack: FakeSlack) -> None:
     assert at(app, DEADLINE - timedelta(hours=2)) == State.PENDING
     assert texts(slack) == []
+    (watching,) = [m["text"] for m in slack.messages.values()]
+    assert watching.startswith("Now watching crm") and "mql-follow-up" in watching
 
     assert at(app, DEADLINE - timedelta(minutes=30)) == State.AT_RISK
     (warning,) = texts(slack)

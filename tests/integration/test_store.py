@@ -151,3 +151,29 @@ def test_sqlite_file_is_private_and_in_wal_mode(tmp_path) -> None:  # type: igno
         assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     store.close()
+
+
+def test_upgrading_marks_sources_synced_before_as_watched(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An existing install is not told "now watching" for sources it has
+    watched all along; a source that never synced still will be."""
+    from alembic import command
+
+    from monitor.store.engine import _alembic_config
+
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(_alembic_config(store.engine), "0003")
+    synced = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    with store.begin() as conn:
+        for name, success in (("hs", synced), ("sf", None)):
+            conn.execute(
+                text(
+                    "INSERT INTO source_status (source, last_attempt_at, last_success_at, "
+                    "last_records, last_rejected) VALUES (:s, :a, :ok, 0, 0)"
+                ),
+                {"s": name, "a": synced.isoformat(), "ok": success and success.isoformat()},
+            )
+    store.upgrade()
+    statuses = store.source_statuses()
+    assert statuses["hs"].watching_since == synced
+    assert statuses["sf"].watching_since is None
+    store.close()

@@ -9,7 +9,7 @@ import pytest
 from monitor.config.file import Config
 from monitor.facts import SourceStatus
 from monitor.interfaces import Severity
-from monitor.judge.health import stale_findings
+from monitor.judge.health import stale_findings, waiting_reason
 
 NOW = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
 CONFIG = Config.model_validate(
@@ -41,3 +41,28 @@ def test_stale_when_failed_or_too_old(statuses: dict[str, SourceStatus], stale: 
         assert finding.rule == "source-stale" and finding.source == "crm"
         assert finding.severity == Severity.CRITICAL
         assert "held" in finding.text
+
+
+# --- readiness: partial data is never judged ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("last_attempt", "last_success", "records", "reason"),
+    [
+        (None, None, 0, "no data for this source: its first sync has not run yet"),
+        (NOW, None, 0, "first sync in progress: 0 records so far"),
+        (NOW, None, 1729, "first sync in progress: 1,729 records so far"),
+        (None, None, 12, "first sync in progress: 12 records so far"),
+        (NOW, NOW, 0, "no data for this source"),
+        (NOW, NOW, 1, None),
+    ],
+)
+def test_a_source_waits_until_its_first_sync_completes_with_records(
+    last_attempt: datetime | None, last_success: datetime | None, records: int, reason: str | None
+) -> None:
+    status = SourceStatus("crm", last_attempt, last_success, None, records, 0)
+    assert waiting_reason(status, records) == reason
+
+
+def test_a_source_never_seen_waits() -> None:
+    assert waiting_reason(None, 0) == "no data for this source: its first sync has not run yet"

@@ -423,3 +423,37 @@ def test_to_dict_is_the_json_contract() -> None:
     assert all(
         f["severity"] in ("warning", "critical") and f["fingerprint"] for f in out["findings"]
     )
+
+
+# --- readiness -------------------------------------------------------------------
+
+
+def test_a_waiting_source_yields_only_config_only_findings() -> None:
+    """A first sync half done looks like a funnel far behind pace and a
+    conversion collapse; only the commitment gap, which needs no data, is
+    judged."""
+    g = goal(commitments={"mql": 200}, rates=RATES | {"lead_to_mql": "auto"})
+    partial = facts(
+        8,
+        {"lead": 10, "mql": 2},
+        cohorts={"lead_to_mql": Cohort(1_000, 300)},
+        recent={"mql_to_sql": Cohort(1_000, 50)},
+    )
+    judged = evaluate_goal(g, partial)
+    assert {f.rule for f in judged.findings} >= {"pacing", "conversion-drift", "commitment-gap"}
+    assert judged.rates["lead_to_mql"].source == "observed"
+
+    waiting = evaluate_goal(g, partial, waiting="first sync in progress: 12 records so far")
+    assert [f.rule for f in waiting.findings] == ["commitment-gap"]
+    assert waiting.waiting == "first sync in progress: 12 records so far"
+    assert waiting.to_dict()["waiting"] == waiting.waiting
+    # The plan ignores what the partial data observed: the fallback rate.
+    lead = waiting.rates["lead_to_mql"]
+    assert (lead.source, lead.sample) == ("fallback", 0)
+
+
+def test_a_waiting_revenue_goal_with_auto_deal_size_says_nothing() -> None:
+    g = goal(average_deal_size="auto")
+    partial = facts(8, {"lead": 10}, deals=DealSample(3, 90_000.0))
+    assert [f.rule for f in evaluate_goal(g, partial).findings] == ["plan-incomplete"]
+    assert evaluate_goal(g, partial, waiting="no data for this source").findings == []
