@@ -1,0 +1,307 @@
+"""Replay a window of a generated history as the service would run it.
+
+Only the service's public entry points are used, so the harness keeps
+working whatever changes inside the reconciler: the config is validated
+(``Config.model_validate``), an ``App`` is built on a fresh SQLite store
+with a settable clock, the generated records are written once with
+``Store.write_batch`` (an evaluation only counts what is dated before its
+``as_of``, so future-dated records are invisible until their time), and
+then, for each step ``t``: the source is marked synced at ``t``, the clock
+is set to ``t``, and ``evaluate(as_of=t)``, ``record`` and ``deliver`` run
+as one service cycle does. A recording notifier stands in for Slack and
+keeps every message with the time it was sent.
+
+Cadence ``service``: every 15 minutes inside working hours (09:00–17:00,
+Monday–Friday, in the config's time zone) and hourly outside them, as the
+service's sync interval and alert checks see it. Cadence ``hourly``:
+hourly throughout, for quick tests.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from monitor.config.file import Config
+from monitor.config.loader import LoadedConfig
+from monitor.interfaces import Batch, CheckResult, FunnelRecord, Message, Severity
+from monitor.service.app import App
+from tests.scenarios.generator import WORK_END, WORK_START, History, Scenario, generate
+
+Cadence = Literal["service", "hourly"]
+CADENCES: tuple[Cadence, ...] = ("service", "hourly")
+SOURCE = "crm"
+GOAL = "q-plan"
+SLA_RULE = "mql-follow-up"
+CHUNK = 2_000
+#: How a post's line says why it is sent (monitor/judge/messages.py); a line
+#: with none of these is a first firing.
+_PREFIXES = {"Worse: ": "worse", "Easing: ": "easing", "Still open: ": "repeat"}
+
+Event = Literal["firing", "worse", "easing", "repeat", "resolved"]
+
+
+class Clock:
+    """The service's clock, set by the replay."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Recorder:
+    """A notifier that keeps every message with the clock's time."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.sent: list[tuple[datetime, Message]] = []
+
+    def send(self, message: Message) -> str:
+        self.sent.append((self.clock(), message))
+        return f"C1:{len(self.sent)}"
+
+    def check(self) -> list[CheckResult]:
+        return []
+
+
+def service_config(scenario: Scenario, database: str, *, sla: bool = True) -> dict[str, Any]:
+    """The config a team with this funnel would write: one monthly goal of
+    the closes the truth implies, every rate learned (``auto``), paced by
+    business days (leads arrive on working days), and the 4-hour MQL
+    follow-up rule."""
+    goal = {
+        "name": GOAL,
+        "source": SOURCE,
+        "period": "month",
+        "closes": scenario.plan().closes,
+        "pacing": "business_days",
+        "rates": {"sql_to_won": "auto", "mql_to_sql": "auto", "lead_to_mql": "auto"},
+    }
+    rules = [{"name": SLA_RULE, "source": SOURCE, "stage": "mql", "within": "4h"}]
+    return {
+        "timezone": scenario.timezone,
+        "database": database,
+        "sources": {SOURCE: {"kind": "demo"}},
+        "goals": [goal],
+        "sla": rules if sla else [],
+    }
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a delivered message: an alert firing, getting worse or
+    easier, repeated, or resolved (a thread reply)."""
+
+    at: datetime
+    event: Event
+    fingerprint: str
+    severity: Severity
+    title: str
+
+    @property
+    def rule(self) -> str:
+        return self.fingerprint.split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class Found:
+    """A raw finding of one evaluation, before the alert lifecycle."""
+
+    rule: str
+    fingerprint: str
+    severity: Severity
+
+
+@dataclass(frozen=True)
+class Step:
+    """One evaluation: its raw findings, and the goal's target and actual
+    per stage."""
+
+    at: datetime
+    findings: tuple[Found, ...]
+    targets: dict[str, int | None]
+    actuals: dict[str, int | None]
+
+
+@dataclass
+class Backtest:
+    """What a replay saw: every evaluation's raw findings and every
+    message delivered."""
+
+    scenario: Scenario
+    cadence: Cadence
+    start: datetime
+    end: datetime
+    steps: list[Step] = field(default_factory=list)
+    messages: list[tuple[datetime, Message]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def evaluations(self) -> int:
+        return len(self.steps)
+
+    def lines(self, prefix: str = "") -> list[Line]:
+        """Lines of posts and resolution replies whose fingerprint starts
+        with ``prefix``, oldest first (updates of earlier posts are left
+        out: they repeat what the replies said)."""
+        out = []
+        for at, message in self.messages:
+            if message.kind not in ("post", "reply"):
+                continue
+            for line in message.lines:
+                if not line.fingerprint.startswith(prefix):
+                    continue
+                event: Event = "resolved" if message.kind == "reply" else "firing"
+                for text, named in _PREFIXES.items():
+                    if message.kind == "post" and line.title.startswith(text):
+                        event = named  # type: ignore[assignment]
+                out.append(Line(at, event, line.fingerprint, line.severity, line.title))
+        return out
+
+    def posted(self) -> Counter[str]:
+        """Alerts posted (first firings, and firings again after a
+        resolution) per rule."""
+        return Counter(line.rule for line in self.lines() if line.event == "firing")
+
+    def first_posted(self, prefix: str) -> datetime | None:
+        """When the first alert whose fingerprint starts with ``prefix``
+        (e.g. ``conversion-drift/q-plan/mql``) was posted as firing."""
+        return next((x.at for x in self.lines(prefix) if x.event == "firing"), None)
+
+    def found(self) -> Counter[str]:
+        """Raw findings per rule, summed over every evaluation."""
+        return Counter(f.rule for step in self.steps for f in step.findings)
+
+    def first_found(self, prefix: str) -> datetime | None:
+        for step in self.steps:
+            if any(f.fingerprint.startswith(prefix) for f in step.findings):
+                return step.at
+        return None
+
+    def flips(self, prefix: str = "") -> dict[str, int]:
+        """Per fingerprint: changes between firing and resolved after its
+        first firing. 0: fired and stayed; 1: fired once and cleared; more
+        is flapping."""
+        out: dict[str, int] = {}
+        state: dict[str, str] = {}
+        for line in self.lines(prefix):
+            if line.event not in ("firing", "resolved"):
+                continue
+            previous = state.get(line.fingerprint)
+            if previous is None:
+                out.setdefault(line.fingerprint, 0)
+            elif previous != line.event:
+                out[line.fingerprint] += 1
+            state[line.fingerprint] = line.event
+        return out
+
+    def refires(self, prefix: str = "") -> dict[str, int]:
+        """Per fingerprint: firings after the first (each one follows a
+        resolution)."""
+        fired = Counter(x.fingerprint for x in self.lines(prefix) if x.event == "firing")
+        return {fp: n - 1 for fp, n in fired.items()}
+
+    def early_resolutions(self, prefix: str) -> list[Line]:
+        """Resolutions of alerts matching ``prefix`` before their period
+        ended (at a period's turn every alert of it resolves, rightly)."""
+        zone = self.scenario.zone
+        return [
+            line
+            for line in self.lines(prefix)
+            if line.event == "resolved" and line.at < period_end(line.fingerprint, zone)
+        ]
+
+
+def period_end(fingerprint: str, zone: ZoneInfo) -> datetime:
+    """The end of the goal period named in a fingerprint
+    (``…/2026-06-01..2026-07-01``); far in the future if it names none."""
+    for part in fingerprint.split("/"):
+        if ".." in part:
+            end = date.fromisoformat(part.split("..", 1)[1])
+            return datetime(end.year, end.month, end.day, tzinfo=zone).astimezone(UTC)
+    return datetime.max.replace(tzinfo=UTC)
+
+
+def step_times(
+    start: datetime, end: datetime, zone: ZoneInfo, cadence: Cadence
+) -> Iterator[datetime]:
+    """Evaluation instants in ``[start, end)``."""
+    busy, quiet = timedelta(minutes=15), timedelta(hours=1)
+    t = start
+    while t < end:
+        yield t
+        local = t.astimezone(zone)
+        working = local.weekday() < 5 and WORK_START <= local.time() < WORK_END
+        t += busy if cadence == "service" and working else quiet
+
+
+def run(
+    scenario: Scenario,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    cadence: Cadence = "hourly",
+    folder: Path | None = None,
+    history: History | None = None,
+) -> Backtest:
+    """Replay ``[start, end)`` (default: the month under test) of
+    ``scenario`` at ``cadence``, in a new SQLite database in ``folder`` (a
+    temporary directory by default)."""
+    if folder is None:
+        with tempfile.TemporaryDirectory(prefix="alignmon-scenario-") as tmp:
+            return run(
+                scenario, start=start, end=end, cadence=cadence, folder=Path(tmp), history=history
+            )
+    start = start or scenario.midnight(scenario.month)
+    end = end or scenario.midnight(scenario.month_end)
+    history = history or generate(scenario)
+    database = f"sqlite:///{folder / f'{scenario.name}.db'}"
+    config = Config.model_validate(service_config(scenario, database))
+    clock = Clock(start)
+    app = App(LoadedConfig(config, "scenario.yaml"), clock=clock)
+    recorder = Recorder(clock)
+    app._notifier = recorder  # the notifier the outbox delivers to
+    result = Backtest(scenario, cadence, start, end)
+    began = time.perf_counter()
+    try:
+        written = _write(app, history.records, start)
+        for t in step_times(start, end, scenario.zone, cadence):
+            clock.now = t
+            app.store.record_sync(SOURCE, t, ok=True, records_seen=written)
+            written = 0
+            evaluation = app.evaluate(as_of=t)
+            (report,) = evaluation.goals
+            result.steps.append(
+                Step(
+                    t,
+                    tuple(Found(f.rule, f.fingerprint, f.severity) for f in evaluation.findings),
+                    {s.stage: s.target for s in report.stages},
+                    {s.stage: s.actual for s in report.stages},
+                )
+            )
+            app.record(evaluation)
+            app.deliver()
+    finally:
+        app.close()
+    result.messages = list(recorder.sent)
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def _write(app: App, records: tuple[FunnelRecord, ...], at: datetime) -> int:
+    by_type: dict[str, list[FunnelRecord]] = {}
+    for record in records:
+        by_type.setdefault(record.object_type, []).append(record)
+    for object_type, items in by_type.items():
+        for i in range(0, len(items), CHUNK):
+            app.store.write_batch(SOURCE, object_type, Batch(records=items[i : i + CHUNK]), at)
+    return len(records)

@@ -1,0 +1,165 @@
+"""Alert signal quality over a simulated month, on funnels whose truth is
+known (tests/scenarios/catalogue.py).
+
+Each scenario is replayed through the service's entry points (evaluate,
+record, deliver) and judged by what was posted: hourly, except the on-plan
+month, which runs at the service's cadence (15 minutes in working hours)
+because its false pacing alert only shows at that resolution. The assertions
+say what the product must do; those today's reconciler does not yet meet
+are marked ``xfail(strict=True)`` with the reason, and start failing as
+XPASS once it does, to be un-marked then.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.scenarios import backtest
+from tests.scenarios.backtest import GOAL, Backtest, Cadence
+from tests.scenarios.catalogue import LEAD_SHORTFALL, MQL_DROP, ON_PLAN, Case
+
+pytestmark = pytest.mark.slow
+
+DRIFT = f"conversion-drift/{GOAL}/"
+
+
+def replay(case: Case, folder: Path, cadence: Cadence = "hourly") -> Backtest:
+    return backtest.run(
+        case.scenario, start=case.start, end=case.end, cadence=cadence, folder=folder
+    )
+
+
+@pytest.fixture(scope="module")
+def on_plan(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
+    return replay(ON_PLAN, tmp_path_factory.mktemp("on-plan"), cadence="service")
+
+
+@pytest.fixture(scope="module")
+def mql_drop(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
+    return replay(MQL_DROP, tmp_path_factory.mktemp("mql-drop"))
+
+
+@pytest.fixture(scope="module")
+def lead_shortfall(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
+    return replay(LEAD_SHORTFALL, tmp_path_factory.mktemp("lead-shortfall"))
+
+
+def posted_lines(result: Backtest, prefix: str) -> str:
+    lines = [f"{x.at:%m-%d %H:%M} {x.event} {x.fingerprint}" for x in result.lines(prefix)]
+    return "\n".join(lines[:20]) or "(none)"
+
+
+# -- a. on plan: nothing to say ---------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "false SQL→won conversion-drift: the recent cohort (SQLs that entered 30–60 days "
+        "ago) is judged at the same fixed 30-day maturity as the trailing one (30–180 "
+        "days ago), so with a 28-day median lag it has converted only 19–23% so far "
+        "against the plan's observed 27%, mostly under the ~21.6% threshold, so "
+        "conversion-drift/q-plan/sql is posted, and flaps, though no rate changed"
+    ),
+)
+def test_on_plan_posts_no_conversion_drift(on_plan: Backtest) -> None:
+    assert on_plan.posted()["conversion-drift"] == 0, (
+        f"{on_plan.found()['conversion-drift']} raw findings; posted:\n"
+        + posted_lines(on_plan, DRIFT)
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "false SQL pacing alert from the same lag-blind SQL→won rate (next test): the SQL "
+        "target is 148–149 against the true 132, so SQLs pace at -10% to -12% all month; "
+        "at the 15-minute cadence the whole-record steps of the SQL count dip to -16.4% "
+        "for two evaluations on 06-03, pacing/q-plan/sql is posted, and the 5-point "
+        "hysteresis holds it firing at -10% to -12% until 06-16 (hourly, it is not posted)"
+    ),
+)
+def test_on_plan_posts_no_pacing_alert(on_plan: Backtest) -> None:
+    assert on_plan.posted()["pacing"] == 0, posted_lines(on_plan, "pacing/")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "the planned SQL→won rate is the trailing cohort's observed ~27%, not the true "
+        "30%: SQLs only 30–60 days old count with the conversions they have had so far, "
+        "so the SQL, MQL and lead targets sit 11–14% above the truth (lead 1,227–1,250 "
+        "against 1,100) and the upper stages pace at -10% to -12% all month"
+    ),
+)
+def test_on_plan_targets_are_the_truth(on_plan: Backtest) -> None:
+    plan = ON_PLAN.scenario.plan()
+    for step in on_plan.steps:
+        assert step.targets["won"] == plan.closes
+        for stage in ("sql", "mql", "lead"):
+            target, truth = step.targets[stage], plan.expected[stage]
+            assert target is not None
+            assert abs(target / truth - 1) <= 0.05, (step.at, stage, target, truth)
+
+
+def test_on_plan_posts_no_follow_up_alert(on_plan: Backtest) -> None:
+    posted = on_plan.posted()
+    assert posted["sla-breach"] == posted["sla-at-risk"] == 0, posted_lines(on_plan, "sla-")
+
+
+# -- b. MQL→SQL drops from 40% to 22% ----------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "late by a month: the recent MQL→SQL cohort is the MQLs of 30–60 days ago "
+        "(maturity_days 30 for every transition, though MQL→SQL converts within days), "
+        "so post-drop MQLs enter it only 30 days after the drop, and the rate falls "
+        "below 80% of plan on 2026-06-18, 45 days after it"
+    ),
+)
+def test_mql_drop_is_posted_within_14_days(mql_drop: Backtest) -> None:
+    assert MQL_DROP.watch is not None and MQL_DROP.since is not None
+    first = mql_drop.first_posted(MQL_DROP.watch)
+    assert first is not None, f"never posted; found first {mql_drop.first_found(MQL_DROP.watch)}"
+    assert MQL_DROP.since <= first <= MQL_DROP.since + timedelta(days=14), first
+
+
+def test_mql_drop_alert_does_not_flap(mql_drop: Backtest) -> None:
+    """Once firing, the MQL drift alert stays firing while the drop lasts:
+    it resolves only when its period ends, and never fires again within
+    it."""
+    assert MQL_DROP.watch is not None
+    assert mql_drop.first_posted(MQL_DROP.watch) is not None, "the drop was never posted"
+    assert mql_drop.early_resolutions(MQL_DROP.watch) == []
+    assert all(n == 0 for n in mql_drop.refires(MQL_DROP.watch).values()), posted_lines(
+        mql_drop, MQL_DROP.watch
+    )
+
+
+def test_mql_drop_is_not_posted_before_it_happens(mql_drop: Backtest) -> None:
+    assert MQL_DROP.watch is not None and MQL_DROP.since is not None
+    found = mql_drop.first_found(MQL_DROP.watch)
+    assert found is None or found >= MQL_DROP.since
+
+
+# -- c. sanity: half the leads -----------------------------------------------
+
+
+def test_lead_shortfall_posts_lead_pacing_within_10_days(lead_shortfall: Backtest) -> None:
+    assert LEAD_SHORTFALL.watch is not None and LEAD_SHORTFALL.since is not None
+    first = lead_shortfall.first_posted(LEAD_SHORTFALL.watch)
+    assert first is not None, posted_lines(lead_shortfall, "pacing/")
+    assert first <= LEAD_SHORTFALL.since + timedelta(days=10)
+    critical = [x for x in lead_shortfall.lines(LEAD_SHORTFALL.watch) if x.severity >= 2]
+    assert critical, "leads at 50% of pace are critical (≤ -30%)"
+
+
+def test_lead_shortfall_alert_does_not_flap(lead_shortfall: Backtest) -> None:
+    assert LEAD_SHORTFALL.watch is not None
+    assert lead_shortfall.early_resolutions(LEAD_SHORTFALL.watch) == []
+    assert all(n == 0 for n in lead_shortfall.refires(LEAD_SHORTFALL.watch).values())
