@@ -8,6 +8,7 @@ evaluation so every goal and rule is judged at the same instant.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -15,11 +16,11 @@ from zoneinfo import ZoneInfo
 from monitor.config.file import Config
 from monitor.config.models import Goal, SlaRule
 from monitor.errors import ConfigError
-from monitor.facts import FactsQuery, FunnelFacts
+from monitor.facts import FactsQuery, FunnelFacts, SourceStatus
 from monitor.findings import Finding, fingerprint
 from monitor.judge import sla
 from monitor.judge.business_time import BusinessCalendar, business_calendar
-from monitor.judge.health import waiting_reason
+from monitor.judge.health import stale_findings, waiting_reason
 from monitor.judge.periods import period_for
 from monitor.judge.reconciler import evaluate_goal
 from monitor.judge.report import GoalReport
@@ -52,9 +53,21 @@ class Evaluation:
 
 
 def evaluate(
-    config: Config, store: Store, as_of: datetime, *, goal: str | None = None, with_sla: bool = True
+    config: Config,
+    store: Store,
+    as_of: datetime,
+    *,
+    goal: str | None = None,
+    with_sla: bool = True,
+    now: datetime | None = None,
 ) -> Evaluation:
-    result = Evaluation(as_of, waiting=waiting_sources(config, store))
+    """Judge the goals (or only ``goal``) and SLA rules at ``as_of``. Data
+    health (readiness always, staleness when ``now`` is given) is judged
+    from one read of the sources' sync status, as of now, not ``as_of``."""
+    statuses = store.source_statuses()
+    result = Evaluation(as_of, waiting=waiting_sources(config, store, statuses))
+    if now is not None:
+        result.health = stale_findings(config.sources, statuses, now)
     for chosen in select_goals(config, goal):
         facts = goal_facts(config, store, chosen, as_of)
         result.facts[chosen.name] = facts
@@ -101,10 +114,10 @@ def goal_report(
     return evaluate_goal(goal, facts, working_days=working_days(config, goal), waiting=waiting)
 
 
-def waiting_sources(config: Config, store: Store) -> dict[str, str]:
-    """Sources whose stored data is partial or empty, and why: judged now,
-    not as of ``as_of``, like data health."""
-    statuses = store.source_statuses()
+def waiting_sources(
+    config: Config, store: Store, statuses: Mapping[str, SourceStatus]
+) -> dict[str, str]:
+    """Sources whose stored data is partial or empty, and why."""
     waiting = {}
     for name in config.sources:
         status = statuses.get(name)

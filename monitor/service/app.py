@@ -22,7 +22,6 @@ from monitor.errors import ConfigError
 from monitor.evaluate import Evaluation, evaluate
 from monitor.findings import Alert
 from monitor.interfaces import Clock, Connector, Notifier, Progress, Severity, utc_now
-from monitor.judge.health import stale_findings
 from monitor.notifiers import create_notifier
 from monitor.store import Store
 from monitor.store.alerts import Silence
@@ -108,9 +107,7 @@ class App:
         """Judge every goal and SLA rule at ``as_of`` (default now), with the
         sources' data health as of now."""
         now = self.clock()
-        result = evaluate(self.config, self.store, as_of or now, goal=goal)
-        result.health = stale_findings(self.config.sources, self.store.source_statuses(), now)
-        return result
+        return evaluate(self.config, self.store, as_of or now, goal=goal, now=now)
 
     def record(self, evaluation: Evaluation) -> dispatch.Dispatched:
         """Move alert states and queue notifications for an evaluation."""
