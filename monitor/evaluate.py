@@ -18,9 +18,11 @@ from monitor.config.models import Goal, SlaRule
 from monitor.errors import ConfigError
 from monitor.facts import FactsQuery, FunnelFacts, SourceStatus
 from monitor.findings import Finding, fingerprint
+from monitor.interfaces import RATE_STAGES
 from monitor.judge import sla
 from monitor.judge.business_time import BusinessCalendar, business_calendar
 from monitor.judge.health import stale_findings, waiting_reason
+from monitor.judge.lags import visit_recent_days
 from monitor.judge.periods import period_for
 from monitor.judge.reconciler import evaluate_goal
 from monitor.judge.report import GoalReport
@@ -97,7 +99,13 @@ def goal_facts(config: Config, store: Store, goal: Goal, as_of: datetime) -> Fun
     period = period_for(goal.period, as_of, zone, config.fiscal_year_start)
     return store.funnel_facts(
         FactsQuery(
-            goal.source, goal.segment, period, as_of, zone, goal.auto_rates, goal.drift.recent_days
+            goal.source,
+            goal.segment,
+            period,
+            as_of,
+            zone,
+            goal.auto_rates,
+            visit_recent_days(goal.drift.recent_days),
         )
     )
 
@@ -136,16 +144,23 @@ def sla_result(config: Config, store: Store, rule: SlaRule, as_of: datetime) -> 
 
 
 def _held(config: Config, reports: list[GoalReport]) -> set[str]:
-    """Pacing fingerprints not firing now but still within the hysteresis
-    margin of their warning threshold: a firing alert there stays firing."""
+    """Fingerprints not firing now but still within the hysteresis margin of
+    their threshold: a firing alert there stays firing. Pacing holds on the
+    stage's drift, conversion drift on its recent cohort's shortfall, so an
+    alert on a broken rate does not clear because one evaluation's cohort
+    was not quite significant."""
     margin = config.alerts.hysteresis
     goals = {g.name: g for g in config.goals}
     held = set()
     for report in reports:
-        warning = goals[report.name].drift.warning
+        goal, label = goals[report.name], report.period.label
         for stage in report.stages:
-            if stage.drift is not None and stage.drift <= -(warning - margin):
-                held.add(fingerprint("pacing", report.name, stage.stage, report.period.label))
+            if stage.drift is not None and stage.drift <= -(goal.drift.warning - margin):
+                held.add(fingerprint("pacing", report.name, stage.stage, label))
+        for name, cohort in report.recent.items():
+            if cohort.ratio <= 1 - (goal.drift.conversion_tolerance - margin):
+                upper = RATE_STAGES[name][0]
+                held.add(fingerprint("conversion-drift", report.name, upper, label))
     return held
 
 

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.config.models import AutoRateSettings
+from monitor.interfaces import RateName
 
 #: SLA compliance covers the records decided in this trailing window.
 COMPLIANCE_WINDOW = timedelta(days=7)
@@ -49,20 +50,44 @@ class FactsQuery:
     as_of: datetime
     zone: ZoneInfo
     auto: AutoRateSettings
-    recent_days: int
+    recent_days: int  # for the visit ratio; person cohorts cover the auto-rate window
 
 
 @dataclass(frozen=True, slots=True)
 class Cohort:
-    """Of ``entered`` records that entered the upper stage (in a window,
-    matured), ``converted`` reached the next stage."""
+    """Of ``entered`` records that entered the upper stage (in a window),
+    ``converted`` reached the next stage. ``exposure``, when given, is
+    ``entered`` weighted by the share of their eventual conversions each
+    has had time for at its age: the denominator that makes a cohort still
+    converting comparable with one that has finished."""
 
     entered: int
     converted: int
+    exposure: float | None = None
 
     @property
     def rate(self) -> float | None:
-        return self.converted / self.entered if self.entered else None
+        base = self.entered if self.exposure is None else self.exposure
+        return min(1.0, self.converted / base) if base > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class CohortTable:
+    """One person transition (lead→MQL, MQL→SQL, SQL→won) over a trailing
+    window: how many persons entered the upper stage on each local day
+    before ``today``, and how many of them reached the lower stage how many
+    whole days later. Only conversions before ``today`` are counted, so the
+    cohort of ``day`` has been watched for exactly ``(today - day).days``
+    days: lags ``0`` to that minus one. That uniform cut is what lets the
+    lag model treat the young cohorts as censored rather than as failures.
+    """
+
+    today: date
+    entered: Mapping[date, int]
+    converted: Mapping[tuple[date, int], int]  # (day entered, lag in days) -> persons
+
+    def age(self, day: date) -> int:
+        return (self.today - day).days
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +110,20 @@ class FunnelFacts:
     daily counts for visit) that entered ``stage`` on local ``day``, for days
     in ``[period.start, as_of)``; days with none are absent. ``has_visits``
     says whether the source reports visits at all.
-    ``cohorts[rate]``: matured cohorts over the trailing auto-rate window,
-    for ``auto`` rates. ``recent[rate]``: cohorts of the recent window, for
-    conversion drift. Keys are rate names (``mql_to_sql`` …).
+    ``tables[rate]``: the person transitions' cohorts by day over the
+    trailing auto-rate window, keyed by rate name (``mql_to_sql`` …);
+    ``sql_to_won`` is absent when the CRM does not link persons to won
+    deals. Visits are day totals, not persons, so ``visit_to_lead`` is a
+    plain ratio instead: ``visits`` over the auto-rate window and
+    ``recent_visits`` over the recent one.
     """
 
     as_of: datetime
     period: Period
     daily: Mapping[str, Mapping[date, int]]
-    cohorts: Mapping[str, Cohort] = field(default_factory=dict)
-    recent: Mapping[str, Cohort] = field(default_factory=dict)
+    tables: Mapping[RateName, CohortTable] = field(default_factory=dict)
+    visits: Cohort | None = None
+    recent_visits: Cohort | None = None
     deals: DealSample = DealSample(0, 0.0)
     has_visits: bool = False
 

@@ -111,13 +111,17 @@ class Rates(StrictModel):
 
 class AutoRateSettings(StrictModel):
     """How ``auto`` rates are observed: cohorts that entered the upper stage
-    on the whole local days from ``window_days`` to ``maturity_days`` ago."""
+    on the whole local days from ``window_days`` to ``maturity_days`` ago.
+    ``maturity_days: auto`` is each transition's learned 90th-percentile
+    lag, so a quick transition is judged on recent cohorts and a slow one
+    waits for its cohorts to close."""
 
     window_days: int = Field(default=180, ge=7, le=MAX_DAYS)
-    maturity_days: int = Field(default=30, ge=0, le=MAX_DAYS)
+    maturity_days: Annotated[int, Field(ge=0, le=MAX_DAYS)] | Literal["auto"] = "auto"
     min_sample: int = Field(default=30, ge=1)
-    # From min_sample up to large_sample records the plan uses the Wilson
-    # lower bound rather than the observed rate ("plan conservatively").
+    # From min_sample up to large_sample records the plan shades the
+    # observed rate toward its Wilson lower bound ("plan conservatively"),
+    # fully at min_sample, not at all from large_sample.
     large_sample: int = Field(default=400, ge=1)
 
 
@@ -127,7 +131,13 @@ class DriftThresholds(StrictModel):
     min_elapsed: float = Field(default=0.10, ge=0, lt=1)
     min_expected: float = Field(default=5, ge=0)
     conversion_tolerance: float = Field(default=0.20, gt=0, lt=1)
-    recent_days: int = Field(default=30, ge=7, le=MAX_DAYS)
+    # The recent cohort conversion drift judges: the persons that entered
+    # the upper stage in the last ``recent_days``; ``auto`` is the
+    # transition's 90th-percentile lag, within 14 to 90 days.
+    recent_days: Annotated[int, Field(ge=7, le=MAX_DAYS)] | Literal["auto"] = "auto"
+    # A conversion shortfall must also be this unlikely on plan (a
+    # one-sided binomial test on the count) before it is reported.
+    confidence: float = Field(default=0.99, ge=0.5, lt=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> DriftThresholds:

@@ -3,8 +3,9 @@ findings (docs/design.md, "Pacing" and "Alignment checks").
 
 Pacing (a stage behind its pro-rated target), commitment gap (a team's
 commitment below what the plan needs), conversion drift (the recent cohort
-converts well below the planning rate), quality gap (volume on pace, the
-next stage behind, the conversion between them down) and plan-incomplete.
+converts well below the planning rate at its age, beyond chance), quality
+gap (volume on pace, the next stage behind, the conversion between them
+down) and plan-incomplete.
 Each rule reads the goal's report and facts and returns one finding or
 none; most of the length is the findings' wording.
 """
@@ -16,11 +17,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from monitor.config.models import Goal
-from monitor.facts import Cohort, FunnelFacts
+from monitor.facts import FunnelFacts
 from monitor.findings import Finding, Rule
 from monitor.interfaces import RATE_STAGES, RateName, Severity, Stage
 from monitor.judge import format as fmt
 from monitor.judge.funnel import back_calculate
+from monitor.judge.lags import SameAge
 from monitor.judge.report import GoalReport, StageReport
 
 # Thresholds compare with a little slack: an attainment of exactly 85%
@@ -108,14 +110,15 @@ class _Checks:
         return self._finding("commitment-gap", s.stage, Severity.WARNING, title, text, metric, data)
 
     def conversion_drift(self, name: RateName) -> Finding | None:
-        """The recent cohort converts well below the planning rate: the
-        plan's assumption broke, and the stage above now needs more volume
-        (the plan re-run with the observed rate)."""
-        planned, recent = self.report.rates[name].value, self._recent(name)
+        """The recent cohort converts well below the planning rate at its
+        age, and too far below for chance: the plan's assumption broke, and
+        the stage above now needs more volume (the plan re-run with the
+        rate the cohort implies)."""
+        cohort = self._same_age(name)
         tolerance = self.goal.drift.conversion_tolerance
-        if recent is None or recent.rate is None or recent.rate >= planned * (1 - tolerance) - _EPS:
+        if cohort is None or cohort.ratio >= 1 - tolerance - _EPS or not self._significant(cohort):
             return None
-        observed, (upper, lower) = recent.rate, RATE_STAGES[name]
+        observed, (upper, lower) = cohort.implied_rate, RATE_STAGES[name]
         target_up, target_low = self.report.stage(upper).target, self.report.stage(lower).target
         if target_up is None or target_low is None:
             return None
@@ -133,20 +136,10 @@ class _Checks:
             consequence = (
                 f"At that rate no volume of {up_noun} reaches {fmt.count(target_low)} {low_noun}."
             )
-        text = (
-            f"{label} converted {fmt.percent(observed)} over the last "
-            f"{self.goal.drift.recent_days} days ({fmt.count(recent.converted)} of "
-            f"{fmt.count(recent.entered)} {up_noun}), against the plan's "
-            f"{fmt.percent(planned)}. {consequence}"
-        )
-        shortfall = observed / planned - 1
+        text = f"{_evidence(cohort, upper, lower)} {consequence}"
+        shortfall = cohort.ratio - 1
         severity = Severity.CRITICAL if shortfall <= -2 * tolerance + _EPS else Severity.WARNING
-        data = {
-            "rate": name,
-            "observed": observed,
-            "planned": planned,
-            "sample": recent.entered,
-            "converted": recent.converted,
+        data = _cohort_data(name, cohort) | {
             "target": target_up,
             "needed": replan.get(upper),
             "replanned": replan,
@@ -156,30 +149,29 @@ class _Checks:
 
     def quality_gap(self, name: RateName) -> Finding | None:
         """Volume without fit: a stage on or over pace while the next one
-        down is behind and the conversion between them dropped below plan."""
+        down is behind and the conversion between them is significantly
+        below plan at the recent cohort's age."""
         upper, lower = RATE_STAGES[name]
         up, low = self.report.stage(upper), self.report.stage(lower)
-        planned, recent = self.report.rates[name].value, self._recent(name)
         if up.attainment is None or up.attainment < 1 - _EPS or low.drift is None:
             return None
-        if not (self._paced(up) and self._paced(low)) or recent is None or recent.rate is None:
+        if (
+            not (self._paced(up) and self._paced(low))
+            or low.drift > -self.goal.drift.warning + _EPS
+        ):
             return None
-        if low.drift > -self.goal.drift.warning + _EPS or recent.rate >= planned - _EPS:
+        cohort = self._same_age(name)
+        if cohort is None or cohort.ratio >= 1 - _EPS or not self._significant(cohort):
             return None
         up_noun, low_noun = _nouns(upper, lower)
         text = (
             f"{_cap(up_noun)} are at {fmt.percent(up.attainment)} of pace but {low_noun} at "
-            f"{fmt.percent(low.drift + 1)}: {fmt.rate_label(upper, lower)} converted "
-            f"{fmt.percent(recent.rate)} over the last {self.goal.drift.recent_days} days "
-            f"({fmt.count(recent.converted)} of {fmt.count(recent.entered)}), against the "
-            f"plan's {fmt.percent(planned)}. The volume is arriving without the fit to convert."
+            f"{fmt.percent(low.drift + 1)}. {_evidence(cohort, upper, lower)} "
+            "The volume is arriving without the fit to convert."
         )
-        data = {
+        data = _cohort_data(name, cohort) | {
             "upper_attainment": up.attainment,
             "lower_attainment": low.drift + 1,
-            "observed": recent.rate,
-            "planned": planned,
-            "sample": recent.entered,
         }
         severity = self._severity(low.drift) or Severity.WARNING
         title = f"{_cap(up_noun)} on pace, {low_noun} behind"
@@ -198,10 +190,11 @@ class _Checks:
         title = "No plan: average deal size unknown"
         return self._finding("plan-incomplete", "won", Severity.WARNING, title, text, None, data)
 
-    def _recent(self, name: str) -> Cohort | None:
-        """The recent cohort for a rate, if large enough to judge."""
-        recent = self.facts.recent.get(name)
-        return recent if recent and recent.entered >= self.goal.auto_rates.min_sample else None
+    def _same_age(self, name: RateName) -> SameAge | None:
+        return self.report.recent.get(name)
+
+    def _significant(self, cohort: SameAge) -> bool:
+        return cohort.p_value < 1 - self.goal.drift.confidence
 
     def _paced(self, s: StageReport) -> bool:
         """Past the early-period noise guards: enough of the period gone and
@@ -243,6 +236,42 @@ class _Checks:
             channel=self.goal.channel,
             data=dict(data),
         )
+
+
+def _evidence(cohort: SameAge, upper: str, lower: str) -> str:
+    """What the recent cohort shows, in one sentence."""
+    up_noun, low_noun = _nouns(upper, lower)
+    last = cohort.last - timedelta(days=1)
+    if upper == "visit":
+        return (
+            f"{fmt.count(cohort.entered)} visits from {cohort.first.isoformat()} to "
+            f"{last.isoformat()} brought {fmt.count(cohort.converted)} leads, where the plan's "
+            f"{fmt.percent(cohort.planned)} expects {fmt.count(cohort.expected)}: a rate of "
+            f"{fmt.percent(cohort.implied_rate)}."
+        )
+    return (
+        f"Of the {fmt.count(cohort.entered)} {up_noun} that entered from "
+        f"{cohort.first.isoformat()} to {last.isoformat()}, {fmt.count(cohort.converted)} "
+        f"have become {low_noun} so far, where the plan's {fmt.percent(cohort.planned)} "
+        f"expects {fmt.count(cohort.expected)} by their age ({fmt.percent(cohort.ratio)} of "
+        f"it): a rate of about {fmt.percent(cohort.implied_rate)}."
+    )
+
+
+def _cohort_data(name: RateName, cohort: SameAge) -> dict[str, object]:
+    return {
+        "rate": name,
+        "observed": cohort.implied_rate,
+        "planned": cohort.planned,
+        "sample": cohort.entered,
+        "converted": cohort.converted,
+        "expected": round(cohort.expected, 2),
+        "p_value": round(cohort.p_value, 6),
+        "cohort": {
+            "first": cohort.first.isoformat(),
+            "last": (cohort.last - timedelta(days=1)).isoformat(),
+        },
+    }
 
 
 def _nouns(upper: str, lower: str) -> tuple[str, str]:

@@ -81,9 +81,12 @@ def resolve_rate(
     """Pick the planning rate for one conversion.
 
     A number is used as configured. ``auto`` uses the observed cohort rate
-    from ``large_sample`` records up, its 90% Wilson lower bound from
-    ``min_sample`` up, and below that (or when nothing converted, which no
-    plan can be built on) the ``AutoRate`` fallback, else ``default``.
+    from ``large_sample`` records up; from ``min_sample`` up, the observed
+    rate shaded toward its 90% Wilson lower bound, all the way at
+    ``min_sample`` and less as the sample grows, so the plan is cautious on
+    thin history without jumping when the sample crosses a line. Below
+    that (or when nothing converted, which no plan can be built on) the
+    ``AutoRate`` fallback, else ``default``.
     """
     if isinstance(setting, int | float):
         return PlannedRate(float(setting), "config", None)
@@ -94,7 +97,13 @@ def resolve_rate(
         return PlannedRate(fallback, "fallback", n, observed)
     if n >= settings.large_sample:
         return PlannedRate(observed, "observed", n, observed)
-    return PlannedRate(wilson_lower(cohort.converted, n), "observed-lower-bound", n, observed)
+    # A cohort still converting counts by its exposure, its entrants
+    # weighted by how much of their conversion time has passed.
+    trials = n if cohort.exposure is None else max(cohort.converted, round(cohort.exposure))
+    bound = min(observed, wilson_lower(cohort.converted, trials))
+    span = settings.large_sample - settings.min_sample
+    trust = (n - settings.min_sample) / span if span > 0 else 1.0
+    return PlannedRate(bound + trust * (observed - bound), "observed-lower-bound", n, observed)
 
 
 def resolve_deal_size(

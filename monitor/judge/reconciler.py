@@ -15,16 +15,20 @@ no fallback has no plan: its stages show actuals with no targets, and one
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
+from datetime import timedelta
 from typing import NamedTuple
 
 from monitor.config.models import DEFAULT_RATES, Goal
-from monitor.facts import DealSample, FunnelFacts
+from monitor.facts import Cohort, DealSample, FunnelFacts
 from monitor.interfaces import RATE_FROM, RATE_NAMES, STAGES, RateName, Stage
-from monitor.judge import checks
+from monitor.judge import checks, lags
 from monitor.judge.funnel import PlannedRate, back_calculate, resolve_deal_size, resolve_rate
+from monitor.judge.lags import LagCurve, SameAge
 from monitor.judge.periods import WorkingDays, calendar_days
 from monitor.judge.report import GoalReport, StageReport
+from monitor.judge.stats import binomial_lower_tail
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ def evaluate_goal(
     partial (its first sync is still running); the plan then uses only the
     configured rates and fallbacks, and only config-only findings come out."""
     if waiting is not None:
-        facts = replace(facts, cohorts={}, recent={}, deals=DealSample(0, 0.0))
+        facts = replace(facts, tables={}, visits=None, recent_visits=None, deals=DealSample(0, 0.0))
     period, as_of = facts.period, facts.as_of
     elapsed_days, total_days = calendar_days(period, as_of)
     if goal.pacing == "business_days":
@@ -53,7 +57,9 @@ def evaluate_goal(
             elapsed_days, total_days = min(work_elapsed, work_total), work_total
     clock = _Clock(min(1.0, max(0.0, elapsed_days / total_days)), elapsed_days, total_days)
 
-    rates = plan_rates(goal, facts)
+    curves = learn_lags(goal, facts)
+    rates = plan_rates(goal, facts, curves)
+    recent = recent_cohorts(goal, facts, rates, curves)
     deal = None
     if goal.revenue is not None:
         deal = resolve_deal_size(goal.average_deal_size, facts.deals, goal.auto_rates)
@@ -79,6 +85,8 @@ def evaluate_goal(
         total_days=total_days,
         deal_size=deal,
         rates=rates,
+        lags=curves,
+        recent=recent,
         stages=stages,
         waiting=waiting,
     )
@@ -86,14 +94,82 @@ def evaluate_goal(
     return report
 
 
-def plan_rates(goal: Goal, facts: FunnelFacts) -> dict[RateName, PlannedRate]:
-    """The planning rate for each conversion the goal uses."""
-    settings = {name: getattr(goal.rates, name) for name in reversed(RATE_NAMES)}
-    return {
-        name: resolve_rate(setting, facts.cohorts.get(name), goal.auto_rates, DEFAULT_RATES[name])
-        for name, setting in settings.items()
-        if setting is not None  # only visit_to_lead is optional
-    }
+def learn_lags(goal: Goal, facts: FunnelFacts) -> dict[RateName, LagCurve]:
+    """The lag curve of each person transition with enough conversions."""
+    curves = {}
+    for name in RATE_NAMES:
+        table = facts.tables.get(name)
+        curve = lags.learn(table, goal.auto_rates.min_sample) if table is not None else None
+        if curve is not None:
+            curves[name] = curve
+    return curves
+
+
+def plan_rates(
+    goal: Goal, facts: FunnelFacts, curves: Mapping[RateName, LagCurve]
+) -> dict[RateName, PlannedRate]:
+    """The planning rate for each conversion the goal uses: ``auto`` ones
+    from the cohorts old enough for their transition's lag."""
+    planned = {}
+    for name in reversed(RATE_NAMES):
+        setting = getattr(goal.rates, name)
+        if setting is None:  # only visit_to_lead is optional
+            continue
+        planned[name] = resolve_rate(
+            setting,
+            observed_cohort(goal, facts, curves, name),
+            goal.auto_rates,
+            DEFAULT_RATES[name],
+        )
+    return planned
+
+
+def observed_cohort(
+    goal: Goal, facts: FunnelFacts, curves: Mapping[RateName, LagCurve], name: RateName
+) -> Cohort | None:
+    if name == "visit_to_lead":
+        return facts.visits
+    table = facts.tables.get(name)
+    if table is None:
+        return None
+    curve = curves.get(name)
+    return lags.matured(table, lags.maturity_days(goal.auto_rates.maturity_days, curve), curve)
+
+
+def recent_cohorts(
+    goal: Goal,
+    facts: FunnelFacts,
+    rates: Mapping[RateName, PlannedRate],
+    curves: Mapping[RateName, LagCurve],
+) -> dict[RateName, SameAge]:
+    """Each rate's recent cohort against the plan at its age, where the plan
+    expects enough conversions of it to judge (``min_expected``)."""
+    drift, out = goal.drift, {}
+    for name, rate in rates.items():
+        if name == "visit_to_lead":
+            cohort = _visit_cohort(goal, facts, rate.value)
+        else:
+            table, curve = facts.tables.get(name), curves.get(name)
+            if table is None or curve is None:
+                continue  # no lag learned yet: no age to compare at
+            days = lags.recent_days(drift.recent_days, curve)
+            cohort = lags.same_age(table, curve, rate.value, days)
+        if cohort is not None and cohort.expected > 0 and cohort.expected >= drift.min_expected:
+            out[name] = cohort
+    return out
+
+
+def _visit_cohort(goal: Goal, facts: FunnelFacts, planned: float) -> SameAge | None:
+    """Visits convert on the day they happen: the recent visit ratio is its
+    own same-age comparison."""
+    visits = facts.recent_visits
+    if visits is None or visits.entered < goal.auto_rates.min_sample:
+        return None
+    today = facts.as_of.astimezone(facts.period.starts_at.tzinfo).date()
+    first = today - timedelta(days=lags.visit_recent_days(goal.drift.recent_days))
+    p_value = binomial_lower_tail(visits.converted, visits.entered, planned, mid=True)
+    expected = planned * visits.entered
+    return SameAge(first, today, visits.entered, visits.converted, expected, planned, p_value)
 
 
 class _Clock(NamedTuple):

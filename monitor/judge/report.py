@@ -12,6 +12,7 @@ from monitor.facts import Period
 from monitor.findings import Finding
 from monitor.interfaces import RateName, Stage
 from monitor.judge.funnel import DealSize, PlannedRate
+from monitor.judge.lags import LagCurve, SameAge
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ class GoalReport:
     total_days: float
     deal_size: DealSize | None
     rates: dict[RateName, PlannedRate]
+    lags: dict[RateName, LagCurve]
+    recent: dict[RateName, SameAge]
     stages: list[StageReport]
     findings: list[Finding] = field(default_factory=list)
     waiting: str | None = None

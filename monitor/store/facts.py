@@ -1,5 +1,5 @@
-"""Reading what the reconciler needs: stage counts per local day, cohort
-conversions and the deal-size sample.
+"""Reading what the reconciler needs: stage counts per local day, the
+cohorts of each person transition by day and lag, and the deal-size sample.
 
 Whole local days are read from the day rollups (``rollups.py``), so the
 cost follows the days asked for, not the records stored. The partial days
@@ -11,15 +11,15 @@ indexes: a day's worth of rows at most.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, case, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
-from monitor.facts import Cohort, DealSample, FactsQuery, FunnelFacts
+from monitor.facts import Cohort, CohortTable, DealSample, FactsQuery, FunnelFacts
 from monitor.interfaces import RATE_STAGES, RECORD_STAGES
 from monitor.store.rollups import matching_keys
 from monitor.store.schema import cohort_days, daily_counts, records, stage_days
@@ -162,56 +162,34 @@ def has_visits(conn: Connection, source: str) -> bool:
     return row is not None
 
 
-def cohort_counts(
-    conn: Connection,
-    where: Scope,
-    upper: str,
-    lower: str,
-    windows: Sequence[tuple[date, date]],
-    as_of: datetime,
-) -> list[Cohort]:
-    """For each window of local days ``[first, last)``: persons that entered
-    ``upper`` on those days, and how many of them had entered ``lower``
-    before ``as_of``. Windows are whole days, so this reads rollups only,
-    plus the conversions on the day of ``as_of`` up to the instant."""
-    return [_cohort(conn, where, upper, lower, first, last, as_of) for first, last in windows]
-
-
-def _cohort(
-    conn: Connection,
-    where: Scope,
-    upper: str,
-    lower: str,
-    first: date,
-    last: date,
-    as_of: datetime,
-) -> Cohort:
-    today = as_of.astimezone(where.zone).date()
-    row = conn.execute(
-        select(
-            func.sum(cohort_days.c.count),
-            func.sum(case((cohort_days.c.next_day < today, cohort_days.c.count), else_=0)),
-        ).where(
+def cohort_table(
+    conn: Connection, where: Scope, upper: str, first: date, today: date
+) -> CohortTable:
+    """The persons that entered ``upper`` on each local day of ``[first,
+    today)`` and their conversions to the next stage before ``today``: read
+    from the cohort rollup alone, one row per (day, day converted)."""
+    entered: dict[date, int] = defaultdict(int)
+    converted: dict[tuple[date, int], int] = defaultdict(int)
+    rows = conn.execute(
+        select(cohort_days.c.day, cohort_days.c.next_day, func.sum(cohort_days.c.count))
+        .where(
             *where.rollup(cohort_days),
             cohort_days.c.stage == upper,
             cohort_days.c.day >= first,
-            cohort_days.c.day < last,
+            cohort_days.c.day < today,
         )
-    ).one()
-    upper_at, lower_at = records.c[f"{upper}_at"], records.c[f"{lower}_at"]
-    # The window is a filter of the count, not of the rows: the rows are the
-    # one day of the lower stage, found through its index.
-    today_conversions = select(
-        func.count().filter(
-            upper_at >= midnight(first, where.zone), upper_at < midnight(last, where.zone)
-        )
-    ).where(
-        *live_filter(where.source, "person", where.segment),
-        lower_at >= midnight(today, where.zone),
-        lower_at < as_of,
+        .group_by(cohort_days.c.day, cohort_days.c.next_day)
     )
-    converted = int(row[1] or 0) + conn.execute(today_conversions).scalar_one()
-    return Cohort(int(row[0] or 0), converted)
+    for day, next_day, count in rows:
+        n = int(count)
+        if n <= 0:
+            continue
+        entered[day] += n
+        if next_day < today:
+            # A CRM can stamp the next stage before this one (a lead
+            # imported after it became an MQL): that is a same-day conversion.
+            converted[(day, max(0, (next_day - day).days))] += n
+    return CohortTable(today, dict(entered), dict(converted))
 
 
 def persons_carry_won(conn: Connection, source: str) -> bool:
@@ -272,28 +250,24 @@ def funnel_facts(conn: Connection, query: FactsQuery) -> FunnelFacts:
         daily["visit"] = daily_visits(conn, source, segment, period.start, last_day)
 
     today = as_of.astimezone(zone).date()
-    matured = today - timedelta(days=auto.maturity_days)
     window_start = today - timedelta(days=auto.window_days)
-    recent_start = matured - timedelta(days=recent_days)
     won_linked = persons_carry_won(conn, source)
-    cohorts: dict[str, Cohort] = {}
-    recent: dict[str, Cohort] = {}
-    for rate, (upper, lower) in RATE_STAGES.items():
-        if upper == "visit" or (lower == "won" and not won_linked):
-            continue
-        windows = [(window_start, matured), (recent_start, matured)]
-        cohorts[rate], recent[rate] = cohort_counts(conn, where, upper, lower, windows, as_of)
+    tables = {
+        rate: cohort_table(conn, where, upper, window_start, today)
+        for rate, (upper, lower) in RATE_STAGES.items()
+        if upper != "visit" and (lower != "won" or won_linked)
+    }
+    visits = recent_visits = None
     if visits_reported:
-        cohorts["visit_to_lead"] = _visit_ratio(conn, where, window_start, as_of)
-        recent["visit_to_lead"] = _visit_ratio(
-            conn, where, today - timedelta(days=recent_days), as_of
-        )
+        visits = _visit_ratio(conn, where, window_start, as_of)
+        recent_visits = _visit_ratio(conn, where, today - timedelta(days=recent_days), as_of)
     return FunnelFacts(
         as_of=as_of,
         period=period,
         daily=daily,
-        cohorts=cohorts,
-        recent=recent,
+        tables=tables,
+        visits=visits,
+        recent_visits=recent_visits,
         deals=deal_sample(conn, where, midnight(window_start, zone), as_of),
         has_visits=visits_reported,
     )

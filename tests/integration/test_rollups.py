@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from monitor.config.models import AutoRateSettings
-from monitor.facts import Cohort, DealSample, FactsQuery, FunnelFacts
+from monitor.facts import CohortTable, DealSample, FactsQuery, FunnelFacts
 from monitor.interfaces import Batch, FunnelRecord
 from monitor.judge.periods import period_for
 from monitor.store import Store
@@ -90,8 +90,7 @@ def naive_facts(
     as_of: datetime,
     zone: ZoneInfo,
     auto: AutoRateSettings,
-    recent_days: int,
-) -> tuple[dict[str, dict[date, int]], dict[str, Cohort], dict[str, Cohort], DealSample]:
+) -> tuple[dict[str, dict[date, int]], dict[str, CohortTable], DealSample]:
     """The definitions in monitor/facts.py, counted record by record."""
     live = [
         r for r in final
@@ -108,33 +107,38 @@ def naive_facts(
             if r.kind == kind and at is not None and period.starts_at <= at < until:
                 days[at.astimezone(zone).date()] += 1
         daily[stage] = dict(days)
-    # Cohort windows are whole local days, ending maturity_days before today.
+    # Cohort tables are whole local days of the window, conversions before today.
     today = datetime.combine(as_of.astimezone(zone).date(), time(0), zone)
-    matured = today - timedelta(days=auto.maturity_days)
     window_start = today - timedelta(days=auto.window_days)
-    recent_start = matured - timedelta(days=recent_days)
+    first, last = window_start.date(), today.date()
     persons = [r for r in live if r.kind == "person"]
     won_linked = any(r.kind == "person" and r.won_at is not None for r in final)
 
-    def cohort(upper: str, lower: str, start: datetime, end: datetime) -> Cohort:
-        start, end = local_midnight(start, zone), local_midnight(end, zone)
-        inside = [r for r in persons if (t := getattr(r, f"{upper}_at")) and start <= t < end]
-        converted = [r for r in inside if (t := getattr(r, f"{lower}_at")) and t < as_of]
-        return Cohort(len(inside), len(converted))
+    def table(upper: str, lower: str) -> CohortTable:
+        entered: dict[date, int] = defaultdict(int)
+        converted: dict[tuple[date, int], int] = defaultdict(int)
+        for r in persons:
+            at = getattr(r, f"{upper}_at")
+            day = at.astimezone(zone).date() if at else None
+            if day is None or not first <= day < last:
+                continue
+            entered[day] += 1
+            lower_at = getattr(r, f"{lower}_at")
+            if lower_at is not None and (done := lower_at.astimezone(zone).date()) < last:
+                converted[(day, max(0, (done - day).days))] += 1
+        return CohortTable(last, dict(entered), dict(converted))
 
-    cohorts = {}
-    recent = {}
-    for rate, (upper, lower) in RATES.items():
-        if lower == "won" and not won_linked:
-            continue
-        cohorts[rate] = cohort(upper, lower, window_start, matured)
-        recent[rate] = cohort(upper, lower, recent_start, matured)
+    tables = {
+        rate: table(upper, lower)
+        for rate, (upper, lower) in RATES.items()
+        if lower != "won" or won_linked
+    }
     amounts = [
         r.amount for r in live
         if r.kind == "deal" and r.won_at and local_midnight(window_start, zone) <= r.won_at < as_of
         and r.amount is not None and r.amount > 0
     ]  # fmt: skip
-    return daily, cohorts, recent, DealSample(len(amounts), float(sum(amounts)))
+    return daily, tables, DealSample(len(amounts), float(sum(amounts)))
 
 
 def rollup_rows(store: Store) -> tuple[set[Any], set[Any]]:
@@ -162,7 +166,6 @@ def rollup_rows(store: Store) -> tuple[set[Any], set[Any]]:
     segment=st.sampled_from(SEGMENTS),
     as_of=instants.map(lambda t: t + timedelta(minutes=7)),
     window_days=st.integers(7, 30),
-    maturity_days=st.integers(0, 5),
     recent_days=st.integers(1, 10),
 )
 def test_facts_from_rollups_equal_counting_the_records(
@@ -172,7 +175,6 @@ def test_facts_from_rollups_equal_counting_the_records(
     segment: dict[str, str],
     as_of: datetime,
     window_days: int,
-    maturity_days: int,
     recent_days: int,
 ) -> None:
     store = shared_store
@@ -183,18 +185,15 @@ def test_facts_from_rollups_equal_counting_the_records(
     for batch in batches:
         store.write_batch(source, "persons", Batch(batch), BASE)
         final.update({r.crm_id: r for r in batch})
-    auto = AutoRateSettings(window_days=window_days, maturity_days=maturity_days, min_sample=1)
+    auto = AutoRateSettings(window_days=window_days, min_sample=1)
     facts: FunnelFacts = store.funnel_facts(
         FactsQuery(
             source, segment, period_for("month", as_of, zone), as_of, zone, auto, recent_days
         )
     )
-    daily, cohorts, recent, deals = naive_facts(
-        list(final.values()), segment, as_of, zone, auto, recent_days
-    )
+    daily, tables, deals = naive_facts(list(final.values()), segment, as_of, zone, auto)
     assert {s: dict(facts.daily[s]) for s in STAGES} == daily
-    assert dict(facts.cohorts) == cohorts
-    assert dict(facts.recent) == recent
+    assert dict(facts.tables) == tables
     assert facts.deals.count == deals.count
     assert facts.deals.total == pytest.approx(deals.total)
 
@@ -204,26 +203,33 @@ def test_facts_from_rollups_equal_counting_the_records(
     assert rollup_rows(store) == kept
 
 
-def test_conversions_on_the_day_of_as_of_count_up_to_the_instant(store: Store) -> None:
-    as_of = datetime(2026, 3, 10, 15, tzinfo=UTC)
-    day_before = as_of - timedelta(days=1)  # a whole day of the cohort window
+def test_cohort_tables_count_whole_days_in_the_local_zone(store: Store) -> None:
+    """A cohort of day d is watched until the start of as_of's local day:
+    a conversion earlier today waits for tomorrow's table, so every cohort
+    is watched for a whole number of days."""
+    as_of = datetime(2026, 3, 10, 15, tzinfo=UTC)  # 11:00 in New York
+    two_days = datetime(2026, 3, 8, 15, tzinfo=UTC)
     versions = [
+        FunnelRecord("persons", "today", BASE, lead_at=two_days, mql_at=as_of - timedelta(hours=1)),
         FunnelRecord(
-            "persons", "early", BASE, lead_at=day_before, mql_at=as_of - timedelta(hours=1)
+            "persons", "next", BASE, lead_at=two_days, mql_at=two_days + timedelta(days=1)
         ),
-        FunnelRecord(
-            "persons", "late", BASE, lead_at=day_before, mql_at=as_of + timedelta(hours=1)
-        ),
-        FunnelRecord("persons", "never", BASE, lead_at=day_before),
+        FunnelRecord("persons", "future", BASE, lead_at=two_days, mql_at=as_of + timedelta(days=1)),
+        FunnelRecord("persons", "never", BASE, lead_at=two_days),
+        # 02:00 UTC on the 10th is still the 9th in New York: a whole day.
+        FunnelRecord("persons", "late", BASE, lead_at=datetime(2026, 3, 10, 2, tzinfo=UTC)),
     ]
     store.write_batch("crm", "persons", Batch(versions), BASE)
     zone = ZoneInfo("America/New_York")
-    auto = AutoRateSettings(window_days=7, maturity_days=0, min_sample=1)  # days before today
+    auto = AutoRateSettings(window_days=7, min_sample=1)
     facts = store.funnel_facts(
         FactsQuery("crm", {}, period_for("month", as_of, zone), as_of, zone, auto, 3)
     )
-    assert facts.cohorts["lead_to_mql"] == Cohort(3, 1)
-    assert facts.daily["mql"] == {date(2026, 3, 10): 1}
+    table = facts.tables["lead_to_mql"]
+    assert table.today == date(2026, 3, 10)
+    assert dict(table.entered) == {date(2026, 3, 8): 4, date(2026, 3, 9): 1}
+    assert dict(table.converted) == {(date(2026, 3, 8), 1): 1}
+    assert facts.daily["mql"] == {date(2026, 3, 9): 1, date(2026, 3, 10): 1}
 
 
 def test_a_changed_timezone_rebuilds_the_rollups_once(

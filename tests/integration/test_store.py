@@ -38,7 +38,7 @@ def q4() -> Period:
 
 
 def facts(store: Store, as_of: datetime, segment: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    auto = AutoRateSettings(window_days=90, maturity_days=0, min_sample=1)
+    auto = AutoRateSettings(window_days=90, min_sample=1)
     return store.funnel_facts(FactsQuery("crm", segment or {}, q4(), as_of, NY, auto, 30))
 
 
@@ -127,13 +127,14 @@ def test_cohorts_deals_and_visits(store: Store) -> None:
         "crm", "visits", Batch(daily=[DailyCount("visit", date(2026, 10, 1), 500)]), T0
     )
     result = facts(store, T0 + 3 * day)
-    assert result.cohorts["lead_to_mql"].entered == 10
-    assert result.cohorts["lead_to_mql"].converted == 3
-    assert "sql_to_won" not in result.cohorts  # persons never carry won_at here
+    leads = result.tables["lead_to_mql"]
+    assert dict(leads.entered) == {T0.date(): 10}
+    assert dict(leads.converted) == {(T0.date(), 1): 3}  # a day after entering
+    assert "sql_to_won" not in result.tables  # persons never carry won_at here
     assert (result.deals.count, result.deals.total) == (2, 4000.0)
     assert result.actual("won") == 3
     assert result.has_visits and result.actual("visit") == 500
-    assert result.cohorts["visit_to_lead"].rate == 10 / 500
+    assert result.visits is not None and result.visits.rate == 10 / 500
 
 
 def test_migrations_are_idempotent_and_match_the_schema(store: Store) -> None:

@@ -20,6 +20,7 @@ from monitor.judge.funnel import (
 )
 
 SETTINGS = AutoRateSettings()  # min_sample 30, large_sample 400
+SHADED_399 = 120 / 399 - (120 / 399 - wilson_lower(120, 399)) / 370
 
 
 def goal(**fields: object) -> Goal:
@@ -164,7 +165,11 @@ def test_wilson_lower_refuses_impossible_counts() -> None:
         (AutoRate(fallback=0.3), Cohort(10, 5), "fallback", 0.3, 10),
         ("auto", Cohort(100, 0), "fallback", 0.13, 100),  # nothing converted: no plan on 0%
         ("auto", Cohort(30, 12), "observed-lower-bound", wilson_lower(12, 30), 30),
-        ("auto", Cohort(399, 120), "observed-lower-bound", wilson_lower(120, 399), 399),
+        # Shaded toward the bound by how far the sample is from large_sample.
+        ("auto", Cohort(215, 86), "observed-lower-bound", (wilson_lower(86, 215) + 0.4) / 2, 215),
+        ("auto", Cohort(399, 120), "observed-lower-bound", SHADED_399, 399),
+        # A cohort still converting: the bound is over its exposure.
+        ("auto", Cohort(30, 12, exposure=24), "observed-lower-bound", wilson_lower(12, 24), 30),
         (AutoRate(fallback=0.3), Cohort(400, 120), "observed", 0.3, 400),
         ("auto", Cohort(5000, 1000), "observed", 0.2, 5000),
     ],

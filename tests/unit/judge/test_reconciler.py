@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.config.models import ExplicitPeriod, Goal
-from monitor.facts import Cohort, DealSample, FunnelFacts, Period
+from monitor.facts import Cohort, CohortTable, DealSample, FunnelFacts, Period
 from monitor.interfaces import Severity
 from monitor.judge.periods import period_for
 from monitor.judge.reconciler import evaluate_goal
@@ -74,8 +74,11 @@ def test_plan_and_rates_per_stage() -> None:
 
 def test_auto_rates_say_where_they_come_from() -> None:
     g = goal(rates={"sql_to_won": 0.2, "mql_to_sql": "auto", "lead_to_mql": "auto"})
-    cohorts = {"mql_to_sql": Cohort(100, 40), "lead_to_mql": Cohort(1_000, 250)}
-    report = evaluate_goal(g, facts(5, cohorts=cohorts))
+    tables = {
+        "mql_to_sql": table({60: (100, {2: 40})}),
+        "lead_to_mql": table({60: (1_000, {0: 250})}),
+    }
+    report = evaluate_goal(g, facts(5, tables=tables))
     mql, lead = report.stage("mql"), report.stage("lead")
     assert (mql.rate_source, mql.sample) == ("observed-lower-bound", 100)
     assert mql.rate is not None and mql.rate < 0.4
@@ -264,40 +267,84 @@ def test_commitment_for_a_stage_without_a_target_is_ignored() -> None:
 
 # --- conversion drift ---------------------------------------------------------------
 
+TODAY = date(2026, 3, 6)  # the local day of facts(5)
+
+
+def table(cohorts: dict[int, tuple[int, dict[int, int]]], today: date = TODAY) -> CohortTable:
+    """A cohort table from ``{days ago: (entered, {lag: converted})}``."""
+    entered = {today - timedelta(days=ago): n for ago, (n, _) in cohorts.items()}
+    converted = {
+        (today - timedelta(days=ago), lag): c
+        for ago, (_, lags) in cohorts.items()
+        for lag, c in lags.items()
+    }
+    return CohortTable(today, entered, converted)
+
+
+def mql_history(entered: int, converted: int) -> dict[str, CohortTable]:
+    """MQL→SQL converting on the day (a lag curve that is a step at 0),
+    40% of old MQLs, and a recent cohort three days ago."""
+    old = (1_000, {0: 400})
+    return {"mql_to_sql": table({60: old, 3: (entered, {0: converted} if converted else {})})}
+
 
 @pytest.mark.parametrize(
-    ("recent", "severity", "needed"),
+    ("entered", "converted", "severity", "needed"),
     [
-        (Cohort(100, 20), CRITICAL, 500),  # 20% against 40%: half the plan
-        (Cohort(100, 30), WARNING, 334),  # 25% below plan
-        (
-            Cohort(100, 32),
-            None,
-            None,
-        ),  # exactly the 20% tolerance (0.4 × 0.8 computes as 0.32000000000000006)
-        (Cohort(100, 35), None, None),
-        (Cohort(29, 0), None, None),  # too small to judge
-        (Cohort(50, 0), CRITICAL, None),  # nothing converts
+        (1_000, 200, CRITICAL, 500),  # 20% against 40%: half the plan
+        (1_000, 300, WARNING, 334),  # 25% below plan
+        (1_000, 320, None, None),  # exactly the 20% tolerance
+        (1_000, 350, None, None),
+        (100, 30, None, None),  # 25% below, but 30 of 100 is chance at 99%
+        (10, 0, None, None),  # 4 expected: too few to judge
+        (50, 0, CRITICAL, None),  # nothing converts
     ],
 )
-def test_conversion_drift(recent: Cohort, severity: Severity | None, needed: int | None) -> None:
-    report = evaluate_goal(goal(), facts(5, recent={"mql_to_sql": recent}))
+def test_conversion_drift(
+    entered: int, converted: int, severity: Severity | None, needed: int | None
+) -> None:
+    report = evaluate_goal(goal(), facts(5, tables=mql_history(entered, converted)))
     drift = found(report, "conversion-drift")
     assert [f.severity for f in drift] == ([severity] if severity else [])
     if drift:
         (finding,) = drift
         assert finding.stage == "mql"
         assert finding.data["needed"] == needed
-        assert finding.metric == pytest.approx(recent.converted / recent.entered / 0.4 - 1)
+        assert finding.metric == pytest.approx(converted / entered / 0.4 - 1)
+
+
+def test_conversion_drift_compares_at_the_same_age() -> None:
+    """Half of the SQLs that close do so 5 days after they are created, the
+    rest after 20. SQLs of the last two weeks have had only their first
+    chance to close: on plan they show half the planned rate, and that is
+    not a drop."""
+    g = goal(rates=RATES | {"sql_to_won": 0.2})
+    old = {ago: (100, {5: 10, 20: 10}) for ago in range(40, 100)}
+    on_plan = {ago: (100, {5: 10}) for ago in range(7, 21)}
+    report = evaluate_goal(g, facts(5, tables={"sql_to_won": table(old | on_plan)}))
+    assert (report.lags["sql_to_won"].median, report.lags["sql_to_won"].p90) == (5, 20)
+    cohort = report.recent["sql_to_won"]
+    assert (cohort.converted, cohort.expected) == (140, pytest.approx(0.2 * 0.5 * 1_400))
+    assert not found(report, "conversion-drift")
+    # Too young to have closed at all: nothing expected, nothing judged.
+    young = {ago: (100, {}) for ago in range(1, 6)}
+    report = evaluate_goal(g, facts(5, tables={"sql_to_won": table(old | young)}))
+    assert "sql_to_won" not in report.recent
+    # Old enough for their first chance, and none closed: a drop.
+    stalled = {ago: (100, {}) for ago in range(7, 21)}
+    report = evaluate_goal(g, facts(5, tables={"sql_to_won": table(old | stalled)}))
+    (finding,) = found(report, "conversion-drift")
+    assert finding.severity == CRITICAL
 
 
 def test_conversion_drift_wording() -> None:
-    report = evaluate_goal(goal(), facts(5, recent={"mql_to_sql": Cohort(100, 20)}))
+    report = evaluate_goal(goal(), facts(5, tables=mql_history(1_000, 200)))
     (finding,) = found(report, "conversion-drift")
     assert finding.title == "MQL→SQL conversion below plan"
     assert finding.text == (
-        "MQL→SQL converted 20% over the last 30 days (20 of 100 MQLs), against the plan's 40%. "
-        "At that rate 100 SQLs need 500 MQLs, not 250."
+        "Of the 1,000 MQLs that entered from 2026-02-20 to 2026-03-05, 200 have become SQLs "
+        "so far, where the plan's 40% expects 400 by their age (50% of it): a rate of about "
+        "20%. At that rate 100 SQLs need 500 MQLs, not 250."
     )
     assert finding.data["replanned"] == {
         "visit": 200_000,
@@ -306,12 +353,13 @@ def test_conversion_drift_wording() -> None:
         "sql": 100,
         "won": 20,
     }
+    assert finding.data["cohort"] == {"first": "2026-02-20", "last": "2026-03-05"}
 
 
 def test_conversion_drift_at_zero_and_at_the_top_of_the_funnel() -> None:
-    zero = evaluate_goal(goal(), facts(5, recent={"mql_to_sql": Cohort(50, 0)}))
+    zero = evaluate_goal(goal(), facts(5, tables=mql_history(50, 0)))
     assert "no volume of MQLs reaches 100 SQLs" in found(zero, "conversion-drift")[0].text
-    visits = evaluate_goal(goal(), facts(5, recent={"visit_to_lead": Cohort(20_000, 100)}))
+    visits = evaluate_goal(goal(), facts(5, recent_visits=Cohort(20_000, 100)))
     (finding,) = found(visits, "conversion-drift")
     assert finding.stage == "visit"
     assert "At that rate 1,000 leads need 200,000 visits, not 100,000." in finding.text
@@ -323,33 +371,34 @@ def test_conversion_drift_at_zero_and_at_the_top_of_the_funnel() -> None:
 @pytest.mark.parametrize(
     ("day", "mql", "sql", "recent", "severity"),
     [
-        (5, 130, 40, Cohort(100, 30), WARNING),  # MQLs over pace, SQLs 20% behind, conversion down
-        (5, 125, 30, Cohort(100, 30), CRITICAL),  # exactly on pace; SQLs 40% behind
-        (5, 130, 40, Cohort(100, 40), None),  # conversion at plan: not a fit problem
-        (5, 100, 40, Cohort(100, 30), None),  # MQLs behind too
-        (5, 130, 45, Cohort(100, 30), None),  # SQLs only 10% behind
+        (5, 130, 40, (1_000, 300), WARNING),  # MQLs over pace, SQLs 20% behind, conversion down
+        (5, 125, 30, (1_000, 300), CRITICAL),  # exactly on pace; SQLs 40% behind
+        (5, 130, 40, (1_000, 400), None),  # conversion at plan: not a fit problem
+        (5, 100, 40, (1_000, 300), None),  # MQLs behind too
+        (5, 130, 45, (1_000, 300), None),  # SQLs only 10% behind
         (5, 130, 40, None, None),  # no recent cohort to judge by
-        (5, 130, 40, Cohort(20, 6), None),  # too small to judge
-        (0.5, 13, 0, Cohort(100, 30), None),  # too early
+        (5, 130, 40, (10, 3), None),  # too small to judge
+        (0.5, 13, 0, (1_000, 300), None),  # too early
     ],
 )
 def test_quality_gap(
-    day: float, mql: int, sql: int, recent: Cohort | None, severity: Severity | None
+    day: float, mql: int, sql: int, recent: tuple[int, int] | None, severity: Severity | None
 ) -> None:
-    cohorts = {"mql_to_sql": recent} if recent else {}
-    report = evaluate_goal(goal(), facts(day, {"mql": mql, "sql": sql}, recent=cohorts))
+    tables = mql_history(*recent) if recent else {}
+    report = evaluate_goal(goal(), facts(day, {"mql": mql, "sql": sql}, tables=tables))
     gaps = found(report, "quality-gap")
     assert [(f.stage, f.severity) for f in gaps] == ([("mql", severity)] if severity else [])
 
 
 def test_quality_gap_wording() -> None:
     report = evaluate_goal(
-        goal(), facts(5, {"mql": 130, "sql": 40}, recent={"mql_to_sql": Cohort(100, 30)})
+        goal(), facts(5, {"mql": 130, "sql": 40}, tables=mql_history(1_000, 300))
     )
     (finding,) = found(report, "quality-gap")
     assert finding.title == "MQLs on pace, SQLs behind"
     assert finding.text.startswith(
-        "MQLs are at 104% of pace but SQLs at 80%: MQL→SQL converted 30%"
+        "MQLs are at 104% of pace but SQLs at 80%. Of the 1,000 MQLs that entered from "
+        "2026-02-20 to 2026-03-05, 300 have become SQLs so far"
     )
     assert finding.metric == pytest.approx(-0.2)
 
@@ -436,8 +485,7 @@ def test_a_waiting_source_yields_only_config_only_findings() -> None:
     partial = facts(
         8,
         {"lead": 10, "mql": 2},
-        cohorts={"lead_to_mql": Cohort(1_000, 300)},
-        recent={"mql_to_sql": Cohort(1_000, 50)},
+        tables={"lead_to_mql": table({60: (1_000, {0: 300})})} | mql_history(1_000, 50),
     )
     judged = evaluate_goal(g, partial)
     assert {f.rule for f in judged.findings} >= {"pacing", "conversion-drift", "commitment-gap"}
@@ -450,6 +498,7 @@ def test_a_waiting_source_yields_only_config_only_findings() -> None:
     # The plan ignores what the partial data observed: the fallback rate.
     lead = waiting.rates["lead_to_mql"]
     assert (lead.source, lead.sample) == ("fallback", 0)
+    assert waiting.lags == {} and waiting.recent == {}
 
 
 def test_a_waiting_revenue_goal_with_auto_deal_size_says_nothing() -> None:
