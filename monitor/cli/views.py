@@ -18,12 +18,13 @@ from rich.text import Text
 
 from monitor.evaluate import Evaluation
 from monitor.findings import Finding
-from monitor.interfaces import Severity
-from monitor.judge.format import ago, amount, count, percent
+from monitor.interfaces import RATE_STAGES, Severity
+from monitor.judge.format import ago, amount, count, percent, rate_label
 from monitor.judge.report import GoalReport, StageReport, finding_dict
 from monitor.judge.sla import SlaResult, State
 from monitor.service.app import AlertListing
 
+_RATE_LABEL = {name: rate_label(*stages) for name, stages in RATE_STAGES.items()}
 _SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 
 
@@ -55,7 +56,7 @@ def targets_table(report: GoalReport) -> Table:
     if report.waiting:
         caption = f"{report.source}: {report.waiting}; planned from the configured rates"
     table = Table(title=f"{report.name}  {_period(report)}", caption=caption, title_justify="left")
-    for column in ("stage", "target", "rate to next stage", "commitment"):
+    for column in ("stage", "target", "rate to next stage", "lag to next", "arrive", "commitment"):
         table.add_column(column, justify="right" if column != "stage" else "left")
     for stage in report.stages:
         gap = (
@@ -68,9 +69,37 @@ def targets_table(report: GoalReport) -> Table:
             stage.stage,
             "" if stage.target is None else count(stage.target),
             _rate(stage),
+            _lag(stage),
+            _arrival(stage),
             Text(commitment, style="yellow" if gap else ""),
         )
     return table
+
+
+def _lag(stage: StageReport) -> str:
+    """``median 4d, p90 11d → 40%``: how long the conversion to the next
+    stage takes and the share it levels off at."""
+    if stage.lag is None:
+        return "" if stage.stage in ("won", "visit") else "not learned yet"
+    lag = stage.lag
+    return f"median {lag.median}d, p90 {lag.p90}d → {percent(lag.plateau)}"
+
+
+def _arrival(stage: StageReport) -> str:
+    """The days a stage's volume must arrive on to close in the period."""
+    if stage.arrival is None:
+        return ""
+    arrival = stage.arrival
+    return f"{arrival.first:%m-%d} → {arrival.last:%m-%d}"
+
+
+def _lags_caption(report: GoalReport) -> str:
+    parts = [
+        f"{_RATE_LABEL[name]} median {curve.median}d, p90 {curve.p90}d, levels at "
+        f"{percent(curve.plateau)}"
+        for name, curve in report.lags.items()
+    ]
+    return "lags: " + "; ".join(parts) if parts else ""
 
 
 def status_table(report: GoalReport) -> Table:
@@ -108,7 +137,9 @@ def status_table(report: GoalReport) -> Table:
 def _caption_waiting(table: Table, report: GoalReport) -> None:
     if report.waiting:
         table.caption = f"{report.source}: {report.waiting}; only commitments are checked"
-        table.caption_justify = "left"
+    else:
+        table.caption = _lags_caption(report)
+    table.caption_justify = "left"
 
 
 def print_status(evaluation: Evaluation, console: Console) -> None:

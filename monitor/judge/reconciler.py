@@ -21,13 +21,13 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from monitor.config.models import DEFAULT_RATES, Goal
-from monitor.facts import Cohort, DealSample, FunnelFacts
+from monitor.facts import Cohort, DealSample, FunnelFacts, Period
 from monitor.interfaces import RATE_FROM, RATE_NAMES, STAGES, RateName, Stage
 from monitor.judge import checks, lags
 from monitor.judge.funnel import PlannedRate, back_calculate, resolve_deal_size, resolve_rate
 from monitor.judge.lags import LagCurve, SameAge
 from monitor.judge.periods import WorkingDays, calendar_days
-from monitor.judge.report import GoalReport, StageReport
+from monitor.judge.report import Arrival, GoalReport, StageReport
 from monitor.judge.stats import binomial_lower_tail
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,13 @@ def evaluate_goal(
         targets = back_calculate(goal, plan, deal.value if deal else None)
     log.debug("goal %s as of %s: elapsed %.4f, targets %s", goal.name, as_of, clock.share, targets)
 
+    arrivals = arrival_windows(period, curves)
     stages = [
-        _stage_report(goal, facts, stage, targets.get(stage), rates, clock)
+        replace(
+            _stage_report(goal, facts, stage, targets.get(stage), rates, clock),
+            lag=curves.get(RATE_FROM[stage]) if stage in RATE_FROM else None,
+            arrival=arrivals.get(stage),
+        )
         for stage in STAGES
         if stage != "visit" or goal.rates.visit_to_lead is not None
     ]
@@ -134,6 +139,25 @@ def observed_cohort(
         return None
     curve = curves.get(name)
     return lags.matured(table, lags.maturity_days(goal.auto_rates.maturity_days, curve), curve)
+
+
+def arrival_windows(period: Period, curves: Mapping[RateName, LagCurve]) -> dict[Stage, Arrival]:
+    """For each stage, the days its volume must arrive on to close within
+    the period: this month's MQLs feed next month's closes. A stage whose
+    path down to won has a transition with no learned lag gets none; visits
+    turn into leads the same day."""
+    out: dict[Stage, Arrival] = {}
+    shift = 0
+    last = period.end - timedelta(days=1)
+    for stage in reversed(STAGES):
+        if stage in RATE_FROM and RATE_FROM[stage] != "visit_to_lead":
+            curve = curves.get(RATE_FROM[stage])
+            if curve is None:
+                break
+            shift += curve.median
+        days = timedelta(days=shift)
+        out[stage] = Arrival(period.start - days, last - days, shift)
+    return out
 
 
 def recent_cohorts(

@@ -6,7 +6,7 @@ read. JSON keys are the public contract of ``status`` and ``targets``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from monitor.facts import Period
 from monitor.findings import Finding
@@ -36,6 +36,8 @@ class StageReport:
     rate_source: str | None
     sample: int | None
     commitment: int | None
+    lag: LagCurve | None = None
+    arrival: Arrival | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -52,6 +54,26 @@ class StageReport:
             "rate_source": self.rate_source,
             "sample": self.sample,
             "commitment": self.commitment,
+            "lag": None if self.lag is None else self.lag.to_dict(),
+            "arrival": None if self.arrival is None else self.arrival.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """When a stage's volume must arrive to close in the goal's period: the
+    period's local days ``[first, last]`` shifted back by the median lags
+    of the transitions below it (``lag_days`` in all)."""
+
+    first: date
+    last: date
+    lag_days: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "from": self.first.isoformat(),
+            "by": self.last.isoformat(),
+            "lag_days": self.lag_days,
         }
 
 
@@ -100,6 +122,7 @@ class GoalReport:
             if deal is None
             else {"value": deal.value, "source": deal.source, "sample": deal.sample},
             "waiting": self.waiting,
+            "lags": {name: curve.to_dict() for name, curve in self.lags.items()},
             "stages": [s.to_dict() for s in self.stages],
             "findings": [finding_dict(f) for f in self.findings],
         }

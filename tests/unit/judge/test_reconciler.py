@@ -506,3 +506,32 @@ def test_a_waiting_revenue_goal_with_auto_deal_size_says_nothing() -> None:
     partial = facts(8, {"lead": 10}, deals=DealSample(3, 90_000.0))
     assert [f.rule for f in evaluate_goal(g, partial).findings] == ["plan-incomplete"]
     assert evaluate_goal(g, partial, waiting="no data for this source").findings == []
+
+
+def test_lags_and_arrival_windows_in_targets() -> None:
+    """SQLs close a median 20 days after creation and MQLs qualify 3 days
+    in: this period's won deals come from SQLs of 20 days earlier, and from
+    MQLs of 23 days earlier. Leads have no learned lag yet: no window for
+    them or for visits above them."""
+    tables = {
+        "sql_to_won": table({ago: (100, {20: 20}) for ago in range(30, 90)}),
+        "mql_to_sql": table({ago: (100, {3: 40}) for ago in range(10, 70)}),
+    }
+    report = evaluate_goal(goal(), facts(5, tables=tables))
+    arrivals = {s.stage: s.arrival for s in report.stages}
+    assert arrivals["won"] is not None and arrivals["won"].first == PERIOD.start
+    sql, mql = arrivals["sql"], arrivals["mql"]
+    assert sql is not None and (sql.first, sql.last) == (date(2026, 2, 9), date(2026, 2, 18))
+    assert mql is not None and (mql.first, mql.lag_days) == (date(2026, 2, 6), 23)
+    assert arrivals["lead"] is None and arrivals["visit"] is None
+    out = json.loads(json.dumps(report.to_dict()))
+    assert out["lags"]["sql_to_won"] == {
+        "median_days": 20,
+        "p90_days": 20,
+        "plateau": 0.2,
+        "conversions": 1_200,
+    }
+    sql_json = next(s for s in out["stages"] if s["stage"] == "sql")
+    assert sql_json["lag"]["median_days"] == 20
+    assert sql_json["arrival"] == {"from": "2026-02-09", "by": "2026-02-18", "lag_days": 20}
+    assert next(s for s in out["stages"] if s["stage"] == "lead")["lag"] is None
