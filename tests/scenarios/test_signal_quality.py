@@ -5,9 +5,7 @@ Each scenario is replayed through the service's entry points (evaluate,
 record, deliver) and judged by what was posted: hourly, except the on-plan
 month, which runs at the service's cadence (15 minutes in working hours)
 because its false pacing alert only shows at that resolution. The assertions
-say what the product must do; those today's reconciler does not yet meet
-are marked ``xfail(strict=True)`` with the reason, and start failing as
-XPASS once it does, to be un-marked then.
+say what the product must do.
 """
 
 from __future__ import annotations
@@ -55,16 +53,6 @@ def posted_lines(result: Backtest, prefix: str) -> str:
 # -- a. on plan: nothing to say ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "false SQL→won conversion-drift: the recent cohort (SQLs that entered 30–60 days "
-        "ago) is judged at the same fixed 30-day maturity as the trailing one (30–180 "
-        "days ago), so with a 28-day median lag it has converted only 19–23% so far "
-        "against the plan's observed 27%, mostly under the ~21.6% threshold, so "
-        "conversion-drift/q-plan/sql is posted, and flaps, though no rate changed"
-    ),
-)
 def test_on_plan_posts_no_conversion_drift(on_plan: Backtest) -> None:
     assert on_plan.posted()["conversion-drift"] == 0, (
         f"{on_plan.found()['conversion-drift']} raw findings; posted:\n"
@@ -72,29 +60,10 @@ def test_on_plan_posts_no_conversion_drift(on_plan: Backtest) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "false SQL pacing alert from the same lag-blind SQL→won rate (next test): the SQL "
-        "target is 148–149 against the true 132, so SQLs pace at -10% to -12% all month; "
-        "at the 15-minute cadence the whole-record steps of the SQL count dip to -16.4% "
-        "for two evaluations on 06-03, pacing/q-plan/sql is posted, and the 5-point "
-        "hysteresis holds it firing at -10% to -12% until 06-16 (hourly, it is not posted)"
-    ),
-)
 def test_on_plan_posts_no_pacing_alert(on_plan: Backtest) -> None:
     assert on_plan.posted()["pacing"] == 0, posted_lines(on_plan, "pacing/")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the planned SQL→won rate is the trailing cohort's observed ~27%, not the true "
-        "30%: SQLs only 30–60 days old count with the conversions they have had so far, "
-        "so the SQL, MQL and lead targets sit 11–14% above the truth (lead 1,227–1,250 "
-        "against 1,100) and the upper stages pace at -10% to -12% all month"
-    ),
-)
 def test_on_plan_targets_are_the_truth(on_plan: Backtest) -> None:
     plan = ON_PLAN.scenario.plan()
     for step in on_plan.steps:
@@ -113,15 +82,6 @@ def test_on_plan_posts_no_follow_up_alert(on_plan: Backtest) -> None:
 # -- b. MQL→SQL drops from 40% to 22% ----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "late by a month: the recent MQL→SQL cohort is the MQLs of 30–60 days ago "
-        "(maturity_days 30 for every transition, though MQL→SQL converts within days), "
-        "so post-drop MQLs enter it only 30 days after the drop, and the rate falls "
-        "below 80% of plan on 2026-06-18, 45 days after it"
-    ),
-)
 def test_mql_drop_is_posted_within_14_days(mql_drop: Backtest) -> None:
     assert MQL_DROP.watch is not None and MQL_DROP.since is not None
     first = mql_drop.first_posted(MQL_DROP.watch)
