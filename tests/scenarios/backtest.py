@@ -297,6 +297,42 @@ def run(
     return result
 
 
+def first_sync(scenario: Scenario, folder: Path, *, pages: int) -> tuple[list[str], list[str]]:
+    """A first sync of ``scenario``'s whole history into an empty database,
+    spread over ``pages`` pages with the service's every-minute evaluation
+    (and delivery) after each, then completed: the texts posted while it
+    ran, and those posted by the first evaluation after it completed."""
+    history = generate(scenario)
+    database = f"sqlite:///{folder / f'{scenario.name}-first-sync.db'}"
+    config = Config.model_validate(service_config(scenario, database))
+    clock = Clock(scenario.midnight(scenario.month) + timedelta(days=14, hours=10))
+    app = App(LoadedConfig(config, "scenario.yaml"), clock=clock)
+    recorder = Recorder(clock)
+    app._notifier = recorder
+    records = history.records
+    size = -(-len(records) // pages)
+    try:
+        for first in range(0, len(records), size):
+            _write(app, records[first : first + size], clock.now)
+            clock.now += timedelta(minutes=1)
+            app.record(app.evaluate(as_of=clock.now))
+            app.deliver()
+        during = [_describe(m) for _, m in recorder.sent]
+        app.store.record_sync(SOURCE, clock.now, ok=True, records_seen=len(records))
+        clock.now += timedelta(minutes=1)
+        app.record(app.evaluate(as_of=clock.now))
+        app.deliver()
+        after = [_describe(m) for _, m in recorder.sent][len(during) :]
+    finally:
+        app.close()
+    return during, after
+
+
+def _describe(message: Message) -> str:
+    """A message as its title and the fingerprints it carries."""
+    return f"{message.title} [{', '.join(line.fingerprint for line in message.lines)}]"
+
+
 def _write(app: App, records: tuple[FunnelRecord, ...], at: datetime) -> int:
     by_type: dict[str, list[FunnelRecord]] = {}
     for record in records:
