@@ -11,9 +11,9 @@ from datetime import date, time, timedelta
 from typing import Annotated, Literal
 
 import holidays
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from monitor.config.types import ClockTime, Duration, Secret, StrictModel
+from monitor.config.types import ClockTime, Duration, Secret, StrictModel, auto_or_days
 from monitor.interfaces import PersonStage, RateName, Stage
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -81,6 +81,8 @@ def _plannable(rate: float) -> float:
 
 
 Rate = Annotated[float, Field(gt=0, le=1), AfterValidator(_plannable)]
+MaturityDays = Annotated[int | Literal["auto"], BeforeValidator(auto_or_days(0, MAX_DAYS))]
+RecentDays = Annotated[int | Literal["auto"], BeforeValidator(auto_or_days(7, MAX_DAYS))]
 
 
 class AutoRate(StrictModel):
@@ -117,7 +119,7 @@ class AutoRateSettings(StrictModel):
     waits for its cohorts to close."""
 
     window_days: int = Field(default=180, ge=7, le=MAX_DAYS)
-    maturity_days: Annotated[int, Field(ge=0, le=MAX_DAYS)] | Literal["auto"] = "auto"
+    maturity_days: MaturityDays = "auto"
     min_sample: int = Field(default=30, ge=1)
     # From min_sample up to large_sample records the plan shades the
     # observed rate toward its Wilson lower bound ("plan conservatively"),
@@ -134,7 +136,7 @@ class DriftThresholds(StrictModel):
     # The recent cohort conversion drift judges: the persons that entered
     # the upper stage in the last ``recent_days``; ``auto`` is the
     # transition's 90th-percentile lag, within 14 to 90 days.
-    recent_days: Annotated[int, Field(ge=7, le=MAX_DAYS)] | Literal["auto"] = "auto"
+    recent_days: RecentDays = "auto"
     # A conversion shortfall must also be this unlikely on plan (a
     # one-sided binomial test on the count) before it is reported.
     confidence: float = Field(default=0.99, ge=0.5, lt=1)

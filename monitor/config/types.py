@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -120,6 +121,24 @@ def check_https(value: str, info: ValidationInfo) -> str:
     if not value.startswith("https://"):
         raise ValueError(f"{info.field_name or 'the URL'} must start with https:// (got {value!r})")
     return value.rstrip("/")
+
+
+def auto_or_days(low: int, high: int) -> Callable[[Any], Any]:
+    """A check for a number of whole days in ``[low, high]`` or ``auto``
+    (learned from the data): one message for every wrong value, naming both
+    choices."""
+
+    def check(value: Any) -> Any:
+        if value == "auto":
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return value
+        raise ValueError(
+            f"must be auto or a whole number of days, greater than or equal to {low} and "
+            f"less than or equal to {high} (got {value!r})"
+        )
+
+    return check
 
 
 TimeZoneName = Annotated[str, AfterValidator(check_zone)]

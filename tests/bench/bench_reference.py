@@ -8,9 +8,9 @@ computes every aggregate evaluation asks the store for, as of ``AS_OF``:
 
 - per goal (its segment): lead/MQL/SQL (persons) and won (deals) counts per
   local day of its period up to ``AS_OF``;
-- per goal and rate: cohorts over the auto-rate window and the recent drift
-  window, those converted being the ones that reached the next stage before
-  ``AS_OF``;
+- per goal and rate: the cohort table's totals over the auto-rate window,
+  those converted being the ones that reached the next stage before the
+  local day of ``AS_OF``;
 - per goal: won deals with a positive amount over the auto-rate window, and
   their total;
 - per SLA rule: the records the SLA engine is handed (entered in the
@@ -140,27 +140,20 @@ def _daily(settings: Config, goal: Goal, as_of: datetime) -> str:
 
 
 def _cohorts_and_deals(settings: Config, goal: Goal, as_of: datetime) -> list[str]:
-    """Cohorts over the auto-rate and recent windows, whole local days
-    ending ``maturity_days`` before today; the deal sample from the first of
-    those days up to ``as_of``."""
+    """Each transition's cohort table in total (persons that entered the
+    upper stage on the whole local days of the auto-rate window before
+    today, and those of them converted before today); the deal sample from
+    the window's first day up to ``as_of``."""
     where, zone = _segment(goal.segment), settings.zone
     today = as_of.astimezone(zone).date()
-    matured = today - timedelta(days=goal.auto_rates.maturity_days)
     first = today - timedelta(days=goal.auto_rates.window_days)
-    windows = {
-        "cohort": (first, matured),
-        "recent": (matured - timedelta(days=goal.drift.recent_days), matured),
-    }
+    start, end = _at(local_midnight(first, zone)), _at(local_midnight(today, zone))
     cohorts = []
-    for label, (low, high) in windows.items():
-        for rate, (upper, lower) in _RATES.items():
-            start, end = _at(local_midnight(low, zone)), _at(local_midnight(high, zone))
-            entered = f"{upper}_at >= {start} AND {upper}_at < {end}"
-            name = f"{goal.name}/{label}/{rate}"
-            cohorts.append(f'count(*) FILTER ({entered}) AS "{name}/entered"')
-            cohorts.append(
-                f'count(*) FILTER ({entered} AND {lower}_at < {_at(as_of)}) AS "{name}/converted"'
-            )
+    for rate, (upper, lower) in _RATES.items():
+        entered = f"{upper}_at >= {start} AND {upper}_at < {end}"
+        name = f"{goal.name}/table/{rate}"
+        cohorts.append(f'count(*) FILTER ({entered}) AS "{name}/entered"')
+        cohorts.append(f'count(*) FILTER ({entered} AND {lower}_at < {end}) AS "{name}/converted"')
     won = f"won_at >= {_at(local_midnight(first, zone))} AND won_at < {_at(as_of)} AND amount > 0"
     deals = (
         f'count(*) FILTER ({won}) AS "{goal.name}/deals/count", '

@@ -247,10 +247,9 @@ def counts(result: Evaluation) -> dict[str, float]:
     for goal, facts in result.facts.items():
         for stage, days in facts.daily.items():
             out |= {f"{goal}/daily/{stage}/{day}": n for day, n in days.items()}
-        for window, cohorts in (("cohort", facts.cohorts), ("recent", facts.recent)):
-            for rate, cohort in cohorts.items():
-                out[f"{goal}/{window}/{rate}/entered"] = cohort.entered
-                out[f"{goal}/{window}/{rate}/converted"] = cohort.converted
+        for rate, table in facts.tables.items():
+            out[f"{goal}/table/{rate}/entered"] = sum(table.entered.values())
+            out[f"{goal}/table/{rate}/converted"] = sum(table.converted.values())
         out[f"{goal}/deals/count"] = facts.deals.count
         out[f"{goal}/deals/total"] = facts.deals.total
     for rule, sla in result.sla:
