@@ -8,7 +8,7 @@ evaluation so every goal and rule is judged at the same instant.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -80,7 +80,8 @@ def evaluate(
                 result.sla_waiting.append((rule, result.waiting[rule.source]))
             else:
                 result.sla.append((rule, sla_result(config, store, rule, as_of)))
-    result.held = frozenset(_held(config, result.goals))
+    goals = {g.name: g for g in config.goals}
+    result.held = held_fingerprints(goals, result.goals, config.alerts.hysteresis)
     return result
 
 
@@ -143,14 +144,15 @@ def sla_result(config: Config, store: Store, rule: SlaRule, as_of: datetime) -> 
     return sla.evaluate(rule, calendar, records, as_of)
 
 
-def _held(config: Config, reports: list[GoalReport]) -> set[str]:
+def held_fingerprints(
+    goals: Mapping[str, Goal], reports: Sequence[GoalReport], margin: float
+) -> frozenset[str]:
     """Fingerprints not firing now but still within the hysteresis margin of
     their threshold: a firing alert there stays firing. Pacing holds on the
-    stage's drift, conversion drift on its recent cohort's shortfall, so an
-    alert on a broken rate does not clear because one evaluation's cohort
-    was not quite significant."""
-    margin = config.alerts.hysteresis
-    goals = {g.name: g for g in config.goals}
+    stage's drift, conversion drift on its recent cohort's shortfall, and a
+    quality gap while the lower stage stays behind and the cohort below
+    plan, so an alert does not clear because one evaluation's count was
+    not quite significant."""
     held = set()
     for report in reports:
         goal, label = goals[report.name], report.period.label
@@ -158,10 +160,13 @@ def _held(config: Config, reports: list[GoalReport]) -> set[str]:
             if stage.drift is not None and stage.drift <= -(goal.drift.warning - margin):
                 held.add(fingerprint("pacing", report.name, stage.stage, label))
         for name, cohort in report.recent.items():
+            upper, lower = RATE_STAGES[name]
             if cohort.ratio <= 1 - (goal.drift.conversion_tolerance - margin):
-                upper = RATE_STAGES[name][0]
                 held.add(fingerprint("conversion-drift", report.name, upper, label))
-    return held
+            low = report.stage(lower).drift
+            if cohort.ratio < 1 and low is not None and low <= -(goal.drift.warning - margin):
+                held.add(fingerprint("quality-gap", report.name, upper, label))
+    return frozenset(held)
 
 
 def parse_as_of(value: str, zone: ZoneInfo) -> datetime:

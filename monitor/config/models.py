@@ -137,9 +137,12 @@ class DriftThresholds(StrictModel):
     # the upper stage in the last ``recent_days``; ``auto`` is the
     # transition's 90th-percentile lag, within 14 to 90 days.
     recent_days: RecentDays = "auto"
-    # A conversion shortfall must also be this unlikely on plan (a
-    # one-sided binomial test on the count) before it is reported.
-    confidence: float = Field(default=0.99, ge=0.5, lt=1)
+    # A shortfall must also be this unlikely on plan before it is
+    # reported: a one-sided Poisson test on a stage's count for pacing, a
+    # binomial one on the recent cohort's conversions for conversion drift
+    # (stricter: three rates are tested, and the cohorts are small).
+    pacing_confidence: float = Field(default=0.95, ge=0.5, lt=1)
+    conversion_confidence: float = Field(default=0.99, ge=0.5, lt=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> DriftThresholds:

@@ -24,6 +24,7 @@ from monitor.judge import format as fmt
 from monitor.judge.funnel import back_calculate
 from monitor.judge.lags import SameAge
 from monitor.judge.report import GoalReport, StageReport
+from monitor.judge.stats import poisson_lower_tail
 
 # Thresholds compare with a little slack: an attainment of exactly 85%
 # computes as a drift of -0.15000000000000002, and a table row written as
@@ -64,10 +65,16 @@ class _Checks:
     report: GoalReport
 
     def pacing(self, s: StageReport) -> Finding | None:
+        """A stage behind its pro-rated target by more than the threshold,
+        and by more than chance: at 2.5 won deals a day, a day without one
+        is 15% behind pace and means nothing."""
         if s.drift is None or s.actual is None or s.target is None or not self._paced(s):
             return None
         severity = self._severity(s.drift)
-        if severity is None:
+        if severity is None or s.expected is None:
+            return None
+        p_value = poisson_lower_tail(s.actual, s.expected, mid=True)
+        if p_value >= 1 - self.goal.drift.pacing_confidence:
             return None
         noun = fmt.stage_noun(s.stage)
         last_day = self.report.period.end - timedelta(days=1)
@@ -82,6 +89,7 @@ class _Checks:
         else:
             text += f" The period ended {fmt.count(s.target - s.actual)} short."
         data = {k: v for k, v in s.to_dict().items() if isinstance(v, int | float)}
+        data["p_value"] = round(p_value, 6)
         return self._finding(
             "pacing",
             s.stage,
@@ -194,7 +202,7 @@ class _Checks:
         return self.report.recent.get(name)
 
     def _significant(self, cohort: SameAge) -> bool:
-        return cohort.p_value < 1 - self.goal.drift.confidence
+        return cohort.p_value < 1 - self.goal.drift.conversion_confidence
 
     def _paced(self, s: StageReport) -> bool:
         """Past the early-period noise guards: enough of the period gone and

@@ -1,5 +1,7 @@
 """The two distributions the judges test counts against, exact enough for
-the counts a funnel has and without a numerical library."""
+the counts a funnel has and without a numerical library: a stage's count
+against its expectation (Poisson), a cohort's conversions against theirs
+(binomial)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,21 @@ def binomial_lower_tail(k: int, n: int, p: float, *, mid: bool = False) -> float
         base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
         for i in range(k + 1)
     ]
+    top = max(terms)
+    weights = [math.exp(t - top) for t in terms]
+    if mid:
+        weights[-1] /= 2
+    return min(1.0, math.exp(top) * math.fsum(weights))
+
+
+def poisson_lower_tail(k: int, mean: float, *, mid: bool = False) -> float:
+    """P(X ≤ k) for X ~ Poisson(mean); ``mid`` as for the binomial."""
+    if k < 0:
+        return 0.0
+    if mean <= 0:
+        return 1.0
+    log_mean = math.log(mean)
+    terms = [i * log_mean - mean - math.lgamma(i + 1) for i in range(k + 1)]
     top = max(terms)
     weights = [math.exp(t - top) for t in terms]
     if mid:
