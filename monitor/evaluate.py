@@ -107,12 +107,15 @@ def goal_facts(config: Config, store: Store, goal: Goal, as_of: datetime) -> Fun
             zone,
             goal.auto_rates,
             visit_recent_days(goal.drift.recent_days),
+            profiles=goal.pacing == "seasonal",
         )
     )
 
 
 def working_days(config: Config, goal: Goal) -> BusinessCalendar | None:
-    if goal.pacing != "business_days":
+    """The calendar business-day pacing needs; seasonal pacing falls back
+    to it for a stage with too little history to learn a profile from."""
+    if goal.pacing == "linear":
         return None
     return business_calendar(config.calendar, config.zone)
 

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.config.models import AutoRateSettings
-from monitor.interfaces import RateName
+from monitor.interfaces import RateName, RecordStage
 
 #: SLA compliance covers the records decided in this trailing window.
 COMPLIANCE_WINDOW = timedelta(days=7)
@@ -51,6 +51,7 @@ class FactsQuery:
     zone: ZoneInfo
     auto: AutoRateSettings
     recent_days: int  # for the visit ratio; person cohorts cover the auto-rate window
+    profiles: bool = False  # hour-of-week arrival profiles, for seasonal pacing
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,9 @@ class FunnelFacts:
     ``sql_to_won`` is absent when the CRM does not link persons to won
     deals. Visits are day totals, not persons, so ``visit_to_lead`` is a
     plain ratio instead: ``visits`` over the auto-rate window and
-    ``recent_visits`` over the recent one.
+    ``recent_visits`` over the recent one. ``profiles[stage]``, when asked
+    for: the records that entered the stage in each local hour of the week
+    (168 counts, Monday 00:00 first) over the whole weeks before today.
     """
 
     as_of: datetime
@@ -124,6 +127,7 @@ class FunnelFacts:
     tables: Mapping[RateName, CohortTable] = field(default_factory=dict)
     visits: Cohort | None = None
     recent_visits: Cohort | None = None
+    profiles: Mapping[RecordStage, tuple[int, ...]] = field(default_factory=dict)
     deals: DealSample = DealSample(0, 0.0)
     has_visits: bool = False
 

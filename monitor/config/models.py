@@ -141,7 +141,7 @@ class DriftThresholds(StrictModel):
     # reported: a one-sided Poisson test on a stage's count for pacing, a
     # binomial one on the recent cohort's conversions for conversion drift
     # (stricter: three rates are tested, and the cohorts are small).
-    pacing_confidence: float = Field(default=0.95, ge=0.5, lt=1)
+    pacing_confidence: float = Field(default=0.99, ge=0.5, lt=1)
     conversion_confidence: float = Field(default=0.99, ge=0.5, lt=1)
 
     @model_validator(mode="after")
@@ -179,7 +179,7 @@ class Goal(StrictModel):
     auto_rates: AutoRateSettings = Field(default_factory=AutoRateSettings)
     segment: dict[str, str] = Field(default_factory=dict)
     commitments: dict[Stage, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
-    pacing: Literal["linear", "business_days"] = "linear"
+    pacing: Literal["linear", "business_days", "seasonal"] = "seasonal"
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
     channel: str | None = None
 

@@ -13,6 +13,7 @@ with nothing elapsed. An explicit YAML period ``{start: 2026-01-01, end:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -88,6 +89,46 @@ def calendar_days(period: Period, as_of: datetime) -> tuple[float, float]:
     local day count, split by the linear elapsed share."""
     total = float((period.end - period.start).days)
     return linear_elapsed(period, as_of) * total, total
+
+
+#: A profile by hour of the week needs about six records per hour of the
+#: week; with fewer, one by weekday (hours of a day alike) needs about
+#: fourteen per weekday; with fewer still there is no profile.
+HOURLY_PROFILE_MIN = 1_000
+DAILY_PROFILE_MIN = 100
+
+
+def seasonal_elapsed(profile: Sequence[int], period: Period, as_of: datetime) -> float | None:
+    """Share of the period's expected volume that arrives before ``as_of``,
+    by the stage's learned arrival profile (168 local hours of the week,
+    Monday 00:00 first): on a Monday at 10:00 most of the week's leads are
+    still to come, whatever share of the calendar has passed. None without
+    enough history for a profile."""
+    _require_aware(as_of)
+    total = sum(profile)
+    if total >= HOURLY_PROFILE_MIN:
+        weights: list[float] = [float(n) for n in profile]
+    elif total >= DAILY_PROFILE_MIN:
+        weights = [
+            sum(profile[day * 24 : day * 24 + 24]) / 24 for day in range(7) for _ in range(24)
+        ]
+    else:
+        return None
+    zone = period.starts_at.tzinfo
+    hour = period.starts_at.astimezone(UTC)
+    end, now = period.ends_at.astimezone(UTC), as_of.astimezone(UTC)
+    whole = done = 0.0
+    while hour < end:
+        local = hour.astimezone(zone)
+        weight = weights[local.weekday() * 24 + local.hour]
+        following = min(hour + timedelta(hours=1), end)
+        whole += weight
+        if following <= now:
+            done += weight
+        elif hour < now:
+            done += weight * (now - hour) / (following - hour)
+        hour = following
+    return done / whole if whole > 0 else None
 
 
 def _month(index: int) -> date:

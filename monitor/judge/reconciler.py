@@ -26,7 +26,7 @@ from monitor.interfaces import RATE_FROM, RATE_NAMES, STAGES, RateName, Stage
 from monitor.judge import checks, lags
 from monitor.judge.funnel import PlannedRate, back_calculate, resolve_deal_size, resolve_rate
 from monitor.judge.lags import LagCurve, SameAge
-from monitor.judge.periods import WorkingDays, calendar_days
+from monitor.judge.periods import WorkingDays, calendar_days, seasonal_elapsed
 from monitor.judge.report import Arrival, GoalReport, StageReport
 from monitor.judge.stats import binomial_lower_tail
 
@@ -41,17 +41,18 @@ def evaluate_goal(
     waiting: str | None = None,
 ) -> GoalReport:
     """Plan, pace and check one goal. ``working_days`` is required for
-    ``pacing: business_days``; a period with no working days at all is
-    paced by calendar days instead. ``waiting``: why the source's data is
+    ``pacing: business_days``, and is what ``seasonal`` falls back to for a
+    stage with too little history (calendar days without it); a period with
+    no working days at all is paced by calendar days instead. ``waiting``: why the source's data is
     partial (its first sync is still running); the plan then uses only the
     configured rates and fallbacks, and only config-only findings come out."""
     if waiting is not None:
         facts = replace(facts, tables={}, visits=None, recent_visits=None, deals=DealSample(0, 0.0))
     period, as_of = facts.period, facts.as_of
     elapsed_days, total_days = calendar_days(period, as_of)
-    if goal.pacing == "business_days":
-        if working_days is None:
-            raise ValueError(f"goal {goal.name!r} paces by business days: pass working_days")
+    if goal.pacing == "business_days" and working_days is None:
+        raise ValueError(f"goal {goal.name!r} paces by business days: pass working_days")
+    if goal.pacing != "linear" and working_days is not None:
         work_elapsed, work_total = working_days.elapsed_days(period.start, period.end, as_of)
         if work_total > 0:
             elapsed_days, total_days = min(work_elapsed, work_total), work_total
@@ -72,7 +73,14 @@ def evaluate_goal(
     arrivals = arrival_windows(period, curves)
     stages = [
         replace(
-            _stage_report(goal, facts, stage, targets.get(stage), rates, clock),
+            _stage_report(
+                goal,
+                facts,
+                stage,
+                targets.get(stage),
+                rates,
+                _stage_clock(goal, facts, stage, clock),
+            ),
             lag=curves.get(RATE_FROM[stage]) if stage in RATE_FROM else None,
             arrival=arrivals.get(stage),
         )
@@ -194,6 +202,17 @@ def _visit_cohort(goal: Goal, facts: FunnelFacts, planned: float) -> SameAge | N
     p_value = binomial_lower_tail(visits.converted, visits.entered, planned, mid=True)
     expected = planned * visits.entered
     return SameAge(first, today, visits.entered, visits.converted, expected, planned, p_value)
+
+
+def _stage_clock(goal: Goal, facts: FunnelFacts, stage: Stage, clock: _Clock) -> _Clock:
+    """Seasonal pacing: the share of the stage's period volume due by now,
+    from its arrival profile; the goal's business-day clock where the stage
+    has too little history for one."""
+    profile = None
+    if goal.pacing == "seasonal" and stage != "visit":  # visits are day totals
+        profile = facts.profiles.get(stage)
+    share = None if profile is None else seasonal_elapsed(profile, facts.period, facts.as_of)
+    return clock if share is None else clock._replace(share=share)
 
 
 class _Clock(NamedTuple):

@@ -39,6 +39,7 @@ class Store:
         self.url = url
         self.engine = _engine.open_engine(url)
         self._analysed = self._unanalysed = 0  # rows written, for _keep_statistics
+        self._profiles = _facts.ProfileCache()
 
     @property
     def dialect(self) -> str:
@@ -181,7 +182,7 @@ class Store:
         with self.begin() as conn:
             if _rollups.current_zone(conn) != query.zone.key:
                 return None
-            return _facts.funnel_facts(conn, query)
+            return _facts.funnel_facts(conn, query, self._profiles)
 
     def use_zone(self, zone: ZoneInfo) -> None:
         """Keep the day rollups in ``zone``: rebuilt from the records if they

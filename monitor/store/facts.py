@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -192,6 +192,60 @@ def cohort_table(
     return CohortTable(today, dict(entered), dict(converted))
 
 
+#: Seasonal pacing learns from this many whole weeks before today.
+PROFILE_WEEKS = 8
+
+
+def hour_profile(conn: Connection, where: Scope, stage: str, today: date) -> tuple[int, ...]:
+    """Records that entered ``stage`` in each local hour of the week (Monday
+    00:00 first) over the ``PROFILE_WEEKS`` whole weeks before ``today``.
+    The database groups by UTC hour (at most 24 × 7 × weeks groups, however
+    many records); each hour is then placed in the local week, which also
+    follows daylight-saving changes."""
+    column = records.c[f"{stage}_at"]
+    hour = (
+        func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
+        if conn.dialect.name == "postgresql"
+        else func.substr(column, 1, 13)
+    )
+    start = midnight(today - timedelta(weeks=PROFILE_WEEKS), where.zone)
+    rows = conn.execute(
+        select(hour, func.count())
+        .where(
+            *live_filter(where.source, _stage_kind(stage), where.segment),
+            column >= start,
+            column < midnight(today, where.zone),
+        )
+        .group_by(hour)
+    )
+    profile = [0] * (7 * 24)
+    for text, count in rows:
+        local = datetime.strptime(text, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(where.zone)
+        profile[local.weekday() * 24 + local.hour] += int(count)
+    return tuple(profile)
+
+
+class ProfileCache:
+    """Arrival profiles already read today. A profile covers whole weeks
+    before today, so it changes once a day: the every-minute evaluation
+    reads it once per goal and stage a day, not a scan of eight weeks of
+    records each time. Records synced late with past dates join it the next
+    day."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._kept: dict[tuple[object, ...], tuple[int, ...]] = {}
+
+    def get(self, conn: Connection, where: Scope, stage: str, today: date) -> tuple[int, ...]:
+        key = (where.source, tuple(sorted(where.segment.items())), where.zone.key, stage, today)
+        profile = self._kept.get(key)
+        if profile is None:
+            if len(self._kept) >= self._size:
+                self._kept.clear()
+            profile = self._kept[key] = hour_profile(conn, where, stage, today)
+        return profile
+
+
 def persons_carry_won(conn: Connection, source: str) -> bool:
     """Whether the CRM links persons to won deals at all; if not, a person
     cohort would show a 0% SQL→won rate that is only missing data."""
@@ -235,7 +289,9 @@ def deal_sample(conn: Connection, where: Scope, start: datetime, end: datetime) 
     return DealSample(count, total)
 
 
-def funnel_facts(conn: Connection, query: FactsQuery) -> FunnelFacts:
+def funnel_facts(
+    conn: Connection, query: FactsQuery, profiles: ProfileCache | None = None
+) -> FunnelFacts:
     """Everything the reconciler needs for one goal, as of ``query.as_of``."""
     source, segment, period, as_of = query.source, query.segment, query.period, query.as_of
     zone, auto, recent_days = query.zone, query.auto, query.recent_days
@@ -257,6 +313,12 @@ def funnel_facts(conn: Connection, query: FactsQuery) -> FunnelFacts:
         for rate, (upper, lower) in RATE_STAGES.items()
         if upper != "visit" and (lower != "won" or won_linked)
     }
+    cache = profiles or ProfileCache()
+    hourly = (
+        {stage: cache.get(conn, where, stage, today) for stage in RECORD_STAGES}
+        if query.profiles
+        else {}
+    )
     visits = recent_visits = None
     if visits_reported:
         visits = _visit_ratio(conn, where, window_start, as_of)
@@ -268,6 +330,7 @@ def funnel_facts(conn: Connection, query: FactsQuery) -> FunnelFacts:
         tables=tables,
         visits=visits,
         recent_visits=recent_visits,
+        profiles=hourly,
         deals=deal_sample(conn, where, midnight(window_start, zone), as_of),
         has_visits=visits_reported,
     )

@@ -178,3 +178,25 @@ def test_upgrading_marks_sources_synced_before_as_watched(tmp_path) -> None:  # 
     assert statuses["hs"].watching_since == synced
     assert statuses["sf"].watching_since is None
     store.close()
+
+
+def test_arrival_profiles_by_local_hour_of_the_week(store: Store) -> None:
+    """Seasonal pacing's profile: the whole weeks before today, by local hour
+    of the week, on either database (each groups by UTC hour its own way)."""
+    as_of = datetime(2026, 10, 21, 15, tzinfo=UTC)  # a Wednesday
+    rows = [
+        # Monday 2026-10-19 09:30 in New York (13:30 UTC): weekday 0, hour 9.
+        person("a", lead_at=datetime(2026, 10, 19, 13, 30, tzinfo=UTC)),
+        person("b", lead_at=datetime(2026, 10, 19, 13, 59, tzinfo=UTC)),
+        # Sunday 2026-10-18 23:00 in New York is Monday 03:00 UTC: weekday 6.
+        person("c", lead_at=datetime(2026, 10, 19, 3, tzinfo=UTC), mql_at=T0),
+        person("d", lead_at=as_of - timedelta(hours=1)),  # today: not in the profile
+        person("e", lead_at=datetime(2026, 8, 1, tzinfo=UTC)),  # more than 8 weeks ago
+    ]
+    store.write_batch("crm", "persons", Batch(rows), T0)
+    auto = AutoRateSettings(window_days=90, min_sample=1)
+    query = FactsQuery("crm", {}, q4(), as_of, NY, auto, 30, profiles=True)
+    lead = store.funnel_facts(query).profiles["lead"]
+    assert len(lead) == 168 and sum(lead) == 3
+    assert (lead[0 * 24 + 9], lead[6 * 24 + 23]) == (2, 1)
+    assert store.funnel_facts(FactsQuery("crm", {}, q4(), as_of, NY, auto, 30)).profiles == {}

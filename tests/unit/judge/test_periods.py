@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.config.models import ExplicitPeriod
-from monitor.judge.periods import calendar_days, linear_elapsed, local_midnight, period_for
+from monitor.judge.periods import (
+    calendar_days,
+    linear_elapsed,
+    local_midnight,
+    make_period,
+    period_for,
+    seasonal_elapsed,
+)
 
 NY = ZoneInfo("America/New_York")
 
@@ -122,3 +129,49 @@ def test_elapsed_is_a_share_and_never_goes_backwards(
     first, second = linear_elapsed(period, early), linear_elapsed(period, late)
     assert 0.0 <= first <= second <= 1.0
     assert period.starts_at <= early < period.ends_at
+
+
+# --- seasonal pacing ---------------------------------------------------------
+
+
+def office_hours(per_hour: int = 30) -> list[int]:
+    """Arrivals only on weekdays, 09:00–17:00: 1,200 a week, enough for an
+    hourly profile."""
+    return [per_hour if day < 5 and 9 <= hour < 17 else 0 for day in range(7) for hour in range(24)]
+
+
+def test_seasonal_elapsed_follows_the_profile() -> None:
+    """A week from Monday: by Monday 13:00 half of Monday's share is in,
+    though 3.2% of the week's hours have passed; over the weekend nothing
+    more is due."""
+    zone = ZoneInfo("Europe/Berlin")
+    week = make_period(date(2026, 6, 1), date(2026, 6, 8), zone)  # a Monday
+    at = datetime(2026, 6, 1, 13, tzinfo=zone)
+    assert seasonal_elapsed(office_hours(), week, at) == pytest.approx(0.1)
+    assert seasonal_elapsed(office_hours(), week, at + timedelta(minutes=30)) == pytest.approx(
+        0.1 + 0.5 / 40
+    )
+    saturday, sunday = datetime(2026, 6, 6, 12, tzinfo=zone), datetime(2026, 6, 7, 23, tzinfo=zone)
+    assert seasonal_elapsed(office_hours(), week, saturday) == pytest.approx(1.0)
+    assert seasonal_elapsed(office_hours(), week, sunday) == pytest.approx(1.0)
+    assert seasonal_elapsed(office_hours(), week, week.starts_at) == 0
+
+
+def test_a_thin_profile_is_read_by_weekday_and_a_thinner_one_not_at_all() -> None:
+    zone = ZoneInfo("UTC")
+    week = make_period(date(2026, 6, 1), date(2026, 6, 8), zone)
+    thin = [0] * 168
+    thin[9] = 120  # Monday 09:00 only, 120 records: read as "all on Monday"
+    noon = datetime(2026, 6, 1, 12, tzinfo=zone)
+    assert seasonal_elapsed(thin, week, noon) == pytest.approx(0.5)
+    thin[9] = 99
+    assert seasonal_elapsed(thin, week, noon) is None
+
+
+def test_seasonal_elapsed_across_a_daylight_saving_change() -> None:
+    """The week of 2026-10-25 in Berlin has 169 hours; the profile is read
+    by local hour, so 10:00 on Monday is still 10:00."""
+    zone = ZoneInfo("Europe/Berlin")
+    week = make_period(date(2026, 10, 19), date(2026, 10, 26), zone)
+    monday_ten = datetime(2026, 10, 19, 10, tzinfo=zone)
+    assert seasonal_elapsed(office_hours(), week, monday_ten) == pytest.approx(1 / 40)
