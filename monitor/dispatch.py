@@ -9,8 +9,8 @@ notification.
 ``advance`` is the part without the database: which notifications one
 evaluation queues, grouped and worded as people receive them, handed to
 an ``enqueue`` callback. ``record`` runs it inside the alert transaction
-with the outbox as the callback; code that keeps alert states elsewhere
-can run it too and says exactly the same things.
+with the outbox as the callback; a backtest (monitor/backtest.py) runs it
+on alert states it keeps in memory, so both say exactly the same things.
 """
 
 from __future__ import annotations
@@ -67,15 +67,19 @@ Enqueue = Callable[[Queued], int]
 @dataclass
 class Advanced:
     """What one evaluation did to the alerts: the states that changed (by
-    fingerprint), pending alerts to forget, every notice the lifecycle
-    produced, those a silence held back, and how many notifications were
-    queued."""
+    fingerprint), pending alerts to forget, the notices queued and those a
+    silence held back, and how many notifications were queued."""
 
     alerts: dict[str, Alert]
     forgotten: list[str]
-    notices: list[Notice]
+    spoken: list[Notice] = field(default_factory=list)
     silenced: list[Notice] = field(default_factory=list)
     queued: int = 0
+
+    @property
+    def notices(self) -> list[Notice]:
+        """Every notice the lifecycle produced, silenced or not."""
+        return self.spoken + self.silenced
 
 
 def record(
@@ -151,13 +155,12 @@ def advance(
     policy = Policy(config.alerts.for_evaluations, config.alerts.repeat_interval)
     outcome = reconcile(previous, findings, now, policy, held=held, inhibited_sources=stale_sources)
     updated = {a.fingerprint: a for a in outcome.alerts}
-    step = Advanced(updated, outcome.forgotten, outcome.notices)
-    speak: list[Notice] = []
+    step = Advanced(updated, outcome.forgotten)
     for notice in outcome.notices:
         held_back = silenced(notice.alert.fingerprint, matchers)
-        (step.silenced if held_back else speak).append(notice)
+        (step.silenced if held_back else step.spoken).append(notice)
 
-    fresh = [n for n in speak if n.reason != "resolved"]
+    fresh = [n for n in step.spoken if n.reason != "resolved"]
     for channel, notices in _by_channel(fresh, config.slack.channel):
         row_id = enqueue(Queued(channel, "post", messages.post_payload(notices), tuple(notices)))
         step.queued += 1
@@ -165,7 +168,7 @@ def advance(
             updated[notice.alert.fingerprint] = mark_notified(notice.alert, now, row_id)
 
     by_parent: dict[tuple[str, int], list[Notice]] = defaultdict(list)
-    for notice in speak:
+    for notice in step.spoken:
         if notice.reason == "resolved" and notice.alert.outbox_id is not None:
             channel = notice.alert.channel or config.slack.channel
             by_parent[(channel, notice.alert.outbox_id)].append(notice)
