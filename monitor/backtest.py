@@ -65,7 +65,8 @@ Progress = Callable[[int, int, datetime], None]
 def fixed_steps(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
     """The instants ``start, start + step, …`` before ``end``, counted in
     absolute time (a daylight-saving change does not shift them)."""
-    if end <= start:
+    first, last = start.astimezone(UTC), end.astimezone(UTC)
+    if last <= first:
         raise ConfigError(
             f"--to ({end:%Y-%m-%d %H:%M %Z}) must be after --from ({start:%Y-%m-%d %H:%M %Z})"
         )
@@ -73,13 +74,12 @@ def fixed_steps(start: datetime, end: datetime, step: timedelta) -> list[datetim
         raise ConfigError(
             f"--step {format_duration(step)} is under a minute: write e.g. 1m, 15m or 1h"
         )
-    count = math.ceil((end - start) / step)
+    count = math.ceil((last - first) / step)
     if count > MAX_STEPS:
         raise ConfigError(
-            f"{count:,} evaluations ({format_duration(end - start)} every {format_duration(step)}) "
+            f"{count:,} evaluations ({format_duration(last - first)} every {format_duration(step)}) "
             f"is over the limit of {MAX_STEPS:,}: use a longer --step or a shorter window"
         )
-    first = start.astimezone(UTC)
     return [(first + i * step).astimezone(start.tzinfo) for i in range(count)]
 
 
