@@ -5,7 +5,12 @@ one slow rep), with a Slack token and the fake Slack in the config."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,11 +18,12 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from monitor.store import Store
 from monitor.store.schema import metadata
-from tests.e2e.cli import alignmon
+from tests.e2e.cli import ALIGNMON, alignmon
 from tests.fakes.slack import TOKEN, FakeSlack
 from tests.scenarios.backtest import SOURCE, service_config, write
 from tests.scenarios.generator import (
@@ -251,3 +257,66 @@ def test_no_data_is_an_error(tmp_path: Path) -> None:
     empty = alignmon("backtest", *WINDOW, cwd=tmp_path)
     assert empty.returncode == 2
     assert "no data in the store for crm: run `alignmon sync` first" in empty.stderr
+
+
+def evaluations_done(port: int) -> float:
+    """The service's count of evaluations, from its /metrics."""
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    counts = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "alignmon_evaluation_duration_seconds_count"
+    ]
+    return counts[0] if counts else 0.0
+
+
+def ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_a_backtest_runs_beside_the_service_on_the_same_sqlite_file(folder: Path) -> None:
+    """`alignmon run` syncs and evaluates every 2 seconds on funnel.db while
+    a backtest replays a week of June on it: the backtest completes, and the
+    service goes on evaluating, ready, with no lock error."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    config = yaml.safe_load((folder / "alignmon.yaml").read_text())
+    config["sources"][SOURCE]["every"] = "2s"
+    config["service"] = {
+        "listen": f"127.0.0.1:{port}",
+        "sla_check_every": "2s",
+        "deliver_every": "1s",
+    }
+    (folder / "service.yaml").write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in os.environ.items() if k != "ALIGNMON_CONFIG"}
+    with (folder / "service.log").open("w") as log:
+        service = subprocess.Popen(
+            [ALIGNMON, "--config", "service.yaml", "run"], cwd=folder, env=env, stderr=log
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not (ready(port) and evaluations_done(port) >= 2):
+            assert time.monotonic() < deadline, (folder / "service.log").read_text()
+            time.sleep(0.5)
+        before = evaluations_done(port)
+        result = alignmon(
+            "backtest", "--from", "2026-06-01", "--to", "2026-06-08", "--step", "30m", cwd=folder
+        )
+        assert result.returncode == 0, result.stderr
+        assert "336 evaluations" in result.stdout
+        assert evaluations_done(port) > before, "the service went on evaluating"
+        assert ready(port) and service.poll() is None
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+    log_text = (folder / "service.log").read_text()
+    assert "locked" not in log_text and "Traceback" not in log_text, log_text
