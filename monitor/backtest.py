@@ -111,8 +111,9 @@ class Posted:
 @dataclass
 class AlertHistory:
     """What the replay said about one alert: each notice with the step it
-    came from (``silenced`` for one a silence held back), and its state
-    when the window ended."""
+    came from, and its state when the window ended. ``silenced`` marks
+    notices a silence held back; the lifecycle retries an unannounced alert
+    at every step, so a run of them is one event."""
 
     rule: str
     title: str
@@ -261,6 +262,8 @@ def _tally(
             alert.fingerprint, AlertHistory(alert.rule, alert.title, alert.severity)
         )
         history.title, history.severity = alert.title, alert.severity
+        if event == "silenced" and history.events and history.events[-1][1] == event:
+            continue
         history.events.append((at, event))
 
 

@@ -108,7 +108,22 @@ def test_the_replay_posts_what_the_service_would_have(funnel: Config, store: Sto
     assert {p.kind for p in result.messages} == {"post", "reply", "update"}
     assert any(p.at == p.queued_at.replace(hour=14) > p.queued_at for p in result.messages)
     assert result.rules()["sla-at-risk"]["silenced"] >= 1
-    assert result.alerts[LEAD_PACING].first_fired == datetime(2026, 6, 3, 12, tzinfo=UTC)
+
+
+def test_a_silence_holds_an_alert_back_until_it_ends(funnel: Config, store: Store) -> None:
+    """The slow rep's breach of 06-04 16:00 fires under a silence: retried
+    at every step of it, counted once, never posted, and announced when
+    the silence ends with the alert still firing."""
+    until = SILENCE_FROM + SILENCE_FOR
+    with store.transaction() as tx:
+        tx.add_silence("sla-breach/*", "rep on leave", SILENCE_FROM, until)
+    result = backtest.replay(funnel, store, hourly(5))
+    breach = result.alerts[f"sla-breach/mql-follow-up/{SLOW_REP.email}"]
+    after = [(at, event) for at, event in breach.events if at >= SILENCE_FROM]
+    assert after[:2] == [(SILENCE_FROM + timedelta(hours=16), "silenced"), (until, "firing")]
+    assert result.rules()["sla-breach"]["silenced"] == 1
+    muted = [p for p in result.messages if SILENCE_FROM <= p.queued_at < until]
+    assert not any(fp.startswith("sla-breach/") for p in muted for fp in p.events)
 
 
 def test_the_lead_shortfall_fires_once_and_stays(funnel: Config, store: Store) -> None:
