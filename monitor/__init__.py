@@ -9,6 +9,8 @@
       -> outbox.py      queued notifications -> a notifier, with retries
       -> notifiers/     Slack and the console
     summary.py          the daily summary and its chart
+    backtest.py         evaluate.py and dispatch.py's grouping over a past window, in
+                        memory: what would have been posted (`alignmon backtest`)
 
 Underneath: ``interfaces.py`` (the seams a connector or notifier is written
 against), ``facts.py`` and ``findings.py`` (what the store and the judges

@@ -62,12 +62,17 @@ def evaluate(
     goal: str | None = None,
     with_sla: bool = True,
     now: datetime | None = None,
+    waiting: Mapping[str, str] | None = None,
 ) -> Evaluation:
     """Judge the goals (or only ``goal``) and SLA rules at ``as_of``. Data
     health (readiness always, staleness when ``now`` is given) is judged
-    from one read of the sources' sync status, as of now, not ``as_of``."""
+    from one read of the sources' sync status, as of now, not ``as_of``.
+    ``waiting``: the sources not to judge, and why, in place of readiness
+    from the sync status (a backtest decides it once for its window)."""
     statuses = store.source_statuses()
-    result = Evaluation(as_of, waiting=waiting_sources(config, store, statuses))
+    if waiting is None:
+        waiting = waiting_sources(config, store, statuses)
+    result = Evaluation(as_of, waiting=dict(waiting))
     if now is not None:
         result.health = stale_findings(config.sources, statuses, now)
     for chosen in select_goals(config, goal):
@@ -172,9 +177,10 @@ def held_fingerprints(
     return frozenset(held)
 
 
-def parse_as_of(value: str, zone: ZoneInfo) -> datetime:
-    """``--as-of``: an ISO date (its local midnight) or date-time; a time
-    without an offset is read in the configured time zone."""
+def parse_as_of(value: str, zone: ZoneInfo, option: str = "--as-of") -> datetime:
+    """``--as-of`` (or another ``option`` naming an instant): an ISO date
+    (its local midnight) or date-time; a time without an offset is read in
+    the configured time zone."""
     text = value.strip()
     try:
         if len(text) == 10:
@@ -182,7 +188,7 @@ def parse_as_of(value: str, zone: ZoneInfo) -> datetime:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ConfigError(
-            f"--as-of {value!r} is not a date or date-time: write e.g. 2026-11-02 or "
+            f"{option} {value!r} is not a date or date-time: write e.g. 2026-11-02 or "
             "2026-11-02T09:00"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)

@@ -35,6 +35,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "monitor.dispatch",
         "monitor.outbox",
         "monitor.summary",
+        "monitor.backtest",
     ),
     "service": ("monitor.service",),
     "cli": ("monitor.cli", "monitor.__main__", "monitor"),

@@ -26,7 +26,8 @@ _VERBS = {
 }
 
 
-def _clean(text: str) -> str:
+def printable(text: str) -> str:
+    """``text`` without terminal control characters."""
     return _CONTROL.sub("", text)
 
 
@@ -40,11 +41,11 @@ class ConsoleNotifier:
     def send(self, message: Message) -> str:
         ref = f"console:{next(self._numbers)}"
         verb = _VERBS.get(message.kind, message.kind).format(ref=message.ref)
-        out = [f"── {_clean(message.channel)} · {verb} · {ref} ──", _clean(message.title)]
+        out = [f"── {printable(message.channel)} · {verb} · {ref} ──", printable(message.title)]
         for line in message.lines:
             out.extend(self._line(line))
         if message.attachment is not None:
-            name = _clean(message.attachment_name or "chart.png")
+            name = printable(message.attachment_name or "chart.png")
             out.append(f"  chart: {name} ({len(message.attachment):,} bytes)")
         self._stream.write("\n".join(out) + "\n\n")
         self._stream.flush()
@@ -59,9 +60,9 @@ class ConsoleNotifier:
 
     @staticmethod
     def _line(line: MessageLine) -> list[str]:
-        out = [f"  [{str(line.severity).upper()}] {_clean(line.title)}"]
-        out.extend(f"      {_clean(row)}" for row in line.text.splitlines() if row.strip())
+        out = [f"  [{str(line.severity).upper()}] {printable(line.title)}"]
+        out.extend(f"      {printable(row)}" for row in line.text.splitlines() if row.strip())
         if line.mentions:
-            out.append("      owner: " + ", ".join(f"@{_clean(m)}" for m in line.mentions))
-        out.extend(f"      - {_clean(label)}: {_clean(url)}" for label, url in line.links)
+            out.append("      owner: " + ", ".join(f"@{printable(m)}" for m in line.mentions))
+        out.extend(f"      - {printable(label)}: {printable(url)}" for label, url in line.links)
         return out

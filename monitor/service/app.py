@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.registry import create as create_connector
-from monitor import dispatch, outbox
+from monitor import backtest, dispatch, outbox
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
-from monitor.errors import ConfigError
+from monitor.errors import AlignmonError, ConfigError
 from monitor.evaluate import Evaluation, evaluate
 from monitor.findings import Alert
 from monitor.interfaces import Clock, Connector, Notifier, Progress, Severity, utc_now
@@ -49,15 +49,27 @@ class AlertListing:
 
 
 class App:
-    def __init__(self, loaded: LoadedConfig, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, loaded: LoadedConfig, clock: Clock = utc_now, *, read_only: bool = False
+    ) -> None:
+        """``read_only``: for commands that must change nothing a running
+        service relies on; the schema is checked, not migrated, and the day
+        rollups must already be in the config's zone."""
         self.loaded = loaded
         self.config: Config = loaded.config
         self.clock = clock
         self.store = Store(self.config.database)
-        before, after = self.store.upgrade()
-        if before != after:
-            log.info("database schema upgraded from %s to %s", before or "empty", after)
-        self.store.use_zone(self.config.zone)
+        if read_only:
+            try:
+                self.store.check_readable(self.config.zone)
+            except AlignmonError:
+                self.store.close()
+                raise
+        else:
+            before, after = self.store.upgrade()
+            if before != after:
+                log.info("database schema upgraded from %s to %s", before or "empty", after)
+            self.store.use_zone(self.config.zone)
         self._connectors: dict[str, Connector] = {}
         self._notifier: Notifier | None = None
         self._record_lock = threading.Lock()
@@ -121,6 +133,17 @@ class App:
                 stale_sources=evaluation.stale_sources,
                 ready_sources=frozenset(self.config.sources) - evaluation.waiting.keys(),
             )
+
+    def backtest(
+        self,
+        instants: Sequence[datetime],
+        *,
+        goal: str | None = None,
+        progress: backtest.Progress | None = None,
+    ) -> backtest.Replay:
+        """What the alerts would have posted at each of ``instants``, from
+        the stored data, changing nothing and sending nothing."""
+        return backtest.replay(self.config, self.store, instants, goal=goal, progress=progress)
 
     def deliver(self) -> outbox.Delivery:
         # One drain at a time in this process: SQLite has no SKIP LOCKED, so

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, delete, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from monitor.errors import StoreError
+from monitor.errors import ConfigError, StoreError
 from monitor.facts import FactsQuery, FunnelFacts, SlaRecord, SourceStatus
 from monitor.interfaces import Batch, Cursor
 from monitor.store import bulk as _bulk
@@ -55,6 +55,35 @@ class Store:
 
     def upgrade(self) -> tuple[str | None, str | None]:
         return _engine.upgrade(self.engine)
+
+    def check_readable(self, zone: ZoneInfo) -> None:
+        """For a command that must change nothing (``backtest``): raise
+        unless the schema is current and the day rollups are in ``zone``,
+        where ``upgrade`` and ``use_zone`` would migrate or rebuild them
+        under a running service."""
+        current = _engine.current_revision(self.engine)
+        if current is None:
+            raise ConfigError("no data in the database yet: run `alignmon sync` first")
+        head = _engine.head_revision(self.engine)
+        if current != head:
+            raise StoreError(
+                f"the database schema is at revision {current} and this alignmon reads {head}: "
+                "bring the older of the two up to date (`alignmon db upgrade` migrates the "
+                "database)"
+            )
+        with self.begin() as conn:
+            stored = _rollups.current_zone(conn)
+        if stored is None:
+            raise ConfigError(
+                "the day rollups are not counted yet: run `alignmon sync` (or start the "
+                "service) first"
+            )
+        if stored != zone.key:
+            raise ConfigError(
+                f"timezone: the database's day rollups are counted in {stored} and this config "
+                f"uses {zone.key}; a read-only command rebuilds nothing, so use the timezone the "
+                "service runs with"
+            )
 
     def close(self) -> None:
         self.engine.dispose()

@@ -105,6 +105,16 @@ class AlertRows:
         ).mappings()
         return [Silence(**row) for row in rows]
 
+    def silences_during(self, start: datetime, end: datetime) -> list[Silence]:
+        """Silences in force at some instant of ``[start, end)``: a backtest
+        applies each one between its creation and its expiry."""
+        rows = self._conn.execute(
+            select(silences)
+            .where(silences.c.created_at < end, silences.c.expires_at > start)
+            .order_by(silences.c.created_at)
+        ).mappings()
+        return [Silence(**row) for row in rows]
+
     def add_silence(self, matcher: str, reason: str, now: datetime, expires_at: datetime) -> int:
         result = self._conn.execute(
             insert(silences)

@@ -1,15 +1,20 @@
 """Replay a window of a generated history as the service would run it.
 
-Only the service's public entry points are used, so the harness keeps
-working whatever changes inside the reconciler: the config is validated
-(``Config.model_validate``), an ``App`` is built on a fresh SQLite store
-with a settable clock, the generated records are written once with
-``Store.write_batch`` (an evaluation only counts what is dated before its
-``as_of``, so future-dated records are invisible until their time), and
-then, for each step ``t``: the source is marked synced at ``t``, the clock
-is set to ``t``, and ``evaluate(as_of=t)``, ``record`` and ``deliver`` run
-as one service cycle does. A recording notifier stands in for Slack and
-keeps every message with the time it was sent.
+The replay is the one ``alignmon backtest`` runs (``monitor.backtest``):
+the config is validated (``Config.model_validate``), the generated records
+are written once into a fresh SQLite store with ``Store.write_batch`` (an
+evaluation only counts what is dated before its ``as_of``, so
+future-dated records are invisible until their time), and then, for each
+step ``t``, the goals and rules are evaluated at ``t`` and the alert
+lifecycle advances with its clock at ``t``, through the same grouping and
+wording the service's alert transaction uses (``dispatch.advance``). The
+messages come back with the time they would have been posted. The source
+counts as synced throughout, so no "Now watching" post is among them.
+
+``first_sync`` is about sync state rather than alert semantics, so it
+drives the service's own entry points instead: an ``App`` with a settable
+clock, ``evaluate``, ``record`` and ``deliver`` after each page, and a
+recording notifier in place of Slack.
 
 Cadence ``service``: every 15 minutes inside working hours (09:00–17:00,
 Monday–Friday, in the config's time zone) and hourly outside them, as the
@@ -29,10 +34,13 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from monitor.backtest import replay
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
+from monitor.evaluate import Evaluation
 from monitor.interfaces import Batch, CheckResult, FunnelRecord, Message, Severity
 from monitor.service.app import App
+from monitor.store import Store
 from tests.scenarios.generator import WORK_END, WORK_START, History, Scenario, generate
 
 Cadence = Literal["service", "hourly"]
@@ -266,33 +274,30 @@ def run(
     history = history or generate(scenario)
     database = f"sqlite:///{folder / f'{scenario.name}.db'}"
     config = Config.model_validate(service_config(scenario, database))
-    clock = Clock(start)
-    app = App(LoadedConfig(config, "scenario.yaml"), clock=clock)
-    recorder = Recorder(clock)
-    app._notifier = recorder  # the notifier the outbox delivers to
+    store = Store(database)
     result = Backtest(scenario, cadence, start, end)
+
+    def observe(evaluation: Evaluation) -> None:
+        (report,) = evaluation.goals
+        result.steps.append(
+            Step(
+                evaluation.as_of,
+                tuple(Found(f.rule, f.fingerprint, f.severity) for f in evaluation.findings),
+                {s.stage: s.target for s in report.stages},
+                {s.stage: s.actual for s in report.stages},
+            )
+        )
+
     began = time.perf_counter()
     try:
-        written = _write(app, history.records, start)
-        for t in step_times(start, end, scenario.zone, cadence):
-            clock.now = t
-            app.store.record_sync(SOURCE, t, ok=True, records_seen=written)
-            written = 0
-            evaluation = app.evaluate(as_of=t)
-            (report,) = evaluation.goals
-            result.steps.append(
-                Step(
-                    t,
-                    tuple(Found(f.rule, f.fingerprint, f.severity) for f in evaluation.findings),
-                    {s.stage: s.target for s in report.stages},
-                    {s.stage: s.actual for s in report.stages},
-                )
-            )
-            app.record(evaluation)
-            app.deliver()
+        store.upgrade()
+        store.use_zone(config.zone)
+        write(store, history.records, start)
+        instants = list(step_times(start, end, scenario.zone, cadence))
+        replayed = replay(config, store, instants, on_step=observe)
     finally:
-        app.close()
-    result.messages = list(recorder.sent)
+        store.close()
+    result.messages = [(posted.at, posted.message()) for posted in replayed.messages]
     result.seconds = time.perf_counter() - began
     return result
 
@@ -313,7 +318,7 @@ def first_sync(scenario: Scenario, folder: Path, *, pages: int) -> tuple[list[st
     size = -(-len(records) // pages)
     try:
         for first in range(0, len(records), size):
-            _write(app, records[first : first + size], clock.now)
+            write(app.store, records[first : first + size], clock.now)
             clock.now += timedelta(minutes=1)
             app.record(app.evaluate(as_of=clock.now))
             app.deliver()
@@ -333,11 +338,11 @@ def _describe(message: Message) -> str:
     return f"{message.title} [{', '.join(line.fingerprint for line in message.lines)}]"
 
 
-def _write(app: App, records: tuple[FunnelRecord, ...], at: datetime) -> int:
+def write(store: Store, records: tuple[FunnelRecord, ...], at: datetime) -> None:
+    """Store ``records`` as a sync at ``at`` would, in batches."""
     by_type: dict[str, list[FunnelRecord]] = {}
     for record in records:
         by_type.setdefault(record.object_type, []).append(record)
     for object_type, items in by_type.items():
         for i in range(0, len(items), CHUNK):
-            app.store.write_batch(SOURCE, object_type, Batch(records=items[i : i + CHUNK]), at)
-    return len(records)
+            store.write_batch(SOURCE, object_type, Batch(records=items[i : i + CHUNK]), at)
