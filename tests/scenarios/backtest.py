@@ -84,14 +84,13 @@ class Recorder:
 def service_config(scenario: Scenario, database: str, *, sla: bool = True) -> dict[str, Any]:
     """The config a team with this funnel would write: one monthly goal of
     the closes the truth implies, every rate learned (``auto``), paced by
-    business days (leads arrive on working days), and the 4-hour MQL
+    default (each stage's learned arrival profile), and the 4-hour MQL
     follow-up rule."""
     goal = {
         "name": GOAL,
         "source": SOURCE,
         "period": "month",
         "closes": scenario.plan().closes,
-        "pacing": "business_days",
         "rates": {"sql_to_won": "auto", "mql_to_sql": "auto", "lead_to_mql": "auto"},
     }
     rules = [{"name": SLA_RULE, "source": SOURCE, "stage": "mql", "within": "4h"}]
@@ -131,13 +130,14 @@ class Found:
 
 @dataclass(frozen=True)
 class Step:
-    """One evaluation: its raw findings, and the goal's target and actual
-    per stage."""
+    """One evaluation: its raw findings, the goal's target and actual per
+    stage, and the share of its period elapsed."""
 
     at: datetime
     findings: tuple[Found, ...]
     targets: dict[str, int | None]
     actuals: dict[str, int | None]
+    elapsed: float = 0.0
 
 
 @dataclass
@@ -285,6 +285,7 @@ def run(
                 tuple(Found(f.rule, f.fingerprint, f.severity) for f in evaluation.findings),
                 {s.stage: s.target for s in report.stages},
                 {s.stage: s.actual for s in report.stages},
+                report.elapsed,
             )
         )
 

@@ -80,6 +80,12 @@ LEAD_SHORTFALL = problem_case(
     MONTH_END,
     "leads at 50% from the month's start",
 )
+MQL_SHORTFALL = problem_case(
+    Scenario("mql-shortfall", month=MONTH, shortfall=VolumeShortfall("mql", 0.6, MONTH_START)),
+    MONTH_START,
+    MONTH_END,
+    "MQLs at 60% from the month's start (leads on plan)",
+)
 SLOW_FOLLOW_UP = Case(
     Scenario("slow-rep", month=MONTH, reps=(*FAST_REPS, SLOW_REP)),
     MONTH_START,
@@ -89,4 +95,11 @@ SLOW_FOLLOW_UP = Case(
     note="one rep of five touches MQLs after 5–10 working hours (4h SLA)",
 )
 
-CASES: tuple[Case, ...] = (ON_PLAN, ON_PLAN_RANDOM, MQL_DROP, LEAD_SHORTFALL, SLOW_FOLLOW_UP)
+CASES: tuple[Case, ...] = (
+    ON_PLAN,
+    ON_PLAN_RANDOM,
+    MQL_DROP,
+    LEAD_SHORTFALL,
+    MQL_SHORTFALL,
+    SLOW_FOLLOW_UP,
+)

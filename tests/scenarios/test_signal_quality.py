@@ -18,7 +18,7 @@ import pytest
 
 from tests.scenarios import backtest
 from tests.scenarios.backtest import GOAL, Backtest, Cadence
-from tests.scenarios.catalogue import LEAD_SHORTFALL, MQL_DROP, ON_PLAN, Case
+from tests.scenarios.catalogue import LEAD_SHORTFALL, MQL_DROP, MQL_SHORTFALL, ON_PLAN, Case
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +39,11 @@ def on_plan(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
 @pytest.fixture(scope="module")
 def mql_drop(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
     return replay(MQL_DROP, tmp_path_factory.mktemp("mql-drop"))
+
+
+@pytest.fixture(scope="module")
+def mql_shortfall(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
+    return replay(MQL_SHORTFALL, tmp_path_factory.mktemp("mql-shortfall"))
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +129,19 @@ def test_lead_shortfall_alert_does_not_flap(lead_shortfall: Backtest) -> None:
     assert LEAD_SHORTFALL.watch is not None
     assert lead_shortfall.early_resolutions(LEAD_SHORTFALL.watch) == []
     assert all(n == 0 for n in lead_shortfall.refires(LEAD_SHORTFALL.watch).values())
+
+
+def test_mql_shortfall_is_found_by_the_second_evaluation_past_min_elapsed(
+    mql_shortfall: Backtest,
+) -> None:
+    """The statistical guard must not make a real shortfall wait: MQLs at
+    60% are found as soon as the early-period guard lets them be."""
+    assert MQL_SHORTFALL.watch is not None
+    min_elapsed = 0.10  # the goal's default drift.min_elapsed
+    past = [step for step in mql_shortfall.steps if step.elapsed >= min_elapsed]
+    found = mql_shortfall.first_found(MQL_SHORTFALL.watch)
+    assert found is not None, "the shortfall was never found"
+    assert found <= past[1].at, (found, past[1].at)
 
 
 # -- d. the first sync of a large CRM -----------------------------------------
