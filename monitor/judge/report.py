@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from monitor.facts import Period
 from monitor.findings import Finding
 from monitor.interfaces import RateName, Stage
+from monitor.judge.forecast import Forecast
 from monitor.judge.funnel import DealSize, PlannedRate
 from monitor.judge.lags import LagCurve, SameAge
 
@@ -21,7 +22,10 @@ class StageReport:
     to the next one down: the rate its target was derived with (``sql`` =
     ``won / sql_to_won``), None for ``won``. ``actual`` is None for visits
     when the source reports none; pacing numbers are None where undefined
-    (nothing expected yet, no plan, the period over)."""
+    (nothing expected yet, no plan, the period over). ``projection`` is the
+    run rate; ``forecast`` the pipeline forecast for the period's end
+    (``monitor/judge/forecast.py``), None for visits, for a source still
+    waiting, and below a transition with no learned lag."""
 
     stage: Stage
     target: int | None
@@ -38,6 +42,7 @@ class StageReport:
     commitment: int | None
     lag: LagCurve | None = None
     arrival: Arrival | None = None
+    forecast: Forecast | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -48,6 +53,7 @@ class StageReport:
             "attainment": _round(self.attainment, 4),
             "drift": _round(self.drift, 4),
             "projection": _round(self.projection, 2),
+            "forecast": None if self.forecast is None else self.forecast.to_dict(),
             "needed_per_day": _round(self.needed_per_day, 2),
             "pace_per_day": _round(self.pace_per_day, 2),
             "rate": _round(self.rate, 6),
