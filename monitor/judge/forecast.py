@@ -14,12 +14,18 @@ stage the forecast is
     + expected new leads × the chance they get down to the stage in the
       time left,
 
-with the chances read off the learned lag curves (``lags.LagCurve``) and an
-80% interval. Everything is counted in whole local days, as the cohort
-tables are: day 0 is ``today`` (the local date of ``as_of``), which the
-tables do not cover yet, so today's arrivals are modelled like any future
-day's and only the part of today still to come is added to what today has
-already brought.
+with the chances read off the learned lag curves (``lags.LagCurve``), and
+an 80% interval. Three refinements, each measured on the generated months
+(docs/signals.md): a weekday of entry with enough conversions of its own
+gets its own curve (a Friday lead waits over the weekend); the recent
+cohort, the one conversion drift judges, sets the level new entries and
+recent open records convert at when it clearly departs from the curve;
+and the interval is widened for the estimates the forecast rests on.
+
+Everything is counted in whole local days, as the cohort tables are: day 0
+is ``today`` (the local date of ``as_of``), which the tables do not cover
+yet, so today's arrivals are modelled like any future day's and only the
+part of today still to come is added to what today has already brought.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from datetime import date, timedelta
 from itertools import pairwise
 
 from monitor.facts import CohortTable, FunnelFacts
-from monitor.interfaces import RECORD_STAGES, RateName, RecordStage, Stage
+from monitor.interfaces import RATE_STAGES, RECORD_STAGES, RateName, RecordStage, Stage
+from monitor.judge import lags
+from monitor.judge.format import rate_label, stage_noun
 from monitor.judge.lags import LagCurve, learn
 from monitor.judge.stats import poisson_quantile
 
@@ -49,6 +57,9 @@ NEW_LEAD_DAYS = 28
 #: its own; below, the transition's pooled curve (a curve from a few dozen
 #: conversions is mostly noise in its tail).
 WEEKDAY_CONVERSIONS = 100
+#: The recent cohort moves the level new entries convert at only when it
+#: deviates from the curve by more than this many chance deviations.
+LEVEL_Z = 2.0
 #: The interval: from the 10th to the 90th percentile.
 INTERVAL = (0.10, 0.90)
 
@@ -72,11 +83,37 @@ def missing_curve(curves: Mapping[RateName, LagCurve]) -> RateName | None:
     return next((rate for rate, _ in CHAIN if rate not in curves), None)
 
 
+def gap_note(
+    facts: FunnelFacts,
+    curves: Mapping[RateName, LagCurve],
+    forecasts: Mapping[Stage, Forecast],
+    min_conversions: int,
+) -> str | None:
+    """Why the record stages missing from ``forecasts`` have no pipeline
+    forecast, in words; None when none is missing."""
+    missing = [stage for stage in RECORD_STAGES if stage not in forecasts]
+    if not missing:
+        return None
+    rate = missing_curve(curves)
+    if "lead" in missing or rate is None:
+        why = "no lead history to learn the inflow from"
+    else:
+        upper, lower = RATE_STAGES[rate]
+        label = rate_label(upper, lower)
+        if rate in facts.tables:
+            why = f"the {label} lag is not learned yet (fewer than {min_conversions} conversions)"
+        else:
+            why = f"the CRM does not link {stage_noun(upper)} to {stage_noun(lower)}"
+    nouns = ", ".join(stage_noun(stage) for stage in missing)
+    return f"no pipeline forecast for {nouns}: {why}"
+
+
 def pipeline(
     facts: FunnelFacts,
     curves: Mapping[RateName, LagCurve],
     today_share: float = 0.0,
     min_conversions: int = 30,
+    recent_days: int | str = "auto",
 ) -> dict[Stage, Forecast]:
     """The pipeline forecast of ``lead``, ``mql``, ``sql`` and ``won`` at
     the end of ``facts.period``. Once the period is over, its actuals.
@@ -85,7 +122,10 @@ def pipeline(
     from. ``today_share``: how much of today's arrivals have already
     happened (the share of today's working hours gone, or of the day), so
     only the rest of today is added to today's actual. ``min_conversions``:
-    the fewest conversions a lag curve is learned from.
+    the fewest conversions a lag curve is learned from; ``recent_days``: the
+    recent cohort whose conversions so far set the level new entries and
+    recent open records convert at (``drift.recent_days``, as for
+    conversion drift).
     """
     period = facts.period
     today = facts.as_of.astimezone(period.starts_at.tzinfo).date()
@@ -112,13 +152,15 @@ def pipeline(
         if curve is None or table is None:
             break
         week = _by_weekday(table, curve, min_conversions)
-        steps = [_pmf(c) for c in week]
+        recent = lags.recent_days(recent_days, curve)
+        level = _recent_level(table, week, recent)
+        steps = [[level.ratio * p for p in _pmf(c)] for c in week]
         flows = {origin: _convolve(flow, steps, today) for origin, flow in flows.items()}
-        flows[upper] = _open_conversions(table, week, horizon)
+        flows[upper] = _open_conversions(table, week, horizon, level.ratio, recent)
         rests_on[upper] = set()
         for estimates in rests_on.values():
             estimates.add(rate)
-        relative_variance[rate] = 1 / max(1, curve.conversions)
+        relative_variance[rate] = 1 / max(1, curve.conversions) + level.variance
         out[lower] = _forecast(
             facts, lower, flows, rests_on, relative_variance, first, rest_of_today
         )
@@ -225,12 +267,52 @@ def _convolve(flow: Sequence[float], steps: Sequence[Sequence[float]], today: da
     return out
 
 
-def _open_conversions(table: CohortTable, week: Sequence[LagCurve], horizon: int) -> list[float]:
+@dataclass(frozen=True, slots=True)
+class _Level:
+    """How the recent cohort converts against its curve (1: as the curve
+    says), and the relative variance that estimate adds."""
+
+    ratio: float
+    variance: float
+
+
+def _recent_level(table: CohortTable, week: Sequence[LagCurve], days: int) -> _Level:
+    """The level of the cohorts that entered in the last ``days`` whole
+    days: a conversion rate that has fallen shows in them before any curve
+    learned over the whole window follows.
+
+    Their conversions so far ``O`` against the curve's expectation at their
+    ages ``E`` deviate by ``d = O/E - 1``, which chance alone makes about
+    ``1/sqrt(E)`` (a Poisson count). The level is ``1 + w d`` with
+    ``w = max(0, 1 - (LEVEL_Z / sqrt(E) / d)^2)``: nothing within
+    ``LEVEL_Z`` chance deviations, most of it once the deviation is several
+    times that, and no jump in between. Capped so no weekday's curve
+    levels off above 1.
+    """
+    first = table.today - timedelta(days=days)
+    expected = 0.0
+    for day, n in table.entered.items():
+        if day >= first:
+            cumulative = week[day.weekday()].cumulative
+            expected += n * cumulative[min(table.age(day), len(cumulative)) - 1]
+    observed = sum(n for (day, _), n in table.converted.items() if day >= first)
+    if expected <= 0 or observed == expected:
+        return _Level(1.0, 0.0)
+    deviation = observed / expected - 1
+    weight = max(0.0, 1 - LEVEL_Z**2 / (expected * deviation**2))
+    top = max(curve.plateau for curve in week)
+    return _Level(min(1 + weight * deviation, 1 / top), weight / max(1, observed))
+
+
+def _open_conversions(
+    table: CohortTable, week: Sequence[LagCurve], horizon: int, level: float, recent: int
+) -> list[float]:
     """The expected conversions, on each day from today, of the records
     still open in ``table``: a cohort aged ``A`` days has been watched at
     lags ``0 .. A-1``, and converts at lag ``A + j`` (day ``j`` from today)
     with its weekday's curve's step there over its share still
-    unconverted at ``A - 1``."""
+    unconverted at ``A - 1``; both scaled by the recent ``level`` for the
+    cohorts of the last ``recent`` days."""
     converted: dict[date, int] = {}
     for (day, _), n in table.converted.items():
         converted[day] = converted.get(day, 0) + n
@@ -242,10 +324,11 @@ def _open_conversions(table: CohortTable, week: Sequence[LagCurve], horizon: int
         curve, step = week[day.weekday()], steps[day.weekday()]
         if still_open <= 0 or age < 1 or age >= len(step):
             continue
-        left = 1.0 - curve.cumulative[age - 1]
+        scale = level if age <= recent else 1.0
+        left = 1.0 - scale * curve.cumulative[age - 1]
         if left <= 0:
             continue
-        scale = still_open / left
+        scale *= still_open / left
         for j, p in enumerate(step[age : age + horizon]):
             out[j] += scale * p
     return out

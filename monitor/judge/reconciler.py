@@ -71,9 +71,12 @@ def evaluate_goal(
 
     arrivals = arrival_windows(period, curves)
     forecasts: dict[Stage, forecast.Forecast] = {}
+    forecast_note = None
     if waiting is None:
         share = today_share(facts, working_days if goal.pacing == "business_days" else None)
-        forecasts = forecast.pipeline(facts, curves, share, goal.auto_rates.min_sample)
+        minimum = goal.auto_rates.min_sample
+        forecasts = forecast.pipeline(facts, curves, share, minimum, goal.drift.recent_days)
+        forecast_note = forecast.gap_note(facts, curves, forecasts, minimum)
     stages = [
         replace(
             _stage_report(goal, facts, stage, targets.get(stage), rates, clock),
@@ -99,6 +102,7 @@ def evaluate_goal(
         recent=recent,
         stages=stages,
         waiting=waiting,
+        forecast_note=forecast_note,
     )
     report.findings.extend(checks.findings(goal, facts, report))
     return report

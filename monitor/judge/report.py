@@ -89,7 +89,8 @@ class GoalReport:
     goal as of one instant. ``elapsed`` is the share of the period gone, in
     calendar or working days (``elapsed_days`` of ``total_days``);
     ``deal_size`` is None for a ``closes`` goal. ``waiting`` says why the
-    source's data is not judged yet (see ``health.waiting_reason``)."""
+    source's data is not judged yet (see ``health.waiting_reason``);
+    ``forecast_note`` why some stages have no pipeline forecast."""
 
     name: str
     source: str
@@ -106,6 +107,7 @@ class GoalReport:
     stages: list[StageReport]
     findings: list[Finding] = field(default_factory=list)
     waiting: str | None = None
+    forecast_note: str | None = None
 
     def stage(self, name: str) -> StageReport:
         return next(s for s in self.stages if s.stage == name)
@@ -128,6 +130,7 @@ class GoalReport:
             if deal is None
             else {"value": deal.value, "source": deal.source, "sample": deal.sample},
             "waiting": self.waiting,
+            "forecast_note": self.forecast_note,
             "lags": {name: curve.to_dict() for name, curve in self.lags.items()},
             "stages": [s.to_dict() for s in self.stages],
             "findings": [finding_dict(f) for f in self.findings],

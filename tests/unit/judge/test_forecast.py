@@ -224,6 +224,46 @@ def test_each_weekday_of_entry_converts_on_its_own_lag() -> None:
         assert pipeline(f, curves)["sql"].expected == pytest.approx(32.0 + leftovers)
 
 
+# --- the recent level ---------------------------------------------------------------
+
+
+def test_a_clear_fall_in_the_recent_cohort_lowers_the_level() -> None:
+    """MQL→SQL was 40% the next day; the MQLs of the last 13 whole days
+    (the recent window is 14 days, yesterday's not watched a day yet)
+    converted at 20%: 260 against the 520 the curve expects, a deviation
+    d = -0.5 that is 11 chance deviations (1/sqrt(520)) wide, so nearly
+    all of it is taken: the level is 1 - 0.5 (1 - 4 / (520 × 0.25)).
+    Yesterday's 100 MQLs convert today at that level."""
+    cohorts = {ago: (100, {1: 40}) for ago in range(15, 100)}
+    cohorts |= {ago: (100, {1: 20}) for ago in range(2, 15)}
+    cohorts[1] = (100, {})
+    tables = {"lead_to_mql": old_leads(FRIDAY), "mql_to_sql": table(FRIDAY, cohorts)}
+    curves = {"lead_to_mql": NOTHING, "mql_to_sql": LagCurve((0.0, 0.4), 10_000)}
+    level = 1 - 0.5 * (1 - 4 / (520 * 0.25))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(forecast, "WEEKDAY_CONVERSIONS", 10**9)  # one curve for all
+        out = pipeline(facts(midnight(FRIDAY), tables), curves)
+        assert out["sql"].expected == pytest.approx(100 * 0.4 * level)
+        mp.setattr(forecast, "LEVEL_Z", 12.0)  # 11 chance deviations are chance now
+        assert pipeline(facts(midnight(FRIDAY), tables), curves)["sql"].expected == pytest.approx(
+            40.0
+        )
+
+
+def test_a_small_wobble_leaves_the_level_alone() -> None:
+    """19 conversions where the curve expects 20: well within chance."""
+    cohorts = {ago: (100, {1: 40}) for ago in range(15, 100)}
+    cohorts[2] = (50, {1: 19})
+    cohorts[1] = (100, {})
+    tables = {"lead_to_mql": old_leads(FRIDAY), "mql_to_sql": table(FRIDAY, cohorts)}
+    curves = {"lead_to_mql": NOTHING, "mql_to_sql": LagCurve((0.0, 0.4), 10_000)}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(forecast, "WEEKDAY_CONVERSIONS", 10**9)
+        assert pipeline(facts(midnight(FRIDAY), tables), curves)["sql"].expected == pytest.approx(
+            40.0
+        )
+
+
 # --- the interval -----------------------------------------------------------------
 
 
