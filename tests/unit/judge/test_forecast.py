@@ -373,9 +373,22 @@ def test_no_forecast_while_the_source_waits_or_below_an_unlearned_lag() -> None:
     }
     report = evaluate_goal(goal(), facts(midnight(FRIDAY), tables))
     assert [s.forecast is not None for s in report.stages] == [True, True, True, False]
-    assert report.to_dict()["stages"][-1]["forecast"] is None  # type: ignore[index]
+    out = report.to_dict()
+    assert out["stages"][-1]["forecast"] is None  # type: ignore[index]
+    unlinked = "no pipeline forecast for won deals: the CRM does not link SQLs to won deals"
+    assert report.forecast_note == out["forecast_note"] == unlinked
+
+    # Linked, but too few SQLs have closed to learn the lag from.
+    tables["sql_to_won"] = table(FRIDAY, {40: (100, {10: 12})})
+    report = evaluate_goal(goal(), facts(midnight(FRIDAY), tables))
+    assert [s.forecast is not None for s in report.stages] == [True, True, True, False]
+    assert report.forecast_note == (
+        "no pipeline forecast for won deals: "
+        "the SQL→won lag is not learned yet (fewer than 30 conversions)"
+    )
 
     waiting = evaluate_goal(
         goal(), facts(midnight(FRIDAY), tables), waiting="no data for this source"
     )
     assert all(s.forecast is None for s in waiting.stages)
+    assert waiting.forecast_note is None  # the waiting reason says it all
