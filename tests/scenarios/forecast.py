@@ -17,7 +17,8 @@ on its second day.
 
 ``--only NAME`` (repeatable) runs a subset; ``--quick`` the smaller set the
 slow test asserts on (tests/scenarios/test_forecast_accuracy.py);
-``--months`` lists each month's won deals.
+``--months`` lists each month's won deals; ``--daily NAME`` prints instead
+the error of the forecast made at each midnight of one month, day 8 to 29.
 """
 
 from __future__ import annotations
@@ -311,12 +312,54 @@ def month_table(measured: Measured) -> str:
     return "\n".join(lines)
 
 
+def daily_table(month: Month, first: int = 8, last: int = 29) -> str:
+    """The forecast's error (forecast minus outcome) per stage when made at
+    each local midnight from day ``first`` to day ``last`` of ``month``:
+    how it moves over the week."""
+    scenario = month.scenario
+    history = generate(scenario)
+    lines = [
+        "| forecast made | " + " | ".join(STAGES) + " |",
+        "|---|" + "---:|" * len(STAGES),
+    ]
+    end = scenario.midnight(scenario.month_end) - timedelta(microseconds=1)
+    with tempfile.TemporaryDirectory(prefix="alignmon-forecast-") as tmp:
+        config = _config(scenario, Path(tmp), "month")
+        app = App(LoadedConfig(config, "forecast.yaml"), clock=Clock(end))
+        try:
+            _write(app, history.records, end)
+            app.store.record_sync(SOURCE, end, ok=True, records_seen=len(history.records))
+            (final,) = app.evaluate(as_of=end).goals
+            for day in range(first, last + 1):
+                at = scenario.midnight(scenario.month.replace(day=day))
+                (report,) = app.evaluate(as_of=at).goals
+                cells = []
+                for stage in STAGES:
+                    f, outcome = report.stage(stage).forecast, final.stage(stage).actual
+                    cells.append(
+                        "—" if f is None or outcome is None else f"{f.expected - outcome:+.1f}"
+                    )
+                local = at.astimezone(scenario.zone)
+                lines.append(f"| {local:%a %m-%d} | " + " | ".join(cells) + " |")
+        finally:
+            app.close()
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.scenarios.forecast", description=__doc__)
     parser.add_argument("--only", action="append", choices=[m.name for m in MONTHS])
     parser.add_argument("--quick", action="store_true", help="the slow test's smaller set")
     parser.add_argument("--months", action="store_true", help="also list each month's won deals")
+    parser.add_argument(
+        "--daily",
+        choices=[m.name for m in MONTHS],
+        help="instead: the forecast's error made at each midnight of one month",
+    )
     args = parser.parse_args(argv)
+    if args.daily:
+        print(daily_table(next(m for m in MONTHS if m.name == args.daily)))
+        return 0
     chosen = tuple(
         m for m in (QUICK if args.quick else MONTHS) if not args.only or m.name in args.only
     )
