@@ -1,6 +1,8 @@
-"""The daily summary (docs/design.md, "Daily summary"): per goal the stage table, the rates
-against plan and the findings; the SLA compliance line; the open alerts;
-and a chart of cumulative actual against expected for every stage.
+"""The daily summary (docs/design.md, "Daily summary"): per goal the stage table
+(with the run-rate projection and the pipeline forecast, and a line saying
+which is which), the rates against plan and the findings; the SLA
+compliance line; the open alerts; and a chart of cumulative actual against
+expected for every stage, with both forecasts drawn to the period's end.
 
 Built from an ``Evaluation`` (no queries of its own), so the terminal
 (`alignmon summary`) and Slack (`--post`, and the service's daily job) show
@@ -24,9 +26,10 @@ from monitor.findings import Alert
 from monitor.interfaces import STAGES, Severity
 from monitor.judge.format import ago, count, percent, stage_noun
 from monitor.judge.periods import linear_elapsed, local_midnight
-from monitor.judge.report import GoalReport
+from monitor.judge.report import GoalReport, StageReport
 
 ACTUAL_COLOUR, EXPECTED_COLOUR = "#1f77b4", "#888888"
+PIPELINE_COLOUR, RUN_RATE_COLOUR = "#2ca02c", "#d62728"
 
 
 def _cell(value: float | None, fmt: str = "count") -> str:
@@ -35,9 +38,18 @@ def _cell(value: float | None, fmt: str = "count") -> str:
     return percent(value) if fmt == "percent" else count(round(value))
 
 
+def _forecast_cell(stage: StageReport) -> str:
+    f = stage.forecast
+    if f is None:
+        return "—"
+    return f"{count(f.expected)} ({count(f.low)}–{count(f.high)})"
+
+
 def goal_table(report: GoalReport) -> str:
-    """A fixed-width table: Slack shows it in a code block, the terminal as is."""
-    header = ("stage", "target", "expected", "actual", "attain.", "projected")
+    """A fixed-width table: Slack shows it in a code block, the terminal as
+    is. ``projected`` is the run rate, ``pipeline`` the pipeline forecast
+    with its 80% interval (``forecast_line`` says so under the table)."""
+    header = ("stage", "target", "expected", "actual", "attain.", "projected", "pipeline (80%)")
     rows = [header]
     for s in report.stages:
         rows.append(
@@ -48,6 +60,7 @@ def goal_table(report: GoalReport) -> str:
                 _cell(s.actual),
                 _cell(s.attainment, "percent"),
                 _cell(s.projection),
+                _forecast_cell(s),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -59,6 +72,20 @@ def goal_table(report: GoalReport) -> str:
         for row in rows
     ]
     return "\n".join(lines)
+
+
+def forecast_line(report: GoalReport) -> str:
+    """Which forecast is which: the summary shows both."""
+    line = (
+        "Forecasts to the period's end: projected = run rate (actual ÷ share of the period "
+        "gone); pipeline = what has arrived plus open records and expected new leads "
+        "converting on the learned lags before the end, with an 80% interval."
+    )
+    if report.waiting:
+        return line + " No pipeline forecast while the source's data is partial."
+    if report.forecast_note:
+        return f"{line} {report.forecast_note[0].upper()}{report.forecast_note[1:]}."
+    return line
 
 
 def rates_line(report: GoalReport) -> str:
@@ -89,7 +116,10 @@ def build_payload(
                 "fingerprint": f"summary/{report.name}",
                 "severity": int(max((f.severity for f in report.findings), default=Severity.INFO)),
                 "title": f"{report.name} — {percent(report.elapsed)} of the period gone",
-                "text": f"```\n{goal_table(report)}\n```\n{rates_line(report)}\n{findings}",
+                "text": (
+                    f"```\n{goal_table(report)}\n```\n{forecast_line(report)}\n"
+                    f"{rates_line(report)}\n{findings}"
+                ),
                 "mentions": [],
                 "links": [],
             }
@@ -176,6 +206,16 @@ def _series(
 
 def chart(config: Config, evaluation: Evaluation) -> bytes:
     """PNG: one row per goal, one panel per stage with actuals."""
+    buffer = io.BytesIO()
+    draw(config, evaluation).savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def draw(config: Config, evaluation: Evaluation) -> Figure:
+    """The chart: per goal and stage with actuals, cumulative actual against
+    expected per local day of the period, and from now to the period's end
+    the pipeline forecast's 80% band (with its expectation) and the run-rate
+    projection."""
     reports = [r for r in evaluation.goals if r.name in evaluation.facts]
     columns = max(
         1, max((sum(1 for s in r.stages if s.actual is not None) for r in reports), default=1)
@@ -190,17 +230,59 @@ def chart(config: Config, evaluation: Evaluation) -> bytes:
             days, actual, expected = _series(config, report, evaluation.facts[report.name], stage)
             axes.plot(days, expected, linestyle="--", color=EXPECTED_COLOUR, label="expected")
             axes.plot(days[: len(actual)], actual, color=ACTUAL_COLOUR, linewidth=2, label="actual")
+            _forecasts(axes, report.stage(stage), days, actual)
             axes.set_title(f"{report.name}: {stage_noun(stage)}", fontsize=9)
             axes.tick_params(labelsize=7)
             axes.tick_params(axis="x", labelrotation=30)
             axes.grid(alpha=0.3)
-            if row == 0 and col == 0:
-                axes.legend(fontsize=7, loc="upper left")
+    _legend(figure)
     figure.suptitle(
         f"Cumulative actual vs expected — as of {evaluation.as_of.astimezone(config.zone):%Y-%m-%d %H:%M}",
         fontsize=10,
     )
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure
+
+
+def _legend(figure: Figure) -> None:
+    """One legend, in the first panel, naming every kind of line drawn in
+    any panel (the first panel may be visits, which have no forecast)."""
+    if not figure.axes:
+        return
+    handles: dict[str, Any] = {}
+    for axes in figure.axes:
+        for handle, label in zip(*axes.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    figure.axes[0].legend(list(handles.values()), list(handles), fontsize=6, loc="upper left")
+
+
+def _forecasts(axes: Any, stage: StageReport, days: list[Any], actual: list[float]) -> None:
+    """From the last actual to the period's end: the pipeline forecast's 80%
+    band, widening from today's count to its interval at the end, with its
+    expectation; and the run-rate projection, dotted. Nothing once the
+    period is over or before it has begun."""
+    if not actual or len(actual) >= len(days):
+        return
+    span = [days[len(actual) - 1], days[-1]]
+    now = actual[-1]
+    f = stage.forecast
+    if f is not None:
+        axes.fill_between(
+            span,
+            [now, f.low],
+            [now, f.high],
+            color=PIPELINE_COLOUR,
+            alpha=0.2,
+            linewidth=0,
+            label="pipeline forecast (80%)",
+        )
+        axes.plot(span, [now, f.expected], color=PIPELINE_COLOUR, linewidth=1)
+    if stage.projection is not None:
+        axes.plot(
+            span,
+            [now, stage.projection],
+            color=RUN_RATE_COLOUR,
+            linestyle=":",
+            linewidth=1,
+            label="run rate",
+        )

@@ -114,6 +114,7 @@ def status_table(report: GoalReport) -> Table:
         "actual",
         "attainment",
         "projection",
+        "forecast (80%)",
         "needed/day",
     ):
         table.add_column(column, justify="left" if column == "stage" else "right")
@@ -128,17 +129,39 @@ def status_table(report: GoalReport) -> Table:
             "—" if s.actual is None else count(s.actual),
             Text("" if s.attainment is None else percent(s.attainment), style=style),
             "" if s.projection is None else count(round(s.projection)),
+            _forecast(s),
             "" if s.needed_per_day is None else f"{s.needed_per_day:,.1f}",
         )
     _caption_waiting(table, report)
     return table
 
 
+def _forecast(stage: StageReport) -> str:
+    """``412 (380–445)``: the pipeline forecast and its 80% interval; ``—``
+    for a stage that has none (visits show nothing)."""
+    if stage.stage == "visit":
+        return ""
+    f = stage.forecast
+    if f is None:
+        return "—"
+    return f"{count(f.expected)} ({count(f.low)}–{count(f.high)})"
+
+
+def forecast_legend(report: GoalReport) -> str:
+    """Which forecast is which, and why a stage has no pipeline forecast."""
+    legend = (
+        "projection: run rate (actual ÷ share of the period gone); forecast: pipeline "
+        "(what has arrived, plus open records and expected new leads converting on the "
+        "learned lags before the period ends), 80% interval"
+    )
+    return f"{legend}; {report.forecast_note}" if report.forecast_note else legend
+
+
 def _caption_waiting(table: Table, report: GoalReport) -> None:
     if report.waiting:
         table.caption = f"{report.source}: {report.waiting}; only commitments are checked"
     else:
-        table.caption = _lags_caption(report)
+        table.caption = "\n".join(x for x in (_lags_caption(report), forecast_legend(report)) if x)
     table.caption_justify = "left"
 
 

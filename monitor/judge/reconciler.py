@@ -17,13 +17,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import NamedTuple
 
 from monitor.config.models import DEFAULT_RATES, Goal
 from monitor.facts import Cohort, DealSample, FunnelFacts, Period
 from monitor.interfaces import RATE_FROM, RATE_NAMES, STAGES, RateName, Stage
-from monitor.judge import checks, lags
+from monitor.judge import checks, forecast, lags
 from monitor.judge.funnel import PlannedRate, back_calculate, resolve_deal_size, resolve_rate
 from monitor.judge.lags import LagCurve, SameAge
 from monitor.judge.periods import WorkingDays, calendar_days, seasonal_elapsed
@@ -71,6 +71,13 @@ def evaluate_goal(
     log.debug("goal %s as of %s: elapsed %.4f, targets %s", goal.name, as_of, clock.share, targets)
 
     arrivals = arrival_windows(period, curves)
+    forecasts: dict[Stage, forecast.Forecast] = {}
+    forecast_note = None
+    if waiting is None:
+        share = today_share(facts, working_days if goal.pacing == "business_days" else None)
+        minimum = goal.auto_rates.min_sample
+        forecasts = forecast.pipeline(facts, curves, share, minimum, goal.drift.recent_days)
+        forecast_note = forecast.gap_note(facts, curves, forecasts, minimum)
     stages = [
         replace(
             _stage_report(
@@ -83,6 +90,7 @@ def evaluate_goal(
             ),
             lag=curves.get(RATE_FROM[stage]) if stage in RATE_FROM else None,
             arrival=arrivals.get(stage),
+            forecast=forecasts.get(stage),
         )
         for stage in STAGES
         if stage != "visit" or goal.rates.visit_to_lead is not None
@@ -102,6 +110,7 @@ def evaluate_goal(
         recent=recent,
         stages=stages,
         waiting=waiting,
+        forecast_note=forecast_note,
     )
     report.findings.extend(checks.findings(goal, facts, report))
     return report
@@ -147,6 +156,25 @@ def observed_cohort(
         return None
     curve = curves.get(name)
     return lags.matured(table, lags.maturity_days(goal.auto_rates.maturity_days, curve), curve)
+
+
+def today_share(facts: FunnelFacts, working_days: WorkingDays | None) -> float:
+    """How much of today's arrivals have happened by ``as_of``: the share
+    of today's working hours gone when the goal paces by business days and
+    today has any, else the share of the local day."""
+    zone = facts.period.starts_at.tzinfo
+    as_of = facts.as_of
+    today = as_of.astimezone(zone).date()
+    tomorrow = today + timedelta(days=1)
+    if working_days is not None:
+        done, whole = working_days.elapsed_days(today, tomorrow, as_of)
+        if whole > 0:
+            return min(1.0, done / whole)
+    # Through UTC, so a day with a DST change is its real length.
+    start, end = (
+        datetime.combine(d, time(0), tzinfo=zone).astimezone(UTC) for d in (today, tomorrow)
+    )
+    return min(1.0, max(0.0, (as_of - start) / (end - start)))
 
 
 def arrival_windows(period: Period, curves: Mapping[RateName, LagCurve]) -> dict[Stage, Arrival]:

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from monitor.facts import Period
 from monitor.findings import Finding
 from monitor.interfaces import RateName, Stage
+from monitor.judge.forecast import Forecast
 from monitor.judge.funnel import DealSize, PlannedRate
 from monitor.judge.lags import LagCurve, SameAge
 
@@ -21,7 +22,10 @@ class StageReport:
     to the next one down: the rate its target was derived with (``sql`` =
     ``won / sql_to_won``), None for ``won``. ``actual`` is None for visits
     when the source reports none; pacing numbers are None where undefined
-    (nothing expected yet, no plan, the period over)."""
+    (nothing expected yet, no plan, the period over). ``projection`` is the
+    run rate; ``forecast`` the pipeline forecast for the period's end
+    (``monitor/judge/forecast.py``), None for visits, for a source still
+    waiting, and below a transition with no learned lag."""
 
     stage: Stage
     target: int | None
@@ -38,6 +42,7 @@ class StageReport:
     commitment: int | None
     lag: LagCurve | None = None
     arrival: Arrival | None = None
+    forecast: Forecast | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -48,6 +53,7 @@ class StageReport:
             "attainment": _round(self.attainment, 4),
             "drift": _round(self.drift, 4),
             "projection": _round(self.projection, 2),
+            "forecast": None if self.forecast is None else self.forecast.to_dict(),
             "needed_per_day": _round(self.needed_per_day, 2),
             "pace_per_day": _round(self.pace_per_day, 2),
             "rate": _round(self.rate, 6),
@@ -83,7 +89,8 @@ class GoalReport:
     goal as of one instant. ``elapsed`` is the share of the period gone, in
     calendar or working days (``elapsed_days`` of ``total_days``);
     ``deal_size`` is None for a ``closes`` goal. ``waiting`` says why the
-    source's data is not judged yet (see ``health.waiting_reason``)."""
+    source's data is not judged yet (see ``health.waiting_reason``);
+    ``forecast_note`` why some stages have no pipeline forecast."""
 
     name: str
     source: str
@@ -100,6 +107,7 @@ class GoalReport:
     stages: list[StageReport]
     findings: list[Finding] = field(default_factory=list)
     waiting: str | None = None
+    forecast_note: str | None = None
 
     def stage(self, name: str) -> StageReport:
         return next(s for s in self.stages if s.stage == name)
@@ -122,6 +130,7 @@ class GoalReport:
             if deal is None
             else {"value": deal.value, "source": deal.source, "sample": deal.sample},
             "waiting": self.waiting,
+            "forecast_note": self.forecast_note,
             "lags": {name: curve.to_dict() for name, curve in self.lags.items()},
             "stages": [s.to_dict() for s in self.stages],
             "findings": [finding_dict(f) for f in self.findings],

@@ -1,11 +1,12 @@
-"""The two distributions the judges test counts against, exact enough for
-the counts a funnel has and without a numerical library: a stage's count
+"""The distributions the judges test and forecast counts with, exact enough
+for the counts a funnel has and without a numerical library: a stage's count
 against its expectation (Poisson), a cohort's conversions against theirs
-(binomial)."""
+(binomial), and the forecast's interval (Poisson quantiles)."""
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 
 def binomial_lower_tail(k: int, n: int, p: float, *, mid: bool = False) -> float:
@@ -45,3 +46,24 @@ def poisson_lower_tail(k: int, mean: float, *, mid: bool = False) -> float:
     if mid:
         weights[-1] /= 2
     return min(1.0, math.exp(top) * math.fsum(weights))
+
+
+def poisson_quantile(mean: float, share: float) -> int:
+    """The smallest ``k`` with P(X ≤ k) ≥ ``share`` for X ~ Poisson(``mean``):
+    summed term by term up to a mean of 500 (where ``exp(-mean)`` is still a
+    normal float), and from the Cornish–Fisher expansion beyond, which is
+    within one of the exact quantile there."""
+    if not 0 < share < 1:
+        raise ValueError(f"share must lie in (0, 1), not {share}")
+    if mean <= 0:
+        return 0
+    if mean > 500:
+        z = NormalDist().inv_cdf(share)
+        return max(0, math.ceil(mean + z * math.sqrt(mean) + (z * z - 1) / 6 - 0.5))
+    term = math.exp(-mean)
+    total, k = term, 0
+    while total < share:
+        k += 1
+        term *= mean / k
+        total += term
+    return k
