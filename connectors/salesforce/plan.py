@@ -73,7 +73,8 @@ def _wanted(settings: SalesforceSource, object_type: str) -> dict[str, tuple[str
         wanted = {
             "deal_fields.won": (deal.won, frozenset({"boolean"})),
             "deal_fields.won_at": (deal.won_at, INSTANT_TYPES),
-            "deal_fields.amount": (deal.amount, NUMBER_TYPES),
+            # Some orgs keep the amount as text; connectors.amounts reads it.
+            "deal_fields.amount": (deal.amount, NUMBER_TYPES | {"string"}),
         }
         if deal.sql_at:
             wanted["deal_fields.sql_at"] = (deal.sql_at, INSTANT_TYPES)

@@ -16,7 +16,8 @@ with Salesforce's status codes and error bodies, and these knobs:
 - ``expire_session_after(pages=N)``: tokens die after N more query pages
 - ``set_api_usage(used, limit)``: the Sforce-Limit-Info counter; at the
   limit every data call is refused with REQUEST_LIMIT_EXCEEDED
-- ``refuse_bulk("create" | "fail")``, ``hide_field(object, field)``
+- ``refuse_bulk("create" | "fail")``, ``hide_field(object, field)``,
+  ``add_field(object, field, type)``
 - ``add``/``add_leads``/``modify``/``delete`` records on a clock that only
   moves with ``advance``; ``calls`` counts requests per endpoint.
 
@@ -334,6 +335,10 @@ class FakeSalesforce(FakeServer):
     def hide_field(self, sobject: str, name: str) -> None:
         """As if field-level security hid the field from the integration user."""
         del self.schema[sobject][name]
+
+    def add_field(self, sobject: str, name: str, type_: str) -> None:
+        """A custom field of ``type_`` (as describe names types)."""
+        self.schema[sobject][name] = type_
 
     def issue_token(self) -> str:
         token = f"00D000000000001!{secrets.token_hex(16)}"

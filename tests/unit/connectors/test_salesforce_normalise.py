@@ -124,10 +124,30 @@ def test_bad_rows_are_counted_and_logged(
     assert reason in caplog.text
 
 
-def test_a_text_amount_is_a_bad_row() -> None:
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [("12,500 USD", 12500.0), ("$12,500.00", 12500.0), ("12500", 12500.0), ("n/a", None)],
+)
+def test_a_won_deal_with_a_text_amount_is_kept_and_counts_as_won(
+    text: str, amount: float | None
+) -> None:
     row = {"Id": "006A", "SystemModstamp": "2024-02-20T10:00:00.000Z", "IsWon": True}
-    records, rejected = normalise([row | {"Amount": "fifty grand"}], DEALS, UNTIL)
-    assert records == [] and rejected == 1
+    row |= {"CloseDate": "2024-02-28", "Amount": text}
+    [record], rejected = normalise([row], DEALS, UNTIL)
+    assert rejected == 0 and record.amount == amount
+    assert record.won_at == datetime(2024, 2, 28, 12, tzinfo=UTC)
+
+
+def test_amounts_that_are_no_number_are_counted_and_logged_once_per_page(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    base = {"SystemModstamp": "2024-02-20T10:00:00.000Z", "IsWon": True, "CloseDate": "2024-02-28"}
+    rows = [base | {"Id": f"006{i}", "Amount": text} for i, text in enumerate(["n/a", "?", "7"])]
+    records, rejected = normalise(rows, DEALS, UNTIL)
+    assert [r.amount for r in records] == [None, None, 7.0] and rejected == 0
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "Amount (not a number) ×2" in line and "0060: 'n/a' is not a number" in line
 
 
 def test_status_values_mark_stages_without_a_date_field() -> None:
