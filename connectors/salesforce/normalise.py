@@ -5,9 +5,9 @@
 may be typed (``True``, ``1200.5``) or text (``"true"``, ``"1200.5"``).
 Nothing here does I/O or raises on bad data: a malformed row is logged,
 counted in ``Batch.rejected`` and dropped, and the sync carries on. A bad
-value that a record can do without (an amount that is no number) is taken
-off the record instead, counted and logged once per page, as the HubSpot
-connector does.
+value that a record can do without (an amount that is no number, the date
+of a lead's won opportunity) is taken off the record instead, counted and
+logged once per page, as the HubSpot connector does.
 """
 
 from __future__ import annotations
@@ -44,11 +44,34 @@ class BadRow(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """How a lead reaches the opportunity it was converted into: its
+    reference field and relationship name, and the opportunity's won flag
+    and won date as ``describe`` spells them. Read through the relationship,
+    the opportunity's state costs no call of its own."""
+
+    field: str  # ConvertedOpportunityId
+    relation: str  # ConvertedOpportunity
+    won: str
+    won_at: str
+
+    def columns(self) -> list[str]:
+        parent = self.relation
+        return [
+            self.field,
+            f"{parent}.IsDeleted",
+            f"{parent}.{self.won}",
+            f"{parent}.{self.won_at}",
+        ]
+
+
+@dataclass(frozen=True, slots=True)
 class Shape:
     """What to read from rows of one object type, with field names as
     ``describe`` spells them (responses use that spelling, whatever case
     the config used). ``stages`` maps a FunnelRecord ``*_at`` attribute to
-    its field; ``won`` is the flag that makes ``won_at`` count."""
+    its field; ``won`` is the flag that makes ``won_at`` count. ``link``
+    (leads only) gives a person the won date of its opportunity."""
 
     object_type: str
     sobject: str
@@ -62,12 +85,14 @@ class Shape:
     status_stages: Mapping[str, frozenset[str]] = field(default_factory=dict)
     status_at: str | None = None
     segments: Mapping[str, str] = field(default_factory=dict)
+    link: Link | None = None
 
     def columns(self) -> list[str]:
         """The SELECT list, without repeats, system columns first."""
         wanted = [*SYSTEM_COLUMNS, *OWNER_COLUMNS, self.name, *self.stages.values()]
         wanted += [self.amount, self.won, self.status if self.status_stages else None]
         wanted += [self.status_at, *self.segments.values()]
+        wanted += self.link.columns() if self.link else []
         return list(dict.fromkeys(c for c in wanted if c))
 
 
@@ -167,6 +192,11 @@ def to_record(
     for attr, at in stages.items():
         if at is not None and at > until + FUTURE_SLACK:
             raise BadRow(f"{shape.stages.get(attr, attr)}: {at.isoformat()} is in the future")
+    if shape.link is not None:
+        try:
+            stages["won_at"] = linked_won_at(row, shape.link, until)
+        except (BadRow, TypeError, AttributeError) as exc:
+            dropped.add(f"{shape.link.relation} won date", position.crm_id, str(exc))
     amount = None
     if shape.amount:
         try:
@@ -213,6 +243,23 @@ def _status_stages(row: Row, shape: Shape) -> dict[str, datetime | None]:
         return {}
     at = parse_instant(row.get(shape.status_at), shape.status_at)
     return {f"{s}_at": at for s in order[: max(reached) + 1] if f"{s}_at" not in shape.stages}
+
+
+def linked_won_at(row: Row, link: Link, until: datetime) -> datetime | None:
+    """When the lead's opportunity was won, as its deal record says (its
+    won date, a CloseDate at noon UTC); None while it is not won, deleted,
+    or there is none. Raises BadRow for a date that cannot be one."""
+    if not row.get(link.field):
+        return None
+    parent = link.relation
+    if parse_bool(row.get(f"{parent}.IsDeleted"), f"{parent}.IsDeleted"):
+        return None
+    if not parse_bool(row.get(f"{parent}.{link.won}"), f"{parent}.{link.won}"):
+        return None
+    at = parse_instant(row.get(f"{parent}.{link.won_at}"), f"{parent}.{link.won_at}")
+    if at is not None and at > until + FUTURE_SLACK:
+        raise BadRow(f"{parent}.{link.won_at}: {at.isoformat()} is in the future")
+    return at
 
 
 def normalise(rows: Iterable[Row], shape: Shape, until: datetime) -> tuple[list[FunnelRecord], int]:

@@ -5,6 +5,11 @@ SOQL is case-insensitive but responses use each field's own spelling, so a
 config that says ``mql_date__c`` must be read back as ``MQL_Date__c``;
 ``describe`` also lists only the fields the integration user may read, so a
 missing permission shows up here, before any query, as a clear message.
+
+Leads also read the won state of the opportunity they were converted into,
+through ``ConvertedOpportunityId`` (docs/design.md, "Salesforce"), when the
+org lets the integration user see that field and it points at the
+configured deal object; otherwise persons carry no won date, as before.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.salesforce.normalise import ACTIVITY_COLUMNS, SYSTEM_COLUMNS, Shape
+from connectors.salesforce.normalise import ACTIVITY_COLUMNS, SYSTEM_COLUMNS, Link, Shape
 from connectors.salesforce.settings import SalesforceSource
 
 log = logging.getLogger(__name__)
@@ -22,6 +27,8 @@ log = logging.getLogger(__name__)
 INSTANT_TYPES = frozenset({"date", "datetime"})
 NUMBER_TYPES = frozenset({"currency", "double", "int", "long", "percent"})
 ACTIVITY_OBJECTS = {"tasks": "Task", "events": "Event"}
+#: The Lead field naming the opportunity a lead was converted into.
+CONVERTED_FIELD = "convertedopportunityid"
 
 
 class FieldProblems(ValueError):
@@ -83,9 +90,15 @@ def _wanted(settings: SalesforceSource, object_type: str) -> dict[str, tuple[str
     return {f"{sobject}.{c}": (c, frozenset()) for c in ACTIVITY_COLUMNS[sobject]}
 
 
-def resolve(settings: SalesforceSource, object_type: str, describe: Mapping[str, Any]) -> Plan:
+def resolve(
+    settings: SalesforceSource,
+    object_type: str,
+    describe: Mapping[str, Any],
+    deal: Shape | None = None,
+) -> Plan:
     """The plan for ``object_type``, or FieldProblems naming every field
-    that is wrong."""
+    that is wrong. ``deal``, the opportunities' shape, lets leads carry the
+    won date of their opportunity."""
     sobject = sobject_of(settings, object_type)
     fields = {f["name"].lower(): f for f in describe.get("fields", [])}
     problems: list[str] = []
@@ -125,8 +138,24 @@ def resolve(settings: SalesforceSource, object_type: str, describe: Mapping[str,
         return Plan(
             object_type, sobject, [names[f"{sobject}.{c}"] for c in ACTIVITY_COLUMNS[sobject]]
         )
-    shape = _shape(settings, object_type, sobject, names, segments)
+    link = _link(fields, deal) if object_type == "leads" else None
+    shape = _shape(settings, object_type, sobject, names, segments, link)
     return Plan(object_type, sobject, shape.columns(), shape)
+
+
+def _link(fields: Mapping[str, Mapping[str, Any]], deal: Shape | None) -> Link | None:
+    """How a lead reaches its opportunity's won flag and date, if it can."""
+    found = fields.get(CONVERTED_FIELD)
+    if deal is None or deal.won is None or "won_at" not in deal.stages or found is None:
+        log.info("leads are not linked to opportunities: SQL→won is learned from no cohort")
+        return None
+    relation = found.get("relationshipName")
+    if not relation or deal.sobject not in (found.get("referenceTo") or []):
+        log.info(
+            "Lead.%s does not lead to %s: leads carry no won date", found["name"], deal.sobject
+        )
+        return None
+    return Link(found["name"], str(relation), deal.won, deal.stages["won_at"])
 
 
 def _shape(
@@ -135,6 +164,7 @@ def _shape(
     sobject: str,
     names: Mapping[str, str],
     segments: Mapping[str, str],
+    link: Link | None,
 ) -> Shape:
     def stages(prefix: str, attrs: tuple[str, ...]) -> dict[str, str]:
         return {a: names[f"{prefix}.{a}"] for a in attrs if f"{prefix}.{a}" in names}
@@ -164,4 +194,5 @@ def _shape(
         status_stages={s: frozenset(v) for s, v in lead.status_stages.items()},
         status_at=names.get("fields.status_at"),
         segments=segments,
+        link=link,
     )
