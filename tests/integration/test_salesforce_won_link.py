@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from connectors.registry import create
 from connectors.salesforce.connector import SalesforceConnector
 from monitor.config.models import AutoRateSettings
 from monitor.facts import FactsQuery, FunnelFacts
@@ -35,7 +34,7 @@ def fake() -> Iterator[FakeSalesforce]:
 
 
 def connect(fake: FakeSalesforce, **settings: Any) -> SalesforceConnector:
-    return create("sf", fake.settings("oauth_password", **settings))
+    return SalesforceConnector("sf", fake.settings("oauth_password", **settings))
 
 
 def opportunity(fake: FakeSalesforce, at: datetime, won: date | None = None) -> str:
