@@ -144,15 +144,18 @@ def resolve(
 
 
 def _link(fields: Mapping[str, Mapping[str, Any]], deal: Shape | None) -> Link | None:
-    """How a lead reaches its opportunity's won flag and date, if it can."""
+    """How a lead reaches its opportunity's won flag and date, if it can.
+    Without it persons carry no won date and SQL→won is planned from its
+    configured rate or fallback, as before."""
     found = fields.get(CONVERTED_FIELD)
-    if deal is None or deal.won is None or "won_at" not in deal.stages or found is None:
-        log.info("leads are not linked to opportunities: SQL→won is learned from no cohort")
-        return None
-    relation = found.get("relationshipName")
-    if not relation or deal.sobject not in (found.get("referenceTo") or []):
+    if deal is None or deal.won is None or "won_at" not in deal.stages:
+        return None  # the opportunities' own plan says what is wrong with them
+    relation = found.get("relationshipName") if found else None
+    if found is None or not relation or deal.sobject not in (found.get("referenceTo") or []):
         log.info(
-            "Lead.%s does not lead to %s: leads carry no won date", found["name"], deal.sobject
+            "leads carry no won date: the integration user cannot follow "
+            "Lead.ConvertedOpportunityId to %s",
+            deal.sobject,
         )
         return None
     return Link(found["name"], str(relation), deal.won, deal.stages["won_at"])
