@@ -15,13 +15,13 @@ future value is dropped from its field. Both are logged once per page.
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from connectors.amounts import NotAnAmount, parse_amount
 from connectors.hubspot.settings import (
     MERGED_IDS_PROPERTY,
     MODIFIED_PROPERTY,
@@ -164,15 +164,6 @@ def to_ms(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
-def parse_amount(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    number = float(value)  # ValueError for text such as "$12k"
-    if not math.isfinite(number):
-        raise ValueError(f"not a finite amount: {value!r}")
-    return number
-
-
 # -- records ------------------------------------------------------------------
 
 
@@ -273,7 +264,7 @@ def _record(page: _Page, raw: Json, owners: Mapping[str, Owner]) -> FunnelRecord
         if fields.amount:
             try:
                 amount = parse_amount(props.get(fields.amount))
-            except ValueError:
+            except NotAnAmount:
                 page.drop(f"{fields.amount} (not a number)", crm_id)
         return FunnelRecord(
             "deals",

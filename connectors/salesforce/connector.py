@@ -9,7 +9,8 @@ the first page than ``bulk_threshold``, the rest is read as one Bulk API 2.0
 job: its pages come unordered, so they carry no cursor until the last, which
 carries the highest position read. Before committing to a read the connector
 estimates its API calls and stops (QuotaExhausted) rather than leave a
-half-synced object behind the quota guard.
+half-synced object behind the quota guard. A batch of opportunities that
+carries a cursor also carries the leads converted into them (``link``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from typing import Any
 
 from connectors.salesforce import query
 from connectors.salesforce.client import BulkUnavailable, SalesforceClient
-from connectors.salesforce.normalise import normalise, page_cursor, row_cursor, touches
+from connectors.salesforce.link import Changed, Linker
+from connectors.salesforce.normalise import Row, Shape, normalise, page_cursor, row_cursor, touches
 from connectors.salesforce.plan import ACTIVITY_OBJECTS, FieldProblems, Plan, resolve, sobject_of
 from connectors.salesforce.settings import SalesforceSource
 from monitor.errors import SourceActionNeeded, SourceError
-from monitor.interfaces import Batch, CheckResult, CheckStatus, Cursor, Usage
+from monitor.interfaces import Batch, CheckResult, CheckStatus, Cursor, FunnelRecord, Usage
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class SalesforceConnector:
         )
         self.object_types: tuple[str, ...] = ("leads", "opportunities", *activities)
         self._plans: dict[str, Plan] = {}
+        self._linker = Linker(self.client, settings.page_size, settings.look_back)
 
     def pull(self, object_type: str, cursor: Cursor | None, until: datetime) -> Iterator[Batch]:
         """Batches of ``object_type`` after ``cursor`` up to ``until``."""
@@ -52,7 +55,15 @@ class SalesforceConnector:
             )
         plan = self._plan(object_type)
         until = until.astimezone(UTC)
+        if object_type == "leads":
+            self._linker.leads_read_whole = None
+        yield from self._pull(plan, cursor, until)
+        if object_type == "leads" and cursor is None:
+            self._linker.leads_read_whole = until
+
+    def _pull(self, plan: Plan, cursor: Cursor | None, until: datetime) -> Iterator[Batch]:
         settings = self.settings
+        relink = self._links(plan)
         soql = query.select(
             plan.columns, plan.sobject, query.window(cursor, until, settings.look_back)
         )
@@ -64,22 +75,36 @@ class SalesforceConnector:
             and settings.bulk_threshold is not None
             and left > settings.bulk_threshold
         ):
-            self.client.ensure_quota(query.bulk_calls(left, settings.bulk_page_size))
-            yield self._batch(plan, first.rows, page_cursor(first.rows), cursor, until)
-            yield from self._bulk(plan, page_cursor(first.rows) or cursor, cursor, until)
+            self.client.ensure_quota(query.bulk_calls(left, settings.bulk_page_size) + int(relink))
+            yield self._batch(plan, first.rows, page_cursor(first.rows), cursor, until, relink)
+            yield from self._bulk(plan, page_cursor(first.rows) or cursor, cursor, until, relink)
             return
         if not first.done:
-            self.client.ensure_quota(math.ceil(left / max(len(first.rows), 1)))
+            pages_left = math.ceil(left / max(len(first.rows), 1))
+            self.client.ensure_quota(pages_left * (1 + int(relink)))
         if first.rows:
-            yield self._batch(plan, first.rows, page_cursor(first.rows), cursor, until)
+            yield self._batch(plan, first.rows, page_cursor(first.rows), cursor, until, relink)
         for page in pages:
-            yield self._batch(plan, page.rows, page_cursor(page.rows), cursor, until)
+            yield self._batch(plan, page.rows, page_cursor(page.rows), cursor, until, relink)
+
+    def _links(self, plan: Plan) -> bool:
+        """Whether batches of ``plan`` carry the leads converted into them."""
+        if plan.object_type != "opportunities":
+            return False
+        leads = self._plan("leads").shape
+        return leads is not None and leads.link is not None
 
     def _bulk(
-        self, plan: Plan, after: Cursor | None, floor: Cursor | None, until: datetime
+        self,
+        plan: Plan,
+        after: Cursor | None,
+        floor: Cursor | None,
+        until: datetime,
+        relink: bool,
     ) -> Iterator[Batch]:
         """The rows after ``after`` through Bulk API 2.0, or through REST when
-        the org or object refuses bulk jobs."""
+        the org or object refuses bulk jobs. Only the last page carries a
+        cursor, so it carries the converted leads of every page."""
         settings = self.settings
         soql = query.select(
             plan.columns, plan.sobject, query.window(after, until, None), ordered=False
@@ -93,45 +118,70 @@ class SalesforceConnector:
             log.warning("salesforce %s: %s; reading %s through REST", self.name, exc, plan.sobject)
             rest = query.select(plan.columns, plan.sobject, query.window(after, until, None))
             for page in query.rest_pages(self.client, rest, settings.page_size):
-                yield self._batch(plan, page.rows, page_cursor(page.rows), floor, until)
+                yield self._batch(plan, page.rows, page_cursor(page.rows), floor, until, relink)
             return
-        highest = after
+        highest, changed = after, Changed()
         for rows in pages:
             highest = _highest(highest, held)
-            yield self._batch(plan, held, None, floor, until)
+            if relink:
+                changed.add_rows(held)
+            yield self._batch(plan, held, None, floor, until, False)
             held = rows
-        yield self._batch(plan, held, _highest(highest, held), floor, until)
+        last = self._batch(plan, held, _highest(highest, held), floor, until, False)
+        if relink:
+            changed.add_rows(held)
+            last = _with(last, *self._linker.read(self._plan("leads"), changed, until))
+        yield last
 
     def _batch(
         self,
         plan: Plan,
-        rows: Sequence[dict[str, Any]],
+        rows: Sequence[Row],
         cursor: Cursor | None,
         floor: Cursor | None,
         until: datetime,
+        relink: bool,
     ) -> Batch:
         """One page as a Batch carrying ``cursor``, left out when it would
-        not move past ``floor`` (a look-back page)."""
+        not move past ``floor`` (a look-back page); with ``relink``, and the
+        leads converted into the page's opportunities."""
         if cursor is not None and floor is not None and cursor <= floor:
             cursor = None
         if plan.shape is None:
             found, rejected = touches(rows, plan.sobject, until)
             return Batch(cursor=cursor, touches=found, rejected=rejected)
         records, rejected = normalise(rows, plan.shape, until)
-        return Batch(records=records, cursor=cursor, rejected=rejected)
+        batch = Batch(records=records, cursor=cursor, rejected=rejected)
+        if relink:
+            leads = self._plan("leads")
+            batch = _with(batch, *self._linker.follow(leads, rows, cursor, floor, until))
+        return batch
 
     def _plan(self, object_type: str, *, guarded: bool = True) -> Plan:
-        """The object's plan, checked against ``describe`` once per connector."""
+        """The object's plan, checked against ``describe`` once per connector.
+        The leads' plan needs the opportunities' to read won dates."""
         if object_type not in self._plans:
+            deal = self._deal_shape(guarded) if object_type == "leads" else None
             sobject = sobject_of(self.settings, object_type)
             described = self.client.call(
                 "describe", lambda sf: sf.restful(f"sobjects/{sobject}/describe"), guarded=guarded
             )
             try:
-                self._plans[object_type] = resolve(self.settings, object_type, described or {})
+                self._plans[object_type] = resolve(
+                    self.settings, object_type, described or {}, deal
+                )
             except FieldProblems as exc:
-                raise SourceActionNeeded(self.name, str(exc)) from None
+                raise _FieldsWrong(self.name, str(exc)) from None
         return self._plans[object_type]
+
+    def _deal_shape(self, guarded: bool) -> Shape | None:
+        """The opportunities' shape; None when their fields are wrong (that
+        stops the opportunities' sync with its own message)."""
+        try:
+            return self._plan("opportunities", guarded=guarded).shape
+        except _FieldsWrong as exc:
+            log.warning("salesforce %s: leads read without won dates: %s", self.name, exc)
+            return None
 
     def check(self) -> list[CheckResult]:
         """Login, API version, each object's fields, and the API allowance
@@ -196,6 +246,19 @@ class SalesforceConnector:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _with(batch: Batch, leads: Sequence[FunnelRecord], rejected: int) -> Batch:
+    """``batch`` also carrying ``leads``, committed with its cursor."""
+    if not leads and not rejected:
+        return batch
+    return Batch(
+        records=[*batch.records, *leads], cursor=batch.cursor, rejected=batch.rejected + rejected
+    )
+
+
+class _FieldsWrong(SourceActionNeeded):
+    """Configured fields that the org does not have, or not as configured."""
 
 
 def _highest(current: Cursor | None, rows: Sequence[dict[str, Any]]) -> Cursor | None:

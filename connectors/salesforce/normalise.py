@@ -4,18 +4,22 @@
 ``"Owner.Email"``) whether they came from REST JSON or Bulk CSV, so values
 may be typed (``True``, ``1200.5``) or text (``"true"``, ``"1200.5"``).
 Nothing here does I/O or raises on bad data: a malformed row is logged,
-counted in ``Batch.rejected`` and dropped, and the sync carries on.
+counted in ``Batch.rejected`` and dropped, and the sync carries on. A bad
+value that a record can do without (an amount that is no number, the date
+of a lead's won opportunity) is taken off the record instead, counted and
+logged once per page, as the HubSpot connector does.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from connectors.amounts import NotAnAmount, parse_amount
 from monitor.interfaces import Cursor, FunnelRecord, RecordKind, Touch
 
 log = logging.getLogger(__name__)
@@ -40,11 +44,34 @@ class BadRow(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """How a lead reaches the opportunity it was converted into: its
+    reference field and relationship name, and the opportunity's won flag
+    and won date as ``describe`` spells them. Read through the relationship,
+    the opportunity's state costs no call of its own."""
+
+    field: str  # ConvertedOpportunityId
+    relation: str  # ConvertedOpportunity
+    won: str
+    won_at: str
+
+    def columns(self) -> list[str]:
+        parent = self.relation
+        return [
+            self.field,
+            f"{parent}.IsDeleted",
+            f"{parent}.{self.won}",
+            f"{parent}.{self.won_at}",
+        ]
+
+
+@dataclass(frozen=True, slots=True)
 class Shape:
     """What to read from rows of one object type, with field names as
     ``describe`` spells them (responses use that spelling, whatever case
     the config used). ``stages`` maps a FunnelRecord ``*_at`` attribute to
-    its field; ``won`` is the flag that makes ``won_at`` count."""
+    its field; ``won`` is the flag that makes ``won_at`` count. ``link``
+    (leads only) gives a person the won date of its opportunity."""
 
     object_type: str
     sobject: str
@@ -58,13 +85,36 @@ class Shape:
     status_stages: Mapping[str, frozenset[str]] = field(default_factory=dict)
     status_at: str | None = None
     segments: Mapping[str, str] = field(default_factory=dict)
+    link: Link | None = None
 
     def columns(self) -> list[str]:
         """The SELECT list, without repeats, system columns first."""
         wanted = [*SYSTEM_COLUMNS, *OWNER_COLUMNS, self.name, *self.stages.values()]
         wanted += [self.amount, self.won, self.status if self.status_stages else None]
         wanted += [self.status_at, *self.segments.values()]
+        wanted += self.link.columns() if self.link else []
         return list(dict.fromkeys(c for c in wanted if c))
+
+
+class Dropped:
+    """Values taken off records that are kept, per field, with the first
+    example of each: logged once per page rather than once per record."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.examples: dict[str, str] = {}
+
+    def add(self, what: str, crm_id: Any, reason: str) -> None:
+        self.counts[what] += 1
+        self.examples.setdefault(what, f"{crm_id}: {reason}")
+
+    def log(self, sobject: str) -> None:
+        if self.counts:
+            log.warning(
+                "salesforce %s page: values dropped, records kept: %s",
+                sobject,
+                ", ".join(f"{w} ×{n} (e.g. {self.examples[w]})" for w, n in self.counts.items()),
+            )
 
 
 def parse_instant(value: Any, name: str) -> datetime | None:
@@ -98,23 +148,6 @@ def parse_bool(value: Any, name: str) -> bool:
     raise BadRow(f"{name}: {value!r} is not true or false")
 
 
-def parse_amount(value: Any, name: str) -> float | None:
-    """A finite amount: ``nan`` and ``1e999`` parse as floats but would
-    poison every sum the deal size is learned from."""
-    if value is None or value == "":
-        return None
-    bad = BadRow(f"{name}: {_short(value)} is not a number")
-    if not isinstance(value, int | float | str) or isinstance(value, bool):
-        raise bad
-    try:
-        amount = float(value)
-    except (ValueError, OverflowError):
-        raise bad from None
-    if not math.isfinite(amount):
-        raise bad
-    return amount
-
-
 def _short(value: Any) -> str:
     """A value for a log line: a 100 KB garbage field is not logged whole."""
     text = repr(value)
@@ -139,8 +172,12 @@ def page_cursor(rows: Iterable[Row]) -> Cursor | None:
     return None
 
 
-def to_record(row: Row, shape: Shape, until: datetime) -> FunnelRecord:
-    """One Lead or Opportunity row as a FunnelRecord; raises BadRow."""
+def to_record(
+    row: Row, shape: Shape, until: datetime, dropped: Dropped | None = None
+) -> FunnelRecord:
+    """One Lead or Opportunity row as a FunnelRecord; raises BadRow. Values
+    the record can do without are left out and noted in ``dropped``."""
+    dropped = dropped if dropped is not None else Dropped()
     position = row_cursor(row)
     if parse_bool(row.get("IsDeleted"), "IsDeleted"):
         # A deleted row only has to leave the counts: its other fields may
@@ -155,6 +192,17 @@ def to_record(row: Row, shape: Shape, until: datetime) -> FunnelRecord:
     for attr, at in stages.items():
         if at is not None and at > until + FUTURE_SLACK:
             raise BadRow(f"{shape.stages.get(attr, attr)}: {at.isoformat()} is in the future")
+    if shape.link is not None:
+        try:
+            stages["won_at"] = linked_won_at(row, shape.link, until)
+        except (BadRow, TypeError, AttributeError) as exc:
+            dropped.add(f"{shape.link.relation} won date", position.crm_id, str(exc))
+    amount = None
+    if shape.amount:
+        try:
+            amount = parse_amount(row.get(shape.amount))
+        except NotAnAmount as exc:
+            dropped.add(f"{shape.amount} (not a number)", position.crm_id, str(exc))
     owner = row.get("OwnerId") or None
     is_user = isinstance(owner, str) and owner.startswith(USER_PREFIX)
     name = row.get(shape.name) if shape.name else None
@@ -167,7 +215,7 @@ def to_record(row: Row, shape: Shape, until: datetime) -> FunnelRecord:
         mql_at=stages.get("mql_at"),
         sql_at=stages.get("sql_at"),
         won_at=stages.get("won_at"),
-        amount=parse_amount(row.get(shape.amount), shape.amount) if shape.amount else None,
+        amount=amount,
         owner_id=owner if is_user else None,
         owner_email=(row.get("Owner.Email") or None) if is_user else None,
         owner_name=(row.get("Owner.Name") or None) if is_user else None,
@@ -197,18 +245,37 @@ def _status_stages(row: Row, shape: Shape) -> dict[str, datetime | None]:
     return {f"{s}_at": at for s in order[: max(reached) + 1] if f"{s}_at" not in shape.stages}
 
 
+def linked_won_at(row: Row, link: Link, until: datetime) -> datetime | None:
+    """When the lead's opportunity was won, as its deal record says (its
+    won date, a CloseDate at noon UTC); None while it is not won, deleted,
+    or there is none. Raises BadRow for a date that cannot be one."""
+    if not row.get(link.field):
+        return None
+    parent = link.relation
+    if parse_bool(row.get(f"{parent}.IsDeleted"), f"{parent}.IsDeleted"):
+        return None
+    if not parse_bool(row.get(f"{parent}.{link.won}"), f"{parent}.{link.won}"):
+        return None
+    at = parse_instant(row.get(f"{parent}.{link.won_at}"), f"{parent}.{link.won_at}")
+    if at is not None and at > until + FUTURE_SLACK:
+        raise BadRow(f"{parent}.{link.won_at}: {at.isoformat()} is in the future")
+    return at
+
+
 def normalise(rows: Iterable[Row], shape: Shape, until: datetime) -> tuple[list[FunnelRecord], int]:
     """Records for every good row, and how many rows were dropped."""
     records: list[FunnelRecord] = []
     rejected = 0
+    dropped = Dropped()
     for row in rows:
         try:
-            records.append(to_record(row, shape, until))
+            records.append(to_record(row, shape, until, dropped))
         except (BadRow, TypeError, AttributeError) as exc:
             # TypeError, AttributeError: a value of the wrong JSON type (a
             # list where a picklist value belongs) that no parser names.
             rejected += 1
             log.warning("salesforce %s %s skipped: %s", shape.sobject, row.get("Id"), exc)
+    dropped.log(shape.sobject)
     return records, rejected
 
 

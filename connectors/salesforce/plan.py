@@ -5,6 +5,11 @@ SOQL is case-insensitive but responses use each field's own spelling, so a
 config that says ``mql_date__c`` must be read back as ``MQL_Date__c``;
 ``describe`` also lists only the fields the integration user may read, so a
 missing permission shows up here, before any query, as a clear message.
+
+Leads also read the won state of the opportunity they were converted into,
+through ``ConvertedOpportunityId`` (docs/design.md, "Salesforce"), when the
+org lets the integration user see that field and it points at the
+configured deal object; otherwise persons carry no won date, as before.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.salesforce.normalise import ACTIVITY_COLUMNS, SYSTEM_COLUMNS, Shape
+from connectors.salesforce.normalise import ACTIVITY_COLUMNS, SYSTEM_COLUMNS, Link, Shape
 from connectors.salesforce.settings import SalesforceSource
 
 log = logging.getLogger(__name__)
@@ -22,6 +27,8 @@ log = logging.getLogger(__name__)
 INSTANT_TYPES = frozenset({"date", "datetime"})
 NUMBER_TYPES = frozenset({"currency", "double", "int", "long", "percent"})
 ACTIVITY_OBJECTS = {"tasks": "Task", "events": "Event"}
+#: The Lead field naming the opportunity a lead was converted into.
+CONVERTED_FIELD = "convertedopportunityid"
 
 
 class FieldProblems(ValueError):
@@ -73,7 +80,8 @@ def _wanted(settings: SalesforceSource, object_type: str) -> dict[str, tuple[str
         wanted = {
             "deal_fields.won": (deal.won, frozenset({"boolean"})),
             "deal_fields.won_at": (deal.won_at, INSTANT_TYPES),
-            "deal_fields.amount": (deal.amount, NUMBER_TYPES),
+            # Some orgs keep the amount as text; connectors.amounts reads it.
+            "deal_fields.amount": (deal.amount, NUMBER_TYPES | {"string"}),
         }
         if deal.sql_at:
             wanted["deal_fields.sql_at"] = (deal.sql_at, INSTANT_TYPES)
@@ -82,9 +90,15 @@ def _wanted(settings: SalesforceSource, object_type: str) -> dict[str, tuple[str
     return {f"{sobject}.{c}": (c, frozenset()) for c in ACTIVITY_COLUMNS[sobject]}
 
 
-def resolve(settings: SalesforceSource, object_type: str, describe: Mapping[str, Any]) -> Plan:
+def resolve(
+    settings: SalesforceSource,
+    object_type: str,
+    describe: Mapping[str, Any],
+    deal: Shape | None = None,
+) -> Plan:
     """The plan for ``object_type``, or FieldProblems naming every field
-    that is wrong."""
+    that is wrong. ``deal``, the opportunities' shape, lets leads carry the
+    won date of their opportunity."""
     sobject = sobject_of(settings, object_type)
     fields = {f["name"].lower(): f for f in describe.get("fields", [])}
     problems: list[str] = []
@@ -124,8 +138,27 @@ def resolve(settings: SalesforceSource, object_type: str, describe: Mapping[str,
         return Plan(
             object_type, sobject, [names[f"{sobject}.{c}"] for c in ACTIVITY_COLUMNS[sobject]]
         )
-    shape = _shape(settings, object_type, sobject, names, segments)
+    link = _link(fields, deal) if object_type == "leads" else None
+    shape = _shape(settings, object_type, sobject, names, segments, link)
     return Plan(object_type, sobject, shape.columns(), shape)
+
+
+def _link(fields: Mapping[str, Mapping[str, Any]], deal: Shape | None) -> Link | None:
+    """How a lead reaches its opportunity's won flag and date, if it can.
+    Without it persons carry no won date and SQL→won is planned from its
+    configured rate or fallback, as before."""
+    found = fields.get(CONVERTED_FIELD)
+    if deal is None or deal.won is None or "won_at" not in deal.stages:
+        return None  # the opportunities' own plan says what is wrong with them
+    relation = found.get("relationshipName") if found else None
+    if found is None or not relation or deal.sobject not in (found.get("referenceTo") or []):
+        log.info(
+            "leads carry no won date: the integration user cannot follow "
+            "Lead.ConvertedOpportunityId to %s",
+            deal.sobject,
+        )
+        return None
+    return Link(found["name"], str(relation), deal.won, deal.stages["won_at"])
 
 
 def _shape(
@@ -134,6 +167,7 @@ def _shape(
     sobject: str,
     names: Mapping[str, str],
     segments: Mapping[str, str],
+    link: Link | None,
 ) -> Shape:
     def stages(prefix: str, attrs: tuple[str, ...]) -> dict[str, str]:
         return {a: names[f"{prefix}.{a}"] for a in attrs if f"{prefix}.{a}" in names}
@@ -163,4 +197,5 @@ def _shape(
         status_stages={s: frozenset(v) for s, v in lead.status_stages.items()},
         status_at=names.get("fields.status_at"),
         segments=segments,
+        link=link,
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from connectors.salesforce.normalise import Link
 from monitor.interfaces import Cursor
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from connectors.salesforce.client import SalesforceClient
 
 _COLUMN = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?")
+#: Ids per IN list: 200 quoted ids keep a query URL near 6 KB, well inside
+#: what Salesforce and the proxies before it accept.
+IN_CHUNK = 200
 
 
 def soql_instant(at: datetime) -> str:
@@ -62,6 +66,36 @@ def select(columns: Sequence[str], sobject: str, where: str, *, ordered: bool = 
     # Every name was just checked and ``where`` comes from ``window``.
     soql = f"SELECT {', '.join(columns)} FROM {sobject} WHERE {where}"  # noqa: S608
     return f"{soql} ORDER BY SystemModstamp, Id" if ordered else soql
+
+
+def converted(
+    columns: Sequence[str],
+    sobject: str,
+    link: Link,
+    modified: tuple[datetime, datetime] | None,
+    deleted: Sequence[str],
+) -> list[str]:
+    """SELECTs of the leads converted into opportunities modified in the
+    inclusive range ``modified`` or among the ``deleted`` ids: the first
+    query takes the range and the first ids, each further one the next
+    ``IN_CHUNK`` ids. A deleted opportunity is matched by id because its
+    relationship may read as null once it is in the Recycle Bin."""
+    for name in (link.field, link.relation):
+        if not _COLUMN.fullmatch(name):
+            raise ValueError(f"{name!r} is not a Salesforce field name")
+    chunks = [deleted[i : i + IN_CHUNK] for i in range(0, len(deleted), IN_CHUNK)] or [[]]
+    queries = []
+    for index, ids in enumerate(chunks):
+        clauses = []
+        if index == 0 and modified is not None:
+            stamp = f"{link.relation}.SystemModstamp"
+            low, high = (soql_instant(at) for at in modified)
+            clauses.append(f"({stamp} >= {low} AND {stamp} <= {high})")
+        if ids:
+            clauses.append(f"{link.field} IN ({', '.join(soql_string(i) for i in ids)})")
+        if clauses:
+            queries.append(select(columns, sobject, " OR ".join(clauses), ordered=False))
+    return queries
 
 
 def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -164,8 +164,10 @@ class LeadFields(StrictModel):
 
 
 class DealFields(StrictModel):
-    """Where a won deal lives on the Opportunity. ``sql_at`` optionally
-    counts opportunity creation (e.g. ``CreatedDate``) as the SQL stage."""
+    """Where a won deal lives on the Opportunity. ``amount`` is a number
+    field or a text field holding one ("12,500 USD"). ``sql_at`` optionally
+    stamps opportunity creation (e.g. ``CreatedDate``) on the deal as its
+    SQL instant; it is stored, but SQLs are counted from leads."""
 
     sobject: ApiName = "Opportunity"
     won: ApiName = "IsWon"

@@ -97,6 +97,7 @@ class _Rec:
     modified: int
     archived: int | None = None
     overrides: dict[str, str | None] = field(default_factory=dict)
+    generated: bool = True  # False: only the properties set with set_props
 
 
 #: What a gateway in front of HubSpot answers when it, not HubSpot, fails.
@@ -111,8 +112,9 @@ class FakeHubSpot(FakeServer):
     valid token. Knobs: ``fail_next``, ``timeout_next``, ``truncate_next``,
     ``garble_next``, ``down``/``up``, ``rate_limit``, ``delay``, ``revoke_token``,
     ``scopes``, ``remove_property``; data:
-    ``seed_records``, ``add``, ``modify``, ``archive``, ``set_props``; clock: ``now``,
-    ``advance``. ``calls`` counts requests per endpoint ("search:contacts",
+    ``seed_records``, ``add`` (``generated=False``: a record holding only what
+    ``set_props`` gives it), ``modify``, ``archive``, ``set_props``,
+    ``add_owner``; clock: ``now``, ``advance``. ``calls`` counts requests per endpoint ("search:contacts",
     "list:contacts", "owners", "properties:contacts", "token_info",
     "sessions")."""
 
@@ -139,6 +141,7 @@ class FakeHubSpot(FakeServer):
         self.garbled_paging = 0  # search pages whose next-page cursor is not a number
         self.calls: Counter[str] = Counter()
         self.searches: list[dict[str, Any]] = []
+        self.active_owners = list(OWNERS)
         self._recs: dict[str, dict[int, _Rec]] = {"contacts": {}, "deals": {}}
         self._index: dict[str, list[tuple[int, int]]] = {"contacts": [], "deals": []}
         self._next_id = dict(FIRST_ID)
@@ -150,8 +153,12 @@ class FakeHubSpot(FakeServer):
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
 
-    def add(self, object_type: str, modified: Iterable[datetime]) -> list[str]:
-        """One new record per modified instant; returns their ids."""
+    def add(
+        self, object_type: str, modified: Iterable[datetime], *, generated: bool = True
+    ) -> list[str]:
+        """One new record per modified instant; returns their ids. A record
+        not ``generated`` is created at that instant and has no property but
+        its id, times and what ``set_props`` gives it."""
         with self.lock:
             recs, ids = self._recs[object_type], []
             keys = []
@@ -160,7 +167,9 @@ class FakeHubSpot(FakeServer):
                 self._next_id[object_type] += 1
                 at = ms(moment)
                 age = random.Random(self.seed * 7919 + rid).randrange(0, 90 * 86_400_000)
-                recs[rid] = _Rec(rid, at - age, at)
+                recs[rid] = (
+                    _Rec(rid, at - age, at) if generated else _Rec(rid, at, at, None, {}, False)
+                )
                 keys.append((at, rid))
                 ids.append(str(rid))
             index = self._index[object_type]
@@ -200,6 +209,13 @@ class FakeHubSpot(FakeServer):
                 rec = self._recs[object_type][rid]
                 self._unindex(object_type, rec)
                 rec.archived = rec.modified = ms(at or self.now)
+
+    def add_owner(self, owner_id: str, email: str, first: str, last: str) -> None:
+        """An active owner (a HubSpot user) besides the built-in ones."""
+        with self.lock:
+            self.active_owners.append(
+                {"id": owner_id, "email": email, "firstName": first, "lastName": last}
+            )
 
     def set_props(self, object_type: str, rid: str, **values: str | None) -> None:
         """Override generated property values (bad data, edge cases)."""
@@ -304,6 +320,10 @@ class FakeHubSpot(FakeServer):
             "hs_object_id": str(rec.id),
             "createdate": iso(rec.created),
             MODIFIED[object_type]: iso(rec.modified),
+        }
+        if not rec.generated:
+            return props
+        props |= {
             "hubspot_owner_id": owner["id"] if owner else None,
             "hs_region": rng.choice(["NA", "EMEA", "APAC"]),
         }
@@ -441,7 +461,7 @@ class FakeHubSpot(FakeServer):
         return 200, page
 
     def owners(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        pool = [GONE_OWNER] if query.get("archived", "").lower() == "true" else OWNERS
+        pool = [GONE_OWNER] if query.get("archived", "").lower() == "true" else self.active_owners
         limit, after = int(query.get("limit", 100)), int(query.get("after") or 0)
         page = {
             "results": [dict(o, userId=int(o["id"]) + 9000) for o in pool[after : after + limit]]

@@ -16,9 +16,14 @@ with Salesforce's status codes and error bodies, and these knobs:
 - ``expire_session_after(pages=N)``: tokens die after N more query pages
 - ``set_api_usage(used, limit)``: the Sforce-Limit-Info counter; at the
   limit every data call is refused with REQUEST_LIMIT_EXCEEDED
-- ``refuse_bulk("create" | "fail")``, ``hide_field(object, field)``
+- ``refuse_bulk("create" | "fail")``, ``hide_field(object, field)``,
+  ``add_field(object, field, type)``
 - ``add``/``add_leads``/``modify``/``delete`` records on a clock that only
   moves with ``advance``; ``calls`` counts requests per endpoint.
+
+Queries reach parent records through ``Owner`` and through the reference
+fields in ``REFERENCES`` (a Lead's ``ConvertedOpportunity``); a deleted
+parent reads as null, as the API gives no guarantee of more.
 
 It is one file longer than most because it is one server: the routes share
 the org's state and knobs, and the SOQL subset lives in salesforce_soql.py.
@@ -76,6 +81,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "Region__c": "picklist",
         "IsConverted": "boolean",
         "ConvertedDate": "date",
+        "ConvertedOpportunityId": "reference",
     },
     "Opportunity": {
         **_COMMON,
@@ -103,6 +109,10 @@ SCHEMA: dict[str, dict[str, str]] = {
         "StartDateTime": "datetime",
         "EndDateTime": "datetime",
     },
+}
+#: Reference fields beyond OwnerId: object → field → (relationship, parent).
+REFERENCES: dict[str, dict[str, tuple[str, str]]] = {
+    "Lead": {"ConvertedOpportunityId": ("ConvertedOpportunity", "Opportunity")},
 }
 PREFIXES = {"Lead": "00Q", "Opportunity": "006", "Task": "00T", "Event": "00U"}
 USERNAME, PASSWORD, SECURITY_TOKEN = "sync@acme.example", "hunter2-fake", "TOKENfake123"
@@ -262,12 +272,15 @@ class FakeSalesforce(FakeServer):
             record.update(Subject="Meeting", StartDateTime=now)
         return record
 
-    def modify(self, sobject: str, ids: Iterable[str], **fields: Any) -> None:
+    def modify(
+        self, sobject: str, ids: Iterable[str], at: datetime | None = None, **fields: Any
+    ) -> None:
+        """Change records, modified ``at`` (default: now)."""
         with self.lock:
             for record_id in ids:
                 record = self.records[sobject][record_id]
                 record.update({k: _second(v) for k, v in fields.items()})
-                record["SystemModstamp"] = record["LastModifiedDate"] = _second(self.clock)
+                record["SystemModstamp"] = record["LastModifiedDate"] = _second(at or self.clock)
 
     def delete(self, sobject: str, ids: Iterable[str]) -> None:
         self.modify(sobject, ids, IsDeleted=True)
@@ -334,6 +347,10 @@ class FakeSalesforce(FakeServer):
     def hide_field(self, sobject: str, name: str) -> None:
         """As if field-level security hid the field from the integration user."""
         del self.schema[sobject][name]
+
+    def add_field(self, sobject: str, name: str, type_: str) -> None:
+        """A custom field of ``type_`` (as describe names types)."""
+        self.schema[sobject][name] = type_
 
     def issue_token(self) -> str:
         token = f"00D000000000001!{secrets.token_hex(16)}"
@@ -451,7 +468,7 @@ class FakeSalesforce(FakeServer):
 
     def _query(self, text: str, include_deleted: bool, headers: Message, version: str) -> Reply:
         try:
-            parsed = soql.parse(text, self.schema)
+            parsed = soql.parse(text, self.schema, REFERENCES)
             rows = self._select(parsed, include_deleted)
         except soql.SoqlError as exc:
             return _error(400, exc.code, str(exc))
@@ -460,11 +477,14 @@ class FakeSalesforce(FakeServer):
         return self._page(f"{locator}-0", headers, version)
 
     def _select(self, parsed: soql.Query, include_deleted: bool) -> list[dict[str, Any]]:
+        """Rows with the parent fields the query names looked up (as
+        ``"Parent.Field"`` keys), filtered, sorted and cut."""
         rows = [
-            dict(r)
+            self._with_parents(parsed.sobject, r, parsed.paths)
             for r in self.records[parsed.sobject].values()
-            if (include_deleted or not r["IsDeleted"]) and parsed.where(r)
+            if include_deleted or not r["IsDeleted"]
         ]
+        rows = [r for r in rows if parsed.where(r)]
         if parsed.order:
             rows.sort(key=soql.sort_key(parsed.order), reverse=parsed.order[0][1])
         return rows[: parsed.limit] if parsed.limit is not None else rows
@@ -494,9 +514,29 @@ class FakeSalesforce(FakeServer):
                 self.tokens.clear()
                 self._pages_left = None
 
-    def _owner_value(self, row: Mapping[str, Any], column: str) -> Any:
-        owner = self.owners.get(row.get("OwnerId") or "")
-        return owner[column.split(".", 1)[1]] if owner else None
+    def _parent(
+        self, sobject: str, row: Mapping[str, Any], relation: str
+    ) -> tuple[str, Mapping[str, Any]] | None:
+        """The (type, fields) of the parent ``relation`` reaches, or None. A
+        deleted parent is not reached: the relationship reads as null."""
+        if relation == "Owner":
+            owner = self.owners.get(row.get("OwnerId") or "")
+            return (owner["type"], owner) if owner else None
+        for reference, (name, target) in REFERENCES.get(sobject, {}).items():
+            if name == relation:
+                parent = self.records[target].get(row.get(reference) or "")
+                return (target, parent) if parent and not parent["IsDeleted"] else None
+        return None
+
+    def _with_parents(
+        self, sobject: str, record: Mapping[str, Any], paths: Iterable[str]
+    ) -> dict[str, Any]:
+        row = dict(record)
+        for path in paths:
+            relation, child = path.split(".")
+            parent = self._parent(sobject, record, relation)
+            row[path] = parent[1].get(child) if parent else None
+        return row
 
     def _rest_record(
         self, sobject: str, row: Mapping[str, Any], columns: list[str], version: str
@@ -508,13 +548,14 @@ class FakeSalesforce(FakeServer):
             }
         }
         for column in columns:
-            if column.startswith("Owner."):
-                owner = self.owners.get(row.get("OwnerId") or "")
-                if owner is None:
-                    out["Owner"] = None
+            if "." in column:
+                relation, child = column.split(".")
+                parent = self._parent(sobject, row, relation)
+                if parent is None:
+                    out[relation] = None
                     continue
-                parent = out.setdefault("Owner", {"attributes": {"type": owner["type"]}})
-                parent[column[6:]] = owner[column[6:]]
+                nested = out.setdefault(relation, {"attributes": {"type": parent[0]}})
+                nested[child] = _rest_value(row.get(column))
             else:
                 out[column] = _rest_value(row.get(column))
         return out
@@ -522,14 +563,23 @@ class FakeSalesforce(FakeServer):
     def _describe(self, sobject: str) -> Reply:
         if sobject not in self.schema:
             return _error(404, "NOT_FOUND", "The requested resource does not exist")
-        fields = [{"name": n, "type": t} for n, t in self.schema[sobject].items()]
+        fields = [self._describe_field(sobject, n, t) for n, t in self.schema[sobject].items()]
         return _json(200, {"name": sobject, "queryable": True, "fields": fields})
+
+    def _describe_field(self, sobject: str, name: str, type_: str) -> dict[str, Any]:
+        described: dict[str, Any] = {"name": name, "type": type_}
+        if name == "OwnerId":
+            described.update(referenceTo=["Group", "User"], relationshipName="Owner")
+        elif name in REFERENCES.get(sobject, {}):
+            relation, target = REFERENCES[sobject][name]
+            described.update(referenceTo=[target], relationshipName=relation)
+        return described
 
     # -- Bulk API 2.0 ------------------------------------------------------
 
     def _bulk_create(self, body: Mapping[str, Any], version: str) -> Reply:
         try:
-            parsed = soql.parse(str(body.get("query", "")), self.schema)
+            parsed = soql.parse(str(body.get("query", "")), self.schema, REFERENCES)
             rows = self._select(parsed, body.get("operation") == "queryAll")
         except soql.SoqlError as exc:
             return _error(400, exc.code, str(exc))
@@ -579,12 +629,8 @@ class FakeSalesforce(FakeServer):
         text = io.StringIO()
         writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\n")
         writer.writerow(job.columns)
-        owned = [c.startswith("Owner.") for c in job.columns]
         for row in rows:
-            values = [
-                self._owner_value(row, c) if o else row.get(c)
-                for c, o in zip(job.columns, owned, strict=True)
-            ]
+            values = [row.get(c) for c in job.columns]
             writer.writerow([_CSV_FORMATS.get(type(v), str)(v) for v in values])
         end = offset + len(rows)
         reply = Reply(200, text.getvalue().encode(), "text/csv")

@@ -2,13 +2,17 @@
 own queries and no more, so a query the connector should not send fails
 loudly (MALFORMED_QUERY / INVALID_FIELD, as Salesforce would answer).
 
-    SELECT a, b, Owner.Email FROM Object
+    SELECT a, b, Owner.Email, ConvertedOpportunity.IsWon FROM Object
     [WHERE cond {AND|OR cond} with ( ) grouping and NOT]
     [ORDER BY a [ASC|DESC], ...] [LIMIT n]
 
-where ``cond`` is ``field op literal``, op one of = != <> < <= > >=, and a
-literal is a datetime, a date, a number, a 'quoted string', TRUE, FALSE or
-NULL. Field names are case-insensitive and resolve to the schema's spelling.
+where ``cond`` is ``field op literal`` or ``field [NOT] IN (literal, ...)``,
+op one of = != <> < <= > >=, and a literal is a datetime, a date, a number,
+a 'quoted string', TRUE, FALSE or NULL. Field names are case-insensitive and
+resolve to the schema's spelling; ``Parent.Field`` reaches a parent record
+through OwnerId (``Owner``) or a reference field named in ``references``.
+The query records every parent path it uses (``Query.paths``) so the caller
+can look the parents up before filtering.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any
 
 Record = Mapping[str, Any]
 Predicate = Callable[[Record], bool]
+#: Object → reference field → (relationship name, parent object).
+References = Mapping[str, Mapping[str, tuple[str, str]]]
 
 #: Parent fields reachable through OwnerId.
 OWNER_FIELDS = ("Email", "Name")
@@ -54,6 +60,7 @@ class Query:
     where: Predicate
     order: list[tuple[str, bool]]  # (field, descending)
     limit: int | None
+    paths: frozenset[str] = frozenset()  # Parent.Field columns used anywhere
 
 
 def tokens(text: str) -> list[tuple[str, str]]:
@@ -73,12 +80,16 @@ def tokens(text: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, text: str, schema: Mapping[str, Mapping[str, str]]) -> None:
+    def __init__(
+        self, text: str, schema: Mapping[str, Mapping[str, str]], references: References
+    ) -> None:
         self.items = tokens(text)
         self.at = 0
         self.schema = schema
+        self.references = references
         self.fields: Mapping[str, str] = {}
         self.sobject = ""
+        self.paths: set[str] = set()
 
     def peek(self) -> tuple[str, str]:
         return self.items[self.at] if self.at < len(self.items) else ("end", "")
@@ -127,7 +138,7 @@ class _Parser:
             limit = int(value)
         if self.peek()[0] != "end":
             raise SoqlError("MALFORMED_QUERY", f"unexpected {self.peek()[1]!r}")
-        return Query(self.sobject, columns, where, order, limit)
+        return Query(self.sobject, columns, where, order, limit, frozenset(self.paths))
 
     def name(self) -> str:
         kind, value = self.take()
@@ -143,13 +154,24 @@ class _Parser:
 
     def column(self, name: str) -> str:
         if "." in name:
-            parent, child = name.split(".")
-            spelled = {f.lower(): f for f in OWNER_FIELDS}.get(child.lower())
-            if parent.lower() == "owner" and spelled and "ownerid" in self.fields:
-                return f"Owner.{spelled}"
+            path = self.parent_column(*name.split("."))
+            if path is not None:
+                self.paths.add(path)
+                return path
         elif name.lower() in self.fields:
             return self.fields[name.lower()]
         raise SoqlError("INVALID_FIELD", f"No such column '{name}' on entity '{self.sobject}'.")
+
+    def parent_column(self, relation: str, child: str) -> str | None:
+        """``Relation.Field`` spelled as the schema spells both, or None."""
+        if relation.lower() == "owner" and "ownerid" in self.fields:
+            spelled = {f.lower(): f for f in OWNER_FIELDS}.get(child.lower())
+            return f"Owner.{spelled}" if spelled else None
+        for field, (name, target) in self.references.get(self.sobject, {}).items():
+            if name.lower() == relation.lower() and field.lower() in self.fields:
+                spelled = {f.lower(): f for f in self.schema[target]}.get(child.lower())
+                return f"{name}.{spelled}" if spelled else None
+        return None
 
     def order_item(self) -> tuple[str, bool]:
         field = self.column(self.name())
@@ -181,10 +203,26 @@ class _Parser:
                 raise SoqlError("MALFORMED_QUERY", "missing )")
             return inner
         field = self.column(self.name())
+        negated = self.keyword("NOT")
+        if self.keyword("IN"):
+            values = self.literals()
+            return lambda r: (r.get(field) in values) != negated
         kind, op = self.take()
-        if kind != "op":
+        if negated or kind != "op":
             raise SoqlError("MALFORMED_QUERY", f"expected an operator after {field}, got {op!r}")
         return _comparison(field, op, self.literal())
+
+    def literals(self) -> list[Any]:
+        """``(literal, literal, ...)``, as after IN."""
+        if self.take() != ("punct", "("):
+            raise SoqlError("MALFORMED_QUERY", "IN needs a list in parentheses")
+        values = [self.literal()]
+        while self.peek() == ("punct", ","):
+            self.take()
+            values.append(self.literal())
+        if self.take() != ("punct", ")"):
+            raise SoqlError("MALFORMED_QUERY", "missing ) after the IN list")
+        return values
 
     def literal(self) -> Any:
         kind, value = self.take()
@@ -232,9 +270,12 @@ def _comparison(field: str, op: str, value: Any) -> Predicate:
     return test
 
 
-def parse(text: str, schema: Mapping[str, Mapping[str, str]]) -> Query:
-    """Parse ``text`` against ``schema`` (object → field → type)."""
-    return _Parser(text, schema).parse()
+def parse(
+    text: str, schema: Mapping[str, Mapping[str, str]], references: References | None = None
+) -> Query:
+    """Parse ``text`` against ``schema`` (object → field → type) and the
+    reference fields that lead to parent objects."""
+    return _Parser(text, schema, references or {}).parse()
 
 
 def sort_key(order: list[tuple[str, bool]]) -> Callable[[Record], Any]:

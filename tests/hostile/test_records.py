@@ -162,9 +162,14 @@ def sf_dates() -> list[V]:
     return out
 
 
-#: (raw amount, the amount it must become; MISSING: the value is refused).
+#: (raw amount, the amount it must become; MISSING: the value is refused
+#: and the deal kept without an amount).
 AMOUNTS: list[tuple[Any, Any]] = [
     ("12000", 12000.0),
+    ("12,500 USD", 12500.0),
+    ("$12,500.00", 12500.0),
+    ("n/a", MISSING),
+    ("12.500,00", MISSING),
     ("49999.99", 49999.99),
     ("-500", -500.0),
     ("0", 0.0),
@@ -449,14 +454,18 @@ def sf_expected(leads: Sequence[SfRow], opportunities: Sequence[SfRow]) -> Expec
                 any(v.kind == "bad" for v in rec.dates.values())
                 or won is None
                 or any(v.kind == "future" for k, v in stages.items())
-                or rec.amount is MISSING
             ):
                 expected.rejected += 1
                 continue
             region = rec.row.get("Region__c") or None
             values: dict[str, Any] = {a.removesuffix("_at"): v.at for a, v in stages.items()}
+            amount = None
+            if rec.amount is MISSING:
+                expected.amounts_dropped += 1
+            else:
+                amount = rec.amount
             expected.keep(
-                (object_type, str(crm_id)), {**values, "amount": rec.amount, "region": region}
+                (object_type, str(crm_id)), {**values, "amount": amount, "region": region}
             )
     return expected
 
@@ -469,6 +478,7 @@ class Expected:
     """What a page must come to, worked out from the generated values alone."""
 
     rejected: int = 0
+    amounts_dropped: int = 0  # deals kept without the amount they sent
 
     def __post_init__(self) -> None:
         self.records: dict[tuple[str, str], dict[str, Any] | None] = {}
@@ -697,7 +707,14 @@ def test_hostile_salesforce_rows(
             pages[object_type] = salesforce.normalise([r.row for r in rows], shape, NOW)
     rejected = sum(dropped for _, dropped in pages.values())
     assert rejected == expected.rejected
-    assert len(logged) == rejected  # one line per dropped row, naming the field
+    lines = [r.getMessage() for r in logged]
+    skipped = [line for line in lines if " skipped: " in line]
+    assert len(skipped) == rejected  # one line per dropped row, naming the field
+    # Amounts that are no number: counted on one line for the page.
+    amounts = [line for line in lines if "Amount (not a number)" in line]
+    assert len(amounts) == (1 if expected.amounts_dropped else 0)
+    assert all(f"Amount (not a number) ×{expected.amounts_dropped} " in line for line in amounts)
+    assert len(lines) == len(skipped) + len(amounts)
     check(store, source, store_and_evaluate(store, source, config, pages), expected)
 
 

@@ -137,6 +137,9 @@ def test_records_without_id_or_modified_time_are_rejected_not_raised() -> None:
     [
         ({"hs_is_closed_won": "true", "amount": "12000.50"}, True, 12000.5),
         ({"hs_is_closed_won": "false", "amount": "9000"}, False, 9000.0),
+        ({"hs_is_closed_won": "true", "amount": "12,500 USD"}, True, 12500.0),
+        ({"hs_is_closed_won": "true", "amount": "$12,500.00"}, True, 12500.0),
+        ({"hs_is_closed_won": "true", "amount": "n/a"}, True, None),
         ({"hs_is_closed_won": "true", "amount": "$12k"}, True, None),
         ({"hs_is_closed_won": "true", "amount": "nan"}, True, None),
         ({"hs_is_closed_won": "true", "amount": ""}, True, None),
@@ -144,7 +147,7 @@ def test_records_without_id_or_modified_time_are_rejected_not_raised() -> None:
         ({"hs_is_closed_won": "false", "dealstage": "closedwon", "amount": "5"}, False, 5.0),
     ],
 )
-def test_a_deal_is_won_by_its_flag_and_keeps_only_a_numeric_amount(
+def test_a_deal_is_won_by_its_flag_and_keeps_only_an_amount_that_reads_as_one(
     props: dict[str, str], won: bool, amount: float | None
 ) -> None:
     raw = {

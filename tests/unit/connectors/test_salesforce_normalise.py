@@ -4,12 +4,14 @@ the same record; bad rows are counted and logged, never raised."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from connectors.salesforce.normalise import (
+    Link,
     Shape,
     normalise,
     page_cursor,
@@ -124,10 +126,30 @@ def test_bad_rows_are_counted_and_logged(
     assert reason in caplog.text
 
 
-def test_a_text_amount_is_a_bad_row() -> None:
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [("12,500 USD", 12500.0), ("$12,500.00", 12500.0), ("12500", 12500.0), ("n/a", None)],
+)
+def test_a_won_deal_with_a_text_amount_is_kept_and_counts_as_won(
+    text: str, amount: float | None
+) -> None:
     row = {"Id": "006A", "SystemModstamp": "2024-02-20T10:00:00.000Z", "IsWon": True}
-    records, rejected = normalise([row | {"Amount": "fifty grand"}], DEALS, UNTIL)
-    assert records == [] and rejected == 1
+    row |= {"CloseDate": "2024-02-28", "Amount": text}
+    [record], rejected = normalise([row], DEALS, UNTIL)
+    assert rejected == 0 and record.amount == amount
+    assert record.won_at == datetime(2024, 2, 28, 12, tzinfo=UTC)
+
+
+def test_amounts_that_are_no_number_are_counted_and_logged_once_per_page(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    base = {"SystemModstamp": "2024-02-20T10:00:00.000Z", "IsWon": True, "CloseDate": "2024-02-28"}
+    rows = [base | {"Id": f"006{i}", "Amount": text} for i, text in enumerate(["n/a", "?", "7"])]
+    records, rejected = normalise(rows, DEALS, UNTIL)
+    assert [r.amount for r in records] == [None, None, 7.0] and rejected == 0
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "Amount (not a number) ×2" in line and "0060: 'n/a' is not a number" in line
 
 
 def test_status_values_mark_stages_without_a_date_field() -> None:
@@ -200,3 +222,45 @@ def test_page_cursor_is_the_last_row_that_has_one() -> None:
     rows = [lead(Id="00Q1"), lead(Id="00Q2"), lead(Id=None)]
     assert page_cursor(rows) == Cursor(datetime(2024, 2, 20, 10, tzinfo=UTC), "00Q2")
     assert page_cursor([]) is None
+
+
+LINKED = replace(
+    LEADS, link=Link("ConvertedOpportunityId", "ConvertedOpportunity", "IsWon", "CloseDate")
+)
+
+
+def converted(**parent: Any) -> dict[str, Any]:
+    """A lead converted into an opportunity with these fields, as REST
+    (flattened) or Bulk CSV rows carry them."""
+    values = {"IsDeleted": False, "IsWon": True, "CloseDate": "2024-02-28"} | parent
+    row = lead(ConvertedOpportunityId="006000000000001AAA")
+    row |= {f"ConvertedOpportunity.{k}": v for k, v in values.items()}
+    return row
+
+
+@pytest.mark.parametrize(
+    ("row", "won_at"),
+    [
+        (converted(), datetime(2024, 2, 28, 12, tzinfo=UTC)),  # CloseDate: noon UTC, as deals
+        (converted(IsWon="true", IsDeleted="false"), datetime(2024, 2, 28, 12, tzinfo=UTC)),
+        (converted(IsWon=False), None),
+        (converted(IsDeleted=True), None),  # in the Recycle Bin: the deal left the counts
+        (lead(ConvertedOpportunityId="006000000000001AAA", ConvertedOpportunity=None), None),
+        (lead(), None),
+    ],
+)
+def test_a_converted_lead_is_won_when_its_opportunity_is(
+    row: dict[str, Any], won_at: datetime | None
+) -> None:
+    record = to_record(row, LINKED, UNTIL)
+    assert record.won_at == won_at and record.kind == "person"
+
+
+def test_a_bad_won_date_is_dropped_and_the_lead_kept(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    rows = [converted(CloseDate="soon"), converted(CloseDate="2024-09-01"), converted(IsWon=7)]
+    records, rejected = normalise(rows, LINKED, UNTIL)
+    assert rejected == 0 and [r.won_at for r in records] == [None, None, None]
+    assert [r.mql_at for r in records] == [datetime(2024, 2, 10, 15, tzinfo=UTC)] * 3
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "ConvertedOpportunity won date ×3" in line and "'soon' is not a date" in line

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from connectors.salesforce.plan import FieldProblems, resolve
-from connectors.salesforce.query import bulk_calls, csv_rows, flatten, select, window
+from connectors.salesforce.query import bulk_calls, converted, csv_rows, flatten, select, window
 from connectors.salesforce.settings import SalesforceSource
 from monitor.interfaces import Cursor
 
@@ -128,3 +128,80 @@ def test_a_segment_missing_on_opportunities_is_skipped() -> None:
     plan = resolve(settings(), "opportunities", deal)
     assert plan.shape is not None and plan.shape.segments == {}
     assert plan.shape.kind == "deal" and plan.shape.won == "IsWon"
+
+
+def converted_field(**changes: Any) -> dict[str, Any]:
+    field = {
+        "name": "ConvertedOpportunityId",
+        "type": "reference",
+        "referenceTo": ["Opportunity"],
+        "relationshipName": "ConvertedOpportunity",
+    }
+    return field | changes
+
+
+def lead_describe(*extra: dict[str, Any]) -> dict[str, Any]:
+    described = describe(MQL_Date__c="datetime", Region__c="picklist")
+    described["fields"] += list(extra)
+    return described
+
+
+def deal_shape(**types: str) -> Any:
+    deal = describe(IsWon="boolean", CloseDate="date", Amount="currency", **types)
+    return resolve(settings(), "opportunities", deal).shape
+
+
+def test_leads_read_their_opportunitys_won_state_through_the_relationship() -> None:
+    plan = resolve(settings(), "leads", lead_describe(converted_field()), deal_shape())
+    assert plan.shape is not None and plan.shape.link is not None
+    assert plan.columns[-4:] == [
+        "ConvertedOpportunityId",
+        "ConvertedOpportunity.IsDeleted",
+        "ConvertedOpportunity.IsWon",
+        "ConvertedOpportunity.CloseDate",
+    ]
+
+
+def test_the_won_fields_are_the_configured_ones_in_salesforce_spelling() -> None:
+    custom = settings(deal_fields={"won_at": "won_at__c"})
+    deal = describe(IsWon="boolean", Won_At__c="datetime", Amount="currency")
+    shape = resolve(custom, "opportunities", deal).shape
+    plan = resolve(custom, "leads", lead_describe(converted_field()), shape)
+    assert "ConvertedOpportunity.Won_At__c" in plan.columns
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],  # the integration user cannot see the field
+        [converted_field(referenceTo=["Deal__c"])],  # deals live elsewhere
+        [converted_field(relationshipName=None)],
+    ],
+)
+def test_leads_without_a_way_to_their_opportunity_carry_no_won_date(
+    extra: list[dict[str, Any]],
+) -> None:
+    plan = resolve(settings(), "leads", lead_describe(*extra), deal_shape())
+    assert plan.shape is not None and plan.shape.link is None
+    assert not any(c.startswith("Converted") for c in plan.columns)
+
+
+def test_converted_leads_are_found_by_their_opportunitys_modstamp_and_deleted_ids() -> None:
+    plan = resolve(settings(), "leads", lead_describe(converted_field()), deal_shape())
+    assert plan.shape is not None and plan.shape.link is not None
+    low, high = UNTIL - timedelta(hours=1), UNTIL
+    deleted = [f"006{i:015d}" for i in range(450)]
+    queries = converted(plan.columns, plan.sobject, plan.shape.link, (low, high), deleted)
+    assert len(queries) == 3, "the range with the first 200 ids, then 200 and 50 more ids"
+    assert queries[0].endswith(
+        "WHERE (ConvertedOpportunity.SystemModstamp >= 2024-03-01T11:00:30Z AND "
+        "ConvertedOpportunity.SystemModstamp <= 2024-03-01T12:00:30Z) OR "
+        f"ConvertedOpportunityId IN ('{deleted[0]}', "
+        + ", ".join(f"'{i}'" for i in deleted[1:200])
+        + ")"
+    )
+    assert [q.count("'") // 2 for q in queries] == [200, 200, 50]
+    assert all("ORDER BY" not in q for q in queries)
+    assert converted(plan.columns, plan.sobject, plan.shape.link, None, []) == []
+    [only_ids] = converted(plan.columns, plan.sobject, plan.shape.link, None, ["0061'"])
+    assert only_ids.endswith("WHERE ConvertedOpportunityId IN ('0061\\'')")
