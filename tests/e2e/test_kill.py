@@ -210,7 +210,9 @@ class Storm:
         assert service.poll() is None
         return service, log
 
-    def kill(self, kind: str, service: subprocess.Popen[bytes], log: Path) -> None:
+    def kill(self, kind: str, service: subprocess.Popen[bytes], log: Path) -> bool:
+        """Kill the service at the moment ``kind`` names; False if the moment
+        had passed by the time the signal landed."""
         if kind == "sync":
             # Once this process has committed a batch of its own, it is
             # syncing (not waiting out the lease its killed predecessor held).
@@ -246,8 +248,9 @@ class Storm:
             time.sleep(self.rng.uniform(0.2, 3.0))
         service.send_signal(signal.SIGKILL)
         assert service.wait(timeout=30) == -signal.SIGKILL
-        if kind == "sync":
-            assert not any("synced demo" in m for m in log_messages(log)), "killed after the sync"
+        # A sync kill must land mid-sync; on a loaded machine the few batches
+        # left may commit first, and the kill then hit an idle service.
+        return kind != "sync" or not any("synced demo" in m for m in log_messages(log))
 
     def record_count(self) -> int:
         with self.engine.connect() as conn:
@@ -261,13 +264,18 @@ def test_kill_storm_loses_no_notification_and_repeats_at_most_one_per_kill(
     plan = [*KILLS[:2], *storm.rng.sample(KILLS[2:], len(KILLS) - 2)]
     storm.configure(repeat="3s")
     for kind in plan:
-        service, log = storm.start()
-        try:
-            storm.kill(kind, service, log)
-        finally:
-            if service.poll() is None:
-                service.kill()
-                service.wait(timeout=30)
+        for _attempt in range(3):
+            service, log = storm.start()
+            try:
+                landed = storm.kill(kind, service, log)
+            finally:
+                if service.poll() is None:
+                    service.kill()
+                    service.wait(timeout=30)
+            if landed:
+                break
+        else:
+            pytest.fail(f"three {kind} kills in a row came too late")
 
     # A clean run, with no repeats to keep queueing, drains what is left.
     storm.configure(repeat="1h")
