@@ -1,6 +1,9 @@
 """From one evaluation's findings to queued notifications, in one
-transaction: alert states move (monitor/alerts.py), silences and quiet
-hours are applied, and what must be said is written to the outbox.
+transaction: alert states move (monitor/judge/alerts.py), silences and quiet
+hours are applied, and what must be said is written to the outbox: new,
+changed and repeated alerts as one post per channel; records that joined an
+announced alert, and alerts that closed, in the thread of the post that
+announced them.
 
 Nothing is sent here. The outbox worker (monitor/outbox.py) delivers, so a
 Slack outage or a crash between the two never loses or repeats a
@@ -11,8 +14,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +26,9 @@ from monitor.findings import Finding
 from monitor.interfaces import MessageKind
 from monitor.judge import messages
 from monitor.judge.alerts import Notice, Policy, mark_notified, reconcile, silenced
+from monitor.judge.business_time import business_calendar
 from monitor.store import Store
+from monitor.store.transaction import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +48,16 @@ def record(
     now: datetime,
     *,
     held: frozenset[str] = frozenset(),
+    held_critical: frozenset[str] = frozenset(),
     stale_sources: frozenset[str] = frozenset(),
     ready_sources: frozenset[str] = frozenset(),
 ) -> Dispatched:
     """Advance every alert by this evaluation and queue what people must hear.
-    ``ready_sources``: sources whose data is judged (first sync complete);
-    the channels of one judged for the first time are told once."""
+    ``held`` and ``held_critical``: fingerprints inside the hysteresis
+    margin of their threshold and of their critical line (see
+    ``reconcile``). ``ready_sources``: sources whose data is judged (first
+    sync complete); the channels of one judged for the first time are told
+    once."""
     policy = Policy(config.alerts.for_evaluations, config.alerts.repeat_interval)
     not_before = quiet_until(now, config.alerts.quiet_hours, config.zone)
     report = Dispatched()
@@ -60,68 +69,117 @@ def record(
             now,
             policy,
             held=held,
+            held_critical=held_critical,
             inhibited_sources=stale_sources,
+            repeat_slot=repeat_slot(now, config),
         )
+        queue = _Queue(tx, now, not_before)
         for source in tx.start_watching(ready_sources, now):
             for channel, subjects in _watchers(config, source):
-                tx.enqueue(
-                    channel=channel,
-                    kind="post",
-                    payload=messages.watching_payload(source, subjects),
-                    fingerprints=[],
-                    now=now,
-                    not_before=not_before,
-                )
-                report.queued += 1
+                queue.add(channel, "post", messages.watching_payload(source, subjects), [])
         matchers = tx.silence_matchers(now)
         updated = {a.fingerprint: a for a in outcome.alerts}
         speak = [n for n in outcome.notices if not silenced(n.alert.fingerprint, matchers)]
         report.silenced = len(outcome.notices) - len(speak)
 
-        fresh = [n for n in speak if n.reason != "resolved"]
+        threads = _by_parent(speak, {"joined"}, config.slack.channel)
+        fresh = [n for n in speak if n.reason in _POSTED or _orphan(n)]
+        fresh = [_introduced(tx, n) for n in fresh]
         for channel, notices in _by_channel(fresh, config.slack.channel):
-            row_id = tx.enqueue(
-                channel=channel,
-                kind="post",
-                payload=messages.post_payload(notices),
-                fingerprints=[n.alert.fingerprint for n in notices],
-                now=now,
-                not_before=not_before,
+            row_id = queue.add(
+                channel, "post", messages.post_payload(notices, config.zone), notices
             )
-            report.queued += 1
             for notice in notices:
                 updated[notice.alert.fingerprint] = mark_notified(notice.alert, now, row_id)
 
-        by_parent: dict[tuple[str, int], list[Notice]] = defaultdict(list)
-        for notice in speak:
-            if notice.reason == "resolved" and notice.alert.outbox_id is not None:
-                channel = notice.alert.channel or config.slack.channel
-                by_parent[(channel, notice.alert.outbox_id)].append(notice)
-        for (channel, parent), notices in by_parent.items():
-            fingerprints = [n.alert.fingerprint for n in notices]
-            replies: tuple[tuple[MessageKind, dict[str, Any]], ...] = (
-                ("reply", messages.resolution_payload(notices)),
-                ("update", {}),  # rebuilt from the parent at delivery, so it shows every clearance
-            )
-            for kind, payload in replies:
-                tx.enqueue(
-                    channel=channel,
-                    kind=kind,
-                    payload=payload,
-                    fingerprints=fingerprints,
-                    now=now,
-                    not_before=not_before,
-                    parent_id=parent,
-                )
-                report.queued += 1
+        for (channel, parent), notices in threads.items():
+            payload = messages.joined_payload(notices, config.zone)
+            queue.add(channel, "reply", payload, notices, parent)
+            for notice in notices:
+                updated[notice.alert.fingerprint] = mark_notified(notice.alert, now, None)
+
+        for (channel, parent), notices in _by_parent(speak, _CLOSED, config.slack.channel).items():
+            told = [n for n in notices if n.reason != "superseded"]  # the new alert says it
+            if told:
+                payload = messages.resolution_payload(told, config.zone)
+                queue.add(channel, "reply", payload, notices, parent)
+            # rebuilt from the parent at delivery, so it shows every closure so far
+            queue.add(channel, "update", {}, notices, parent)
 
         tx.save_alerts(updated.values())
         tx.forget_alerts(outcome.forgotten)
+    report.queued = queue.count
     report.firing = sum(1 for a in updated.values() if a.state == "firing")
-    report.resolved = sum(1 for n in outcome.notices if n.reason == "resolved")
+    report.resolved = sum(1 for n in outcome.notices if n.reason in _CLOSED)
     if report.queued:
         log.info("queued %d notification(s); %d alert(s) firing", report.queued, report.firing)
     return report
+
+
+#: Notices that go out as (part of) a new post; ``joined`` ones are thread
+#: replies to the alert's post, and closures a reply and an update of it.
+_POSTED = frozenset({"firing", "escalated", "eased", "repeat"})
+_CLOSED = frozenset({"resolved", "ended", "superseded"})
+
+
+@dataclass
+class _Queue:
+    """Enqueues into the outbox at ``not_before`` and counts the rows."""
+
+    tx: Transaction
+    now: datetime
+    not_before: datetime
+    count: int = 0
+
+    def add(
+        self,
+        channel: str,
+        kind: MessageKind,
+        payload: dict[str, Any],
+        notices: Sequence[Notice],
+        parent: int | None = None,
+    ) -> int:
+        self.count += 1
+        return self.tx.enqueue(
+            channel=channel,
+            kind=kind,
+            payload=payload,
+            fingerprints=[n.alert.fingerprint for n in notices],
+            now=self.now,
+            not_before=self.not_before,
+            parent_id=parent,
+        )
+
+
+def repeat_slot(now: datetime, config: Config) -> datetime | None:
+    """Today's repeat time (``alerts.repeat_at``, else the daily summary's
+    ``slack.summary_at``) once it has passed on a working day of the
+    calendar, outside quiet hours: repeats are queued only then, so they
+    arrive at a predictable time, beside the summary, and never at night or
+    on a weekend."""
+    zone = config.zone
+    today = now.astimezone(zone).date()
+    if not business_calendar(config.calendar, zone).is_working_day(today):
+        return None
+    slot = datetime.combine(today, config.alerts.repeat_at or config.slack.summary_at, zone)
+    if now < slot or quiet_until(now, config.alerts.quiet_hours, zone) != now:
+        return None
+    return slot
+
+
+def _introduced(tx: Transaction, notice: Notice) -> Notice:
+    """A period alert's first announcement names the alert it follows when
+    the same problem's alert closed as the last period ended: a new alert
+    for a new period, not the old one flapping."""
+    alert = notice.alert
+    if notice.reason != "firing" or alert.notified_at is not None or not alert.period:
+        return notice
+    return replace(notice, predecessor=tx.predecessor(alert))
+
+
+def _orphan(notice: Notice) -> bool:
+    """Records joined an alert whose post is unknown: say it in a post."""
+    return notice.reason == "joined" and notice.alert.outbox_id is None
 
 
 def _by_channel(notices: Iterable[Notice], default: str) -> list[tuple[str, list[Notice]]]:
@@ -129,6 +187,18 @@ def _by_channel(notices: Iterable[Notice], default: str) -> list[tuple[str, list
     for notice in notices:
         grouped[notice.alert.channel or default].append(notice)
     return sorted(grouped.items())
+
+
+def _by_parent(
+    notices: Iterable[Notice], reasons: Collection[str], default: str
+) -> dict[tuple[str, int], list[Notice]]:
+    """Notices of ``reasons`` grouped by the post that last announced their
+    alert: they are said in its thread."""
+    grouped: dict[tuple[str, int], list[Notice]] = defaultdict(list)
+    for notice in notices:
+        if notice.reason in reasons and notice.alert.outbox_id is not None:
+            grouped[(notice.alert.channel or default, notice.alert.outbox_id)].append(notice)
+    return grouped
 
 
 def _watchers(config: Config, source: str) -> list[tuple[str, list[str]]]:

@@ -236,6 +236,9 @@ class Alerts(StrictModel):
     hysteresis: float = Field(default=0.05, ge=0, lt=1)
     quiet_hours: QuietHours | None = None
     give_up_after: Duration = timedelta(hours=24)
+    # When repeats of still-open alerts go out on working days; default:
+    # with the daily summary (slack.summary_at).
+    repeat_at: ClockTime | None = None
 
 
 class Service(StrictModel):

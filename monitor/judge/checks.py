@@ -235,6 +235,7 @@ class _Checks:
             text=text,
             source=self.goal.source,
             period=self.report.period.label,
+            period_end=self.report.period.ends_at,
             stage=stage,
             metric=metric,
             channel=self.goal.channel,

@@ -332,6 +332,7 @@ def _finding(
         source=source,
         owner=owner,
         items=tuple((item.record.name, item.record.url) for item in items),
+        members=tuple(item.record.crm_id for item in items),
         channel=rule.channel,
         data={
             "stage": rule.stage,

@@ -44,6 +44,7 @@ from tests.scenarios.generator import (
 )
 
 Cadence = Literal["service", "hourly"]
+Event = Literal["firing", "worse", "easing", "repeat", "joined", "resolved", "ended"]
 CADENCES: tuple[Cadence, ...] = ("service", "hourly")
 SOURCE = "crm"
 GOAL = "q-plan"
@@ -51,11 +52,13 @@ SLA_RULE = "mql-follow-up"
 #: The follow-up window of ``SLA_RULE``, in working hours.
 SLA_HOURS = 4.0
 CHUNK = 2_000
-#: How a post's line says why it is sent (monitor/judge/messages.py); a line
-#: with none of these is a first firing.
-_PREFIXES = {"Worse: ": "worse", "Easing: ": "easing", "Still open: ": "repeat"}
-
-Event = Literal["firing", "worse", "easing", "repeat", "resolved"]
+#: How a line says why it is sent (monitor/judge/messages.py): in a post,
+#: a line with none of these is a first firing; in a thread reply, a
+#: resolution.
+_PREFIXES: dict[str, dict[str, Event]] = {
+    "post": {"Worse: ": "worse", "Easing: ": "easing", "Still open: ": "repeat"},
+    "reply": {"New: ": "joined", "Period ended: ": "ended"},
+}
 
 
 class Clock:
@@ -163,9 +166,10 @@ class Backtest:
         return len(self.steps)
 
     def lines(self, prefix: str = "") -> list[Line]:
-        """Lines of posts and resolution replies whose fingerprint starts
-        with ``prefix``, oldest first (updates of earlier posts are left
-        out: they repeat what the replies said)."""
+        """Lines of posts and thread replies (records joining an alert, its
+        closing) whose fingerprint starts with ``prefix``, oldest first
+        (updates of earlier posts are left out: they repeat what the replies
+        said)."""
         out = []
         for at, message in self.messages:
             if message.kind not in ("post", "reply"):
@@ -174,9 +178,9 @@ class Backtest:
                 if not line.fingerprint.startswith(prefix):
                     continue
                 event: Event = "resolved" if message.kind == "reply" else "firing"
-                for text, named in _PREFIXES.items():
-                    if message.kind == "post" and line.title.startswith(text):
-                        event = named  # type: ignore[assignment]
+                for text, named in _PREFIXES[message.kind].items():
+                    if line.title.startswith(text):
+                        event = named
                 links = tuple(url for _, url in line.links)
                 out.append(Line(at, event, line.fingerprint, line.severity, line.title, links))
         return out
@@ -285,19 +289,17 @@ class Backtest:
         return sorted(out, key=lambda b: b.deadline.deadline)
 
     def resolved_while_breached(self) -> list[Line]:
-        """Resolution lines that name a record past its deadline and still
-        untouched at that moment: "resolved" said of a breach."""
+        """Resolution lines that name a record past its deadline by then,
+        still untouched or touched only after it: "resolved" said of a
+        breach. A breach alert's own resolution is left out: a touch is what
+        resolves it."""
         deadlines = self.deadlines()
         return [
             line
             for line in self.lines()
             if line.event == "resolved"
-            and any(
-                url in deadlines
-                and deadlines[url].deadline <= line.at
-                and deadlines[url].open_at(line.at)
-                for url in line.links
-            )
+            and not line.fingerprint.startswith("sla-breach/")
+            and any(url in deadlines and deadlines[url].deadline <= line.at for url in line.links)
         ]
 
     def severity_changes(self, prefix: str = "") -> list[Line]:

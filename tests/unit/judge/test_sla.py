@@ -304,6 +304,7 @@ def test_findings_per_owner_and_state() -> None:
     assert breach.channel == "#sales"
     assert breach.source == "hs"
     assert breach.data["count"] == 2
+    assert breach.members == ("late-1", "late-2")
     assert "1 MQL " in found[0].title
     assert "Mon 05 Feb 15:00 EST" in found[0].text
 

@@ -1,0 +1,51 @@
+"""When repeats may go out: a working day's repeat time (with the daily
+summary unless ``alerts.repeat_at`` is set), never on a weekend, a holiday,
+or in quiet hours."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from monitor.config.file import Config
+from monitor.dispatch import repeat_slot
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def local(day: int, hour: int, minute: int = 0) -> datetime:
+    """A time in December 2026 (the 14th is a Monday), in Berlin."""
+    return datetime(2026, 12, day, hour, minute, tzinfo=BERLIN)
+
+
+def config(**alerts: Any) -> Config:
+    return Config.model_validate(
+        {
+            "timezone": "Europe/Berlin",
+            "sources": {"crm": {"kind": "demo"}},
+            "calendar": {"holidays": ["2026-12-25"]},
+            "alerts": alerts,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("now", "alerts", "slot"),
+    [
+        (local(14, 8, 59), {}, None),  # before the summary's 09:00
+        (local(14, 9), {}, local(14, 9)),
+        (local(14, 16), {}, local(14, 9)),  # later the same day: still today's slot
+        (local(19, 10), {}, None),  # Saturday
+        (local(20, 10), {}, None),  # Sunday
+        (local(25, 10), {}, None),  # a listed holiday (a Friday)
+        (local(14, 10), {"repeat_at": "14:00"}, None),
+        (local(14, 14, 30), {"repeat_at": "14:00"}, local(14, 14)),
+        (local(14, 9, 30), {"quiet_hours": {"start": "18:00", "end": "10:00"}}, None),
+        (local(14, 10), {"quiet_hours": {"start": "18:00", "end": "10:00"}}, local(14, 9)),
+    ],
+)
+def test_repeat_slot(now: datetime, alerts: dict[str, Any], slot: datetime | None) -> None:
+    assert repeat_slot(now, config(**alerts)) == slot
