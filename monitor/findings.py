@@ -16,7 +16,7 @@ from typing import Literal
 
 from monitor.interfaces import Severity
 
-#: What a finding says. Goals yield the first five, SLA rules the two
+#: What a finding says. Goals yield the first five, SLA rules the three
 #: ``sla-*``, data health ``source-stale``.
 Rule = Literal[
     "pacing",
@@ -26,6 +26,7 @@ Rule = Literal[
     "plan-incomplete",
     "sla-at-risk",
     "sla-breach",
+    "sla-late",
     "source-stale",
 ]
 AlertState = Literal["pending", "firing", "resolved"]

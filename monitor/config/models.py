@@ -208,6 +208,9 @@ class SlaRule(StrictModel):
     segment: dict[str, str] = Field(default_factory=dict)
     channel: str | None = None
     lookback: Duration = timedelta(days=30)  # how long an untouched record stays worth reporting
+    # Report each record first touched after its deadline, once (it is
+    # counted in compliance either way).
+    report_late_touch: bool = False
 
 
 class Slack(StrictModel):

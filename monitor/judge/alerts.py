@@ -56,6 +56,11 @@ NoticeReason = Literal[
 #: trends, and fire at once.
 DEBOUNCED_RULES = frozenset({"pacing", "conversion-drift", "quality-gap"})
 
+#: Rules that report events, not conditions: each record is announced once
+#: as it joins, and the alert is neither repeated nor announced as resolved
+#: when its records age out.
+EVENT_RULES = frozenset({"sla-late"})
+
 
 @dataclass(frozen=True)
 class Notice:
@@ -151,7 +156,9 @@ def reconcile(
         closure = _closure(prev, now, current, promoted)
         closed = replace(prev, state="resolved", resolved_at=now, consecutive=0, closed_as=closure)
         outcome.alerts.append(closed)
-        if prev.notified_at is not None:
+        if prev.notified_at is not None and not (
+            prev.rule in EVENT_RULES and closure == "resolved"
+        ):
             outcome.notices.append(Notice(closed, closure))
     return outcome
 
@@ -200,7 +207,7 @@ def _advance(
             reason = "escalated" if alert.severity > alert.notified_severity else "eased"
         elif joined:
             reason = "joined"
-        elif _repeat_due(alert, step):
+        elif _repeat_due(alert, step) and alert.rule not in EVENT_RULES:
             reason = "repeat"
     outcome.alerts.append(alert)
     if reason:

@@ -153,14 +153,22 @@ def lead(crm_id: str, mql_at: datetime, name: str) -> FunnelRecord:
 
 @pytest.fixture
 def two_leads(tmp_path: Path, slack: FakeSlack) -> Iterator[App]:
-    """Two of Sam's MQLs, due at 14:00 and 15:00."""
+    """Two of Sam's MQLs, due at 14:00 and 15:00, under a rule that reports
+    late touches."""
     config = Config.model_validate(
         {
             "timezone": "America/New_York",
             "database": f"sqlite:///{tmp_path / 'two.db'}",
             "sources": {"crm": {"kind": "demo"}},
             "slack": {"token": TOKEN, "api_url": slack.api_url, "channel": "#revenue-alignment"},
-            "sla": [{"name": "mql-follow-up", "source": "crm", "within": "4h"}],
+            "sla": [
+                {
+                    "name": "mql-follow-up",
+                    "source": "crm",
+                    "within": "4h",
+                    "report_late_touch": True,
+                }
+            ],
         }
     )
     application = App(LoadedConfig(config, "sla.yaml"), clock=Clock())
@@ -179,6 +187,10 @@ def cycle(app: App, when: datetime) -> None:
     app.store.record_sync("crm", when, ok=True)
     app.record(app.evaluate())
     app.deliver()
+
+
+def touch(app: App, crm_id: str, when: datetime) -> None:
+    app.store.write_batch("crm", "tasks", Batch(touches=[Touch("persons", crm_id, when)]), when)
 
 
 def test_each_breach_is_named_at_once_in_the_thread_of_the_owners_alert(
@@ -203,3 +215,29 @@ def test_each_breach_is_named_at_once_in_the_thread_of_the_owners_alert(
     sent = len(slack.calls_to("chat.postMessage"))
     cycle(two_leads, first_due + HOUR + timedelta(minutes=2))
     assert len(slack.calls_to("chat.postMessage")) == sent, "said once"
+
+
+def test_a_late_touch_is_reported_once_when_configured(two_leads: App, slack: FakeSlack) -> None:
+    first_due = MQL_AT + 4 * HOUR
+    cycle(two_leads, first_due + timedelta(minutes=1))
+    touch(two_leads, "P1", first_due + timedelta(minutes=30))
+    cycle(two_leads, first_due + timedelta(minutes=31))
+    late = [t for t in texts(slack) if "followed up late" in t]
+    assert len(late) == 1 and "Dana Whitfield" in late[0] and "30m (business time)" in late[0]
+
+    cycle(two_leads, first_due + HOUR + timedelta(minutes=1))  # Lee Park breached
+    sent = len(slack.calls_to("chat.postMessage"))
+    touch(two_leads, "P2", first_due + HOUR + timedelta(minutes=10))
+    cycle(two_leads, first_due + HOUR + timedelta(minutes=11))
+    new = [c.params for c in slack.calls_to("chat.postMessage")[sent:]]
+    (reply,) = [p for p in new if "followed up late" in p["text"]]
+    assert reply.get("thread_ts") and "Lee Park" in reply["text"]
+    assert "Dana Whitfield" not in reply["text"], "only the record that is new"
+    assert any(p["text"].startswith("Cleared") for p in new), "the touch resolves the breach"
+
+    sent = len(slack.calls_to("chat.postMessage"))
+    for minutes in (15, 30, 60 * 24):
+        cycle(two_leads, first_due + HOUR + timedelta(minutes=minutes))
+    assert len(slack.calls_to("chat.postMessage")) == sent, "reported once, never repeated"
+    statuses = two_leads.evaluate().sla[0][1].overall.counts
+    assert statuses[State.LATE] == 2

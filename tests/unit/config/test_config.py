@@ -107,6 +107,13 @@ def test_repeats_are_set_inside_working_hours() -> None:
     assert config.alerts.repeat_at is not None and config.alerts.repeat_at.hour == 11
 
 
+def test_late_touches_are_reported_only_when_asked() -> None:
+    rule = "sla:\n  - {name: f, source: hs, within: 4h%s}\n"
+    assert parse(BASE + rule % "", "alignmon.yaml", ENV).sla[0].report_late_touch is False
+    asked = parse(BASE + rule % ", report_late_touch: true", "alignmon.yaml", ENV)
+    assert asked.sla[0].report_late_touch is True
+
+
 def test_an_unquoted_clock_time_says_to_quote_it() -> None:
     text = BASE + "alerts:\n  quiet_hours: {start: 20:00, end: 7:30}\n"
     assert 'quote it, e.g. "20:00"' in error_for(text)

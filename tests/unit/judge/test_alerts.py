@@ -62,8 +62,13 @@ def at_risk(*members: str) -> Finding:
     return finding("sla-at-risk", W, owner="sam@example.com", members=members)
 
 
+def late(*members: str) -> Finding:
+    return finding("sla-late", Severity.INFO, owner="sam@example.com", members=members)
+
+
 BREACH = "sla-breach/q1/sam@example.com"
 AT_RISK = "sla-at-risk/q1/sam@example.com"
+LATE = "sla-late/q1/sam@example.com"
 PACING = "pacing/q1/mql"
 
 
@@ -168,6 +173,17 @@ CASES: dict[str, list[At]] = {
     "an at-risk record that was touched resolves": [
         At(0 * MINUTE, [at_risk("x")], [(AT_RISK, "firing")]),
         At(15 * MINUTE, [], [(AT_RISK, "resolved")]),
+    ],
+    "late touches: each announced once, no repeats, no resolution": [
+        At(0 * HOUR, [late("a")], [(LATE, "firing")]),
+        At(1 * HOUR, [late("a", "b")], [(LATE, "joined")]),
+        At(
+            WEDNESDAY_9 - T0,
+            [late("a", "b")],
+            [],
+            {"repeat_slot": WEDNESDAY_9},
+        ),
+        At(8 * DAY, [], []),
     ],
     "an alert whose period ended closes as ended": [
         At(
