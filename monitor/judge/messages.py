@@ -114,9 +114,10 @@ def resolution_payload(notices: Sequence[Notice], zone: ZoneInfo) -> dict[str, A
 
 
 def ended_text(alert: Alert) -> str:
-    """How the period of an alert ended: ``Period ended: 54 of 76 (71%).``"""
+    """How the period of an alert ended (the line's title already says that
+    it did): ``Ended at 54 of 76 (71.1%).``"""
     result = _result(alert)
-    return f"Period ended: {result}." if result else "Period ended."
+    return f"Ended at {result}." if result else "The period is over."
 
 
 def period_name(label: str) -> str:

@@ -188,7 +188,8 @@ def test_a_period_that_ended_short_is_closed_as_ended_and_the_next_is_a_new_aler
     assert app.deliver().sent == 2
     reply = posts(slack)[-1]
     assert reply["text"].startswith("Period ended: 1 alert")
-    assert "Period ended: 54 of 76 (71.1%)" in reply["text"] and "Resolved" not in reply["text"]
+    assert "Period ended: MQLs 21% behind pace — Ended at 54 of 76 (71.1%)." in reply["text"]
+    assert "Resolved" not in reply["text"]
     (update,) = [c.params["text"] for c in slack.calls_to("chat.update")]
     assert "⏹ Period ended — MQLs" in update and "Resolved" not in update
 

@@ -91,12 +91,12 @@ def line(notice: Notice) -> dict[str, Any]:
         (
             Notice(alert(state="resolved", closed_as="ended"), "ended"),
             "Period ended: MQLs 42% behind pace",
-            "Period ended: 54 of 76 (71.1%).",
+            "Ended at 54 of 76 (71.1%).",
         ),
         (
             Notice(alert(data={}), "ended"),
             "Period ended: MQLs 42% behind pace",
-            "Period ended.",
+            "The period is over.",
         ),
         (
             Notice(alert(notified_at=None), "firing", predecessor=alert(state="resolved")),
