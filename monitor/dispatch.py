@@ -151,18 +151,30 @@ class _Queue:
         )
 
 
+#: How long after the day's repeat time repeats may still go out: an alert
+#: whose finding was missing (held) at the repeat time, or a service that
+#: was down then, repeats within this hour or on the next working day,
+#: never at an unpredictable hour of the afternoon.
+REPEAT_WINDOW = timedelta(hours=1)
+
+
 def repeat_slot(now: datetime, config: Config) -> datetime | None:
     """Today's repeat time (``alerts.repeat_at``, else the daily summary's
-    ``slack.summary_at``) once it has passed on a working day of the
-    calendar, outside quiet hours: repeats are queued only then, so they
-    arrive at a predictable time, beside the summary, and never at night or
-    on a weekend."""
+    ``slack.summary_at``) when ``now`` is within ``REPEAT_WINDOW`` after it
+    on a working day of the calendar, outside quiet hours (a repeat time in
+    quiet hours opens the window at their end): repeats are queued only
+    then, so they arrive at a predictable time, beside the summary, and
+    never at night or on a weekend."""
     zone = config.zone
     today = now.astimezone(zone).date()
     if not business_calendar(config.calendar, zone).is_working_day(today):
         return None
     slot = datetime.combine(today, config.alerts.repeat_at or config.slack.summary_at, zone)
-    if now < slot or quiet_until(now, config.alerts.quiet_hours, zone) != now:
+    opens = quiet_until(slot, config.alerts.quiet_hours, zone)
+    if (
+        not opens <= now < opens + REPEAT_WINDOW
+        or quiet_until(now, config.alerts.quiet_hours, zone) != now
+    ):
         return None
     return slot
 

@@ -112,8 +112,8 @@ def service_config(scenario: Scenario, database: str, *, sla: bool = True) -> di
 @dataclass(frozen=True)
 class Line:
     """One line of a delivered message: an alert firing, getting worse or
-    easier, repeated, or resolved (a thread reply). ``links``: the URLs of
-    the records it names."""
+    easier, repeated, records joining it, or its closing (a thread reply).
+    ``links``: the URLs of the records it names."""
 
     at: datetime
     event: Event
@@ -121,6 +121,7 @@ class Line:
     severity: Severity
     title: str
     links: tuple[str, ...] = ()
+    text: str = ""
 
     @property
     def rule(self) -> str:
@@ -182,7 +183,9 @@ class Backtest:
                     if line.title.startswith(text):
                         event = named
                 links = tuple(url for _, url in line.links)
-                out.append(Line(at, event, line.fingerprint, line.severity, line.title, links))
+                out.append(
+                    Line(at, event, line.fingerprint, line.severity, line.title, links, line.text)
+                )
         return out
 
     def posted(self) -> Counter[str]:

@@ -1,6 +1,6 @@
-"""When repeats may go out: a working day's repeat time (with the daily
-summary unless ``alerts.repeat_at`` is set), never on a weekend, a holiday,
-or in quiet hours."""
+"""When repeats may go out: within an hour after a working day's repeat
+time (with the daily summary unless ``alerts.repeat_at`` is set), never on
+a weekend, a holiday, or in quiet hours."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from monitor.config.file import Config
 from monitor.dispatch import repeat_slot
 
 BERLIN = ZoneInfo("Europe/Berlin")
+LUNCH = {"start": "12:00", "end": "13:00"}
+EVENING = {"start": "17:00", "end": "08:00"}
 
 
 def local(day: int, hour: int, minute: int = 0) -> datetime:
@@ -37,7 +39,8 @@ def config(**alerts: Any) -> Config:
     [
         (local(14, 8, 59), {}, None),  # before the summary's 09:00
         (local(14, 9), {}, local(14, 9)),
-        (local(14, 16), {}, local(14, 9)),  # later the same day: still today's slot
+        (local(14, 9, 59), {}, local(14, 9)),
+        (local(14, 10), {}, None),  # an hour on: not today any more
         (local(19, 10), {}, None),  # Saturday
         (local(20, 10), {}, None),  # Sunday
         (local(25, 10), {}, None),  # a listed holiday (a Friday)
@@ -45,6 +48,12 @@ def config(**alerts: Any) -> Config:
         (local(14, 14, 30), {"repeat_at": "14:00"}, local(14, 14)),
         (local(14, 9, 30), {"quiet_hours": {"start": "18:00", "end": "10:00"}}, None),
         (local(14, 10), {"quiet_hours": {"start": "18:00", "end": "10:00"}}, local(14, 9)),
+        (local(14, 10, 30), {"quiet_hours": {"start": "18:00", "end": "10:00"}}, local(14, 9)),
+        (local(14, 11), {"quiet_hours": {"start": "18:00", "end": "10:00"}}, None),
+        (local(14, 12, 45), {"repeat_at": "12:30", "quiet_hours": LUNCH}, None),
+        (local(14, 13, 10), {"repeat_at": "12:30", "quiet_hours": LUNCH}, local(14, 12, 30)),
+        (local(14, 16, 50), {"repeat_at": "16:30", "quiet_hours": EVENING}, local(14, 16, 30)),
+        (local(14, 17, 10), {"repeat_at": "16:30", "quiet_hours": EVENING}, None),
     ],
 )
 def test_repeat_slot(now: datetime, alerts: dict[str, Any], slot: datetime | None) -> None:
