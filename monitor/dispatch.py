@@ -151,30 +151,40 @@ class _Queue:
         )
 
 
-#: How long after the day's repeat time repeats may still go out: an alert
-#: whose finding was missing (held) at the repeat time, or a service that
-#: was down then, repeats within this hour or on the next working day,
-#: never at an unpredictable hour of the afternoon.
+#: How long after a repeat time repeats may still go out: an alert whose
+#: finding was missing (held) at the repeat time, or a service that was
+#: down then, repeats within this hour or at the next repeat time, never at
+#: an unpredictable hour of the afternoon.
 REPEAT_WINDOW = timedelta(hours=1)
 
 
 def repeat_slot(now: datetime, config: Config) -> datetime | None:
-    """Today's repeat time (``alerts.repeat_at``, else the daily summary's
-    ``slack.summary_at``) when ``now`` is within ``REPEAT_WINDOW`` after it
-    on a working day of the calendar, outside quiet hours (a repeat time in
-    quiet hours opens the window at their end): repeats are queued only
-    then, so they arrive at a predictable time, beside the summary, and
-    never at night or on a weekend."""
-    zone = config.zone
+    """The repeat time ``now`` may send repeats for, or None.
+
+    Repeat times fall on working days of the calendar: the day's first at
+    ``alerts.repeat_at`` (else the daily summary's ``slack.summary_at``),
+    and, when ``repeat_interval`` is shorter than a day, every interval
+    after it until the working day ends (``4h``: 09:00 and 13:00). A
+    repeat time is open for ``REPEAT_WINDOW`` (or the interval, if
+    shorter), from the end of quiet hours if it falls in them, and never
+    during quiet hours: repeats arrive at a predictable time, beside the
+    summary, never at night or on a weekend."""
+    zone, alerts = config.zone, config.alerts
     today = now.astimezone(zone).date()
-    if not business_calendar(config.calendar, zone).is_working_day(today):
+    calendar = business_calendar(config.calendar, zone)
+    hours = calendar.interval(today)
+    if hours is None:
         return None
-    slot = datetime.combine(today, config.alerts.repeat_at or config.slack.summary_at, zone)
-    opens = quiet_until(slot, config.alerts.quiet_hours, zone)
-    if (
-        not opens <= now < opens + REPEAT_WINDOW
-        or quiet_until(now, config.alerts.quiet_hours, zone) != now
-    ):
+    slot = datetime.combine(today, alerts.repeat_at or config.slack.summary_at, zone)
+    window = REPEAT_WINDOW
+    if alerts.repeat_interval < timedelta(days=1) and now > slot:
+        window = min(window, alerts.repeat_interval)
+        later = slot + (now - slot) // alerts.repeat_interval * alerts.repeat_interval
+        if later > slot and later >= hours[1]:
+            return None  # the working day is over
+        slot = later
+    opens = quiet_until(slot, alerts.quiet_hours, zone)
+    if not opens <= now < opens + window or quiet_until(now, alerts.quiet_hours, zone) != now:
         return None
     return slot
 

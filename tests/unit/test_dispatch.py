@@ -1,6 +1,7 @@
 """When repeats may go out: within an hour after a working day's repeat
-time (with the daily summary unless ``alerts.repeat_at`` is set), never on
-a weekend, a holiday, or in quiet hours."""
+time (with the daily summary unless ``alerts.repeat_at`` is set, and every
+``repeat_interval`` after it when that is shorter than a day), never on a
+weekend, a holiday, after working hours or in quiet hours."""
 
 from __future__ import annotations
 
@@ -53,6 +54,11 @@ def config(**alerts: Any) -> Config:
         (local(14, 12, 45), {"repeat_at": "12:30", "quiet_hours": LUNCH}, None),
         (local(14, 13, 10), {"repeat_at": "12:30", "quiet_hours": LUNCH}, local(14, 12, 30)),
         (local(14, 16, 50), {"repeat_at": "16:30", "quiet_hours": EVENING}, local(14, 16, 30)),
+        (local(14, 13, 20), {"repeat_interval": "4h"}, local(14, 13)),  # 09:00, 13:00
+        (local(14, 14), {"repeat_interval": "4h"}, None),
+        (local(14, 17, 5), {"repeat_interval": "4h"}, None),  # 17:00: the day is over
+        (local(14, 11, 10), {"repeat_interval": "30m"}, local(14, 11)),
+        (local(14, 11, 40), {"repeat_interval": "30m"}, local(14, 11, 30)),
         (local(14, 17, 10), {"repeat_at": "16:30", "quiet_hours": EVENING}, None),
     ],
 )
