@@ -102,7 +102,7 @@ def record(
             told = [n for n in notices if n.reason != "superseded"]  # the new alert says it
             if told:
                 payload = messages.resolution_payload(told, config.zone)
-                queue.add(channel, "reply", payload, notices, parent)
+                queue.add(channel, "reply", payload, told, parent)
             # rebuilt from the parent at delivery, so it shows every closure so far
             queue.add(channel, "update", {}, notices, parent)
 
