@@ -194,8 +194,9 @@ def _advance(
         consecutive=prev.consecutive + 1,
     )
     needed = step.policy.for_evaluations if finding.rule in DEBOUNCED_RULES else 1
-    joined = tuple(m for m in alert.members if m not in set(alert.notified_members))
-    left = tuple(m for m in alert.notified_members if m not in set(alert.members))
+    told, members = set(alert.notified_members), set(alert.members)
+    joined = tuple(m for m in alert.members if m not in told)
+    left = tuple(m for m in alert.notified_members if m not in members)
     reason: NoticeReason | None = None
     if alert.state == "pending" and alert.consecutive >= needed:
         alert = replace(alert, state="firing", fired_at=step.now)
