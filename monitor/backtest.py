@@ -23,6 +23,7 @@ source with stored records counts as synced for the whole window.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
@@ -48,16 +49,32 @@ MIN_STEP = timedelta(minutes=1)
 #: the limit says so before hours are spent.
 MAX_STEPS = 100_000
 #: The rule columns of the tally, in order.
-RULE_COUNTS = ("fired", "resolved", "repeated", "escalated", "eased", "flapped", "silenced")
+RULE_COUNTS = (
+    "fired",
+    "joined",
+    "resolved",
+    "ended",
+    "superseded",
+    "repeated",
+    "escalated",
+    "eased",
+    "flapped",
+    "silenced",
+)
 #: Tally column of each notice reason.
 _COLUMN = {
     "firing": "fired",
+    "joined": "joined",
     "resolved": "resolved",
+    "ended": "ended",
+    "superseded": "superseded",
     "repeat": "repeated",
     "escalated": "escalated",
     "eased": "eased",
     "silenced": "silenced",
 }
+#: Reasons that close an alert, for counting its flips.
+_CLOSING = frozenset({"resolved", "ended", "superseded"})
 
 Progress = Callable[[int, int, datetime], None]
 
@@ -133,9 +150,10 @@ class AlertHistory:
         """Changes between firing and resolved after the first firing: 0
         fired and stayed, 1 fired and cleared, more is flapping."""
         changes, last = 0, None
-        for _, event in self.events:
-            if event not in ("firing", "resolved"):
+        for _, reason in self.events:
+            if reason != "firing" and reason not in _CLOSING:
                 continue
+            event = "closed" if reason in _CLOSING else reason
             if last is not None and event != last:
                 changes += 1
             last = event
@@ -204,7 +222,9 @@ def replay(
             config,
             matchers=[s.matcher for s in silences if s.created_at <= at < s.expires_at],
             enqueue=outbox.enqueuer(at),
+            predecessor=functools.partial(_predecessor, state),
             held=evaluation.held,
+            held_critical=evaluation.held_critical,
             stale_sources=evaluation.stale_sources,
         )
         state.update(step.alerts)
@@ -222,6 +242,22 @@ def replay(
     result.messages = outbox.delivered
     result.seconds = time.perf_counter() - began
     return result
+
+
+def _predecessor(state: Mapping[str, Alert], alert: Alert) -> Alert | None:
+    """What the alert transaction's ``predecessor`` finds in the database,
+    from the alerts the replay holds: the same problem's alert that closed
+    as the period just before ``alert``'s ended."""
+    start = alert.period.partition("..")[0]
+    for before in state.values():
+        if (
+            before.closed_as == "ended"
+            and before.fingerprint != alert.fingerprint
+            and before.lineage == alert.lineage
+            and before.period.partition("..")[2] == start
+        ):
+            return before
+    return None
 
 
 def _unjudged(config: Config, store: Store, goal: str | None) -> dict[str, str]:
@@ -327,7 +363,7 @@ class _Outbox:
         if queued.kind == "update" and queued.parent_id is not None:
             parent = self._payloads[queued.parent_id]
             resolved = {
-                line["fingerprint"]
+                line["fingerprint"]: alert.closed_as or "resolved"
                 for line in parent.get("lines", [])
                 if (alert := alerts.get(line["fingerprint"])) is not None
                 and alert.state == "resolved"

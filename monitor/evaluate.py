@@ -40,6 +40,7 @@ class Evaluation:
     waiting: dict[str, str] = field(default_factory=dict)
     sla_waiting: list[tuple[SlaRule, str]] = field(default_factory=list)
     held: frozenset[str] = frozenset()
+    held_critical: frozenset[str] = frozenset()
     facts: dict[str, FunnelFacts] = field(default_factory=dict)  # by goal name, for charts
 
     @property
@@ -87,6 +88,7 @@ def evaluate(
                 result.sla.append((rule, sla_result(config, store, rule, as_of)))
     goals = {g.name: g for g in config.goals}
     result.held = held_fingerprints(goals, result.goals, config.alerts.hysteresis)
+    result.held_critical = held_critical(goals, result.goals, config.alerts.hysteresis)
     return result
 
 
@@ -173,6 +175,40 @@ def held_fingerprints(
                 held.add(fingerprint("conversion-drift", report.name, upper, label))
             low = report.stage(lower).drift
             if cohort.ratio < 1 and low is not None and low <= -(goal.drift.warning - margin):
+                held.add(fingerprint("quality-gap", report.name, upper, label))
+    return frozenset(held)
+
+
+def held_critical(
+    goals: Mapping[str, Goal], reports: Sequence[GoalReport], hysteresis: float
+) -> frozenset[str]:
+    """Fingerprints whose metric is still within the hysteresis margin of
+    the critical line: a critical alert there stays critical, so a metric
+    hovering at the line is not announced as worse, easing, worse again.
+    The lines are those the checks use: a stage's drift for pacing and for
+    the quality gap (the lower stage's), twice the tolerance for conversion
+    drift. The margin is at least what one record moves the metric (1 /
+    expected): with ten deals expected, one more deal is ten points, and a
+    five-point margin would not hold."""
+    held: set[str] = set()
+
+    def margin(expected: float | None) -> float:
+        return max(hysteresis, 1 / expected if expected else 0.0)
+
+    for report in reports:
+        drift, label = goals[report.name].drift, report.period.label
+        near = {
+            s.stage
+            for s in report.stages
+            if s.drift is not None and s.drift <= -(drift.critical - margin(s.expected))
+        }
+        held.update(fingerprint("pacing", report.name, stage, label) for stage in near)
+        for name, cohort in report.recent.items():
+            upper, lower = RATE_STAGES[name]
+            line = 2 * drift.conversion_tolerance
+            if cohort.ratio - 1 <= -(line - margin(cohort.expected)):
+                held.add(fingerprint("conversion-drift", report.name, upper, label))
+            if lower in near:
                 held.add(fingerprint("quality-gap", report.name, upper, label))
     return frozenset(held)
 

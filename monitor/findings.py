@@ -16,7 +16,7 @@ from typing import Literal
 
 from monitor.interfaces import Severity
 
-#: What a finding says. Goals yield the first five, SLA rules the two
+#: What a finding says. Goals yield the first five, SLA rules the three
 #: ``sla-*``, data health ``source-stale``.
 Rule = Literal[
     "pacing",
@@ -26,9 +26,14 @@ Rule = Literal[
     "plan-incomplete",
     "sla-at-risk",
     "sla-breach",
+    "sla-late",
     "source-stale",
 ]
 AlertState = Literal["pending", "firing", "resolved"]
+#: Why a firing alert stopped: its finding cleared, its period ended (a
+#: period that ended short did not recover), or its records moved on to a
+#: more severe alert (at risk → breached).
+Closure = Literal["resolved", "ended", "superseded"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +42,13 @@ class Finding:
     name (the source name for source-stale). ``metric``: the number the
     lifecycle applies hysteresis to (drift for pacing, e.g. -0.32), or None.
     ``owner``: an owner email for SLA findings. ``items``: per-record lines
-    (CRM text, escaped by the notifier) with deep links. ``source``: the
-    source the finding was computed from, so a stale source can inhibit it."""
+    (CRM text, escaped by the notifier) with deep links. ``members``: for a
+    finding that groups records, each item's record id, in the same order,
+    so the lifecycle can tell which records are new to the group.
+    ``period_end``: when the goal period the finding is about ends; an alert
+    still open then is closed as "period ended", not resolved. ``source``:
+    the source the finding was computed from, so a stale source can inhibit
+    it."""
 
     rule: Rule
     subject: str
@@ -51,6 +61,8 @@ class Finding:
     owner: str = ""
     metric: float | None = None
     items: Sequence[tuple[str, str]] = ()
+    members: Sequence[str] = ()
+    period_end: datetime | None = None
     channel: str | None = None
     data: Mapping[str, object] = field(default_factory=dict)
 
@@ -67,7 +79,11 @@ def fingerprint(rule: str, subject: str, stage: str = "", period: str = "", owne
 
 @dataclass(frozen=True)
 class Alert:
-    """The remembered state of one fingerprint."""
+    """The remembered state of one fingerprint. ``members``, ``stage``,
+    ``period``, ``period_end`` and ``data`` (the finding's numbers) are as
+    last seen; ``notified_*`` are as of the last message about it, so the
+    next one can say what changed; ``closed_as`` says why it stopped
+    firing."""
 
     fingerprint: str
     rule: Rule
@@ -84,8 +100,30 @@ class Alert:
     metric: float | None = None
     owner: str = ""
     items: tuple[tuple[str, str], ...] = ()
+    members: tuple[str, ...] = ()
+    stage: str = ""
+    period: str = ""
+    period_end: datetime | None = None
+    data: Mapping[str, float] = field(default_factory=dict)
     fired_at: datetime | None = None
     resolved_at: datetime | None = None
+    closed_as: Closure | None = None
     notified_at: datetime | None = None
     notified_severity: Severity | None = None
+    notified_metric: float | None = None
+    notified_members: tuple[str, ...] = ()
     outbox_id: int | None = None
+
+    @property
+    def lineage(self) -> str:
+        """The fingerprint without the period: the same problem in any
+        period (``pacing/q1/mql``)."""
+        return fingerprint(self.rule, self.subject, self.stage, "", self.owner)
+
+    def item(self, member: str) -> tuple[str, str] | None:
+        """The (label, url) of one member record, if it is listed."""
+        if member in self.members:
+            index = self.members.index(member)
+            if index < len(self.items):
+                return self.items[index]
+        return None

@@ -85,8 +85,8 @@ def _deliver_one(
             return
         ref = parent.ref
         if row.kind == "update":
-            resolved = tx.resolved_fingerprints(parent.fingerprints)
-            payload = messages.updated_payload(parent.payload, resolved)
+            closed = tx.closures(parent.fingerprints)
+            payload = messages.updated_payload(parent.payload, closed)
     message = messages.to_message(row.channel, row.kind, payload, ref)
     attempts = row.attempts + 1
     try:

@@ -26,7 +26,10 @@ _EVENT_LABEL = {
     "escalated": "WORSE",
     "eased": "EASING",
     "repeat": "REPEAT",
+    "joined": "JOINED",
     "resolved": "RESOLVED",
+    "ended": "ENDED",
+    "superseded": "SUPERSEDED",
 }
 
 

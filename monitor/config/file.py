@@ -47,7 +47,8 @@ class Config(StrictModel):
 
 def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
     """Cross-references the models cannot check alone, as (location, message):
-    goals and SLA rules must name a defined source, and names must be unique."""
+    goals and SLA rules must name a defined source, names must be unique,
+    and ``alerts.repeat_at`` must fall in the calendar's working hours."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
     defined = ", ".join(sorted(config.sources))
     sections: list[tuple[str, Sequence[Goal | SlaRule]]] = [
@@ -69,4 +70,13 @@ def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
                     ((section, index, "name"), f"{item.name!r} is used twice in {section}")
                 )
             seen.add(item.name)
+    repeat_at, hours = config.alerts.repeat_at, config.calendar
+    if repeat_at is not None and not hours.start <= repeat_at < hours.end:
+        errors.append(
+            (
+                ("alerts", "repeat_at"),
+                f"{repeat_at:%H:%M} is outside the working hours "
+                f"({hours.start:%H:%M}-{hours.end:%H:%M}); repeats go out in working hours",
+            )
+        )
     return errors

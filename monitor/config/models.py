@@ -211,6 +211,9 @@ class SlaRule(StrictModel):
     segment: dict[str, str] = Field(default_factory=dict)
     channel: str | None = None
     lookback: Duration = timedelta(days=30)  # how long an untouched record stays worth reporting
+    # Report each record first touched after its deadline, once (it is
+    # counted in compliance either way).
+    report_late_touch: bool = False
 
 
 class Slack(StrictModel):
@@ -239,6 +242,9 @@ class Alerts(StrictModel):
     hysteresis: float = Field(default=0.05, ge=0, lt=1)
     quiet_hours: QuietHours | None = None
     give_up_after: Duration = timedelta(hours=24)
+    # When repeats of still-open alerts go out on working days; default:
+    # with the daily summary (slack.summary_at).
+    repeat_at: ClockTime | None = None
 
 
 class Service(StrictModel):

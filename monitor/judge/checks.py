@@ -83,7 +83,11 @@ class _Checks:
             f"({fmt.percent(s.drift + 1)} of pace); at this rate "
             f"{fmt.count(s.projection or 0)} of {fmt.count(s.target)} by {last_day.isoformat()}."
         )
-        if s.needed_per_day is not None and s.pace_per_day is not None:
+        left = self.report.total_days - self.report.elapsed_days
+        if s.needed_per_day is not None and left < 1:  # a daily pace means nothing now
+            time_left = fmt.ago(self.report.period.ends_at - self.report.as_of)
+            text += f" {fmt.count(s.target - s.actual)} short with {time_left} left."
+        elif s.needed_per_day is not None and s.pace_per_day is not None:
             needed, pace = fmt.per_day(s.needed_per_day), fmt.per_day(s.pace_per_day)
             text += f" Catching up needs {needed} against {pace} so far."
         else:
@@ -239,6 +243,7 @@ class _Checks:
             text=text,
             source=self.goal.source,
             period=self.report.period.label,
+            period_end=self.report.period.ends_at,
             stage=stage,
             metric=metric,
             channel=self.goal.channel,

@@ -49,7 +49,7 @@ from monitor.facts import COMPLIANCE_WINDOW, SlaRecord
 from monitor.findings import Finding, Rule
 from monitor.interfaces import Severity
 from monitor.judge.business_time import BusinessCalendar
-from monitor.judge.format import stage_noun
+from monitor.judge.format import ago, stage_noun
 
 log = logging.getLogger(__name__)
 
@@ -206,13 +206,25 @@ def evaluate(
 def findings(rule: SlaRule, result: SlaResult, source: str) -> list[Finding]:
     """One ``sla-at-risk`` (warning) and one ``sla-breach`` (critical) finding
     per owner with records in that state, each listing its records, most
-    urgent first."""
+    urgent first. With ``report_late_touch``, one ``sla-late`` (info)
+    finding per owner for the records first touched after their deadline
+    in the compliance window, latest touch first: the alert lifecycle
+    announces each once, as it joins."""
     groups: dict[tuple[State, str], list[RecordSla]] = defaultdict(list)
     for item in result.records:
-        if item.state in (State.AT_RISK, State.OPEN) and item.record.owner_email:
-            groups[(item.state, item.record.owner_email)].append(item)
+        owner = item.record.owner_email
+        if item.state in (State.AT_RISK, State.OPEN) and owner:
+            groups[(item.state, owner)].append(item)
+        elif item.state is State.LATE and owner and rule.report_late_touch:
+            touched = item.touched_at
+            if touched is not None and result.window_start < touched <= result.as_of:
+                groups[(item.state, owner)].append(item)
     out = []
     for (state, owner), items in sorted(groups.items()):
+        if state is State.LATE:
+            items.sort(key=lambda item: (item.touched_at, item.record.crm_id), reverse=True)
+            out.append(_late_finding(rule, result, source, owner, items))
+            continue
         items.sort(key=lambda item: (item.deadline, item.record.crm_id))
         out.append(_finding(rule, result, source, state, owner, items))
     return out
@@ -332,6 +344,7 @@ def _finding(
         source=source,
         owner=owner,
         items=tuple((item.record.name, item.record.url) for item in items),
+        members=tuple(item.record.crm_id for item in items),
         channel=rule.channel,
         data={
             "stage": rule.stage,
@@ -339,6 +352,40 @@ def _finding(
             "within_seconds": rule.within.total_seconds(),
             "deadline": deadlines[0].isoformat(),
             "deadlines": [moment.isoformat() for moment in deadlines],
+            "crm_ids": [item.record.crm_id for item in items],
+            "owner_name": result.owner_names.get(owner),
+        },
+    )
+
+
+def _late_finding(
+    rule: SlaRule, result: SlaResult, source: str, owner: str, items: list[RecordSla]
+) -> Finding:
+    count = len(items)
+    noun = stage_noun(rule.stage, count)
+    window = format_duration(rule.within)
+    who = result.owner_names.get(owner) or owner
+    # Lateness in business time: SLA time beyond the window.
+    late = [item.sla_time - rule.within for item in items if item.sla_time is not None]
+    days = (result.as_of - result.window_start).days
+    return Finding(
+        rule="sla-late",
+        subject=rule.name,
+        severity=Severity.INFO,
+        title=f"{who}: {count} {noun} followed up late ({rule.name})",
+        text=(
+            f"{count} {noun} first touched after the {window} follow-up window in the last "
+            f"{days} days; the latest {ago(late[0])} (business time) after its deadline."
+        ),
+        source=source,
+        owner=owner,
+        items=tuple((item.record.name, item.record.url) for item in items),
+        members=tuple(item.record.crm_id for item in items),
+        channel=rule.channel,
+        data={
+            "stage": rule.stage,
+            "count": count,
+            "late_seconds": [span.total_seconds() for span in late],
             "crm_ids": [item.record.crm_id for item in items],
             "owner_name": result.owner_names.get(owner),
         },

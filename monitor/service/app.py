@@ -130,6 +130,7 @@ class App:
                 evaluation.findings,
                 self.clock(),
                 held=evaluation.held,
+                held_critical=evaluation.held_critical,
                 stale_sources=evaluation.stale_sources,
                 ready_sources=frozenset(self.config.sources) - evaluation.waiting.keys(),
             )

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
 
-from monitor.findings import Alert
+from monitor.findings import Alert, Closure
 from monitor.interfaces import Severity
 from monitor.store.bulk import insert_or_update
 from monitor.store.schema import alerts, silences
@@ -22,7 +22,7 @@ from monitor.store.schema import alerts, silences
 _ALERT_COLUMNS = (
     "fingerprint", "rule", "subject", "source", "state", "consecutive", "metric", "channel",
     "title", "text", "first_seen_at", "last_seen_at", "fired_at", "resolved_at", "notified_at",
-    "outbox_id",
+    "outbox_id", "period_end", "closed_as", "notified_metric",
 )  # fmt: skip
 
 #: Any constant: the key of the advisory lock that serialises alert updates.
@@ -65,7 +65,15 @@ class AlertRows:
             row["notified_severity"] = (
                 None if alert.notified_severity is None else int(alert.notified_severity)
             )
-            row["payload"] = {"owner": alert.owner, "items": [list(i) for i in alert.items]}
+            row["notified_members"] = list(alert.notified_members)
+            row["payload"] = {
+                "owner": alert.owner,
+                "items": [list(i) for i in alert.items],
+                "members": list(alert.members),
+                "stage": alert.stage,
+                "period": alert.period,
+                "data": dict(alert.data),
+            }
             stmt = insert_or_update(self._conn, alerts).values(**row)
             self._conn.execute(
                 stmt.on_conflict_do_update(
@@ -78,13 +86,35 @@ class AlertRows:
         if fingerprints:
             self._conn.execute(delete(alerts).where(alerts.c.fingerprint.in_(fingerprints)))
 
-    def resolved_fingerprints(self, fingerprints: Sequence[str]) -> set[str]:
+    def closures(self, fingerprints: Sequence[str]) -> dict[str, Closure]:
+        """Of ``fingerprints``, those no longer open, with why they closed
+        (rows closed before that was recorded count as resolved)."""
         rows = self._conn.execute(
-            select(alerts.c.fingerprint).where(
+            select(alerts.c.fingerprint, alerts.c.closed_as).where(
                 alerts.c.fingerprint.in_(list(fingerprints)), alerts.c.state == "resolved"
             )
         )
-        return {row[0] for row in rows}
+        return {fp: _closure(closed) for fp, closed in rows}
+
+    def predecessor(self, alert: Alert) -> Alert | None:
+        """The alert of the same problem (``lineage``) for the period just
+        before ``alert``'s, if it was closed because that period ended."""
+        rows = self._conn.execute(
+            select(alerts)
+            .where(
+                alerts.c.rule == alert.rule,
+                alerts.c.subject == alert.subject,
+                alerts.c.closed_as == "ended",
+                alerts.c.fingerprint != alert.fingerprint,
+            )
+            .order_by(alerts.c.period_end.desc())
+        ).mappings()
+        start = alert.period.partition("..")[0]
+        for row in rows:
+            before = _alert(row)
+            if before.lineage == alert.lineage:
+                return before if before.period.partition("..")[2] == start else None
+        return None
 
     def firing_by_severity(self) -> dict[Severity, int]:
         rows = self._conn.execute(
@@ -128,9 +158,26 @@ def _alert(row: Any) -> Alert:
     payload = row["payload"] or {}
     notified = row["notified_severity"]
     return Alert(
-        **{name: row[name] for name in _ALERT_COLUMNS},
+        **{name: row[name] for name in _ALERT_COLUMNS if name != "closed_as"},
         severity=Severity(row["severity"]),
         owner=payload.get("owner", ""),
         items=tuple((label, url) for label, url in payload.get("items", [])),
+        members=tuple(payload.get("members", ())),
+        stage=payload.get("stage", ""),
+        period=payload.get("period", ""),
+        data=dict(payload.get("data", {})),
+        closed_as=None if row["closed_as"] is None else _closure(row["closed_as"]),
         notified_severity=None if notified is None else Severity(notified),
+        notified_members=tuple(row["notified_members"] or ()),
     )
+
+
+_CLOSURES: dict[str, Closure] = {
+    "resolved": "resolved",
+    "ended": "ended",
+    "superseded": "superseded",
+}
+
+
+def _closure(value: str | None) -> Closure:
+    return _CLOSURES.get(value or "", "resolved")

@@ -195,6 +195,12 @@ alerts = Table(
     Column("notified_at", UTCDateTime),
     Column("notified_severity", Integer),
     Column("outbox_id", Integer),  # the post that announced it
+    # When its goal period ends; why it stopped firing (resolved | ended |
+    # superseded); the metric and the record ids as of the last message.
+    Column("period_end", UTCDateTime),
+    Column("closed_as", String(10)),
+    Column("notified_metric", Float),
+    Column("notified_members", JSON),
     Index(None, "state"),
 )
 

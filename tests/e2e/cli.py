@@ -37,6 +37,7 @@ def service_config(
     port: int = 0,
     lease: str = "2s",
     sla_check_every: str = "2s",
+    calendar: str = "{}",
 ) -> str:
     """A config for ``alignmon run`` against the fake Slack: one source (its
     YAML under ``sources:``), one revenue goal on it, fast service timers."""
@@ -44,6 +45,7 @@ def service_config(
     return f"""\
 timezone: UTC
 database: {database}
+calendar: {calendar}
 sources:
 {source_yaml}
 slack:

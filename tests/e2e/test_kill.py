@@ -176,6 +176,9 @@ def test_sigkill_mid_sync_then_restart_stores_every_record_once(
         assert (ms(cursor.modified_at), cursor.crm_id) == (last_modified, str(last_id))
 
 
+ALL_DAY_EVERY_DAY = '{days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}'
+
+
 class Storm:
     """One ``alignmon run`` after another on one SQLite file, each killed
     with SIGKILL at a moment chosen by ``kill``."""
@@ -191,12 +194,15 @@ class Storm:
         self.engine = create_engine(f"sqlite:///{self.db}")
 
     def configure(self, repeat: str) -> None:
+        """Repeats every ``repeat``, at any hour of any day: the storm needs
+        a steady stream of posts to kill deliveries in."""
         self.config.write_text(
             service_config(
                 database=f"sqlite:///{self.db}",
                 slack_url=self.slack.api_url,
                 summary_at=summary_time(),
-                alerts=f"{{for: 1, repeat_interval: {repeat}}}",
+                alerts=f'{{for: 1, repeat_interval: {repeat}, repeat_at: "00:00"}}',
+                calendar=ALL_DAY_EVERY_DAY,
                 port=self.port,
             )
         )

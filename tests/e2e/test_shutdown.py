@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
+from sqlalchemy.exc import OperationalError
 
 from monitor.store.schema import records, sync_cursors
 from tests.fakes.hubspot import FakeHubSpot
@@ -55,10 +56,13 @@ def test_sigterm_mid_sync_exits_cleanly_with_a_consistent_cursor(tmp_path: Path)
             while time.monotonic() < deadline and stored < 1000:
                 time.sleep(0.5)
                 if db.exists():
-                    with engine.connect() as conn:
-                        stored = conn.execute(
-                            select(func.count()).select_from(records)
-                        ).scalar_one()
+                    try:
+                        with engine.connect() as conn:
+                            stored = conn.execute(
+                                select(func.count()).select_from(records)
+                            ).scalar_one()
+                    except OperationalError:
+                        continue  # the file exists, its schema is still being created
             assert 0 < stored < 12_000, "the sync should be under way"
             service.send_signal(signal.SIGTERM)
             started = time.monotonic()

@@ -121,10 +121,17 @@ def test_lifecycle_grouping_repeat_and_resolution(database: str, slack: FakeSlac
     record(app, findings)
     assert app.deliver().sent == 0, "nothing changed: nothing said"
 
-    clock.advance(hours=24)
+    # Repeats go out with the daily summary (09:00 on working days), once a
+    # day has passed since the last message: not Tuesday, 18 hours on.
+    clock.now = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
     record(app, findings)
+    assert app.deliver().sent == 0
+    clock.now = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
+    record(app, [pacing("mql", -0.45), pacing("sql", -0.20)])
     assert app.deliver().sent == 1
-    assert "Still open" in posts(slack)[-1]["text"]
+    repeat = posts(slack)[-1]["text"]
+    assert "Still open" in repeat and "Now 45% behind, was 40% on Mon 15:01" in repeat
+    assert "No change since Mon 15:01" in repeat  # sql
 
     # mql recovers to -12%: inside the hysteresis margin (warning 15%, margin 5%): still firing
     clock.advance(minutes=1)
@@ -145,6 +152,56 @@ def test_lifecycle_grouping_repeat_and_resolution(database: str, slack: FakeSlac
     clock.advance(minutes=1)
     record(app, [])
     assert app.deliver().sent == 0
+    app.close()
+
+
+def quarter_pacing(period: str, end: datetime, actual: int, target: int) -> Finding:
+    drift = actual / (target * 0.9) - 1
+    return Finding(
+        rule="pacing",
+        subject="q-new-business",
+        severity=Severity.CRITICAL if drift <= -0.3 else Severity.WARNING,
+        title=f"MQLs {-drift:.0%} behind pace",
+        text="numbers",
+        source="crm",
+        period=period,
+        period_end=end,
+        stage="mql",
+        metric=drift,
+        data={"actual": actual, "target": target, "elapsed": 0.9},
+    )
+
+
+def test_a_period_that_ended_short_is_closed_as_ended_and_the_next_is_a_new_alert(
+    database: str, slack: FakeSlack
+) -> None:
+    q4_end, q1 = datetime(2027, 1, 1, tzinfo=UTC), "2027-01-01..2027-04-01"
+    clock = Clock(datetime(2026, 12, 31, 22, 0, tzinfo=UTC))
+    app = make_app(database, slack, clock)
+    for _ in range(2):
+        record(app, [quarter_pacing(PERIOD, q4_end, 54, 76)])
+        clock.advance(minutes=1)
+    assert app.deliver().sent == 1
+
+    clock.now = q4_end  # the first evaluation of Q1: Q4's finding is gone
+    record(app, [])
+    assert app.deliver().sent == 2
+    reply = posts(slack)[-1]
+    assert reply["text"].startswith("Period ended: 1 alert")
+    assert "Period ended: MQLs 21% behind pace — Ended at 54 of 76 (71.1%)." in reply["text"]
+    assert "Resolved" not in reply["text"]
+    (update,) = [c.params["text"] for c in slack.calls_to("chat.update")]
+    assert "⏹ Period ended — MQLs" in update and "Resolved" not in update
+
+    clock.now = datetime(2027, 1, 12, 10, 0, tzinfo=UTC)  # Q1 behind too, by the same rule
+    for _ in range(2):
+        record(app, [quarter_pacing(q1, datetime(2027, 4, 1, tzinfo=UTC), 10, 30)])
+        clock.advance(minutes=1)
+    assert app.deliver().sent == 1
+    introduced = posts(slack)[-1]
+    assert introduced.get("thread_ts") is None, "a new alert, in a post of its own"
+    assert "New period: MQLs" in introduced["text"]
+    assert "1 Oct – 31 Dec 2026 ended at 54 of 76 (71.1%)" in introduced["text"]
     app.close()
 
 

@@ -135,8 +135,10 @@ def test_the_lead_shortfall_fires_once_and_stays(funnel: Config, store: Store) -
         0,
         "firing",
     )
-    # Repeated daily (repeat_interval 24h) from the first firing at 12:00.
-    assert [at.day for at, event in lead.events if event == "repeat"] == [4, 5, 6, 7]
+    # Repeated at the summary time (09:00) of working days, once 24 hours
+    # have passed since the first firing (Wed 12:00): Friday only, not the
+    # weekend.
+    assert [at.day for at, event in lead.events if event == "repeat"] == [5]
     posted = next(p for p in result.messages if LEAD_PACING in p.events)
     assert (posted.queued_at, posted.at) == (lead.first_fired, JUNE.replace(day=3, hour=14))
     assert result.rules()["pacing"]["fired"] >= 1

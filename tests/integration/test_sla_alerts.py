@@ -101,6 +101,12 @@ def test_at_risk_then_breach_then_resolved_by_the_touch(app: App, slack: FakeSla
     assert at(app, DEADLINE + timedelta(seconds=30)) == State.OPEN
     breach = [t for t in texts(slack) if "past the 4h follow-up window" in t]
     assert len(breach) == 1 and "<@U0SAM>" in breach[0] and "Sam Okafor" in breach[0]
+    assert "At risk → breached: Dana Whitfield, Northwind" in breach[0]
+    assert not [t for t in texts(slack) if "Resolved" in t or t.startswith("Cleared")], (
+        "a record that breached is escalated, not resolved"
+    )
+    (update,) = [c.params["text"] for c in slack.calls_to("chat.update")]
+    assert "⬆ Escalated — Sam Okafor: 1 MQL due for follow-up soon" in update
 
     touched = DEADLINE + timedelta(minutes=50)
     app.store.write_batch("crm", "tasks", Batch(touches=[Touch("persons", "P1", touched)]), touched)
@@ -128,3 +134,110 @@ def test_as_of_backtest_reproduces_the_states(app: App) -> None:
     for when, state in expected.items():
         ((_, result),) = app.evaluate(as_of=when).sla
         assert result.records[0].state == state, when
+
+
+def lead(crm_id: str, mql_at: datetime, name: str) -> FunnelRecord:
+    return FunnelRecord(
+        object_type="persons",
+        crm_id=crm_id,
+        modified_at=mql_at,
+        lead_at=mql_at - timedelta(days=2),
+        mql_at=mql_at,
+        owner_email="sam.okafor@example.com",
+        owner_name="Sam Okafor",
+        assigned_at=mql_at,
+        name=name,
+        url=f"https://crm.example.com/persons/{crm_id}",
+    )
+
+
+@pytest.fixture
+def two_leads(tmp_path: Path, slack: FakeSlack) -> Iterator[App]:
+    """Two of Sam's MQLs, due at 14:00 and 15:00, under a rule that reports
+    late touches."""
+    config = Config.model_validate(
+        {
+            "timezone": "America/New_York",
+            "database": f"sqlite:///{tmp_path / 'two.db'}",
+            "sources": {"crm": {"kind": "demo"}},
+            "slack": {"token": TOKEN, "api_url": slack.api_url, "channel": "#revenue-alignment"},
+            "sla": [
+                {
+                    "name": "mql-follow-up",
+                    "source": "crm",
+                    "within": "4h",
+                    "report_late_touch": True,
+                }
+            ],
+        }
+    )
+    application = App(LoadedConfig(config, "sla.yaml"), clock=Clock())
+    leads = [lead("P1", MQL_AT, "Dana Whitfield"), lead("P2", MQL_AT + HOUR, "Lee Park")]
+    application.store.write_batch("crm", "persons", Batch(leads), MQL_AT)
+    application.store.record_sync("crm", MQL_AT, ok=True, records_seen=2)
+    yield application
+    application.close()
+
+
+HOUR = timedelta(hours=1)
+
+
+def cycle(app: App, when: datetime) -> None:
+    app.clock.now = when  # type: ignore[attr-defined]
+    app.store.record_sync("crm", when, ok=True)
+    app.record(app.evaluate())
+    app.deliver()
+
+
+def touch(app: App, crm_id: str, when: datetime) -> None:
+    app.store.write_batch("crm", "tasks", Batch(touches=[Touch("persons", crm_id, when)]), when)
+
+
+def test_each_breach_is_named_at_once_in_the_thread_of_the_owners_alert(
+    two_leads: App, slack: FakeSlack
+) -> None:
+    first_due = MQL_AT + 4 * HOUR
+    cycle(two_leads, first_due + timedelta(minutes=1))
+    (post,) = [
+        c.params for c in slack.calls_to("chat.postMessage") if "Revenue" in c.params["text"]
+    ]
+    assert "Dana Whitfield" in post["text"] and "Lee Park" in post["text"]  # breached; at risk
+
+    cycle(two_leads, first_due + HOUR + timedelta(minutes=1))
+    reply = slack.calls_to("chat.postMessage")[-1].params
+    assert reply["thread_ts"] == slack.calls_to("chat.update")[-1].params["ts"]
+    assert reply["text"].startswith("Update: 1 more record")
+    assert "At risk → breached: Lee Park" in reply["text"] and "<@U0SAM>" in reply["text"]
+    assert "Dana Whitfield" not in reply["text"], "only the record that is new"
+    assert "⬆ Escalated" in slack.calls_to("chat.update")[-1].params["text"]
+    assert not [t for t in texts(slack) if "Resolved" in t]
+
+    sent = len(slack.calls_to("chat.postMessage"))
+    cycle(two_leads, first_due + HOUR + timedelta(minutes=2))
+    assert len(slack.calls_to("chat.postMessage")) == sent, "said once"
+
+
+def test_a_late_touch_is_reported_once_when_configured(two_leads: App, slack: FakeSlack) -> None:
+    first_due = MQL_AT + 4 * HOUR
+    cycle(two_leads, first_due + timedelta(minutes=1))
+    touch(two_leads, "P1", first_due + timedelta(minutes=30))
+    cycle(two_leads, first_due + timedelta(minutes=31))
+    late = [t for t in texts(slack) if "followed up late" in t]
+    assert len(late) == 1 and "Dana Whitfield" in late[0] and "30m (business time)" in late[0]
+
+    cycle(two_leads, first_due + HOUR + timedelta(minutes=1))  # Lee Park breached
+    sent = len(slack.calls_to("chat.postMessage"))
+    touch(two_leads, "P2", first_due + HOUR + timedelta(minutes=10))
+    cycle(two_leads, first_due + HOUR + timedelta(minutes=11))
+    new = [c.params for c in slack.calls_to("chat.postMessage")[sent:]]
+    (reply,) = [p for p in new if "followed up late" in p["text"]]
+    assert reply.get("thread_ts") and "Lee Park" in reply["text"]
+    assert "Dana Whitfield" not in reply["text"], "only the record that is new"
+    assert any(p["text"].startswith("Cleared") for p in new), "the touch resolves the breach"
+
+    sent = len(slack.calls_to("chat.postMessage"))
+    for minutes in (15, 30, 60 * 24):
+        cycle(two_leads, first_due + HOUR + timedelta(minutes=minutes))
+    assert len(slack.calls_to("chat.postMessage")) == sent, "reported once, never repeated"
+    statuses = two_leads.evaluate().sla[0][1].overall.counts
+    assert statuses[State.LATE] == 2

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from monitor.config.models import AutoRateSettings
 from monitor.facts import FactsQuery, Period
-from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Touch
+from monitor.findings import Alert
+from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Severity, Touch
 from monitor.store import Store
 from monitor.store.engine import head_revision
-from monitor.store.schema import metadata
+from monitor.store.schema import alerts, metadata
 
 NY = ZoneInfo("America/New_York")
 T0 = datetime(2026, 10, 1, 4, 0, tzinfo=UTC)  # 00:00 in New York
@@ -200,3 +204,86 @@ def test_arrival_profiles_by_local_hour_of_the_week(store: Store) -> None:
     assert len(lead) == 168 and sum(lead) == 3
     assert (lead[0 * 24 + 9], lead[6 * 24 + 23]) == (2, 1)
     assert store.funnel_facts(FactsQuery("crm", {}, q4(), as_of, NY, auto, 30)).profiles == {}
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_upgrading_keeps_alerts_and_records_old_closures_as_resolutions(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path
+) -> None:
+    """Alerts written before 0005 read back whole: the resolved ones as
+    resolutions, the open ones with nothing said about their records yet."""
+    from alembic import command
+
+    from monitor.store.engine import _alembic_config
+
+    url = (
+        f"sqlite:///{tmp_path / 'old.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres").create_database()
+    )
+    store = Store(url)
+    command.upgrade(_alembic_config(store.engine), "0004")
+    old = {
+        "rule": "pacing", "subject": "q1", "source": "crm", "severity": 2, "consecutive": 3,
+        "title": "t", "text": "x", "first_seen_at": T0, "last_seen_at": T0, "notified_at": T0,
+        "payload": {"owner": "", "items": [["Lead", "https://crm.example.com/1"]]},
+    }  # fmt: skip
+    with store.begin() as conn:
+        conn.execute(insert(alerts).values(fingerprint="a", state="resolved", **old))
+        conn.execute(insert(alerts).values(fingerprint="b", state="firing", **old))
+    store.upgrade()
+    with store.transaction() as tx:
+        read = tx.alerts(include_resolved=True)
+        assert tx.closures(["a", "b"]) == {"a": "resolved"}
+    assert read["a"].closed_as == "resolved" and read["b"].closed_as is None
+    assert read["b"].items == (("Lead", "https://crm.example.com/1"),)
+    assert read["b"].members == read["b"].notified_members == ()
+    assert read["b"].period_end is None and read["b"].data == {}
+    store.close()
+
+
+def test_an_alert_reads_back_as_written(store: Store) -> None:
+    alert = Alert(
+        fingerprint="pacing/q1/mql/2026-10-01..2027-01-01",
+        rule="pacing",
+        subject="q1",
+        source="crm",
+        severity=Severity.CRITICAL,
+        state="resolved",
+        consecutive=0,
+        title="MQLs 29% behind pace",
+        text="x",
+        channel="#c",
+        first_seen_at=T0,
+        last_seen_at=T0,
+        metric=-0.29,
+        stage="mql",
+        period="2026-10-01..2027-01-01",
+        period_end=datetime(2027, 1, 1, 5, tzinfo=UTC),
+        data={"actual": 54, "target": 76},
+        members=("P1", "P2"),
+        items=(("Lead 1", "u1"), ("Lead 2", "u2")),
+        closed_as="ended",
+        notified_at=T0,
+        notified_severity=Severity.WARNING,
+        notified_metric=-0.31,
+        notified_members=("P1",),
+        outbox_id=7,
+    )
+    with store.transaction() as tx:
+        tx.save_alerts([alert])
+    with store.transaction() as tx:
+        assert tx.alerts(include_resolved=True)[alert.fingerprint] == alert
+        assert tx.closures([alert.fingerprint]) == {alert.fingerprint: "ended"}
+        following = replace(
+            alert,
+            fingerprint="pacing/q1/mql/2027-01-01..2027-04-01",
+            period="2027-01-01..2027-04-01",
+            state="firing",
+            closed_as=None,
+        )
+        assert tx.predecessor(following) == alert
+        later = replace(following, period="2027-04-01..2027-07-01")
+        assert tx.predecessor(later) is None, "only the period just before"

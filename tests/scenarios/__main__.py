@@ -8,6 +8,15 @@ the first post of the alert it must raise; and flips, the changes between
 firing and resolved after an alert first fired (1: fired and cleared once;
 more: flapping), per alert that flipped at all.
 
+A second table measures what people are told: messages delivered by kind;
+follow-up breaches that fell due (untouched at the first evaluation at or
+after the deadline) and how many were named in Slack by that evaluation,
+later (median delay after the deadline) or never while open; resolution
+lines that name a record then breached; severity changes ("Worse"/
+"Easing") and those undoing the previous one within 24 hours; repeats, and
+those sent on a weekend; and "resolved" said of an alert after its period
+ended.
+
 ``--cadence hourly`` replays hourly throughout (faster); ``--only NAME``
 (repeatable) runs a subset.
 """
@@ -15,6 +24,7 @@ more: flapping), per alert that flipped at all.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -32,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=[c.name for c in CASES])
     args = parser.parse_args(argv)
     chosen = [c for c in CASES if not args.only or c.name in args.only]
-    rows = []
+    rows, quality = [], []
     with tempfile.TemporaryDirectory(prefix="alignmon-scenarios-") as tmp:
         for case in chosen:
             print(f"replaying {case.name} …", file=sys.stderr, flush=True)
@@ -44,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 folder=Path(tmp),
             )
             rows.append(row(case, result))
+            quality.append(quality_row(case, result))
     print(f"Cadence: {args.cadence}.\n")
     print(
         "| scenario | window | evaluations | alerts posted by rule | first alert for the "
@@ -53,9 +64,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     for cells in rows:
         print("| " + " | ".join(cells) + " |")
     print()
+    print(
+        "| scenario | messages | breaches due | named within one evaluation | named later "
+        "| never named | resolved while breached | severity changes (flips ≤ 24 h) "
+        "| repeats (on weekends) | resolved after the period ended |"
+    )
+    print("|---|---|---:|---:|---|---:|---:|---|---|---:|")
+    for cells in quality:
+        print("| " + " | ".join(cells) + " |")
+    print()
     for case in chosen:
         print(f"- **{case.name}**: {case.note}")
     return 0
+
+
+def quality_row(case: Case, result: Backtest) -> list[str]:
+    kinds = result.message_kinds()
+    messages = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())) or "none"
+    breaches = result.breaches()
+    prompt = sum(1 for b in breaches if b.prompt)
+    later = [b.named_at - b.deadline.deadline for b in breaches if b.named_at and not b.prompt]
+    never = sum(1 for b in breaches if b.named_at is None)
+    late = f"{len(later)}"
+    if later:
+        late += f" (median {duration(statistics.median(later))})"
+    share = f"{prompt} ({prompt / len(breaches):.0%})" if breaches else "—"
+    repeats = [x for x in result.lines() if x.event == "repeat"]
+    return [
+        case.name,
+        f"{sum(kinds.values())} ({messages})",
+        str(len(breaches)),
+        share,
+        late,
+        str(never),
+        str(len(result.resolved_while_breached())),
+        f"{len(result.severity_changes())} ({len(result.severity_flips())})",
+        f"{len(repeats)} ({len(result.repeats_outside_working_days())})",
+        str(len(result.rollover_resolutions())),
+    ]
 
 
 def row(case: Case, result: Backtest) -> list[str]:

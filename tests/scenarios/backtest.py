@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections import Counter
+from bisect import bisect_left
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -41,19 +42,31 @@ from monitor.evaluate import Evaluation
 from monitor.interfaces import Batch, CheckResult, FunnelRecord, Message, Severity
 from monitor.service.app import App
 from monitor.store import Store
-from tests.scenarios.generator import WORK_END, WORK_START, History, Scenario, generate
+from tests.scenarios.generator import (
+    WORK_END,
+    WORK_START,
+    History,
+    Scenario,
+    WorkingClock,
+    generate,
+)
 
 Cadence = Literal["service", "hourly"]
+Event = Literal["firing", "worse", "easing", "repeat", "joined", "resolved", "ended"]
 CADENCES: tuple[Cadence, ...] = ("service", "hourly")
 SOURCE = "crm"
 GOAL = "q-plan"
 SLA_RULE = "mql-follow-up"
+#: The follow-up window of ``SLA_RULE``, in working hours.
+SLA_HOURS = 4.0
 CHUNK = 2_000
-#: How a post's line says why it is sent (monitor/judge/messages.py); a line
-#: with none of these is a first firing.
-_PREFIXES = {"Worse: ": "worse", "Easing: ": "easing", "Still open: ": "repeat"}
-
-Event = Literal["firing", "worse", "easing", "repeat", "resolved"]
+#: How a line says why it is sent (monitor/judge/messages.py): in a post,
+#: a line with none of these is a first firing; in a thread reply, a
+#: resolution.
+_PREFIXES: dict[str, dict[str, Event]] = {
+    "post": {"Worse: ": "worse", "Easing: ": "easing", "Still open: ": "repeat"},
+    "reply": {"New: ": "joined", "Period ended: ": "ended"},
+}
 
 
 class Clock:
@@ -106,13 +119,16 @@ def service_config(scenario: Scenario, database: str, *, sla: bool = True) -> di
 @dataclass(frozen=True)
 class Line:
     """One line of a delivered message: an alert firing, getting worse or
-    easier, repeated, or resolved (a thread reply)."""
+    easier, repeated, records joining it, or its closing (a thread reply).
+    ``links``: the URLs of the records it names."""
 
     at: datetime
     event: Event
     fingerprint: str
     severity: Severity
     title: str
+    links: tuple[str, ...] = ()
+    text: str = ""
 
     @property
     def rule(self) -> str:
@@ -152,15 +168,17 @@ class Backtest:
     steps: list[Step] = field(default_factory=list)
     messages: list[tuple[datetime, Message]] = field(default_factory=list)
     seconds: float = 0.0
+    history: History | None = None
 
     @property
     def evaluations(self) -> int:
         return len(self.steps)
 
     def lines(self, prefix: str = "") -> list[Line]:
-        """Lines of posts and resolution replies whose fingerprint starts
-        with ``prefix``, oldest first (updates of earlier posts are left
-        out: they repeat what the replies said)."""
+        """Lines of posts and thread replies (records joining an alert, its
+        closing) whose fingerprint starts with ``prefix``, oldest first
+        (updates of earlier posts are left out: they repeat what the replies
+        said)."""
         out = []
         for at, message in self.messages:
             if message.kind not in ("post", "reply"):
@@ -169,10 +187,13 @@ class Backtest:
                 if not line.fingerprint.startswith(prefix):
                     continue
                 event: Event = "resolved" if message.kind == "reply" else "firing"
-                for text, named in _PREFIXES.items():
-                    if message.kind == "post" and line.title.startswith(text):
-                        event = named  # type: ignore[assignment]
-                out.append(Line(at, event, line.fingerprint, line.severity, line.title))
+                for text, named in _PREFIXES[message.kind].items():
+                    if line.title.startswith(text):
+                        event = named
+                links = tuple(url for _, url in line.links)
+                out.append(
+                    Line(at, event, line.fingerprint, line.severity, line.title, links, line.text)
+                )
         return out
 
     def posted(self) -> Counter[str]:
@@ -228,6 +249,147 @@ class Backtest:
             if line.event == "resolved" and line.at < period_end(line.fingerprint, zone)
         ]
 
+    # -- follow-up breaches, severity changes, repeats, period ends -------------
+
+    def deadlines(self) -> dict[str, Deadline]:
+        """Every owned MQL's follow-up deadline by record URL, from the
+        generator's own working clock: ``SLA_HOURS`` working hours after
+        assignment (on entry), a deadline at a day's end staying there."""
+        assert self.history is not None, "replayed without its history"
+        zone = self.scenario.zone
+        first = self.scenario.first_day
+        clock = WorkingClock(first - timedelta(days=first.weekday()))
+        out = {}
+        for person in self.history.persons:
+            if person.mql_at is None or person.owner_email is None:
+                continue
+            local = person.mql_at.astimezone(zone).replace(tzinfo=None)
+            deadline = _end_of_hours(clock, clock.hours(local) + SLA_HOURS)
+            out[person.url] = Deadline(
+                person.url,
+                person.owner_email,
+                deadline.replace(tzinfo=zone).astimezone(UTC),
+                person.first_touch_at,
+            )
+        return out
+
+    def breaches(self) -> list[Breach]:
+        """The MQLs whose deadline fell due untouched in the replay: still
+        untouched at the first evaluation at or after the deadline (one
+        touched before that evaluation was late, never open), and when an
+        ``sla-breach`` line first named each while it was open."""
+        times = [step.at for step in self.steps]
+        named: dict[str, list[datetime]] = defaultdict(list)
+        for line in self.lines("sla-breach/"):
+            if line.event not in ("resolved", "ended"):
+                for url in line.links:
+                    named[url].append(line.at)
+        out = []
+        for item in self.deadlines().values():
+            index = bisect_left(times, item.deadline)
+            if index == len(times) or item.deadline < self.start:
+                continue
+            due = times[index]
+            if item.touched_at is not None and item.touched_at < due:
+                continue
+            named_at = min(
+                (t for t in named[item.url] if item.deadline <= t and item.open_at(t)),
+                default=None,
+            )
+            out.append(Breach(item, due, named_at))
+        return sorted(out, key=lambda b: b.deadline.deadline)
+
+    def resolved_while_breached(self) -> list[Line]:
+        """Resolution lines that name a record past its deadline by then,
+        still untouched or touched only after it: "resolved" said of a
+        breach. A breach alert's own resolution is left out: a touch is what
+        resolves it."""
+        deadlines = self.deadlines()
+        return [
+            line
+            for line in self.lines()
+            if line.event == "resolved"
+            and not line.fingerprint.startswith("sla-breach/")
+            and any(url in deadlines and deadlines[url].deadline <= line.at for url in line.links)
+        ]
+
+    def severity_changes(self, prefix: str = "") -> list[Line]:
+        return [line for line in self.lines(prefix) if line.event in ("worse", "easing")]
+
+    def severity_flips(self, within: timedelta = timedelta(hours=24)) -> list[Line]:
+        """Severity changes that undo the alert's previous change within
+        ``within``: worse then easing (or easing then worse) again."""
+        last: dict[str, Line] = {}
+        out = []
+        for line in self.severity_changes():
+            previous = last.get(line.fingerprint)
+            if previous and previous.event != line.event and line.at - previous.at <= within:
+                out.append(line)
+            last[line.fingerprint] = line
+        return out
+
+    def repeats_outside_working_days(self) -> list[Line]:
+        """Repeats delivered on a weekend (the scenarios' calendar has no
+        holidays)."""
+        zone = self.scenario.zone
+        return [
+            line
+            for line in self.lines()
+            if line.event == "repeat" and line.at.astimezone(zone).weekday() >= 5
+        ]
+
+    def rollover_resolutions(self) -> list[Line]:
+        """ "Resolved" said of an alert once its period was over: the period
+        ended, nothing recovered."""
+        zone = self.scenario.zone
+        return [
+            line
+            for line in self.lines()
+            if line.event == "resolved" and line.at >= period_end(line.fingerprint, zone)
+        ]
+
+    def message_kinds(self) -> Counter[str]:
+        """Messages delivered, by kind (post, reply, update, summary)."""
+        return Counter(message.kind for _, message in self.messages)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """An owned MQL: its follow-up deadline and first touch (None: never)."""
+
+    url: str
+    owner: str
+    deadline: datetime
+    touched_at: datetime | None
+
+    def open_at(self, at: datetime) -> bool:
+        """Untouched as an evaluation at ``at`` sees it (a touch at that
+        very instant is seen by the next one)."""
+        return self.touched_at is None or self.touched_at >= at
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A deadline that fell due untouched; ``due`` is the first evaluation
+    at or after it, ``named_at`` the first line naming it while open."""
+
+    deadline: Deadline
+    due: datetime
+    named_at: datetime | None
+
+    @property
+    def prompt(self) -> bool:
+        """Named by the first evaluation that could see it."""
+        return self.named_at is not None and self.named_at <= self.due
+
+
+def _end_of_hours(clock: WorkingClock, hours: float) -> datetime:
+    """``clock.wall``, except that an instant exactly at a working day's end
+    stays at that day's 17:00 (as the product's business time does)."""
+    if hours > 0 and hours % 8.0 == 0:
+        return clock.wall(hours - 8.0) + timedelta(hours=8)
+    return clock.wall(hours)
+
 
 def period_end(fingerprint: str, zone: ZoneInfo) -> datetime:
     """The end of the goal period named in a fingerprint
@@ -275,7 +437,7 @@ def run(
     database = f"sqlite:///{folder / f'{scenario.name}.db'}"
     config = Config.model_validate(service_config(scenario, database))
     store = Store(database)
-    result = Backtest(scenario, cadence, start, end)
+    result = Backtest(scenario, cadence, start, end, history=history)
 
     def observe(evaluation: Evaluation) -> None:
         (report,) = evaluation.goals

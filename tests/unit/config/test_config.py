@@ -98,6 +98,22 @@ def test_bad_config_names_file_line_and_key(change: tuple[str, str], expected: s
     assert error_for(BASE.replace(*change, 1)).startswith(expected)
 
 
+def test_repeats_are_set_inside_working_hours() -> None:
+    late = BASE + 'alerts:\n  repeat_at: "20:00"\n'
+    assert error_for(late).startswith(
+        "alignmon.yaml:14: alerts.repeat_at: 20:00 is outside the working hours (09:00-17:00)"
+    )
+    config = parse(BASE + 'alerts:\n  repeat_at: "11:30"\n', "alignmon.yaml", ENV)
+    assert config.alerts.repeat_at is not None and config.alerts.repeat_at.hour == 11
+
+
+def test_late_touches_are_reported_only_when_asked() -> None:
+    rule = "sla:\n  - {name: f, source: hs, within: 4h%s}\n"
+    assert parse(BASE + rule % "", "alignmon.yaml", ENV).sla[0].report_late_touch is False
+    asked = parse(BASE + rule % ", report_late_touch: true", "alignmon.yaml", ENV)
+    assert asked.sla[0].report_late_touch is True
+
+
 def test_an_unquoted_clock_time_says_to_quote_it() -> None:
     text = BASE + "alerts:\n  quiet_hours: {start: 20:00, end: 7:30}\n"
     assert 'quote it, e.g. "20:00"' in error_for(text)

@@ -152,6 +152,13 @@ def test_pacing_after_the_period_reports_the_shortfall() -> None:
     assert "The period ended 200 short." in finding.text
 
 
+def test_pacing_on_the_last_day_says_what_is_left_not_a_daily_pace() -> None:
+    report = evaluate_goal(goal(), facts(9.875, {"lead": 700}))  # 3 hours before the end
+    (finding,) = found(report, "pacing", "lead")
+    assert "300 short with 3h left." in finding.text and "Catching up" not in finding.text
+    assert finding.period_end == PERIOD.ends_at
+
+
 def test_met_target_needs_nothing_more_per_day() -> None:
     assert evaluate_goal(goal(), facts(5, {"won": 25})).stage("won").needed_per_day == 0.0
 

@@ -304,8 +304,25 @@ def test_findings_per_owner_and_state() -> None:
     assert breach.channel == "#sales"
     assert breach.source == "hs"
     assert breach.data["count"] == 2
+    assert breach.members == ("late-1", "late-2")
     assert "1 MQL " in found[0].title
     assert "Mon 05 Feb 15:00 EST" in found[0].text
+    assert "sla-late" not in [f.rule for f in found], "only when the rule asks"
+
+
+def test_late_touches_are_found_per_owner_when_asked() -> None:
+    rule = RULE.model_copy(update={"report_late_touch": True})
+    table = [
+        *FINDINGS_TABLE,
+        record("slow", ny(*MON, 9), touch=ny(*MON, 14, 30)),  # due 13:00: 1h 30m late
+        record("slower", ny(*MON, 9, 30), touch=ny(*MON, 16)),  # due 13:30: 2h 30m late
+        record("old", ny(2024, 1, 29, 9), touch=ny(2024, 1, 29, 15)),  # outside the 7 days
+    ]
+    found = findings(rule, evaluate(rule, CALENDAR, table, ny(*MON, 16, 30)), source="hs")
+    (late,) = [f for f in found if f.rule == "sla-late"]
+    assert (late.owner, late.severity, late.members) == (ANN, Severity.INFO, ("slower", "slow"))
+    assert late.title == "Ann: 2 MQLs followed up late (mql-follow-up)"
+    assert "the latest 2h 30m (business time) after its deadline" in late.text
 
 
 def test_next_deadline_is_the_earliest_future_change() -> None:
