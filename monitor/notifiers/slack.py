@@ -253,7 +253,10 @@ class SlackNotifier:
             unfurl_links=False,
             unfurl_media=False,
         )
-        return f"{response['channel']}:{response['ts']}"
+        channel_id, ts = response.get("channel"), response.get("ts")
+        if not channel_id or not ts:
+            raise NotifyRetry("Slack's reply to chat.postMessage lacked channel or ts; will retry")
+        return f"{channel_id}:{ts}"
 
     def _summary(self, message: Message, channel: str, thread: str | None) -> str:
         """Post the summary, then upload its chart into the same channel/thread."""
@@ -312,4 +315,11 @@ class SlackNotifier:
             response: SlackResponse = getattr(self._client, method.replace(".", "_"))(**arguments)
         except (SlackClientError, OSError, http.client.HTTPException) as exc:
             raise _translate(exc, where) from exc
+        except (ValueError, AttributeError, TypeError) as exc:
+            # A 200 whose body was cut short or is not a JSON object: slack-sdk
+            # fails decoding it. Slack may or may not have acted; like a 5xx,
+            # the outbox tries again after its backoff.
+            raise NotifyRetry(
+                f"Slack's reply to {method} was not valid JSON ({type(exc).__name__}); will retry"
+            ) from exc
         return response

@@ -666,3 +666,32 @@ def test_a_revoked_slack_token_is_one_clear_error_and_no_retry_storm(
         assert (delivery.sent, delivery.retried) == (0, 0)
     assert len(slack.calls) - calls == 1, "a revoked token is not tried again"
     app.close()
+
+
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+@pytest.mark.parametrize(
+    "body",
+    ['{"ok": true, "channel": "C0ALIGN1", "ts": "17', '{"ok": tr', '"ok"', '{"ok": true}'],
+    ids=["cut-in-ts", "cut-in-ok", "a-string", "no-ts"],
+)
+def test_a_slack_200_with_truncated_json_is_retried_with_the_5xx_backoff(
+    body: str, store: Store, slack: FakeSlack, portal: HubSpotSide
+) -> None:
+    app, clock = stale_alert_queued(store, slack, portal)
+    for backend in ("500", body):
+        if backend == "500":
+            slack.fail_next(500, method="chat.postMessage")
+        else:
+            slack.garble_next(status=200, body=backend, method="chat.postMessage")
+        now = clock()
+        delivery = app.deliver()
+        assert (delivery.sent, delivery.retried, delivery.dead) == (0, 1, 0)
+        (row,) = app.alert_listing().outbox
+        assert row.last_error and "will retry" in row.last_error
+        # the same wait as a 5xx: 5 s after the first failure, 10 s after the second
+        assert row.not_before == now + timedelta(seconds=5 * row.attempts)
+        assert app.deliver().sent == 0, "not resent before the backoff"
+        clock.advance(seconds=10)
+    assert app.deliver().sent == 1
+    assert len(posts(slack)) == 1
+    app.close()
