@@ -52,6 +52,12 @@ class Metrics:
             "alignmon_outbox_depth", "Notifications waiting to be delivered.", registry=r
         )
         self.outbox_dead = Gauge("alignmon_outbox_dead", "Notifications given up on.", registry=r)
+        self.delivery_paused = Gauge(
+            "alignmon_delivery_paused",
+            "1 while delivery is paused by a problem a person must fix (slack-auth).",
+            ["problem"],
+            registry=r,
+        )
         self.sla_compliance = Gauge(
             "alignmon_sla_compliance_ratio", "Share of follow-ups met, trailing 7 days.",
             ["rule"], registry=r,

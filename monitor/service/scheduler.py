@@ -127,6 +127,7 @@ class Service:
         stats = self.app.queue_stats()
         self.metrics.outbox_depth.set(stats.depth)
         self.metrics.outbox_dead.set(stats.dead)
+        self.metrics.delivery_paused.labels("slack-auth").set(1 if stats.problem else 0)
         for severity in (Severity.WARNING, Severity.CRITICAL):
             self.metrics.alerts_firing.labels(str(severity)).set(stats.firing.get(severity, 0))
         self.last_tick = time.monotonic()

@@ -214,6 +214,11 @@ outbox = Table(
     Column("delivered_at", UTCDateTime),
     Column("dead_at", UTCDateTime),
     Column("ref", String(200)),
+    # The process sending the row and until when it holds it (see
+    # monitor/outbox.py); a claim that outlived its process means the row
+    # may already have reached the channel.
+    Column("claimed_by", String(200)),
+    Column("claimed_until", UTCDateTime),
     Index(None, "delivered_at", "dead_at", "not_before"),
 )
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from monitor.cli import views
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.errors import SourceActionNeeded, SourceRetry
@@ -256,11 +257,14 @@ def crm(request: pytest.FixtureRequest) -> Iterator[Crm]:
     side.close()
 
 
-def make_app(store: Store, slack: FakeSlack, clock: Clock, name: str, source: Any) -> App:
+def make_app(
+    store: Store, slack: FakeSlack, clock: Clock, name: str, source: Any, **slack_settings: Any
+) -> App:
     """The App on the `store` fixture's database (SQLite or PostgreSQL)."""
     settings = config_dict(store.url, slack)
     settings["sources"] = {name: source}
     settings["slack"]["timeout"] = 0.5
+    settings["slack"].update(slack_settings)
     return App(LoadedConfig(Config.model_validate(settings), "fault-matrix.yaml"), clock=clock)
 
 
@@ -648,23 +652,168 @@ def test_a_lasting_slack_fault_keeps_the_notification_queued_then_sends_it_once(
 
 
 @pytest.mark.parametrize("store", BOTH, indirect=True)
-def test_a_revoked_slack_token_is_one_clear_error_and_no_retry_storm(
-    store: Store, slack: FakeSlack, portal: HubSpotSide
+def test_a_revoked_slack_token_pauses_delivery_and_sends_the_queue_once_it_is_fixed(
+    store: Store, slack: FakeSlack, portal: HubSpotSide, caplog: pytest.LogCaptureFixture
 ) -> None:
     app, clock = stale_alert_queued(store, slack, portal)
     slack.revoke_token()
     calls = len(slack.calls)
-    assert app.deliver().dead == 1
-    assert len(slack.calls) - calls == 1
-    (row,) = app.alert_listing().outbox
-    assert row.dead_at is not None and row.last_error is not None
-    assert "token was revoked" in row.last_error and "slack.token" in row.last_error
-    for _ in range(3):
-        clock.advance(hours=1)
-        app.record(app.evaluate())
+    with caplog.at_level(logging.INFO, logger="monitor"):
         delivery = app.deliver()
-        assert (delivery.sent, delivery.retried) == (0, 0)
-    assert len(slack.calls) - calls == 1, "a revoked token is not tried again"
+        assert (delivery.sent, delivery.retried, delivery.dead) == (0, 1, 0)
+        assert delivery.paused and "token was revoked" in delivery.paused
+        (row,) = app.alert_listing().outbox
+        assert row.dead_at is None and row.last_error is not None
+        assert row.last_error.startswith("slack-auth:") and "slack.token" in row.last_error
+        assert app.queue_stats().problem == row.last_error
+        for _ in range(60):  # an hour of drains, one a minute
+            clock.advance(minutes=1)
+            assert app.deliver().sent == 0
+        (row,) = app.alert_listing().outbox
+        assert row.dead_at is None, "kept queued while the token is broken"
+        tries = len(slack.calls) - calls
+        assert tries <= 20, f"{tries} calls in an hour: no retry storm"
+        slack.restore_token()
+        clock.advance(minutes=5)
+        assert app.deliver().sent == 1
+    paused = [r for r in caplog.records if r.getMessage().startswith("slack-auth: delivery paused")]
+    assert len(paused) == 1, "the problem is reported once, not per attempt"
+    (message,) = posts(slack)
+    assert "Source hs is stale" in message["text"]
+    assert app.queue_stats().problem is None and app.queue_stats().depth == 0
+    app.close()
+
+
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+def test_dead_notifications_show_as_dead_and_retry_requeues_them(
+    store: Store, slack: FakeSlack, portal: HubSpotSide
+) -> None:
+    app, clock = stale_alert_queued(store, slack, portal)
+    slack.revoke_token()
+    assert app.deliver().retried == 1
+    clock.advance(hours=25)  # past alerts.give_up_after
+    assert app.deliver().dead == 1
+    (alert,) = views.alerts_json(app.alert_listing())["alerts"]
+    assert alert["notification"] == "dead", "an alert whose notice died is not shown as notified"
+    slack.restore_token()
+    assert app.deliver().sent == 0, "dead rows stay dead until asked"
+    assert app.retry_dead(None) == 1
+    assert app.deliver().sent == 1
+    assert app.alert_listing().outbox == []
+    (alert,) = views.alerts_json(app.alert_listing())["alerts"]
+    assert alert["notification"] == "delivered"
+    assert len(posts(slack)) == 1
+    app.close()
+
+
+def queue_notes(app: App, count: int) -> list[int]:
+    now = app.clock()
+    with app.store.transaction() as tx:
+        return [
+            tx.enqueue(
+                channel=app.config.slack.channel,
+                kind="post",
+                payload={"title": f"note {n}", "lines": []},
+                fingerprints=[],
+                now=now,
+                not_before=now,
+            )
+            for n in range(count)
+        ]
+
+
+def posted_ids(slack: FakeSlack) -> list[str]:
+    return sorted(
+        str(m["metadata"]["event_payload"]["id"]) for m in posts(slack) if m.get("metadata")
+    )
+
+
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+def test_two_processes_draining_one_outbox_post_each_row_once(
+    store: Store, slack: FakeSlack, portal: HubSpotSide
+) -> None:
+    """The service and a CLI `evaluate` (each its own connection and claim
+    owner) drain the same outbox while Slack takes its time to answer."""
+    clock = Clock(portal.now())
+    first = make_app(store, slack, clock, portal.name, portal.source(retries=0))
+    second = make_app(store, slack, clock, portal.name, portal.source(retries=0))
+    ids = queue_notes(first, 9)
+    slack.delay_posts(0.4)
+    reports: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda a=a: reports.append(a.deliver())) for a in (first, second)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    titles = sorted(str(m["text"]).split("\n")[0] for m in posts(slack))
+    assert titles == sorted(f"note {n}" for n in range(9)), "each row posted exactly once"
+    assert posted_ids(slack) == sorted(str(i) for i in ids)
+    assert sum(r.sent for r in reports) == 9
+    assert all(r.sent for r in reports), "both processes delivered, neither waited for the other"
+    first.close()
+    second.close()
+
+
+DELIVER_ONE = """
+import sys
+from datetime import datetime
+from monitor.config.file import Config
+from monitor.config.loader import LoadedConfig
+from monitor.cli import views
+from monitor.service.app import App
+from tests.integration.test_alert_delivery import config_dict
+class Slack: api_url = sys.argv[2]
+settings = config_dict(sys.argv[1], Slack)
+settings["slack"]["channel"] = sys.argv[3]
+now = datetime.fromisoformat(sys.argv[4])
+App(LoadedConfig(Config.model_validate(settings), "kill.yaml"), clock=lambda: now).deliver()
+"""
+
+
+@pytest.mark.parametrize("channel", ["C0ALIGN1", "#revenue-alignment"])
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+def test_killed_while_slack_answers_a_post_it_is_not_posted_again(
+    store: Store, slack: FakeSlack, portal: HubSpotSide, channel: str
+) -> None:
+    """SIGKILL after Slack stored the post and before its answer arrived:
+    the row was claimed but never confirmed. The next drain finds the post
+    by the row id it carries and records it instead of posting again. By
+    name, the channel's ID comes from an earlier delivered post."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    clock = Clock(portal.now())
+    app = make_app(store, slack, clock, portal.name, portal.source(retries=0), channel=channel)
+    if channel.startswith("#"):
+        queue_notes(app, 1)
+        assert app.deliver().sent == 1
+    (row_id,) = queue_notes(app, 1)
+    slack.delay_posts(30)
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env["PYTHONPATH"] = os.getcwd()
+    child = subprocess.Popen(
+        [sys.executable, "-c", DELIVER_ONE, store.url, slack.api_url, channel, clock().isoformat()],
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while str(row_id) not in posted_ids(slack):
+        assert time.monotonic() < deadline and child.poll() is None, "never posted"
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    slack.delay_posts(0)
+    before = len(posts(slack))
+    delivery = app.deliver()
+    assert (delivery.sent, delivery.retried, delivery.dead) == (1, 0, 0)
+    assert len(posts(slack)) == before, "not posted a second time"
+    assert posted_ids(slack).count(str(row_id)) == 1
+    history = slack.calls_to("conversations.history")
+    assert len(history) == 1 and history[0].params["channel"] == "C0ALIGN1"
+    assert app.alert_listing().outbox == []
     app.close()
 
 
