@@ -844,3 +844,46 @@ def test_a_slack_200_with_truncated_json_is_retried_with_the_5xx_backoff(
     assert app.deliver().sent == 1
     assert len(posts(slack)) == 1
     app.close()
+
+
+OFF_CALENDAR = {
+    # zone, HubSpot value, Salesforce value: a CRM's placeholder dates that
+    # leave the calendar once turned into the zone's local date
+    "year-1-west": ("America/Los_Angeles", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000+0000"),
+}
+
+
+@pytest.mark.parametrize("case", list(OFF_CALENDAR))
+@pytest.mark.parametrize("api", list(SIDES))
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+def test_a_crm_date_off_the_calendar_is_dropped_and_the_sync_completes(
+    store: Store, slack: FakeSlack, api: str, crm: Crm, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    zone, hs_value, sf_value = OFF_CALENDAR[case]
+    crm.seed(30)
+    if isinstance(crm, HubSpotSide):
+        bad = crm.fake.seed_records("contacts", 1)[0]
+        props = (
+            "createdate",
+            "hs_v2_date_entered_lead",
+            "hs_v2_date_entered_marketingqualifiedlead",
+        )
+        crm.fake.set_props("contacts", bad, **dict.fromkeys(props, hs_value))
+    else:
+        bad = crm.fake.add("Lead", CreatedDate=sf_value)
+    settings = config_dict(store.url, slack)
+    settings["sources"] = {"crm": crm.source(retries=0)}
+    settings["timezone"] = zone
+    app = App(LoadedConfig(Config.model_validate(settings), "t.yaml"), clock=Clock(crm.now()))
+    with caplog.at_level(logging.WARNING):
+        (result,) = app.sync()
+    assert result.ok, result.error
+    assert app.store.record_count("crm") == crm.live() == 31, "every record kept, the bad one too"
+    assert app.store.source_statuses()["crm"].last_success_at is not None
+    dropped = [
+        r.getMessage() for r in caplog.records if "outside 0001-01-02..9999-12-30" in r.getMessage()
+    ]
+    assert len(dropped) == 1 and bad[:10] in dropped[0], "counted and logged once"
+    evaluation = app.evaluate()
+    assert not [f for f in evaluation.findings if f.rule == "source-stale"]
+    app.close()
