@@ -265,6 +265,18 @@ def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None)
                 "alerts": views.alerts_json(app.alert_listing())["alerts"],
             }
             extra["delivery_problem"] = app.queue_stats().problem
+            extra["sources"] = {
+                name: {
+                    "last_attempt_at": st.last_attempt_at.isoformat()
+                    if st.last_attempt_at
+                    else None,
+                    "last_success_at": st.last_success_at.isoformat()
+                    if st.last_success_at
+                    else None,
+                    "last_error": st.last_error,
+                }
+                for name, st in app.store.source_statuses().items()
+            }
             views.dump_json(views.status_json(evaluation, extra), out)
         else:
             views.print_status(evaluation, out)

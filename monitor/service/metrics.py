@@ -23,6 +23,12 @@ class Metrics:
         self.sync_failures = Counter(
             "alignmon_sync_failures", "Syncs that did not complete.", ["source"], registry=r
         )
+        self.sync_error = Gauge(
+            "alignmon_sync_last_error",
+            "1 for the reason the source's last sync failed (HTTP status or error code).",
+            ["source", "error"],
+            registry=r,
+        )
         self.last_sync = Gauge(
             "alignmon_last_successful_sync_timestamp_seconds",
             "Unix time of the last successful sync.",

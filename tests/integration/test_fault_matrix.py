@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -887,3 +887,57 @@ def test_a_crm_date_off_the_calendar_is_dropped_and_the_sync_completes(
     evaluation = app.evaluate()
     assert not [f for f in evaluation.findings if f.rule == "source-stale"]
     app.close()
+
+
+class _BrokenSecondPage:
+    """A connector that fails on its second page with an error outside the
+    SourceError contract (a reply shape it did not expect): the sync still
+    fails, and its status must say why."""
+
+    object_types = ("contacts",)
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def pull(self, object_type: str, cursor: Any, until: datetime) -> Iterator[Any]:
+        from monitor.interfaces import Batch, Cursor, FunnelRecord
+
+        yield Batch([FunnelRecord("contacts", "1", self.now)], Cursor(self.now, "1"))
+        raise KeyError("results")
+
+
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+def test_a_sync_that_fails_outside_the_connector_stores_why(store: Store) -> None:
+    from monitor.config.sources import SourceBase
+    from monitor.judge.health import stale_findings
+    from monitor.sync import _Pending, sync_source
+
+    now = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    _Pending.WRITE_RECORDS = 1  # one write per page
+    try:
+        with pytest.raises(KeyError):
+            sync_source(store, "crm", _BrokenSecondPage(now), lambda: now)  # type: ignore[arg-type]
+    finally:
+        _Pending.WRITE_RECORDS = 2_000
+    status = store.source_statuses()["crm"]
+    assert status.last_attempt_at == now and status.last_success_at is None
+    assert status.last_error == "the sync failed unexpectedly (KeyError: 'results')"
+    assert store.record_count("crm") == 1, "the committed page is kept"
+    (finding,) = stale_findings({"crm": SourceBase.model_validate({})}, {"crm": status}, now)
+    assert "KeyError: 'results'" in finding.text, "the stale alert says why"
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        ("source 'hs': HubSpot answered HTTP 503 three times", "http_503"),
+        ("Salesforce refused the query (REQUEST_LIMIT_EXCEEDED): wait", "REQUEST_LIMIT_EXCEEDED"),
+        ("Slack refused chat.postMessage (invalid_auth): set slack.token", "invalid_auth"),
+        ("kept failing: NewConnectionError", "other"),
+        (None, ""),
+    ],
+)
+def test_a_failed_sync_reason_becomes_a_bounded_metrics_label(error: str | None, code: str) -> None:
+    from monitor.sync import error_code
+
+    assert error_code(error) == code
