@@ -169,7 +169,9 @@ class _Pending:
         )
 
 
-_CODE = re.compile(r"\bHTTP (\d{3})\b|\(([a-z]+(?:_[a-z]+)+)\)|\b([A-Z]+(?:_[A-Z]+)+)\b")
+_CODE = re.compile(
+    r"\bHTTP (\d{3})\b|\b(\d{3}) (?:from|rate)\b|\(([a-z]+(?:_[a-z]+)+)\)|\b([A-Z]+(?:_[A-Z]+)+)\b"
+)
 
 
 def error_code(error: str | None) -> str:
@@ -181,8 +183,10 @@ def error_code(error: str | None) -> str:
     match = _CODE.search(error)
     if match is None:
         return "other"
-    status, lower, upper = match.groups()
-    return f"http_{status}" if status else (lower or upper)[:60]
+    http, status, lower, upper = match.groups()
+    if http or status:
+        return f"http_{http or status}"
+    return str(lower or upper)[:60]
 
 
 def _clamped(batch: Batch, started: datetime) -> Batch:

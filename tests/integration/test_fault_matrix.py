@@ -931,6 +931,8 @@ def test_a_sync_that_fails_outside_the_connector_stores_why(store: Store) -> Non
     ("error", "code"),
     [
         ("source 'hs': HubSpot answered HTTP 503 three times", "http_503"),
+        ("source 'hs': HubSpot contacts search kept failing: 503 from HubSpot", "http_503"),
+        ("HubSpot contacts search kept failing: 429 rate limit", "http_429"),
         ("Salesforce refused the query (REQUEST_LIMIT_EXCEEDED): wait", "REQUEST_LIMIT_EXCEEDED"),
         ("Slack refused chat.postMessage (invalid_auth): set slack.token", "invalid_auth"),
         ("kept failing: NewConnectionError", "other"),
