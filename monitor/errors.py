@@ -80,6 +80,12 @@ class NotifyRetry(NotifyError):
         super().__init__(message)
 
 
+class NotifyPaused(NotifyRetry):
+    """The channel refuses alignmon's credentials (revoked, rotated,
+    uninstalled): nothing can be delivered until a person fixes them, so
+    delivery pauses and every row stays queued (until ``give_up_after``)."""
+
+
 class NotifyRejected(NotifyError):
     """The channel refused the message for good (bad channel, bad token):
     retrying would not help."""

@@ -234,6 +234,13 @@ class Message:
     ref: str | None = None
     attachment: bytes | None = None
     attachment_name: str | None = None
+    #: The notification's id, carried with the message where the channel
+    #: allows (Slack message metadata) so a resend can find it.
+    key: str | None = None
+    #: Set when an earlier attempt may have reached the channel unconfirmed
+    #: (its process died mid-send): where to look for ``key`` before sending
+    #: again (Slack: the channel ID, else the configured name).
+    recheck_in: str | None = None
 
 
 @runtime_checkable

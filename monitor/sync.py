@@ -10,6 +10,7 @@ recorded on the source (which the alert lifecycle turns into
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +99,23 @@ def sync_source(
             rejected=result.rejected,
         )
         return result
+    except Exception as exc:
+        # Not the source's fault (a value the store refused, the database
+        # gone): the caller logs and retries, but the source's status must
+        # still say why it is not syncing, or the stale alert has no reason.
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        try:
+            store.record_sync(
+                name,
+                started,
+                ok=False,
+                error=f"the sync failed unexpectedly ({reason})",
+                records_seen=result.records,
+                rejected=result.rejected,
+            )
+        except Exception:  # the database itself is what failed
+            log.debug("could not record the failed sync of %s", name, exc_info=True)
+        raise
     store.record_sync(name, started, ok=True, records_seen=result.records, rejected=result.rejected)
     if result.rejected:
         log.warning(
@@ -149,6 +167,26 @@ class _Pending:
             touches=[t for b in batches for t in b.touches],
             rejected=sum(b.rejected for b in batches),
         )
+
+
+_CODE = re.compile(
+    r"\bHTTP (\d{3})\b|\b(\d{3}) (?:from|rate)\b|\(([a-z]+(?:_[a-z]+)+)\)|\b([A-Z]+(?:_[A-Z]+)+)\b"
+)
+
+
+def error_code(error: str | None) -> str:
+    """A short, bounded label for why a sync failed, for metrics: the HTTP
+    status (``http_503``) or vendor error code (``REQUEST_LIMIT_EXCEEDED``,
+    ``invalid_auth``) it names, else ``other``; empty when it did not fail."""
+    if not error:
+        return ""
+    match = _CODE.search(error)
+    if match is None:
+        return "other"
+    http, status, lower, upper = match.groups()
+    if http or status:
+        return f"http_{http or status}"
+    return str(lower or upper)[:60]
 
 
 def _clamped(batch: Batch, started: datetime) -> Batch:

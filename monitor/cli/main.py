@@ -26,6 +26,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from monitor import backtest as backtest_
 from monitor.cli import backtest_views, views
@@ -263,9 +264,25 @@ def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None)
                 "sla": [result.to_dict() for _, result in evaluation.sla],
                 "alerts": views.alerts_json(app.alert_listing())["alerts"],
             }
+            extra["delivery_problem"] = app.queue_stats().problem
+            extra["sources"] = {
+                name: {
+                    "last_attempt_at": st.last_attempt_at.isoformat()
+                    if st.last_attempt_at
+                    else None,
+                    "last_success_at": st.last_success_at.isoformat()
+                    if st.last_success_at
+                    else None,
+                    "last_error": st.last_error,
+                }
+                for name, st in app.store.source_statuses().items()
+            }
             views.dump_json(views.status_json(evaluation, extra), out)
         else:
             views.print_status(evaluation, out)
+            problem = app.queue_stats().problem
+            if problem:
+                out.print(Text(f"Delivery paused: {problem}", style="red"))
         exit_for(evaluation.findings, fail_on)
 
 
@@ -455,7 +472,7 @@ def _replay_progress(total: int) -> Iterator[Callable[[int, int, datetime], None
     yield report
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @format_option
 @click.pass_context
 def alerts(ctx: click.Context, fmt: str) -> None:
@@ -464,7 +481,10 @@ def alerts(ctx: click.Context, fmt: str) -> None:
     \b
     Example:
       alignmon alerts --format json
+      alignmon alerts retry --dead
     """
+    if ctx.invoked_subcommand is not None:
+        return
     with errors_to_exit():
         app = _app(ctx)
         listing = app.alert_listing()
@@ -472,6 +492,31 @@ def alerts(ctx: click.Context, fmt: str) -> None:
             views.dump_json(views.alerts_json(listing), out)
         else:
             views.print_alerts(listing, out)
+            problem = app.queue_stats().problem
+            if problem:
+                err.print(f"[red]delivery paused:[/red] {escape(problem)}")
+
+
+@alerts.command("retry")
+@click.argument("row_id", metavar="ID", type=int, required=False)
+@click.option("--dead", "all_dead", is_flag=True, help="Every dead notification.")
+@click.pass_context
+def alerts_retry(ctx: click.Context, row_id: int | None, all_dead: bool) -> None:
+    """Queue dead notifications again, once what killed them is fixed
+    (e.g. a new slack.token); the service delivers them at its next drain.
+
+    \b
+    Example:
+      alignmon alerts retry 42
+      alignmon alerts retry --dead
+    """
+    if (row_id is None) == (not all_dead):
+        raise click.UsageError("give a notification ID or --dead (not both)")
+    with errors_to_exit():
+        count = _app(ctx).retry_dead(row_id)
+        if row_id is not None and count == 0:
+            raise click.UsageError(f"notification {row_id} is not dead")
+        out.print(f"{count} notification(s) queued again")
 
 
 @main.command()

@@ -209,8 +209,21 @@ def status_json(evaluation: Evaluation, extra: dict[str, Any] | None = None) -> 
     return payload
 
 
+def _notification_states(listing: AlertListing) -> dict[str, str]:
+    """fingerprint → "dead" or "queued", for alerts whose latest
+    notification is not delivered."""
+    states: dict[str, str] = {}
+    for row in listing.outbox:  # in id order: the latest row wins
+        for fingerprint in row.fingerprints:
+            states[fingerprint] = "dead" if row.dead_at else "queued"
+    return states
+
+
 def alerts_json(listing: AlertListing) -> dict[str, Any]:
-    """``alignmon alerts --format json``, and the ``alerts`` of ``status``."""
+    """``alignmon alerts --format json``, and the ``alerts`` of ``status``.
+    ``notification``: "delivered", "queued" or "dead" — an alert whose notice
+    died was decided but never heard."""
+    undelivered = _notification_states(listing)
     return {
         "alerts": [
             {
@@ -220,6 +233,9 @@ def alerts_json(listing: AlertListing) -> dict[str, Any]:
                 "title": a.title,
                 "since": (a.fired_at or a.first_seen_at).isoformat(),
                 "notified_at": a.notified_at.isoformat() if a.notified_at else None,
+                "notification": (
+                    undelivered.get(a.fingerprint, "delivered") if a.notified_at else None
+                ),
             }
             for a in listing.alerts
         ],
@@ -259,7 +275,7 @@ def print_alerts(listing: AlertListing, console: Console) -> None:
                 a["fingerprint"],
                 a["title"],
                 a["since"][:16],
-                (a["notified_at"] or "—")[:16],
+                _notified(a),
             )
         console.print(table)
     for s in shown["silences"]:
@@ -271,6 +287,14 @@ def print_alerts(listing: AlertListing, console: Console) -> None:
             f"notification {row['id']} ({row['kind']} to {row['channel']}, "
             f"{row['attempts']} attempt(s)){detail}"
         )
+
+
+def _notified(alert: dict[str, Any]) -> Text:
+    if alert["notification"] == "dead":
+        return Text("dead: not delivered", style="red")
+    if alert["notification"] == "queued":
+        return Text("queued", style="yellow")
+    return Text((alert["notified_at"] or "—")[:16])
 
 
 def _minutes(seconds: float | None) -> str:

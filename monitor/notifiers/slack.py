@@ -28,7 +28,13 @@ from slack_sdk.http_retry import ConnectionErrorRetryHandler, FixedValueRetryInt
 from slack_sdk.web import SlackResponse
 
 from monitor.config.models import Slack
-from monitor.errors import NotifyError, NotifyRejected, NotifyRetry, retry_after_seconds
+from monitor.errors import (
+    NotifyError,
+    NotifyPaused,
+    NotifyRejected,
+    NotifyRetry,
+    retry_after_seconds,
+)
 from monitor.interfaces import CheckResult, CheckStatus, Message
 from monitor.notifiers.render import render
 
@@ -44,7 +50,20 @@ SCOPES = {
     "chat:write": "post alerts and summaries",
     "files:write": "upload the daily summary chart",
     "users:read.email": "mention lead owners (otherwise their email is shown)",
+    "channels:history": "check a public channel for a post a killed process may have sent "
+    "before sending it again (otherwise it may be posted twice)",
+    "groups:history": "the same check in a private channel",
 }
+#: The metadata event every post carries: the outbox row's id, which a
+#: resend looks for in the channel's recent history.
+EVENT_TYPE = "alignmon_notification"
+#: How far back a resend looks: the newest messages of the channel (or thread).
+HISTORY_LIMIT = 200
+#: Errors that mean Slack refuses the credentials themselves: every message
+#: would fail alike until a person fixes them, so delivery pauses.
+_AUTH = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+)
 
 #: Slack error codes worth retrying (docs.slack.dev, "Errors" of each method).
 _TRANSIENT = frozenset(
@@ -102,6 +121,8 @@ def _translate(exc: Exception, channel: str = "") -> NotifyError:
             # next attempt usually gets Slack's own answer.
             return NotifyRetry(f"Slack's reply to {call} was not JSON (HTTP {status}); will retry")
         hint = _HINTS.get(error)
+        if error in _AUTH:
+            return NotifyPaused(f"slack-auth: Slack refused {call} ({error}): {hint}")
         if hint is None:
             hint = f"see https://api.slack.com/methods/{call}#errors"
             if status != 200:
@@ -242,6 +263,15 @@ class SlackNotifier:
         return CheckResult(name, CheckStatus.OK, f"#{info.get('name')}, bot is a member")
 
     def _post(self, message: Message, channel: str, thread: str | None) -> str:
+        if message.key and message.recheck_in:
+            found = self._find(message.key, message.recheck_in, thread)
+            if found is not None:
+                log.warning(
+                    "notification %s was already in Slack (%s): not posting it again",
+                    message.key,
+                    found,
+                )
+                return found
         rendered = render(message, self._user_id)
         response = self._call(
             "chat.postMessage",
@@ -252,8 +282,48 @@ class SlackNotifier:
             blocks=rendered.blocks,
             unfurl_links=False,
             unfurl_media=False,
+            metadata=(
+                {"event_type": EVENT_TYPE, "event_payload": {"id": message.key}}
+                if message.key
+                else None
+            ),
         )
-        return f"{response['channel']}:{response['ts']}"
+        channel_id, ts = response.get("channel"), response.get("ts")
+        if not channel_id or not ts:
+            raise NotifyRetry("Slack's reply to chat.postMessage lacked channel or ts; will retry")
+        return f"{channel_id}:{ts}"
+
+    def _find(self, key: str, channel: str, thread: str | None) -> str | None:
+        """The ``CHANNEL_ID:TS`` of the message carrying notification ``key``
+        among the channel's (or thread's) newest messages, or None. When
+        Slack will not show the history (no ``channels:history`` scope, a
+        channel configured by name) the message is posted again, logged."""
+        arguments: dict[str, Any] = {
+            "channel": channel,
+            "include_all_metadata": True,
+            "limit": HISTORY_LIMIT,
+        }
+        method = "conversations.history"
+        if thread:
+            method, arguments["ts"] = "conversations.replies", thread
+        try:
+            response = self._call(method, where=channel, **arguments)
+        except NotifyPaused:
+            raise
+        except NotifyRejected as exc:
+            log.warning(
+                "cannot check Slack for notification %s before sending it again (%s): "
+                "it may be posted twice",
+                key,
+                exc,
+            )
+            return None
+        for found in response.get("messages") or []:
+            metadata = found.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == EVENT_TYPE and str(payload.get("id")) == key:
+                return f"{channel}:{found['ts']}"
+        return None
 
     def _summary(self, message: Message, channel: str, thread: str | None) -> str:
         """Post the summary, then upload its chart into the same channel/thread."""
@@ -312,4 +382,11 @@ class SlackNotifier:
             response: SlackResponse = getattr(self._client, method.replace(".", "_"))(**arguments)
         except (SlackClientError, OSError, http.client.HTTPException) as exc:
             raise _translate(exc, where) from exc
+        except (ValueError, AttributeError, TypeError) as exc:
+            # A 200 whose body was cut short or is not a JSON object: slack-sdk
+            # fails decoding it. Slack may or may not have acted; like a 5xx,
+            # the outbox tries again after its backoff.
+            raise NotifyRetry(
+                f"Slack's reply to {method} was not valid JSON ({type(exc).__name__}); will retry"
+            ) from exc
         return response

@@ -36,6 +36,7 @@ class QueueStats:
     depth: int
     dead: int
     firing: dict[Severity, int]
+    problem: str | None = None  # why delivery is paused ("slack-auth: …"), if it is
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class App:
         self._notifier: Notifier | None = None
         self._record_lock = threading.Lock()
         self._deliver_lock = threading.Lock()
+        self.holder = outbox.new_holder()
+        #: Why delivery is paused (the channel refuses the credentials), or None.
+        self.delivery_problem: str | None = None
 
     def connector(self, name: str) -> Connector:
         if name not in self.config.sources:
@@ -147,12 +151,28 @@ class App:
         return backtest.replay(self.config, self.store, instants, goal=goal, progress=progress)
 
     def deliver(self) -> outbox.Delivery:
-        # One drain at a time in this process: SQLite has no SKIP LOCKED, so
-        # two threads could otherwise claim the same row.
+        # One drain at a time in this process; other processes are kept off
+        # a row by its claim in the database.
         with self._deliver_lock:
-            return outbox.deliver_due(
-                self.store, self.notifier(), self.clock, self.config.alerts.give_up_after
+            report = outbox.deliver_due(
+                self.store,
+                self.notifier(),
+                self.clock,
+                self.config.alerts.give_up_after,
+                holder=self.holder,
+                claim_span=outbox.CLAIM_SPAN + 4 * timedelta(seconds=self.config.slack.timeout),
             )
+            if report.paused and report.paused != self.delivery_problem:
+                log.error(
+                    "slack-auth: delivery paused, every notification stays queued until "
+                    "the token works again (or alerts.give_up_after passes): %s",
+                    report.paused,
+                )
+            elif self.delivery_problem and not report.paused and report.sent:
+                log.info("slack-auth: Slack accepts the token again; delivery resumed")
+            if report.paused or report.sent:
+                self.delivery_problem = report.paused
+            return report
 
     def summary(self, as_of: datetime | None = None) -> tuple[Evaluation, dict[str, Any], bytes]:
         """The daily summary: the evaluation, its message payload, its chart."""
@@ -190,7 +210,14 @@ class App:
         with self.store.transaction() as tx:
             depth, dead = tx.outbox_counts()
             firing = tx.firing_by_severity()
-        return QueueStats(depth, dead, firing)
+            problem = tx.delivery_problem()
+        return QueueStats(depth, dead, firing, problem)
+
+    def retry_dead(self, row_id: int | None) -> int:
+        """Queue dead notifications again (one, or all): after fixing what
+        killed them, e.g. the Slack token. Returns how many."""
+        with self.store.transaction() as tx:
+            return tx.requeue_dead(row_id, self.clock())
 
     def silence(self, matcher: str, span: timedelta, reason: str) -> datetime:
         now = self.clock()

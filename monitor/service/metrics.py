@@ -23,6 +23,12 @@ class Metrics:
         self.sync_failures = Counter(
             "alignmon_sync_failures", "Syncs that did not complete.", ["source"], registry=r
         )
+        self.sync_error = Gauge(
+            "alignmon_sync_last_error",
+            "1 for the reason the source's last sync failed (HTTP status or error code).",
+            ["source", "error"],
+            registry=r,
+        )
         self.last_sync = Gauge(
             "alignmon_last_successful_sync_timestamp_seconds",
             "Unix time of the last successful sync.",
@@ -52,6 +58,12 @@ class Metrics:
             "alignmon_outbox_depth", "Notifications waiting to be delivered.", registry=r
         )
         self.outbox_dead = Gauge("alignmon_outbox_dead", "Notifications given up on.", registry=r)
+        self.delivery_paused = Gauge(
+            "alignmon_delivery_paused",
+            "1 while delivery is paused by a problem a person must fix (slack-auth).",
+            ["problem"],
+            registry=r,
+        )
         self.sla_compliance = Gauge(
             "alignmon_sla_compliance_ratio", "Share of follow-ups met, trailing 7 days.",
             ["rule"], registry=r,

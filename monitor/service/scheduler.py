@@ -45,6 +45,7 @@ from monitor.service.app import App
 from monitor.service.http import HealthServer
 from monitor.service.metrics import Metrics
 from monitor.service.single import single_instance
+from monitor.sync import error_code
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Service:
         self.app = app
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.metrics = Metrics()
+        self._sync_codes: dict[str, str] = {}
         self.stopping = threading.Event()
         self.last_tick = time.monotonic()
 
@@ -91,6 +93,10 @@ class Service:
         started = time.monotonic()
         try:
             results = self.app.sync(source, stop=stop)
+        except Exception:
+            self.metrics.sync_failures.labels(source).inc()
+            self._sync_error(source)
+            raise
         finally:
             self.app.store.release_lease(running, self.holder)
         usage = self.app.connector(source).usage()
@@ -104,8 +110,24 @@ class Service:
                 self.metrics.last_sync.labels(source).set(time.time())
             elif result.error is not None:
                 self.metrics.sync_failures.labels(source).inc()
+        self._sync_error(source)
         if not self.stopping.is_set():
             self._evaluate()
+
+    def _sync_error(self, source: str) -> None:
+        """``alignmon_sync_last_error``: one series per source, for the
+        stored reason of its last failed sync (none once it succeeds)."""
+        try:
+            status = self.app.store.source_statuses().get(source)
+        except AlignmonError:
+            return
+        code = error_code(status.last_error if status else None)
+        shown = self._sync_codes.get(source, "")
+        if shown and shown != code:
+            self.metrics.sync_error.remove(source, shown)
+        if code:
+            self.metrics.sync_error.labels(source, code).set(1)
+        self._sync_codes[source] = code
 
     def evaluate(self) -> None:
         if self.occurrence("evaluate", self.app.config.service.sla_check_every):
@@ -127,6 +149,7 @@ class Service:
         stats = self.app.queue_stats()
         self.metrics.outbox_depth.set(stats.depth)
         self.metrics.outbox_dead.set(stats.dead)
+        self.metrics.delivery_paused.labels("slack-auth").set(1 if stats.problem else 0)
         for severity in (Severity.WARNING, Severity.CRITICAL):
             self.metrics.alerts_firing.labels(str(severity)).set(stats.firing.get(severity, 0))
         self.last_tick = time.monotonic()

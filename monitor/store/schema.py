@@ -32,6 +32,21 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+#: The instants the store accepts: a day inside the calendar's ends, so any
+#: zone (offsets are under a day) can turn them into a local date. A value
+#: outside is a CRM's placeholder (0001-01-01, 9999-12-31), never a fact.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def in_calendar(value: datetime) -> bool:
+    """Whether ``value`` (aware) is an instant the store accepts; the one
+    check every datetime written passes (see ``monitor.store.writes``)."""
+    try:
+        return EARLIEST <= value.astimezone(UTC) <= LATEST
+    except OverflowError:  # an offset that moves it off the calendar
+        return False
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out, on every backend. SQLite has no time
@@ -46,6 +61,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime reached the store; every instant must be aware")
+        if not in_calendar(value):
+            raise ValueError(f"{value!r} is outside the dates the store accepts")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -220,6 +237,11 @@ outbox = Table(
     Column("delivered_at", UTCDateTime),
     Column("dead_at", UTCDateTime),
     Column("ref", String(200)),
+    # The process sending the row and until when it holds it (see
+    # monitor/outbox.py); a claim that outlived its process means the row
+    # may already have reached the channel.
+    Column("claimed_by", String(200)),
+    Column("claimed_until", UTCDateTime),
     Index(None, "delivered_at", "dead_at", "not_before"),
 )
 

@@ -8,9 +8,11 @@ the last stored page and counts nothing twice.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
-from datetime import datetime
+from dataclasses import fields, replace
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
@@ -19,7 +21,17 @@ from sqlalchemy import Connection, String, and_, bindparam, func, or_, select, u
 from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Touch
 from monitor.store import rollups
 from monitor.store.bulk import execute_many, insert_or_update
-from monitor.store.schema import UTCDateTime, daily_counts, records, sync_cursors
+from monitor.store.schema import (
+    EARLIEST,
+    LATEST,
+    UTCDateTime,
+    daily_counts,
+    records,
+    sync_cursors,
+)
+from monitor.store.schema import in_calendar as _in_calendar
+
+log = logging.getLogger(__name__)
 
 _RECORD_FIELDS = [f.name for f in fields(FunnelRecord)]
 _UPDATED = [
@@ -38,11 +50,67 @@ def write_batch(
     conn: Connection, source: str, object_type: str, batch: Batch, synced_at: datetime
 ) -> None:
     """Store one batch and move the cursor, inside the caller's transaction."""
+    batch = in_calendar(source, batch)
     upsert_records(conn, source, batch.records, synced_at)
     upsert_daily(conn, source, batch.daily)
     apply_touches(conn, source, batch.touches)
     if batch.cursor is not None:
         save_cursor(conn, source, object_type, batch.cursor, synced_at)
+
+
+_DATETIMES = [f.name for f in fields(FunnelRecord) if f.name.endswith("_at")]
+
+
+def in_calendar(source: str, batch: Batch) -> Batch:
+    """The batch with every instant the store cannot hold taken out (see
+    ``schema.in_calendar``): an optional date is dropped, keeping the record
+    without it; a record's modified time, a touch time or a cursor is
+    clipped to the nearest end. Counted and logged once per batch, so a
+    CRM's ``0001-01-01`` never aborts a sync."""
+    dropped: Counter[str] = Counter()
+    example: dict[str, str] = {}
+
+    def note(what: str, crm_id: str) -> None:
+        dropped[what] += 1
+        example.setdefault(what, crm_id)
+
+    kept = []
+    for record in batch.records:
+        changes: dict[str, Any] = {}
+        for name in _DATETIMES:
+            value = getattr(record, name)
+            if value is not None and not _in_calendar(value):
+                note(f"{record.object_type}.{name}", record.crm_id)
+                changes[name] = _clip(value) if name == "modified_at" else None
+        kept.append(replace(record, **changes) if changes else record)
+    touches = []
+    for touch in batch.touches:
+        if _in_calendar(touch.touched_at):
+            touches.append(touch)
+        else:
+            note(f"{touch.object_type}.touched_at", touch.crm_id)
+    cursor = batch.cursor
+    if cursor is not None and not _in_calendar(cursor.modified_at):
+        note("cursor", cursor.crm_id)
+        cursor = Cursor(_clip(cursor.modified_at), cursor.crm_id)
+    if not dropped:
+        return batch
+    log.warning(
+        "%s: %d date value(s) outside %s..%s not stored: %s",
+        source,
+        sum(dropped.values()),
+        EARLIEST.date(),
+        LATEST.date(),
+        ", ".join(f"{what} ×{n} (e.g. id {example[what][:40]})" for what, n in dropped.items()),
+    )
+    return Batch(kept, cursor, batch.daily, touches, batch.rejected)
+
+
+def _clip(value: datetime) -> datetime:
+    try:
+        return EARLIEST if value.astimezone(UTC) < EARLIEST else LATEST
+    except OverflowError:
+        return EARLIEST if value.year == 1 else LATEST
 
 
 def upsert_records(

@@ -38,6 +38,7 @@ def service_config(
     lease: str = "2s",
     sla_check_every: str = "2s",
     calendar: str = "{}",
+    channel: str = "#revenue-alignment",
 ) -> str:
     """A config for ``alignmon run`` against the fake Slack: one source (its
     YAML under ``sources:``), one revenue goal on it, fast service timers."""
@@ -51,7 +52,7 @@ sources:
 slack:
   token: {SLACK_TOKEN}
   api_url: {slack_url}
-  channel: "#revenue-alignment"
+  channel: "{channel}"
   summary_at: "{summary_at}"
 goals:
   - name: q-new-business

@@ -45,3 +45,21 @@ def test_run_once_against_fake_hubspot(tmp_path: Path) -> None:
         assert stages["lead"]["target"] == 2000  # 40 / 0.2 / 0.4 / 0.25
         assert stages["lead"]["actual"] > 0
         assert fake.token not in run.stdout + run.stderr + status.stdout + status.stderr
+
+
+def test_a_failed_sync_says_why_in_status(tmp_path: Path) -> None:
+    with FakeHubSpot(now=datetime.now(UTC)) as fake:
+        fake.seed_records("contacts", 50)
+        config = CONFIG.format(url=fake.url, portal=fake.portal_id)
+        config = config.replace("portal_id:", "retries: 0\n    portal_id:")
+        (tmp_path / "alignmon.yaml").write_text(config)
+        env = {"HUBSPOT_TOKEN": fake.token}
+        fake.fail_next(503, count=100, endpoint="search")
+        sync = alignmon("sync", cwd=tmp_path, env=env)
+        assert sync.returncode == 3, sync.stderr
+        status = alignmon("status", "--format", "json", cwd=tmp_path, env=env)
+        shown = json.loads(status.stdout)
+        error = shown["sources"]["hs"]["last_error"]
+        assert "503" in error, error
+        (stale,) = [f for f in shown["findings"] if f["rule"] == "source-stale"]
+        assert "503" in stale["text"], "the stale alert says why"

@@ -1,7 +1,9 @@
 """A fake Slack Web API over real HTTP, for the real slack-sdk WebClient.
 
 Serves ``/api/<method>`` for the methods alignmon calls (auth.test,
-chat.postMessage, chat.update, users.lookupByEmail, conversations.info and the
+chat.postMessage (with message ``metadata``), chat.update, users.lookupByEmail,
+conversations.info, conversations.history and conversations.replies (IDs only,
+metadata only with ``include_all_metadata``, as Slack does) and the
 three-call file upload, whose upload URL it serves itself) on 127.0.0.1 with
 an ephemeral port. It checks the bearer token, records every call, and
 validates messages against Slack's Block Kit limits the way Slack does
@@ -13,7 +15,8 @@ or a 5xx), ``error_next``
 (an ``ok: false`` error code), ``timeout_next`` (never answer in time),
 ``garble_next`` (a body that is not JSON), ``truncate_next`` (the connection
 drops mid-body), ``revoke_token()`` and ``down()``/``up()`` (the port refuses
-connections). slack-sdk reads
+connections), ``delay_posts`` (Slack takes that long to answer a post, after
+storing it). slack-sdk reads
 HTTPS_PROXY/HTTP_PROXY and ignores NO_PROXY: tests must unset them.
 """
 
@@ -29,7 +32,14 @@ from tests.fakes.server import FakeServer, Fault, Reply, Request, json_reply
 
 TOKEN = "xoxb-fake-slack-token"
 JSON = "application/json; charset=utf-8"
-SCOPES = ("chat:write", "files:write", "users:read.email", "channels:read")
+SCOPES = (
+    "chat:write",
+    "files:write",
+    "users:read.email",
+    "channels:read",
+    "channels:history",
+    "groups:history",
+)
 
 #: Slack's documented limits, plus the total block text at which Slack has
 #: been seen answering msg_blocks_too_long (slackapi/bolt-js#2509).
@@ -71,6 +81,7 @@ class FakeSlack(FakeServer):
         self.revoked = False
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
+        self.post_delay = 0.0
         self._ts = itertools.count(100)
         self._file_ids = itertools.count(1)
 
@@ -119,6 +130,14 @@ class FakeSlack(FakeServer):
     def revoke_token(self) -> None:
         """As if the app were uninstalled: every call answers token_revoked."""
         self.revoked = True
+
+    def restore_token(self) -> None:
+        self.revoked = False
+
+    def delay_posts(self, seconds: float) -> None:
+        """Store each posted message at once but answer the post only after
+        ``seconds``: the window in which a killed poster has posted."""
+        self.post_delay = seconds
 
     def calls_to(self, method: str) -> list[Call]:
         with self.lock:
@@ -175,7 +194,10 @@ class FakeSlack(FakeServer):
         route = getattr(self, "_api_" + request.endpoint.replace(".", "_"), None)
         if route is None:
             return self._answer(request, {"ok": False, "error": "unknown_method"})
-        return self._answer(request, route(request.params))
+        reply = self._answer(request, route(request.params))
+        if request.endpoint == "chat.postMessage" and self.post_delay:
+            reply.stall = self.post_delay  # stored now, answered after the delay
+        return reply
 
     def _answer(self, request: Request, body: dict[str, Any]) -> Reply:
         return self._scopes_header(request, json_reply(200, body, JSON))
@@ -211,12 +233,23 @@ class FakeSlack(FakeServer):
         problem = validate_message(params)
         if problem:
             return problem
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        if metadata is not None and not (
+            isinstance(metadata, dict)
+            and isinstance(metadata.get("event_type"), str)
+            and isinstance(metadata.get("event_payload"), dict)
+        ):
+            return {"ok": False, "error": "invalid_metadata_format"}
         ts = f"1700000000.{next(self._ts):06d}"
-        self.messages[(channel, ts)] = {
-            "text": params.get("text"),
-            "blocks": params.get("blocks"),
-            "thread_ts": params.get("thread_ts"),
-        }
+        with self.lock:
+            self.messages[(channel, ts)] = {
+                "text": params.get("text"),
+                "blocks": params.get("blocks"),
+                "thread_ts": params.get("thread_ts"),
+                "metadata": metadata,
+            }
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": params.get("text")}}
 
     def _api_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -255,6 +288,42 @@ class FakeSlack(FakeServer):
                 "is_archived": False,
             },
         }
+
+    def _history(self, params: dict[str, Any], thread: str | None) -> dict[str, Any]:
+        channel = str(params.get("channel", ""))
+        if channel not in self.channels:  # these methods take IDs only
+            return {"ok": False, "error": "channel_not_found"}
+        scope = "groups:history" if channel.startswith("G") else "channels:history"
+        if scope not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": scope}
+        if channel not in self.members:
+            return {"ok": False, "error": "not_in_channel"}
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("true", "1")
+        limit = int(params.get("limit") or 100)
+        with self.lock:
+            stored = [(ts, m) for (cid, ts), m in self.messages.items() if cid == channel]
+        if thread is None:
+            chosen = [(ts, m) for ts, m in stored if m["thread_ts"] in (None, ts)]
+            chosen.sort(reverse=True)  # newest first
+        else:
+            chosen = sorted((ts, m) for ts, m in stored if ts == thread or m["thread_ts"] == thread)
+            if not any(ts == thread for ts, _ in chosen):
+                return {"ok": False, "error": "thread_not_found"}
+        out = []
+        for ts, m in chosen[:limit]:
+            item = {"type": "message", "ts": ts, "text": m["text"]}
+            if m["thread_ts"]:
+                item["thread_ts"] = m["thread_ts"]
+            if with_metadata and m.get("metadata"):
+                item["metadata"] = m["metadata"]
+            out.append(item)
+        return {"ok": True, "messages": out, "has_more": len(chosen) > limit}
+
+    def _api_conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._history(params, None)
+
+    def _api_conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._history(params, str(params.get("ts", "")))
 
     def _api_files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
         if "files:write" not in self.scopes:

@@ -23,10 +23,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from connectors.hubspot import normalise as hubspot
 from connectors.hubspot.settings import HubSpotSource
@@ -34,9 +36,10 @@ from connectors.salesforce import normalise as salesforce
 from connectors.salesforce.normalise import Shape
 from monitor.config.file import Config
 from monitor.evaluate import Evaluation, evaluate
-from monitor.interfaces import Batch, Cursor, FunnelRecord, Message, MessageLine
+from monitor.interfaces import Batch, Cursor, FunnelRecord, Message, MessageLine, Touch
 from monitor.notifiers.render import render
 from monitor.store import Store
+from monitor.store.schema import records as records_table
 
 NOW = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
 PERIOD_START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -738,3 +741,41 @@ def test_hostile_text_fits_every_backend(store: Store) -> None:
     assert set(rows) == {"nulid", long_id[:100]}
     assert (rows["nulid"].name, rows["nulid"].owner_email) == ("ab", "x@y")
     assert rows[long_id[:100]].name == BIG  # the later duplicate wins, text columns unclipped
+
+
+@pytest.mark.parametrize(
+    ("zone", "off"),
+    [
+        ("America/Los_Angeles", datetime(1, 1, 1, tzinfo=UTC)),
+        ("Asia/Tokyo", datetime(9999, 12, 31, 20, tzinfo=UTC)),
+        ("UTC", datetime(1, 1, 1, 3, tzinfo=timezone(timedelta(hours=5)))),
+    ],
+    ids=["year-1-west", "year-9999-east", "year-1-offset"],
+)
+def test_instants_off_the_calendar_are_dropped_by_the_store(
+    store: Store, zone: str, off: datetime
+) -> None:
+    """Whatever a connector lets through, no instant that leaves the
+    calendar in the configured zone reaches the rollups: the value is
+    dropped (the record kept), a modified time or cursor clipped, logged
+    once for the batch."""
+    store.use_zone(ZoneInfo(zone))
+    hour_ago = NOW - timedelta(hours=1)
+    page = [
+        FunnelRecord("contacts", "lead-off", NOW, lead_at=off, mql_at=hour_ago),
+        FunnelRecord("contacts", "modified-off", off, mql_at=hour_ago),
+        FunnelRecord("contacts", "ok", NOW, lead_at=hour_ago, first_touch_at=off),
+    ]
+    touches = [Touch("contacts", "ok", off)]
+    with warnings_from("monitor.store") as logged:
+        store.write_batch("hs", "contacts", Batch(page, Cursor(off, "x"), touches=touches), NOW)
+    assert store.record_count("hs") == 3
+    (line,) = [r.getMessage() for r in logged]
+    assert "5 date value(s)" in line and "contacts.lead_at ×1 (e.g. id lead-off)" in line
+    rows = {r.crm_id: r for r in store.sla_records("hs", "mql", {}, hour_ago, NOW)}
+    assert set(rows) == {"lead-off", "modified-off"}
+    with store.begin() as conn:
+        stored = dict(conn.execute(select(records_table.c.crm_id, records_table.c.lead_at)).all())
+    assert stored == {"lead-off": None, "modified-off": None, "ok": hour_ago}
+    cursor = store.cursor("hs", "contacts")
+    assert cursor is not None and cursor.modified_at.year in (1, 9999)

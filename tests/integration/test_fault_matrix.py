@@ -29,11 +29,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from monitor.cli import views
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.errors import SourceActionNeeded, SourceRetry
@@ -256,11 +257,14 @@ def crm(request: pytest.FixtureRequest) -> Iterator[Crm]:
     side.close()
 
 
-def make_app(store: Store, slack: FakeSlack, clock: Clock, name: str, source: Any) -> App:
+def make_app(
+    store: Store, slack: FakeSlack, clock: Clock, name: str, source: Any, **slack_settings: Any
+) -> App:
     """The App on the `store` fixture's database (SQLite or PostgreSQL)."""
     settings = config_dict(store.url, slack)
     settings["sources"] = {name: source}
     settings["slack"]["timeout"] = 0.5
+    settings["slack"].update(slack_settings)
     return App(LoadedConfig(Config.model_validate(settings), "fault-matrix.yaml"), clock=clock)
 
 
@@ -648,21 +652,294 @@ def test_a_lasting_slack_fault_keeps_the_notification_queued_then_sends_it_once(
 
 
 @pytest.mark.parametrize("store", BOTH, indirect=True)
-def test_a_revoked_slack_token_is_one_clear_error_and_no_retry_storm(
-    store: Store, slack: FakeSlack, portal: HubSpotSide
+def test_a_revoked_slack_token_pauses_delivery_and_sends_the_queue_once_it_is_fixed(
+    store: Store, slack: FakeSlack, portal: HubSpotSide, caplog: pytest.LogCaptureFixture
 ) -> None:
     app, clock = stale_alert_queued(store, slack, portal)
     slack.revoke_token()
     calls = len(slack.calls)
-    assert app.deliver().dead == 1
-    assert len(slack.calls) - calls == 1
-    (row,) = app.alert_listing().outbox
-    assert row.dead_at is not None and row.last_error is not None
-    assert "token was revoked" in row.last_error and "slack.token" in row.last_error
-    for _ in range(3):
-        clock.advance(hours=1)
-        app.record(app.evaluate())
+    with caplog.at_level(logging.INFO, logger="monitor"):
         delivery = app.deliver()
-        assert (delivery.sent, delivery.retried) == (0, 0)
-    assert len(slack.calls) - calls == 1, "a revoked token is not tried again"
+        assert (delivery.sent, delivery.retried, delivery.dead) == (0, 1, 0)
+        assert delivery.paused and "token was revoked" in delivery.paused
+        (row,) = app.alert_listing().outbox
+        assert row.dead_at is None and row.last_error is not None
+        assert row.last_error.startswith("slack-auth:") and "slack.token" in row.last_error
+        assert app.queue_stats().problem == row.last_error
+        for _ in range(60):  # an hour of drains, one a minute
+            clock.advance(minutes=1)
+            assert app.deliver().sent == 0
+        (row,) = app.alert_listing().outbox
+        assert row.dead_at is None, "kept queued while the token is broken"
+        tries = len(slack.calls) - calls
+        assert tries <= 20, f"{tries} calls in an hour: no retry storm"
+        slack.restore_token()
+        clock.advance(minutes=5)
+        assert app.deliver().sent == 1
+    paused = [r for r in caplog.records if r.getMessage().startswith("slack-auth: delivery paused")]
+    assert len(paused) == 1, "the problem is reported once, not per attempt"
+    (message,) = posts(slack)
+    assert "Source hs is stale" in message["text"]
+    assert app.queue_stats().problem is None and app.queue_stats().depth == 0
     app.close()
+
+
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+def test_dead_notifications_show_as_dead_and_retry_requeues_them(
+    store: Store, slack: FakeSlack, portal: HubSpotSide
+) -> None:
+    app, clock = stale_alert_queued(store, slack, portal)
+    slack.revoke_token()
+    assert app.deliver().retried == 1
+    clock.advance(hours=25)  # past alerts.give_up_after
+    assert app.deliver().dead == 1
+    (alert,) = views.alerts_json(app.alert_listing())["alerts"]
+    assert alert["notification"] == "dead", "an alert whose notice died is not shown as notified"
+    slack.restore_token()
+    assert app.deliver().sent == 0, "dead rows stay dead until asked"
+    assert app.retry_dead(None) == 1
+    assert app.deliver().sent == 1
+    assert app.alert_listing().outbox == []
+    (alert,) = views.alerts_json(app.alert_listing())["alerts"]
+    assert alert["notification"] == "delivered"
+    assert len(posts(slack)) == 1
+    app.close()
+
+
+def queue_notes(app: App, count: int) -> list[int]:
+    now = app.clock()
+    with app.store.transaction() as tx:
+        return [
+            tx.enqueue(
+                channel=app.config.slack.channel,
+                kind="post",
+                payload={"title": f"note {n}", "lines": []},
+                fingerprints=[],
+                now=now,
+                not_before=now,
+            )
+            for n in range(count)
+        ]
+
+
+def posted_ids(slack: FakeSlack) -> list[str]:
+    return sorted(
+        str(m["metadata"]["event_payload"]["id"]) for m in posts(slack) if m.get("metadata")
+    )
+
+
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+def test_two_processes_draining_one_outbox_post_each_row_once(
+    store: Store, slack: FakeSlack, portal: HubSpotSide
+) -> None:
+    """The service and a CLI `evaluate` (each its own connection and claim
+    owner) drain the same outbox while Slack takes its time to answer."""
+    clock = Clock(portal.now())
+    first = make_app(store, slack, clock, portal.name, portal.source(retries=0))
+    second = make_app(store, slack, clock, portal.name, portal.source(retries=0))
+    ids = queue_notes(first, 9)
+    slack.delay_posts(0.4)
+    reports: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda a=a: reports.append(a.deliver())) for a in (first, second)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    titles = sorted(str(m["text"]).split("\n")[0] for m in posts(slack))
+    assert titles == sorted(f"note {n}" for n in range(9)), "each row posted exactly once"
+    assert posted_ids(slack) == sorted(str(i) for i in ids)
+    assert sum(r.sent for r in reports) == 9
+    assert all(r.sent for r in reports), "both processes delivered, neither waited for the other"
+    first.close()
+    second.close()
+
+
+DELIVER_ONE = """
+import sys
+from datetime import datetime
+from monitor.config.file import Config
+from monitor.config.loader import LoadedConfig
+from monitor.cli import views
+from monitor.service.app import App
+from tests.integration.test_alert_delivery import config_dict
+class Slack: api_url = sys.argv[2]
+settings = config_dict(sys.argv[1], Slack)
+settings["slack"]["channel"] = sys.argv[3]
+now = datetime.fromisoformat(sys.argv[4])
+App(LoadedConfig(Config.model_validate(settings), "kill.yaml"), clock=lambda: now).deliver()
+"""
+
+
+@pytest.mark.parametrize("channel", ["C0ALIGN1", "#revenue-alignment"])
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+def test_killed_while_slack_answers_a_post_it_is_not_posted_again(
+    store: Store, slack: FakeSlack, portal: HubSpotSide, channel: str
+) -> None:
+    """SIGKILL after Slack stored the post and before its answer arrived:
+    the row was claimed but never confirmed. The next drain finds the post
+    by the row id it carries and records it instead of posting again. By
+    name, the channel's ID comes from an earlier delivered post."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    clock = Clock(portal.now())
+    app = make_app(store, slack, clock, portal.name, portal.source(retries=0), channel=channel)
+    if channel.startswith("#"):
+        queue_notes(app, 1)
+        assert app.deliver().sent == 1
+    (row_id,) = queue_notes(app, 1)
+    slack.delay_posts(30)
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env["PYTHONPATH"] = os.getcwd()
+    child = subprocess.Popen(
+        [sys.executable, "-c", DELIVER_ONE, store.url, slack.api_url, channel, clock().isoformat()],
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while str(row_id) not in posted_ids(slack):
+        assert time.monotonic() < deadline and child.poll() is None, "never posted"
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    slack.delay_posts(0)
+    before = len(posts(slack))
+    delivery = app.deliver()
+    assert (delivery.sent, delivery.retried, delivery.dead) == (1, 0, 0)
+    assert len(posts(slack)) == before, "not posted a second time"
+    assert posted_ids(slack).count(str(row_id)) == 1
+    history = slack.calls_to("conversations.history")
+    assert len(history) == 1 and history[0].params["channel"] == "C0ALIGN1"
+    assert app.alert_listing().outbox == []
+    app.close()
+
+
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+@pytest.mark.parametrize(
+    "body",
+    ['{"ok": true, "channel": "C0ALIGN1", "ts": "17', '{"ok": tr', '"ok"', '{"ok": true}'],
+    ids=["cut-in-ts", "cut-in-ok", "a-string", "no-ts"],
+)
+def test_a_slack_200_with_truncated_json_is_retried_with_the_5xx_backoff(
+    body: str, store: Store, slack: FakeSlack, portal: HubSpotSide
+) -> None:
+    app, clock = stale_alert_queued(store, slack, portal)
+    for backend in ("500", body):
+        if backend == "500":
+            slack.fail_next(500, method="chat.postMessage")
+        else:
+            slack.garble_next(status=200, body=backend, method="chat.postMessage")
+        now = clock()
+        delivery = app.deliver()
+        assert (delivery.sent, delivery.retried, delivery.dead) == (0, 1, 0)
+        (row,) = app.alert_listing().outbox
+        assert row.last_error and "will retry" in row.last_error
+        # the same wait as a 5xx: 5 s after the first failure, 10 s after the second
+        assert row.not_before == now + timedelta(seconds=5 * row.attempts)
+        assert app.deliver().sent == 0, "not resent before the backoff"
+        clock.advance(seconds=10)
+    assert app.deliver().sent == 1
+    assert len(posts(slack)) == 1
+    app.close()
+
+
+OFF_CALENDAR = {
+    # zone, HubSpot value, Salesforce value: a CRM's placeholder dates that
+    # leave the calendar once turned into the zone's local date
+    "year-1-west": ("America/Los_Angeles", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000+0000"),
+}
+
+
+@pytest.mark.parametrize("case", list(OFF_CALENDAR))
+@pytest.mark.parametrize("api", list(SIDES))
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+def test_a_crm_date_off_the_calendar_is_dropped_and_the_sync_completes(
+    store: Store, slack: FakeSlack, api: str, crm: Crm, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    zone, hs_value, sf_value = OFF_CALENDAR[case]
+    crm.seed(30)
+    if isinstance(crm, HubSpotSide):
+        bad = crm.fake.seed_records("contacts", 1)[0]
+        props = (
+            "createdate",
+            "hs_v2_date_entered_lead",
+            "hs_v2_date_entered_marketingqualifiedlead",
+        )
+        crm.fake.set_props("contacts", bad, **dict.fromkeys(props, hs_value))
+    else:
+        bad = crm.fake.add("Lead", CreatedDate=sf_value)
+    settings = config_dict(store.url, slack)
+    settings["sources"] = {"crm": crm.source(retries=0)}
+    settings["timezone"] = zone
+    app = App(LoadedConfig(Config.model_validate(settings), "t.yaml"), clock=Clock(crm.now()))
+    with caplog.at_level(logging.WARNING):
+        (result,) = app.sync()
+    assert result.ok, result.error
+    assert app.store.record_count("crm") == crm.live() == 31, "every record kept, the bad one too"
+    assert app.store.source_statuses()["crm"].last_success_at is not None
+    dropped = [
+        r.getMessage() for r in caplog.records if "outside 0001-01-02..9999-12-30" in r.getMessage()
+    ]
+    assert len(dropped) == 1 and bad[:10] in dropped[0], "counted and logged once"
+    evaluation = app.evaluate()
+    assert not [f for f in evaluation.findings if f.rule == "source-stale"]
+    app.close()
+
+
+class _BrokenSecondPage:
+    """A connector that fails on its second page with an error outside the
+    SourceError contract (a reply shape it did not expect): the sync still
+    fails, and its status must say why."""
+
+    object_types = ("contacts",)
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def pull(self, object_type: str, cursor: Any, until: datetime) -> Iterator[Any]:
+        from monitor.interfaces import Batch, Cursor, FunnelRecord
+
+        yield Batch([FunnelRecord("contacts", "1", self.now)], Cursor(self.now, "1"))
+        raise KeyError("results")
+
+
+@pytest.mark.parametrize("store", BOTH, indirect=True)
+def test_a_sync_that_fails_outside_the_connector_stores_why(store: Store) -> None:
+    from monitor.config.sources import SourceBase
+    from monitor.judge.health import stale_findings
+    from monitor.sync import _Pending, sync_source
+
+    now = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    _Pending.WRITE_RECORDS = 1  # one write per page
+    try:
+        with pytest.raises(KeyError):
+            sync_source(store, "crm", _BrokenSecondPage(now), lambda: now)  # type: ignore[arg-type]
+    finally:
+        _Pending.WRITE_RECORDS = 2_000
+    status = store.source_statuses()["crm"]
+    assert status.last_attempt_at == now and status.last_success_at is None
+    assert status.last_error == "the sync failed unexpectedly (KeyError: 'results')"
+    assert store.record_count("crm") == 1, "the committed page is kept"
+    (finding,) = stale_findings({"crm": SourceBase.model_validate({})}, {"crm": status}, now)
+    assert "KeyError: 'results'" in finding.text, "the stale alert says why"
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        ("source 'hs': HubSpot answered HTTP 503 three times", "http_503"),
+        ("source 'hs': HubSpot contacts search kept failing: 503 from HubSpot", "http_503"),
+        ("HubSpot contacts search kept failing: 429 rate limit", "http_429"),
+        ("Salesforce refused the query (REQUEST_LIMIT_EXCEEDED): wait", "REQUEST_LIMIT_EXCEEDED"),
+        ("Slack refused chat.postMessage (invalid_auth): set slack.token", "invalid_auth"),
+        ("kept failing: NewConnectionError", "other"),
+        (None, ""),
+    ],
+)
+def test_a_failed_sync_reason_becomes_a_bounded_metrics_label(error: str | None, code: str) -> None:
+    from monitor.sync import error_code
+
+    assert error_code(error) == code

@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from monitor.config.models import Slack
-from monitor.errors import NotifyRejected, NotifyRetry
+from monitor.errors import NotifyPaused, NotifyRejected, NotifyRetry
 from monitor.interfaces import CheckStatus, Message, MessageLine, Notifier, Severity
 from monitor.notifiers import create_notifier
 from monitor.notifiers.console import ConsoleNotifier
@@ -282,10 +282,10 @@ def test_unknown_channel_is_rejected_with_what_to_do(notifier: SlackNotifier) ->
     assert "#no-such-channel" in str(caught.value) and "/invite" in str(caught.value)
 
 
-def test_invalid_token_is_rejected_without_leaking_it(slack: FakeSlack) -> None:
+def test_invalid_token_pauses_delivery_without_leaking_it(slack: FakeSlack) -> None:
     notifier = SlackNotifier(settings(slack, token="xoxb-wrong-token"))
 
-    with pytest.raises(NotifyRejected) as caught:
+    with pytest.raises(NotifyPaused) as caught:
         notifier.send(post(line()))
 
     assert "invalid_auth" in str(caught.value) and "slack.token" in str(caught.value)
@@ -296,7 +296,6 @@ def test_invalid_token_is_rejected_without_leaking_it(slack: FakeSlack) -> None:
     ("error", "advice"),
     [
         ("not_in_channel", "/invite"),
-        ("account_inactive", "slack.token"),
         ("is_archived", "unarchive"),
         ("msg_too_long", "report it"),
         ("something_new", "api.slack.com/methods/chat.postMessage"),
@@ -311,6 +310,18 @@ def test_permanent_errors_are_rejected_with_advice(
         notifier.send(post(line()))
 
     assert advice in str(caught.value)
+
+
+@pytest.mark.parametrize("error", ["invalid_auth", "token_revoked", "account_inactive"])
+def test_auth_errors_pause_delivery_with_advice(
+    slack: FakeSlack, notifier: SlackNotifier, error: str
+) -> None:
+    slack.error_next(error)
+
+    with pytest.raises(NotifyPaused, match=error) as caught:
+        notifier.send(post(line()))
+
+    assert str(caught.value).startswith("slack-auth: ") and "slack.token" in str(caught.value)
 
 
 def test_malformed_ref_is_rejected(notifier: SlackNotifier) -> None:
