@@ -80,6 +80,16 @@ def forms(secret: str) -> set[str]:
     return {form for form in found if form == secret or len(form) >= _MIN_FORM}
 
 
+def redact(text: str) -> str:
+    """``text`` with every secret the log handler knows replaced: for what
+    is printed outside logging (the CLI's one-line errors)."""
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, RedactingFilter):
+                text = found.redact(text)
+    return text
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
