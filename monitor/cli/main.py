@@ -199,7 +199,7 @@ def sync(ctx: click.Context, source: str | None, full: bool) -> None:
                     )
             else:
                 failed = True
-                out.print(f"[red]✗[/red] {escape(f'{result.source}: {result.error}')}")
+                out.print(f"[red]✗[/red] {escape(redact(f'{result.source}: {result.error}'))}")
         if failed:
             sys.exit(EXIT_UNREACHABLE)
 
@@ -581,7 +581,9 @@ def _run_once(app: App) -> None:
     alerts and deliver what is due."""
     for result in app.sync():
         if not result.ok:
-            out.print(f"[red]sync of {result.source} failed:[/red] {escape(str(result.error))}")
+            out.print(
+                f"[red]sync of {result.source} failed:[/red] {escape(redact(str(result.error)))}"
+            )
     evaluation = app.evaluate()
     views.print_status(evaluation, out)
     app.record(evaluation)
@@ -618,7 +620,7 @@ def check(ctx: click.Context) -> None:
                     "fail": "[red]✗[/red]",
                 }[result.status]
                 detail = f" — {result.detail}" if result.detail else ""
-                out.print(f"{mark} {name}: {escape(result.name + detail)}")
+                out.print(f"{mark} {name}: {escape(redact(result.name + detail))}")
                 if result.status == CheckStatus.FAIL:
                     worst = CheckStatus.FAIL
         if worst == CheckStatus.FAIL:
