@@ -8,16 +8,23 @@ or an SLA rule imports ``models`` and no connector.
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
 from connectors.registry import Source
-from monitor.config.models import Alerts, Calendar, Goal, Service, Slack, SlaRule
+from monitor.config.models import (
+    MAX_CHANNEL,
+    MAX_RULE_NAME,
+    MAX_SOURCE_NAME,
+    Alerts,
+    Calendar,
+    Goal,
+    Service,
+    Slack,
+    SlaRule,
+)
 from monitor.config.types import StrictModel, TimeZoneName
 
 
@@ -48,49 +55,15 @@ class Config(StrictModel):
         return rule.business_hours or self.calendar
 
 
-@dataclass(frozen=True)
-class NameLimits:
-    """The longest names the database columns hold (``monitor/store/schema.py``):
-    checked at load, because SQLite ignores a column's length and PostgreSQL
-    refuses the row at every sync or evaluation."""
-
-    source: int
-    rule: int
-    channel: int
-
-
-def name_limits() -> NameLimits:
-    """Derived from the schema's column lengths. A goal or SLA rule name is an
-    alert's subject and part of its fingerprint: rule/name/stage/period/owner."""
-    from monitor.findings import Rule
-    from monitor.store import schema
-
-    def length(column: Any) -> int:
-        return int(column.type.length)
-
-    rule_names = typing.get_args(Rule)
-    longest_rule = max(len(r) for r in rule_names)
-    stage = length(schema.stage_days.c.stage)
-    period = len("2026-01-01..2026-12-31")
-    owner = length(schema.records.c.owner_id)
-    fixed = longest_rule + max(stage + period, owner) + 4  # four "/" at most
-    return NameLimits(
-        source=min(length(schema.records.c.source), length(schema.alerts.c.subject)),
-        rule=min(length(schema.alerts.c.subject), length(schema.alerts.c.fingerprint) - fixed),
-        channel=length(schema.alerts.c.channel),
-    )
-
-
 def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
     """Cross-references the models cannot check alone, as (location, message):
     goals and SLA rules must name a defined source, names must be unique and
     fit the database."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
-    limits = name_limits()
     for name in config.sources:
-        if len(name) > limits.source:
+        if len(name) > MAX_SOURCE_NAME:
             errors.append(
-                (("sources", name), f"a source name is at most {limits.source} characters")
+                (("sources", name), f"a source name is at most {MAX_SOURCE_NAME} characters")
             )
     channels: list[tuple[tuple[str | int, ...], str | None]] = [
         (("slack", "channel"), config.slack.channel)
@@ -98,8 +71,8 @@ def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
     channels += [(("goals", i, "channel"), g.channel) for i, g in enumerate(config.goals)]
     channels += [(("sla", i, "channel"), r.channel) for i, r in enumerate(config.sla)]
     for loc, channel in channels:
-        if channel is not None and len(channel) > limits.channel:
-            errors.append((loc, f"a channel is at most {limits.channel} characters"))
+        if channel is not None and len(channel) > MAX_CHANNEL:
+            errors.append((loc, f"a channel is at most {MAX_CHANNEL} characters"))
     defined = ", ".join(sorted(config.sources))
     sections: list[tuple[str, Sequence[Goal | SlaRule]]] = [
         ("goals", config.goals),
@@ -115,9 +88,9 @@ def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
                         f"source {item.source!r} is not defined under sources (defined: {defined})",
                     )
                 )
-            if len(item.name) > limits.rule:
+            if len(item.name) > MAX_RULE_NAME:
                 errors.append(
-                    ((section, index, "name"), f"a name is at most {limits.rule} characters")
+                    ((section, index, "name"), f"a name is at most {MAX_RULE_NAME} characters")
                 )
             if item.name in seen:
                 errors.append(

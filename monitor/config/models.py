@@ -35,6 +35,16 @@ MAX_CLOSES = 10**9
 FIRST_YEAR, LAST_YEAR = 1970, 2999
 MAX_DAYS = 3650
 
+#: The longest names the database columns hold (``monitor/store/schema.py``;
+#: a test keeps them in step): checked at load, because SQLite ignores a
+#: column's length while PostgreSQL refuses the row at every sync or
+#: evaluation. A goal or SLA rule name is an alert's subject and part of its
+#: fingerprint (rule/name/stage/period/owner id), which this length keeps
+#: within the fingerprint column.
+MAX_SOURCE_NAME = 100
+MAX_RULE_NAME = 200
+MAX_CHANNEL = 200
+
 #: Conservative fallbacks for ``auto`` rates with no configured value: the
 #: low end of published B2B ranges (docs/design.md, "Rates").
 DEFAULT_RATES: Mapping[RateName, float] = {

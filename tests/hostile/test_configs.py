@@ -670,3 +670,31 @@ def test_the_cli_exits_2_with_one_line_for_a_sample(tmp_path: Path) -> None:
         assert expect in lines[0]
         assert result.stdout == ""
         assert not list(tmp_path.glob("*.db")), "a config error must not create a database"
+
+
+def test_the_name_limits_fit_the_database_columns() -> None:
+    """The load-time limits are the schema's column lengths, and the longest
+    fingerprint a goal or SLA rule name of that length makes still fits."""
+    from typing import get_args
+
+    from monitor.config import models
+    from monitor.findings import Rule, fingerprint
+    from monitor.store import schema
+
+    def length(column: Any) -> int:
+        return int(column.type.length)
+
+    sources = [schema.records.c.source, schema.alerts.c.source, schema.source_status.c.source]
+    assert min(length(c) for c in sources) == models.MAX_SOURCE_NAME
+    assert length(schema.alerts.c.subject) == models.MAX_RULE_NAME
+    assert (
+        min(length(schema.alerts.c.channel), length(schema.outbox.c.channel)) == models.MAX_CHANNEL
+    )
+    name = "n" * models.MAX_RULE_NAME
+    stage = "s" * length(schema.stage_days.c.stage)
+    owner = "o" * length(schema.records.c.owner_id)
+    longest = max(
+        len(fingerprint(rule, name, stage, "2026-01-01..2026-12-31")) for rule in get_args(Rule)
+    )
+    longest = max(longest, *(len(fingerprint(rule, name, owner=owner)) for rule in get_args(Rule)))
+    assert longest <= length(schema.alerts.c.fingerprint)
