@@ -81,7 +81,6 @@ def test_a_database_error_shows_no_bound_parameter(store: Store) -> None:
     assert store.engine.hide_parameters
 
 
-@pytest.mark.postgres
 def test_a_source_name_too_long_for_postgresql_is_refused_at_load(tmp_path: Path) -> None:
     config = tmp_path / "alignmon.yaml"
     config.write_text(
