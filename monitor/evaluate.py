@@ -14,7 +14,7 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from monitor.config.file import Config
-from monitor.config.models import Goal, SlaRule
+from monitor.config.models import FIRST_YEAR, LAST_YEAR, Goal, SlaRule
 from monitor.errors import ConfigError
 from monitor.facts import FactsQuery, FunnelFacts, SourceStatus
 from monitor.findings import Finding, fingerprint
@@ -220,11 +220,17 @@ def parse_as_of(value: str, zone: ZoneInfo, option: str = "--as-of") -> datetime
     text = value.strip()
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(0), zone)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            parsed = datetime.combine(date.fromisoformat(text), time(0), zone)
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ConfigError(
             f"{option} {value!r} is not a date or date-time: write e.g. 2026-11-02 or "
             "2026-11-02T09:00"
         ) from None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        # Periods, rates and instants a year around it must stay in the calendar.
+        raise ConfigError(
+            f"{option} {value!r} is outside the years {FIRST_YEAR}-{LAST_YEAR} alignmon plans in"
+        )
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)

@@ -20,6 +20,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from monitor.config.file import Config
+from monitor.display import shown_name
 from monitor.evaluate import Evaluation, working_days
 from monitor.facts import FunnelFacts
 from monitor.findings import Alert
@@ -128,7 +129,7 @@ def build_payload(
         overall = result.overall
         slow = sorted(
             (
-                (stats.met_rate, result.owner_names.get(owner) or owner)
+                (stats.met_rate, shown_name(result.owner_names.get(owner) or owner))
                 for owner, stats in result.by_owner.items()
                 if owner and stats.met_rate is not None
             ),

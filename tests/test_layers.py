@@ -20,7 +20,7 @@ PACKAGES = ("monitor", "connectors")
 
 #: Layer -> the modules it holds (a module belongs to the longest prefix).
 LAYERS: dict[str, tuple[str, ...]] = {
-    "seams": ("monitor.interfaces", "monitor.errors"),
+    "seams": ("monitor.interfaces", "monitor.errors", "monitor.display"),
     "config-parts": ("monitor.config.types", "monitor.config.sources", "monitor.config.models"),
     "types": ("monitor.facts", "monitor.findings"),
     "connectors": ("connectors",),

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field
 
 from monitor.config.sources import SourceBase
-from monitor.config.types import Duration, Secret, StrictModel
+from monitor.config.types import Duration, HttpUrl, Secret, StrictModel
 
 DEFAULT_API_URL = "https://api.hubapi.com"
 DEFAULT_APP_URL = "https://app.hubspot.com"
@@ -31,6 +31,10 @@ OBJECT_TYPE_IDS = {"contacts": "0-1", "deals": "0-3"}
 ID_PROPERTY = "hs_object_id"
 #: Set on the surviving record of a merge: ``;``-separated ids that are gone.
 MERGED_IDS_PROPERTY = "hs_merged_object_ids"
+
+#: The slowest pacing: one request every 100 s. Slower paces overflow the
+#: wait between requests and sync nothing in any useful time.
+MIN_REQUESTS_PER_SECOND = 0.01
 
 SEARCH_PAGE = 200  # the search endpoint's largest page
 SEARCH_CAP = 10_000  # results one search query may page through; past it HubSpot answers 400
@@ -85,10 +89,10 @@ class HubSpotSource(SourceBase):
 
     kind: Literal["hubspot"]
     token: Secret
-    api_url: str = DEFAULT_API_URL
+    api_url: HttpUrl = DEFAULT_API_URL
     portal_id: int | None = None
     app_url: str = DEFAULT_APP_URL
-    requests_per_second: float = Field(default=4.0, gt=0, le=100)
+    requests_per_second: float = Field(default=4.0, ge=MIN_REQUESTS_PER_SECOND, le=100)
 
     stage_dates: StageDates = StageDates()
     lead_fallback: str | None = "createdate"

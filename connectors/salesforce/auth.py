@@ -109,8 +109,9 @@ def _jwt_assertion(auth: SalesforceAuth) -> str:
     }
     try:
         return jwt.encode(claims, key, algorithm="RS256")
-    except (ValueError, TypeError) as exc:
-        raise LoginFailed(0, "PRIVATE_KEY_INVALID", f"{path} is not an RSA private key") from exc
+    except (ValueError, TypeError, jwt.PyJWTError):
+        # PyJWT raises InvalidKeyError for a file that is not a PEM key.
+        raise LoginFailed(0, "PRIVATE_KEY_INVALID", f"{path} is not an RSA private key") from None
 
 
 _SOAP_LOGIN = """<?xml version="1.0" encoding="utf-8" ?>

@@ -21,6 +21,8 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from simple_salesforce.exceptions import SalesforceResourceNotFound
+
 from connectors.salesforce import query
 from connectors.salesforce.client import BulkUnavailable, SalesforceClient
 from connectors.salesforce.link import Changed, Linker
@@ -31,6 +33,9 @@ from monitor.errors import SourceActionNeeded, SourceError
 from monitor.interfaces import Batch, CheckResult, CheckStatus, Cursor, FunnelRecord, Usage
 
 log = logging.getLogger(__name__)
+
+#: The config key naming each object a source reads.
+_SOBJECT_KEYS = {"leads": "fields.sobject", "opportunities": "deal_fields.sobject"}
 
 
 class SalesforceConnector:
@@ -163,9 +168,23 @@ class SalesforceConnector:
         if object_type not in self._plans:
             deal = self._deal_shape(guarded) if object_type == "leads" else None
             sobject = sobject_of(self.settings, object_type)
-            described = self.client.call(
-                "describe", lambda sf: sf.restful(f"sobjects/{sobject}/describe"), guarded=guarded
-            )
+            try:
+                described = self.client.call(
+                    "describe",
+                    lambda sf: sf.restful(f"sobjects/{sobject}/describe"),
+                    guarded=guarded,
+                )
+            except SourceActionNeeded as exc:
+                if not isinstance(exc.__cause__, SalesforceResourceNotFound):
+                    raise
+                # The org answers, so instance_url and api_version are right:
+                # it is the configured object that is missing.
+                key = _SOBJECT_KEYS.get(object_type)
+                raise SourceActionNeeded(
+                    self.name,
+                    f"the object {sobject} does not exist in this org or the integration user "
+                    f"cannot see it{f': check {key}' if key else ''}",
+                ) from None
             try:
                 self._plans[object_type] = resolve(
                     self.settings, object_type, described or {}, deal

@@ -1,12 +1,14 @@
 """``alignmon``: the command line. Parse, call one application function,
 print, map errors to exit codes (0 ok, 1 findings at or above --fail-on,
-2 usage or config error, 3 a source or Slack unreachable).
+2 usage or config error, 3 a source or Slack unreachable, 130 interrupted).
 
 Business logic lives below this module; every command here is a few lines.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -36,9 +38,10 @@ from monitor.errors import AlignmonError, ConfigError, SourceError, StoreError
 from monitor.evaluate import parse_as_of
 from monitor.interfaces import CheckResult, CheckStatus, Severity
 from monitor.service.app import App
-from monitor.service.logs import configure, secrets_in
+from monitor.service.logs import configure, redact, secrets_in
+from monitor.store.schema import silences
 
-EXIT_FINDINGS, EXIT_CONFIG, EXIT_UNREACHABLE = 1, 2, 3
+EXIT_FINDINGS, EXIT_CONFIG, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -56,6 +59,8 @@ class Context:
             command = click.get_current_context().info_name
             level = self.log_level or ("INFO" if command == "run" else "WARNING")
             configure(level, self.log_format, secrets_in(loaded.config))
+            for warning in loaded.warnings:
+                err.print(f"[yellow]{escape(warning)}[/yellow]")
             if loaded.demo:
                 err.print(
                     "[dim]No config file found (--config, $ALIGNMON_CONFIG, ./alignmon.yaml): "
@@ -88,7 +93,7 @@ def errors_to_exit() -> Iterator[None]:
         yield
     except AlignmonError as exc:
         label, code = next((w, c) for kind, w, c in _EXITS if isinstance(exc, kind))
-        err.print(f"[red]{label}:[/red] {escape(str(exc))}")
+        err.print(f"[red]{label}:[/red] {escape(redact(str(exc)))}")
         sys.exit(code)
 
 
@@ -176,8 +181,14 @@ def sync(ctx: click.Context, source: str | None, full: bool) -> None:
     """
     with errors_to_exit():
         app = _app(ctx)
-        with _progress() as progress:
-            results = app.sync(source, full=full, progress=progress)
+        with _progress() as progress, _interruptible() as interrupted:
+            try:
+                results = app.sync(source, full=full, progress=progress, stop=interrupted)
+            except KeyboardInterrupt:
+                _stopped("records committed before it are kept")
+        if interrupted():
+            stored = sum(r.records for r in results)
+            _stopped(f"{stored:,} records stored")
         failed = False
         for result in results:
             if result.ok:
@@ -189,9 +200,37 @@ def sync(ctx: click.Context, source: str | None, full: bool) -> None:
                     )
             else:
                 failed = True
-                out.print(f"[red]✗[/red] {escape(f'{result.source}: {result.error}')}")
+                out.print(f"[red]✗[/red] {escape(redact(f'{result.source}: {result.error}'))}")
         if failed:
             sys.exit(EXIT_UNREACHABLE)
+
+
+@contextmanager
+def _interruptible() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C asks the sync to stop after the page it is reading, so what it
+    pulled is committed with its cursor; a second Ctrl-C stops at once."""
+    asked: list[bool] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(True)
+        err.print("stopping after the current page (Ctrl-C again to stop at once)…")
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C as it is
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(asked)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stopped(stored: str) -> None:
+    err.print(f"interrupted: {stored}; the next sync resumes from there")
+    sys.exit(EXIT_INTERRUPTED)
 
 
 @contextmanager
@@ -346,8 +385,20 @@ def summary(ctx: click.Context, as_of: str | None, post: bool, chart_path: str |
         path = Path(
             chart_path or f"alignmon-summary-{when.astimezone(app.config.zone):%Y-%m-%d}.png"
         )
-        path.write_bytes(png)
+        _write_private(path, png, "--chart")
         out.print(f"chart: {path}")
+
+
+def _write_private(path: Path, data: bytes, what: str) -> None:
+    """Write a file only its owner can read (a chart shows the pipeline, as
+    the database holds it); a path that cannot be written is a usage error."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            os.fchmod(file.fileno(), 0o600)  # an existing file keeps its mode otherwise
+            file.write(data)
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: {exc.strerror or exc}") from None
 
 
 @main.command()
@@ -532,6 +583,16 @@ def silence(ctx: click.Context, matcher: str, duration: str, reason: str) -> Non
       alignmon silence 'sla-breach/mql-follow-up/*' --for 3d --reason "rep on leave"
     """
     with errors_to_exit():
+        if not matcher.strip():
+            raise ConfigError(
+                "FINGERPRINT is empty: give an alert's fingerprint or a pattern like "
+                "'pacing/q1-*' (see `alignmon alerts`)"
+            )
+        longest = int(getattr(silences.c.matcher.type, "length", 0) or 0)
+        if len(matcher) > longest:
+            raise ConfigError(f"FINGERPRINT is {len(matcher):,} characters; at most {longest}")
+        if not reason.strip():
+            raise ConfigError("--reason is empty: say why the alert is muted")
         span = _duration("--for", duration)
         app = _app(ctx)
         expires = app.silence(matcher, span, reason)
@@ -565,7 +626,9 @@ def _run_once(app: App) -> None:
     alerts and deliver what is due."""
     for result in app.sync():
         if not result.ok:
-            out.print(f"[red]sync of {result.source} failed:[/red] {escape(str(result.error))}")
+            out.print(
+                f"[red]sync of {result.source} failed:[/red] {escape(redact(str(result.error)))}"
+            )
     evaluation = app.evaluate()
     views.print_status(evaluation, out)
     app.record(evaluation)
@@ -602,7 +665,7 @@ def check(ctx: click.Context) -> None:
                     "fail": "[red]✗[/red]",
                 }[result.status]
                 detail = f" — {result.detail}" if result.detail else ""
-                out.print(f"{mark} {name}: {escape(result.name + detail)}")
+                out.print(f"{mark} {name}: {escape(redact(result.name + detail))}")
                 if result.status == CheckStatus.FAIL:
                     worst = CheckStatus.FAIL
         if worst == CheckStatus.FAIL:
@@ -621,9 +684,13 @@ def init(path: str, force: bool) -> None:
     """
     target = Path(path)
     if target.exists() and not force:
-        err.print(f"[red]{path} exists[/red]; pass --force to overwrite it")
+        err.print(f"[red]{escape(path)} exists[/red]; pass --force to overwrite it")
         sys.exit(EXIT_CONFIG)
-    target.write_text(loader.starter_text(), encoding="utf-8")
+    try:
+        target.write_text(loader.starter_text(), encoding="utf-8")
+    except OSError as exc:
+        err.print(f"[red]config error:[/red] cannot write {escape(path)}: {exc.strerror or exc}")
+        sys.exit(EXIT_CONFIG)
     out.print(
         f"wrote {path}: edit the sources and goals, then run `alignmon --config {path} check`"
     )

@@ -14,7 +14,17 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 
 from connectors.registry import Source
-from monitor.config.models import Alerts, Calendar, Goal, Service, Slack, SlaRule
+from monitor.config.models import (
+    MAX_CHANNEL,
+    MAX_RULE_NAME,
+    MAX_SOURCE_NAME,
+    Alerts,
+    Calendar,
+    Goal,
+    Service,
+    Slack,
+    SlaRule,
+)
 from monitor.config.types import StrictModel, TimeZoneName
 
 
@@ -47,9 +57,23 @@ class Config(StrictModel):
 
 def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
     """Cross-references the models cannot check alone, as (location, message):
-    goals and SLA rules must name a defined source, names must be unique,
-    and ``alerts.repeat_at`` must fall in the calendar's working hours."""
+    goals and SLA rules must name a defined source, names must be unique and
+    fit the database, and ``alerts.repeat_at`` must fall in the calendar's
+    working hours."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
+    for name in config.sources:
+        if len(name) > MAX_SOURCE_NAME:
+            errors.append(
+                (("sources", name), f"a source name is at most {MAX_SOURCE_NAME} characters")
+            )
+    channels: list[tuple[tuple[str | int, ...], str | None]] = [
+        (("slack", "channel"), config.slack.channel)
+    ]
+    channels += [(("goals", i, "channel"), g.channel) for i, g in enumerate(config.goals)]
+    channels += [(("sla", i, "channel"), r.channel) for i, r in enumerate(config.sla)]
+    for loc, channel in channels:
+        if channel is not None and len(channel) > MAX_CHANNEL:
+            errors.append((loc, f"a channel is at most {MAX_CHANNEL} characters"))
     defined = ", ".join(sorted(config.sources))
     sections: list[tuple[str, Sequence[Goal | SlaRule]]] = [
         ("goals", config.goals),
@@ -64,6 +88,10 @@ def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
                         (section, index, "source"),
                         f"source {item.source!r} is not defined under sources (defined: {defined})",
                     )
+                )
+            if len(item.name) > MAX_RULE_NAME:
+                errors.append(
+                    ((section, index, "name"), f"a name is at most {MAX_RULE_NAME} characters")
                 )
             if item.name in seen:
                 errors.append(

@@ -12,9 +12,10 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -52,6 +53,9 @@ class LoadedConfig:
     config: Config
     path: str
     demo: bool = False
+    #: One-line warnings to show once (a config file with a literal secret
+    #: that others can read).
+    warnings: tuple[str, ...] = ()
 
 
 def locate(explicit: str | None) -> str | None:
@@ -86,12 +90,36 @@ def load(explicit: str | None = None) -> LoadedConfig:
     except UnicodeDecodeError as exc:
         line = exc.object.count(b"\n", 0, exc.start) + 1
         raise ConfigError("the config file is not UTF-8 text", path=path, line=line) from None
-    return LoadedConfig(parse(text, path), path)
+    builder = _Builder({}, os.environ, path)
+    config = _parse(text, path, builder)
+    return LoadedConfig(config, path, warnings=tuple(_exposure(path, builder.literal_secrets)))
+
+
+def _exposure(path: str, literal: list[Loc]) -> list[str]:
+    """Like ssh with a private key: a file holding a secret in clear that
+    the group or others may read earns one warning naming it and its mode."""
+    if not literal:
+        return []
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return []
+    if not mode & 0o077:
+        return []
+    return [
+        f"warning: {path} holds a secret ({_dotted(literal[0])}) and its mode {mode:04o} lets "
+        f"others read it; run `chmod 600 {path}` or put the secret in an environment variable "
+        "(${VAR})"
+    ]
 
 
 def parse(text: str, path: str, environ: Mapping[str, str] | None = None) -> Config:
     """Validate YAML text into a Config, or raise one ConfigError."""
     env = os.environ if environ is None else environ
+    return _parse(text, path, _Builder({}, env, path))
+
+
+def _parse(text: str, path: str, builder: _Builder) -> Config:
     if len(text) > MAX_CHARS:
         raise ConfigError(
             f"the file has {len(text):,} characters; a config file is at most {MAX_CHARS:,}",
@@ -105,9 +133,9 @@ def parse(text: str, path: str, environ: Mapping[str, str] | None = None) -> Con
         raise ConfigError("the file nests too deeply to read", path=path) from None
     if node is None:
         raise ConfigError("the config file is empty; run `alignmon init` for a starter", path=path)
-    lines: dict[Loc, int] = {}
+    lines = builder.lines
     try:
-        data = _Builder(lines, env, path).build(node, ())
+        data = builder.build(node, ())
     except RecursionError:
         raise ConfigError("the file nests too deeply to read", path=path) from None
     if data is None:  # a document of only "---" or "~"
@@ -119,14 +147,96 @@ def parse(text: str, path: str, environ: Mapping[str, str] | None = None) -> Con
             line=node.start_mark.line + 1,
         )
     try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        raise _first_error(exc, data, lines, path) from None
-    for loc, message in reference_errors(config):
-        raise ConfigError(
-            f"{_dotted(loc)}: {message}", path=path, line=_line_for(loc, lines), key=_dotted(loc)
-        )
+        try:
+            config = Config.model_validate(data)
+        except ValidationError as exc:
+            raise _first_error(exc, data, lines, path, builder.from_env) from None
+        for loc in _yes_no_numbers(data, config):
+            raise ConfigError(
+                f"{_dotted(loc)}: {_YES_NO}",
+                path=path,
+                line=_line_for(loc, lines),
+                key=_dotted(loc),
+            )
+        for loc, message in reference_errors(config):
+            raise ConfigError(
+                f"{_dotted(loc)}: {message}",
+                path=path,
+                line=_line_for(loc, lines),
+                key=_dotted(loc),
+            )
+    except ConfigError as exc:
+        raise _unquoted(exc, builder.from_env) from None
     return config
+
+
+_YES_NO = "a yes/no value (true, yes, on, …) is not a number; write the number"
+#: Values shorter than this are not searched for in messages: a "4" from
+#: the environment must not blank every 4 in a line.
+_MIN_SCRUBBED = 4
+
+
+def _unquoted(error: ConfigError, from_env: dict[Loc, dict[str, str]]) -> ConfigError:
+    """The error without any value that came from the environment: those
+    hold secrets, even when placed under a key that is not one."""
+    message = str(error)
+    if error.path and message.startswith(error.path):
+        message = message.removeprefix(
+            f"{error.path}:{error.line}: " if error.line else f"{error.path}: "
+        )
+    clean = message
+    for names in from_env.values():
+        for name, value in names.items():
+            for shown in (repr(value), value.strip(), value):
+                if len(shown) >= _MIN_SCRUBBED:
+                    clean = clean.replace(shown, f"${{{name}}}")
+    if clean == message:
+        return error
+    return ConfigError(clean, path=error.path, line=error.line, key=error.key)
+
+
+def _yes_no_numbers(data: Any, config: Config) -> Iterator[Loc]:
+    """Where the file wrote a yes/no value that became a number: YAML reads
+    ``yes`` as true, and pydantic would take true as 1 (``closes: yes`` a
+    one-close goal, ``lead_to_mql: true`` a 100% rate)."""
+    for loc, value in _leaves(data, ()):
+        if isinstance(value, bool):
+            held = _resolve(config, loc)
+            if isinstance(held, int | float) and not isinstance(held, bool):
+                yield loc
+
+
+def _leaves(node: Any, loc: Loc) -> Iterator[tuple[Loc, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*loc, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _leaves(value, (*loc, index))
+    else:
+        yield loc, node
+
+
+_ABSENT = object()
+
+
+def _resolve(model: Any, loc: Loc) -> Any:
+    """The validated value that the data at ``loc`` became."""
+    node = model
+    for part in loc:
+        if isinstance(node, BaseModel):
+            fields = type(node).model_fields
+            name = next((n for n, f in fields.items() if part in (n, f.alias)), None)
+            if name is None:
+                return _ABSENT
+            node = getattr(node, name)
+        elif isinstance(node, Mapping):
+            node = node.get(part, _ABSENT)
+        elif isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return _ABSENT
+    return node
 
 
 class _Builder:
@@ -140,6 +250,10 @@ class _Builder:
         self.scalars = yaml.SafeLoader("")
         self.built = 0
         self.open: set[int] = set()  # collections being built: an alias back to one is a cycle
+        #: Locations whose value came from ``${VAR}``: variable name → value.
+        self.from_env: dict[Loc, dict[str, str]] = {}
+        #: Secret keys written in clear in the file.
+        self.literal_secrets: list[Loc] = []
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         line = node.start_mark.line + 1
@@ -167,7 +281,12 @@ class _Builder:
                 self.open.discard(id(node))
         value = self._scalar(node, loc)
         if isinstance(value, str) and "${" in value:
+            used = {name: self.env[name] for name in _VAR.findall(value) if name in self.env}
             value = _expand(value, loc, self.lines[loc], self.env, self.path)
+            if used:
+                self.from_env[loc] = used
+        elif isinstance(value, str) and value.strip() and _is_secret_loc(loc):
+            self.literal_secrets.append(loc)
         return value
 
     def _scalar(self, node: yaml.Node, loc: Loc) -> Any:
@@ -258,7 +377,13 @@ _TYPE_MISMATCH = {
 }
 
 
-def _first_error(exc: ValidationError, data: Any, lines: dict[Loc, int], path: str) -> ConfigError:
+def _first_error(
+    exc: ValidationError,
+    data: Any,
+    lines: dict[Loc, int],
+    path: str,
+    from_env: Mapping[Loc, Mapping[str, str]],
+) -> ConfigError:
     errors = exc.errors(include_url=False)
     meaningful = [e for e in errors if e["type"] not in _TYPE_MISMATCH]
     if not meaningful:
@@ -290,12 +415,27 @@ def _first_error(exc: ValidationError, data: Any, lines: dict[Loc, int], path: s
         return ConfigError(f"{key}: this key is required", path=path, line=line, key=key)
     message = error["msg"].removeprefix("Value error, ")
     got = ""
-    if error["type"] not in ("value_error", "assertion_error") and "input" in error:
+    if isinstance(error.get("input"), bool) and error["type"] in _NUMBER_CHECKS:
+        message = _YES_NO
+    elif loc in from_env:
+        got = f" (got the value of ${{{next(iter(from_env[loc]))}}}, not shown)"
+    elif error["type"] not in ("value_error", "assertion_error") and "input" in error:
         shown = error["input"]
         if not isinstance(shown, dict | list) and not _is_secret_loc(loc):
             got = f" (got {_short(shown)})"
     where = f"{key}: " if key else ""
     return ConfigError(f"{where}{message}{got}", path=path, line=line, key=key or None)
+
+
+#: Errors a number check gives: for a yes/no value, the real problem is
+#: that it is not a number at all.
+_NUMBER_CHECKS = {
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "multiple_of",
+}
 
 
 def _data_loc(loc: Loc, data: Any) -> Loc:

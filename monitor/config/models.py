@@ -13,7 +13,14 @@ from typing import Annotated, Literal
 import holidays
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from monitor.config.types import ClockTime, Duration, Secret, StrictModel, auto_or_days
+from monitor.config.types import (
+    ClockTime,
+    Duration,
+    HttpUrl,
+    Secret,
+    StrictModel,
+    auto_or_days,
+)
 from monitor.interfaces import PersonStage, RateName, Stage
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -27,6 +34,16 @@ MAX_REVENUE = 1e15
 MAX_CLOSES = 10**9
 FIRST_YEAR, LAST_YEAR = 1970, 2999
 MAX_DAYS = 3650
+
+#: The longest names the database columns hold (``monitor/store/schema.py``;
+#: a test keeps them in step): checked at load, because SQLite ignores a
+#: column's length while PostgreSQL refuses the row at every sync or
+#: evaluation. A goal or SLA rule name is an alert's subject and part of its
+#: fingerprint (rule/name/stage/period/owner id), which this length keeps
+#: within the fingerprint column.
+MAX_SOURCE_NAME = 100
+MAX_RULE_NAME = 200
+MAX_CHANNEL = 200
 
 #: Conservative fallbacks for ``auto`` rates with no configured value: the
 #: low end of published B2B ranges (docs/design.md, "Rates").
@@ -153,6 +170,29 @@ class DriftThresholds(StrictModel):
         return self
 
 
+def _channel(value: str | None) -> str | None:
+    """A Slack channel: ``#name`` or an id like ``C0123ABC``; one word."""
+    if value is None:
+        return value
+    if not value.strip():
+        raise ValueError(
+            "a Slack channel is needed, e.g. '#revenue-alignment' or an id like C0123ABC"
+        )
+    if not value.isprintable() or any(c.isspace() for c in value):
+        raise ValueError(
+            "a Slack channel name has no spaces or control characters, e.g. '#revenue-alignment'"
+        )
+    if value == "#":
+        raise ValueError("'#' alone names no channel: write e.g. '#revenue-alignment'")
+    return value
+
+
+Channel = Annotated[str, AfterValidator(_channel)]
+#: Longer than any Slack API call should wait; a larger value overflows the
+#: socket timeout.
+MAX_TIMEOUT = 600
+
+
 class ExplicitPeriod(StrictModel):
     """``end`` is the period's last day, inclusive, as people write periods."""
 
@@ -181,7 +221,7 @@ class Goal(StrictModel):
     commitments: dict[Stage, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     pacing: Literal["linear", "business_days", "seasonal"] = "seasonal"
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
-    channel: str | None = None
+    channel: Channel | None = None
 
     @field_validator("average_deal_size")
     @classmethod
@@ -209,7 +249,7 @@ class SlaRule(StrictModel):
     warn_before: Duration = timedelta(hours=1)
     business_hours: Calendar | None = None
     segment: dict[str, str] = Field(default_factory=dict)
-    channel: str | None = None
+    channel: Channel | None = None
     lookback: Duration = timedelta(days=30)  # how long an untouched record stays worth reporting
     # Report each record first touched after its deadline, once (it is
     # counted in compliance either way).
@@ -220,10 +260,10 @@ class Slack(StrictModel):
     """No token: the console notifier prints what would be posted."""
 
     token: Secret | None = None
-    api_url: str = "https://slack.com/api/"
-    channel: str = "#revenue-alignment"
+    api_url: HttpUrl = "https://slack.com/api/"
+    channel: Channel = "#revenue-alignment"
     summary_at: ClockTime = time(9, 0)
-    timeout: float = Field(default=30, gt=0)
+    timeout: float = Field(default=30, gt=0, le=MAX_TIMEOUT)
 
 
 class QuietHours(StrictModel):
@@ -232,6 +272,15 @@ class QuietHours(StrictModel):
 
     start: ClockTime
     end: ClockTime
+
+    @model_validator(mode="after")
+    def _not_all_day(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError(
+                f"start and end are both {self.start:%H:%M}: that is 24 hours of silence; "
+                "remove quiet_hours to deliver at any time"
+            )
+        return self
 
 
 class Alerts(StrictModel):

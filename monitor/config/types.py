@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import time, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -19,10 +21,12 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    GetCoreSchemaHandler,
     PlainSerializer,
     SecretStr,
     ValidationInfo,
 )
+from pydantic_core import core_schema
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -51,6 +55,33 @@ class Secret(SecretStr):
 
     def reveal(self) -> str:
         return self.get_secret_value()
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(
+            clean_secret, super().__get_pydantic_core_schema__(source, handler)
+        )
+
+
+def clean_secret(value: Any) -> Any:
+    """A credential as it is meant: surrounding whitespace dropped (a secret
+    read from a file or a Kubernetes secret ends in a newline), and refused
+    when it still holds a control character, which no HTTP header can carry.
+    The message never shows the value."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    if not value:
+        raise ValueError("the secret is empty")
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if bad is not None:
+        raise ValueError(
+            f"the secret holds the control character U+{ord(bad):04X} at position "
+            f"{value.index(bad) + 1} of {len(value)}; a credential is one line of printable text"
+        )
+    return value
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -123,6 +154,24 @@ def check_https(value: str, info: ValidationInfo) -> str:
     return value.rstrip("/")
 
 
+def check_http_url(value: str, info: ValidationInfo) -> str:
+    """An ``http://`` or ``https://`` URL with a host, less any trailing slash
+    kept as written (an API base URL)."""
+    parts = urlsplit(value) if value.isprintable() and " " not in value else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        name = info.field_name or "the URL"
+        raise ValueError(
+            f"{name} must be an http:// or https:// URL with a host, e.g. https://slack.com/api/"
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError(
+            f"{info.field_name or 'the URL'} has a port that is not a number"
+        ) from None
+    return value
+
+
 def auto_or_days(low: int, high: int) -> Callable[[Any], Any]:
     """A check for a number of whole days in ``[low, high]`` or ``auto``
     (learned from the data): one message for every wrong value, naming both
@@ -143,6 +192,7 @@ def auto_or_days(low: int, high: int) -> Callable[[Any], Any]:
 
 TimeZoneName = Annotated[str, AfterValidator(check_zone)]
 HttpsUrl = Annotated[str, AfterValidator(check_https)]
+HttpUrl = Annotated[str, AfterValidator(check_http_url)]
 Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
 ]

@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 
 from monitor.config.models import SlaRule
 from monitor.config.types import format_duration
+from monitor.display import shown_name
 from monitor.facts import COMPLIANCE_WINDOW, SlaRecord
 from monitor.findings import Finding, Rule
 from monitor.interfaces import Severity
@@ -325,7 +326,7 @@ def _finding(
     deadlines = [item.deadline for item in items if item.deadline is not None]
     first = deadlines[0].astimezone(result.zone)
     when = f"{first:%a %d %b %H:%M %Z}"
-    who = result.owner_names.get(owner) or owner or "unassigned"
+    who = shown_name(result.owner_names.get(owner) or owner or "unassigned")
     rule_name: Rule
     if state is State.OPEN:
         rule_name, severity = "sla-breach", Severity.CRITICAL

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.display import shown_name, visible
 from monitor.interfaces import Message, MessageLine, Severity
 
 #: Slack's three control characters (docs/design.md, "Slack messages").
@@ -72,8 +73,17 @@ class Rendered:
 
 
 def escape(text: str) -> str:
-    """Escape Slack's control characters so ``text`` shows literally."""
-    return text.translate(_ESCAPES)
+    """Escape Slack's control characters so ``text`` shows literally, and
+    drop invisible control and format characters (a U+202E in a lead's name
+    would reverse the rest of the line)."""
+    return visible(text).translate(_ESCAPES)
+
+
+def literal(text: str) -> str:
+    """One line of text that embeds CRM values (titles, link labels, names),
+    escaped and with newlines folded and mrkdwn markers neutralised, so a
+    lead called ``*URGENT*`` or ``~x~`` restyles nothing."""
+    return escape(shown_name(text))
 
 
 def more(count: int) -> str:
@@ -102,7 +112,7 @@ def render(message: Message, resolve: Resolve, limits: Limits = SLACK_LIMITS) ->
     block "…and N more" when the lines do not all fit. ``resolve`` is called
     only for the lines that are shown.
     """
-    title = clip(escape(message.title), limits.header_text)
+    title = clip(literal(message.title), limits.header_text)
     blocks: list[dict[str, Any]] = []
     if title:
         blocks.append({"type": "header", "text": {"type": "plain_text", "text": title}})
@@ -140,7 +150,7 @@ def section_text(line: MessageLine, resolve: Resolve, limits: Limits = SLACK_LIM
     Mentions come before links so a long list of records never crowds out
     the owner being pinged."""
     limit = limits.section_text
-    head = f"{_ICONS[line.severity]} *{clip(escape(line.title), limits.line_title)}*"
+    head = f"{_ICONS[line.severity]} *{clip(literal(line.title), limits.line_title)}*"
     parts = [head]
     who = fit([mention(email, resolve) for email in line.mentions], ", ", limit // 4)
     who = f"cc {who}" if who else ""
@@ -163,12 +173,12 @@ def section_text(line: MessageLine, resolve: Resolve, limits: Limits = SLACK_LIM
 def fallback_text(message: Message, shown: int, resolve: Resolve, limit: int) -> str:
     """The plain ``text`` of the post: what notifications, screen readers and
     old clients show. Same lines as the blocks, without links' URLs."""
-    rows = [escape(message.title)]
+    rows = [literal(message.title)]
     for line in message.lines[:shown]:
-        row = f"{line.severity}: {escape(line.title)}"
+        row = f"{line.severity}: {literal(line.title)}"
         if line.text:
             row += f" — {escape(line.text)}"
-        labels = [escape(label) for label, _ in line.links]
+        labels = [literal(label) for label, _ in line.links]
         if labels:
             row += f" ({', '.join(labels)})"
         if line.mentions:
@@ -182,12 +192,12 @@ def fallback_text(message: Message, shown: int, resolve: Resolve, limit: int) ->
 def mention(email: str, resolve: Resolve) -> str:
     """``<@U123>`` for a Slack user, else the escaped address as text."""
     user_id = resolve(email)
-    return f"<@{user_id}>" if user_id else escape(email)
+    return f"<@{user_id}>" if user_id else literal(email)
 
 
 def link(label: str, url: str, limit: int = SLACK_LIMITS.link_label) -> str:
     """A Slack link with an escaped label; only web URLs become links."""
-    text = clip(escape(label), limit) or clip(escape(url), limit)
+    text = clip(literal(label), limit) or clip(escape(url), limit)
     if not url.lower().startswith(("https://", "http://")):
         return text
     return f"<{escape(url).translate(_URL_QUOTES)}|{text}>"

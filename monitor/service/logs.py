@@ -8,9 +8,11 @@ too.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import sys
+import urllib.parse
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +36,8 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        found = {form for s in secrets if len(s) >= 4 for form in forms(s)}
+        self.secrets = sorted(found, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -49,6 +52,42 @@ class RedactingFilter(logging.Filter):
         if self.secrets and record.exc_info and record.exc_info[1] is not None:
             record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
         return True
+
+
+#: Derived forms shorter than this are not redacted: a base64 run of four
+#: characters would blank unrelated text.
+_MIN_FORM = 6
+
+
+def forms(secret: str) -> set[str]:
+    """The ways a secret shows up in text: as is, as ``repr`` and JSON print
+    it (escapes), URL-encoded (a query string or form body), and in base64 at
+    each of the three alignments it can have inside a longer encoded value
+    (HTTP Basic auth encodes ``user:password``), standard and URL-safe."""
+    found = {secret}
+    found.add(repr(secret)[1:-1])
+    found.add(json.dumps(secret)[1:-1])
+    found.add(repr(secret.encode("utf-8"))[2:-1])
+    found.add(urllib.parse.quote(secret, safe=""))
+    found.add(urllib.parse.quote_plus(secret))
+    raw = secret.encode("utf-8")
+    for shift in range(3):
+        chunk = raw[shift:]
+        chunk = chunk[: len(chunk) - len(chunk) % 3]
+        encoded = base64.b64encode(chunk).decode("ascii")
+        found.add(encoded)
+        found.add(encoded.translate(str.maketrans("+/", "-_")))
+    return {form for form in found if form == secret or len(form) >= _MIN_FORM}
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret the log handler knows replaced: for what
+    is printed outside logging (the CLI's one-line errors)."""
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, RedactingFilter):
+                text = found.redact(text)
+    return text
 
 
 class JsonFormatter(logging.Formatter):

@@ -102,11 +102,13 @@ class Store:
                     f"{_engine.sqlite_timeout(make_url(self.url)):g}s busy timeout; this work is "
                     "retried at its next run (raise it with ?timeout=<seconds> in the database URL)"
                 ) from exc
-            raise StoreError(f"database error: {exc.orig}") from exc
+            raise StoreError(f"database error: {_engine.brief(exc)}") from exc
         except SQLAlchemyError as exc:
             if isinstance(exc.__cause__, StoreError):
                 raise exc.__cause__ from None
-            raise StoreError(f"database error: {exc}") from exc
+            # Not chained: PostgreSQL's DETAIL repeats the refused row (names,
+            # e-mails), and a logged traceback would print it.
+            raise StoreError(f"database error: {_engine.brief(exc)}") from None
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

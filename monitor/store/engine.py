@@ -42,12 +42,15 @@ def open_engine(url: str) -> Engine:
             _create_private(Path(database))
         timeout = sqlite_timeout(parsed)
         engine = create_engine(
-            parsed.difference_update_query(["timeout"]), connect_args={"timeout": timeout}
+            parsed.difference_update_query(["timeout"]),
+            connect_args={"timeout": timeout},
+            hide_parameters=True,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     try:
-        return create_engine(parsed, pool_pre_ping=True)
+        # Bound parameters are CRM data (names, e-mails): never in an error.
+        return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     except ModuleNotFoundError as exc:
         raise ConfigError(
             f"database: no driver for {parsed.drivername} ({exc.name} is not installed)"
@@ -99,13 +102,22 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
     return cfg
 
 
+def brief(exc: SQLAlchemyError) -> str:
+    """A database error in one line: the driver's first line, without the
+    SQL statement or the DETAIL lines where PostgreSQL repeats row values."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first.split(" [SQL:", 1)[0]
+
+
 def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     """Apply pending migrations; returns the revision before and after."""
     before = current_revision(engine)
     try:
         command.upgrade(_alembic_config(engine), "head")
     except OperationalError as exc:
-        raise StoreError(f"cannot reach the database to migrate it: {exc.orig}") from exc
+        raise StoreError(f"cannot reach the database to migrate it: {brief(exc)}") from exc
     return before, current_revision(engine)
 
 
@@ -114,7 +126,7 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot reach the database: {exc}") from exc
+        raise StoreError(f"cannot reach the database: {brief(exc)}") from exc
 
 
 def head_revision(engine: Engine) -> str | None:

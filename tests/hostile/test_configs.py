@@ -169,6 +169,7 @@ CROSS_FIELD: set[Path_] = {
     ("calendar", "end"),
     ("calendar", "country"),
     ("sources", "sf", "segments", "region"),
+    ("alerts", "quiet_hours", "end"),
 }
 DURATIONS = [
     ("sources", "hs", "every"),
@@ -228,7 +229,7 @@ OUT_OF_RANGE: list[tuple[Path_, Any, str]] = [
     (("fiscal_year_start",), 0, "greater than or equal to 1"),
     (("fiscal_year_start",), 13, "less than or equal to 12"),
     (("sources", "hs", "stale_after"), 0, "greater than or equal to 1"),
-    (("sources", "hs", "requests_per_second"), 0, "greater than 0"),
+    (("sources", "hs", "requests_per_second"), 0, "greater than or equal to 0.01"),
     (("sources", "hs", "requests_per_second"), 1000, "less than or equal to 100"),
     (("sources", "hs", "visits_backfill_days"), 0, "greater than or equal to 1"),
     (("sources", "hs", "visits_backfill_days"), 99999, "less than or equal to 3650"),
@@ -289,6 +290,81 @@ OUT_OF_RANGE: list[tuple[Path_, Any, str]] = [
     (("goals", 0, "name"), "q1 new business!", "should match pattern"),
     (("goals", 0, "name"), "", "at least 1 character"),
 ]
+#: Values that were accepted silently though wrong, or crashed later, with
+#: the environment they are read with (each replaces ENV's variables).
+INPUTS: list[tuple[Path_, Any, str, dict[str, str]]] = [
+    # Secrets as files and Kubernetes hand them over: whitespace is dropped
+    # (see test_base_config_strips_...); what still holds a control character
+    # is refused without being shown.
+    (
+        ("sources", "hs", "token"),
+        "${HUBSPOT_TOKEN}",
+        "control character U+0001",
+        {"HUBSPOT_TOKEN": "pat-na1-hos\x01tile-0000\n"},
+    ),
+    (
+        ("sources", "hs", "token"),
+        "${HUBSPOT_TOKEN}",
+        "control character U+000A",
+        {"HUBSPOT_TOKEN": "pat-na1-hos\ntile-0000"},
+    ),
+    (
+        ("sources", "hs", "token"),
+        "${HUBSPOT_TOKEN}",
+        "the secret is empty",
+        {"HUBSPOT_TOKEN": " \n"},
+    ),
+    (
+        ("slack", "token"),
+        "${SLACK_BOT_TOKEN}",
+        "control character U+202E",
+        {"SLACK_BOT_TOKEN": "xoxb-hostile\u202e-0000"},
+    ),
+    (("sources", "sf", "auth", "password"), "pass\x7fword", "control character U+007F", {}),
+    # A secret from the environment under a key that is not a secret.
+    (("sources", "hs", "portal_id"), "${HUBSPOT_TOKEN}", "value of ${HUBSPOT_TOKEN}", {}),
+    (("sources", "hs", "requests_per_second"), "${HUBSPOT_TOKEN}", "${HUBSPOT_TOKEN}", {}),
+    (("sources", "hs", "api_url"), "${HUBSPOT_TOKEN}", "${HUBSPOT_TOKEN}", {}),
+    (("sources", "sf", "instance_url"), "${SF_PASSWORD}", "${SF_PASSWORD}", {}),
+    (("sources", "sf", "fields", "mql_at"), "${SF_PASSWORD}", "${SF_PASSWORD}", {}),
+    (("timezone",), "${SF_SECURITY_TOKEN}", "${SF_SECURITY_TOKEN}", {}),
+    (("calendar", "country"), "${SF_SECURITY_TOKEN}", "${SF_SECURITY_TOKEN}", {}),
+    (("sla", 0, "within"), "${SF_PASSWORD}", "${SF_PASSWORD}", {}),
+    (("goals", 0, "source"), "${SF_PASSWORD}", "source ${SF_PASSWORD} is not defined", {}),
+    (("goals", 0, "revenue"), "${SLACK_BOT_TOKEN}", "${SLACK_BOT_TOKEN}", {}),
+    (("goals", 0, "name"), "x-${SLACK_BOT_TOKEN} !", "${SLACK_BOT_TOKEN}", {}),
+    # Values that crashed later.
+    (("slack", "api_url"), "not a url", "must be an http:// or https:// URL", {}),
+    (("slack", "api_url"), "https://", "must be an http:// or https:// URL", {}),
+    (("slack", "api_url"), "https://slack.com:port/api/", "port that is not a number", {}),
+    (("sources", "hs", "api_url"), "api.hubapi.com", "must be an http:// or https:// URL", {}),
+    (("slack", "timeout"), 1e300, "less than or equal to 600", {}),
+    (("sources", "hs", "requests_per_second"), 1e-300, "greater than or equal to 0.01", {}),
+    # Yes/no values are not numbers.
+    (("goals", 1, "closes"), True, "a yes/no value", {}),
+    (("goals", 1, "closes"), False, "a yes/no value", {}),
+    (("goals", 0, "rates", "lead_to_mql"), True, "a yes/no value", {}),
+    (("goals", 0, "rates", "mql_to_sql", "fallback"), True, "a yes/no value", {}),
+    (("goals", 0, "revenue"), True, "a yes/no value", {}),
+    (("goals", 0, "commitments", "mql"), True, "a yes/no value", {}),
+    (("sources", "hs", "requests_per_second"), True, "a yes/no value", {}),
+    (("sources", "hs", "portal_id"), True, "a yes/no value", {}),
+    (("slack", "timeout"), True, "a yes/no value", {}),
+    (("alerts", "for"), True, "a yes/no value", {}),
+    (("fiscal_year_start",), True, "a yes/no value", {}),
+    # Silence or dead letters by accident.
+    (("alerts", "quiet_hours", "end"), "20:00", "24 hours of silence", {}),
+    (("slack", "channel"), "", "a Slack channel is needed", {}),
+    (("slack", "channel"), "  ", "a Slack channel is needed", {}),
+    (("slack", "channel"), "#", "names no channel", {}),
+    (("slack", "channel"), "#revenue alignment", "no spaces", {}),
+    (("goals", 0, "channel"), "", "a Slack channel is needed", {}),
+    (("slack", "channel"), "#" + "c" * 250, "a channel is at most 200 characters", {}),
+    # Names the database columns cannot hold.
+    (("goals", 0, "name"), "g" * 201, "a name is at most 200 characters", {}),
+    (("sla", 0, "name"), "s" * 201, "a name is at most 200 characters", {}),
+]
+
 BAD_PERIODS: list[tuple[Any, str]] = [
     ("fortnight", "Input should be"),
     ("Q1", "Input should be"),
@@ -424,6 +500,24 @@ def generated() -> Iterator[Case]:
             at = loc[:-1] if loc in CROSS_FIELD else loc
             text = dump(replaced(loc, payload))
             yield Case(f"soql:{dotted(loc)}={payload!r}", text, "is not a Salesforce API name", at)
+    for loc, bad, expect, overrides in INPUTS:
+        yield Case(
+            f"input:{dotted(loc)}={bad!r}"[:120],
+            dump(replaced(loc, bad)),
+            expect,
+            loc[:-1] if loc in CROSS_FIELD else loc,
+            tuple({**ENV, **overrides}.items()),
+        )
+    long_source = copy.deepcopy(BASE)
+    long_name = "s" * 101
+    long_source["sources"] = {long_name if k == "hs" else k: v for k, v in BASE["sources"].items()}
+    long_source["goals"][0]["source"] = long_source["sla"][0]["source"] = long_name
+    yield Case(
+        "input:source-name-101",
+        dump(long_source),
+        "a source name is at most 100",
+        ("sources", long_name),
+    )
     for name in ENV:
         env = tuple((k, v) for k, v in ENV.items() if k != name)
         yield Case(
@@ -473,6 +567,8 @@ def test_generated_config_gives_one_clear_error(case: Case) -> None:
     message = str(error)
     assert case.expect in message
     assert "\n" not in message
+    for value in dict(case.env).values():  # the environment holds secrets: never quoted
+        assert not value.strip() or value.strip() not in message
     assert error.line is not None, message
     assert message.startswith(f"hostile.yaml:{error.line}: ")
     assert 1 <= error.line <= case.text.count("\n") + 1
@@ -538,9 +634,11 @@ def test_deeply_nested_junk_and_expanding_aliases_are_config_errors() -> None:
 CLI_SAMPLE = [CASES[i] for i in range(0, len(CASES), max(1, len(CASES) // 12))][:12]
 
 
-def alignmon(config: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def alignmon(
+    config: Path, cwd: Path, variables: dict[str, str] = ENV
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "ALIGNMON_CONFIG"}
-    env.update(ENV)
+    env.update(variables)
     return subprocess.run(
         [ALIGNMON, "--config", str(config), "targets"],
         cwd=cwd,
@@ -553,17 +651,17 @@ def alignmon(config: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_the_cli_exits_2_with_one_line_for_a_sample(tmp_path: Path) -> None:
-    files: list[tuple[Path, str]] = []
+    files: list[tuple[Path, str, dict[str, str]]] = []
     for index, case in enumerate(CLI_SAMPLE):
         path = tmp_path / f"generated-{index}.yaml"
         path.write_text(case.text, encoding="utf-8")
-        files.append((path, case.expect))
+        files.append((path, case.expect, dict(case.env)))
     for path in HAND_WRITTEN[:: max(1, len(HAND_WRITTEN) // 10)]:
-        files.append((path, expectation(path)))
+        files.append((path, expectation(path), ENV))
     assert len(files) >= 20
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda f: alignmon(f[0], tmp_path), files))
-    for (path, expect), result in zip(files, results, strict=True):
+        results = list(pool.map(lambda f: alignmon(f[0], tmp_path, f[2]), files))
+    for (path, expect, _), result in zip(files, results, strict=True):
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 2, (path.name, result.stderr[-500:])
         assert "Traceback" not in result.stderr
@@ -572,3 +670,31 @@ def test_the_cli_exits_2_with_one_line_for_a_sample(tmp_path: Path) -> None:
         assert expect in lines[0]
         assert result.stdout == ""
         assert not list(tmp_path.glob("*.db")), "a config error must not create a database"
+
+
+def test_the_name_limits_fit_the_database_columns() -> None:
+    """The load-time limits are the schema's column lengths, and the longest
+    fingerprint a goal or SLA rule name of that length makes still fits."""
+    from typing import get_args
+
+    from monitor.config import models
+    from monitor.findings import Rule, fingerprint
+    from monitor.store import schema
+
+    def length(column: Any) -> int:
+        return int(column.type.length)
+
+    sources = [schema.records.c.source, schema.alerts.c.source, schema.source_status.c.source]
+    assert min(length(c) for c in sources) == models.MAX_SOURCE_NAME
+    assert length(schema.alerts.c.subject) == models.MAX_RULE_NAME
+    assert (
+        min(length(schema.alerts.c.channel), length(schema.outbox.c.channel)) == models.MAX_CHANNEL
+    )
+    name = "n" * models.MAX_RULE_NAME
+    stage = "s" * length(schema.stage_days.c.stage)
+    owner = "o" * length(schema.records.c.owner_id)
+    longest = max(
+        len(fingerprint(rule, name, stage, "2026-01-01..2026-12-31")) for rule in get_args(Rule)
+    )
+    longest = max(longest, *(len(fingerprint(rule, name, owner=owner)) for rule in get_args(Rule)))
+    assert longest <= length(schema.alerts.c.fingerprint)

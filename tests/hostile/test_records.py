@@ -623,6 +623,7 @@ def assert_escaped_in_slack(evaluation: Evaluation) -> None:
         texts += [e.get("text", "") for e in block.get("elements", [])]
     for text in texts:
         assert "<!" not in text and "<@" not in text and "<#" not in text
+        assert not re.search("[\u202a-\u202e\u2066-\u2069\u200b-\u200f\ufeff]", text)
         assert all(m.startswith("http") for m in re.findall(r"<([^>]*)>", text)), text[:300]
         assert not re.search(r"&(?!amp;|lt;|gt;)", text), text[:300]
 
@@ -779,3 +780,73 @@ def test_instants_off_the_calendar_are_dropped_by_the_store(
     assert stored == {"lead-off": None, "modified-off": None, "ok": hour_ago}
     cursor = store.cursor("hs", "contacts")
     assert cursor is not None and cursor.modified_at.year in (1, 9999)
+
+
+#: Names that restyle or reverse a Slack line when shown as mrkdwn.
+RESTYLING = [
+    ("*URGENT* Ana", "*URGENT*"),
+    ("_it_ Ben", "_it_"),
+    ("~gone~ Cy", "~gone~"),
+    ("`code` Di", "`code`"),
+    ("Eve\u202eevil\u202c", "\u202e"),
+    ("Fay\u2067iso\u2069 \u200fmark", "\u2067"),
+    ("Gus\u200b\u200dzero\ufeffwidth", "\u200b"),
+    ("Hal\nsecond line\r\nthird", "\n"),
+]
+
+
+def test_crm_names_show_literally_in_every_rendered_field(store: Store) -> None:
+    """Owner and lead names with mrkdwn markers, bidi and zero-width controls
+    and newlines reach an SLA breach's title, mentions and links: Slack must
+    show them literally, on one line, styling nothing."""
+    source = "hs"
+    config = config_for(source, HS_SETTINGS)
+    late = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)  # far past the 4 h window at NOW
+    page = [
+        FunnelRecord(
+            "contacts",
+            str(index),
+            NOW,
+            lead_at=late,
+            mql_at=late,
+            owner_id=f"o{index}",
+            owner_email=f"{name.split()[0]}@example.com",
+            owner_name=name,
+            name=f"lead {name}",
+            url=f"https://app.example/{index}",
+        )
+        for index, (name, _) in enumerate(RESTYLING)
+    ]
+    store.write_batch(source, "contacts", Batch(page), NOW)
+    store.record_sync(source, NOW, ok=True, records_seen=len(page), rejected=0)
+    evaluation = evaluate(config, store, NOW)
+    breaches = [f for f in evaluation.findings if f.rule == "sla-breach"]
+    assert len(breaches) == len(RESTYLING)
+    lines = [
+        MessageLine(
+            f.fingerprint,
+            f.severity,
+            f.title,
+            f.text,
+            mentions=(f"{f.owner}*x*@example.com",),
+            links=tuple(f.items),
+        )
+        for f in breaches
+    ]
+    rendered = render(Message("#revenue", "post", "Alerts for *you*\u202e", lines), lambda _: None)
+    header = rendered.blocks[0]["text"]["text"]
+    sections = [b["text"]["text"] for b in rendered.blocks if b["type"] == "section"]
+    assert len(sections) == len(RESTYLING)
+    for text in [header, *sections, rendered.text]:
+        for _, marker in RESTYLING[:-1]:
+            assert marker not in text, (marker, text[:300])
+        assert "*you*" not in text
+    assert "\n" not in header
+    for section in sections:
+        title, text, *_ = section.split("\n")
+        assert title.count("*") == 2 and title.endswith("*")  # the bold alignmon adds, only
+        assert text.startswith("1 MQL with no first touch")  # the name's newlines were folded
+    shown = " ".join(sections)
+    for word in ("URGENT", "gone", "code", "evil", "second line", "third", "zerowidth"):
+        assert word in shown, word
+    assert_escaped_in_slack(evaluation)

@@ -332,3 +332,110 @@ def test_check_output_never_shows_a_secret(fakes: Fakes, tmp_path: Path) -> None
     for result in (healthy, refused):
         assert leaks(result.stdout + result.stderr, secrets) == []
         assert "DEBUG" in result.stderr  # the debug log went through the redaction
+
+
+# -- secrets as files hand them over, and in every printed form ----------------
+
+
+def test_a_token_with_a_trailing_newline_syncs_and_is_stripped(
+    fakes: Fakes, tmp_path: Path
+) -> None:
+    """A secret read from a file or a Kubernetes secret ends in a newline:
+    it is stripped at load, so HubSpot calls carry a valid header."""
+    db = tmp_path / "alignmon.db"
+    loaded = load(
+        fakes,
+        db,
+        HUBSPOT_TOKEN=fakes.hubspot.token + "\n",
+        SLACK_BOT_TOKEN=" \t" + SLACK_TOKEN + "\r\n",
+    )
+    app = App(loaded)
+    try:
+        result = app.sync("hs")[0]
+        assert result.ok, str(result.error)
+        assert result.by_type.get("contacts") == 300
+    finally:
+        app.close()
+    assert fakes.hubspot.token in secrets_in(loaded.config)
+    assert SLACK_TOKEN in secrets_in(loaded.config)
+
+
+@pytest.mark.parametrize(
+    "variable,value",
+    [
+        ("HUBSPOT_TOKEN", "pat-na1-leak\x07ed-0000"),
+        ("HUBSPOT_TOKEN", "pat-na1-leak\ned-0000\n"),
+        ("SF_PASSWORD", "hunter\x1bword-leaked"),
+        ("SLACK_BOT_TOKEN", "xoxb-leak\u200bed-0000"),
+    ],
+)
+def test_a_secret_with_a_control_character_is_a_config_error_that_hides_it(
+    fakes: Fakes, tmp_path: Path, variable: str, value: str
+) -> None:
+    config = tmp_path / "alignmon.yaml"
+    config.write_text(fakes.config_text(tmp_path / "alignmon.db"))
+    result = alignmon_check(config, fakes.env(**{variable: value}))
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "control character" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    shown = result.stdout + result.stderr
+    for part in value.replace("\x07", "\n").replace("\x1b", "\n").replace("\u200b", "\n").split():
+        assert part not in shown
+    assert not (tmp_path / "alignmon.db").exists()
+
+
+def encoded_forms(secret: str) -> dict[str, str]:
+    """How a secret reaches text other than as itself."""
+    import base64
+    import urllib.parse
+
+    raw = secret.encode()
+    return {
+        "repr": repr(secret),
+        "repr-in-bytes": repr(raw),
+        "json": json.dumps({"token": secret}),
+        "url": "https://x.example/?token=" + urllib.parse.quote(secret, safe=""),
+        "form": "token=" + urllib.parse.quote_plus(secret),
+        "base64": base64.b64encode(raw).decode(),
+        "basic-0": base64.b64encode(b"user:" + raw).decode(),
+        "basic-1": base64.b64encode(b"users:" + raw).decode(),
+        "basic-2": base64.b64encode(b"userss:" + raw + b"!").decode(),
+        "urlsafe": base64.urlsafe_b64encode(b"ab" + raw).decode(),
+    }
+
+
+SECRETS = [
+    "pat-na1-0123abcd-4567-89ef",
+    "hostile/pass+word=1?&",
+    "xoxb-1234-5678-ABCDEFGHijkl",
+    "quo\"te\\back'slash",
+    "ünïcode-sécret-ß",
+]
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_redaction_catches_repr_url_encoded_and_base64_forms(
+    log_output: io.StringIO, secret: str
+) -> None:
+    configure(level="DEBUG", secrets=[secret])
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(log_output)
+    forms = encoded_forms(secret)
+    log = logging.getLogger("urllib3.connectionpool")
+    for name, text in forms.items():
+        log.debug("%s: header=%s", name, text)
+    try:
+        raise ValueError(f"Invalid header value {(b'Bearer ' + secret.encode())!r}")
+    except ValueError:
+        log.exception("request failed")
+    output = log_output.getvalue()
+    assert output.count("<secret>") >= len(forms) + 1
+    hidden = {secret, repr(secret)[1:-1], *[t[-len(secret) :] for t in ()]}
+    for name, text in forms.items():
+        # the part of each form that encodes the secret is gone
+        assert text not in output, name
+    for form in hidden:
+        assert form not in output
+    assert "bytes" not in output or secret.encode().hex() not in output
