@@ -8,8 +8,8 @@ there (test_hubspot.py and test_salesforce.py cover that):
 - a transient fault (one bad answer on each of two successive pages) is
   absorbed inside the sync: every live record stored once;
 - a lasting fault leaves the stored data and cursor as they were, never
-  escapes the App, raises one source-stale alert, and clears on the next
-  good sync;
+  escapes the App, raises one source-stale alert once the last success is
+  older than ``every × stale_after``, and clears on the next good sync;
 - a revoked credential stops the source at once with one message saying what
   a person must do, and costs one request per sync, not a retry storm;
 - a Slack fault leaves the notification queued until Slack answers, then
@@ -364,7 +364,13 @@ def test_a_lasting_crm_fault_goes_stale_keeps_the_data_and_recovers(
     assert state(app, crm) == before, "a failed sync must leave records and cursor as they were"
     status = app.store.source_statuses()[crm.name]
     assert status.last_error and status.last_attempt_at == clock()
+    assert app.evaluate().findings == [], "a failed attempt alone is not staleness"
 
+    # Still failing once the last success is older than every × stale_after.
+    clock.advance(minutes=31)
+    (failed,) = app.sync()
+    assert isinstance(failed.error, SourceRetry), failed.error
+    assert state(app, crm) == before
     evaluation = app.evaluate()
     assert [(f.rule, f.source) for f in evaluation.findings] == [("source-stale", crm.name)]
     app.record(evaluation)
