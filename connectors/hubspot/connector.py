@@ -97,8 +97,8 @@ class HubSpotConnector:
         read_at = cursor.read_at
         if read_at is not None and read_at - self.settings.lookback >= held:
             return _position(cursor) if held == cursor.modified_at else (to_ms(held), 0)
-        settled = held if read_at is None else min(held, read_at)
-        return max(0, to_ms(settled - self.settings.lookback)), 0
+        since = held if read_at is None else max(held, read_at)
+        return max(0, to_ms(since - self.settings.lookback)), 0
 
     def _deletions(
         self, object_type: str, cursor: Cursor | None, until: datetime, position: Cursor | None
