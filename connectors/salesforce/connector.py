@@ -24,7 +24,15 @@ from typing import Any
 from connectors.salesforce import query
 from connectors.salesforce.client import BulkUnavailable, SalesforceClient
 from connectors.salesforce.link import Changed, Linker
-from connectors.salesforce.normalise import Row, Shape, normalise, page_cursor, row_cursor, touches
+from connectors.salesforce.normalise import (
+    BadRow,
+    Row,
+    Shape,
+    normalise,
+    page_cursor,
+    row_cursor,
+    touches,
+)
 from connectors.salesforce.plan import ACTIVITY_OBJECTS, FieldProblems, Plan, resolve, sobject_of
 from connectors.salesforce.settings import SalesforceSource
 from monitor.errors import SourceActionNeeded, SourceError
@@ -46,6 +54,10 @@ class SalesforceConnector:
         self.object_types: tuple[str, ...] = ("leads", "opportunities", *activities)
         self._plans: dict[str, Plan] = {}
         self._linker = Linker(self.client, settings.page_size, settings.look_back)
+        #: Per object type, row Id → the SystemModstamp it was read at and
+        #: the cursor of the batch that carried it, for rows a later
+        #: look-back can read again.
+        self._held: dict[str, dict[str, tuple[datetime, Cursor]]] = {}
 
     def pull(self, object_type: str, cursor: Cursor | None, until: datetime) -> Iterator[Batch]:
         """Batches of ``object_type`` after ``cursor`` up to ``until``."""
@@ -147,6 +159,7 @@ class SalesforceConnector:
         leads converted into the page's opportunities."""
         if cursor is not None and floor is not None and cursor <= floor:
             cursor = None
+        rows = self._unheld(plan.object_type, rows, cursor, floor)
         if plan.shape is None:
             found, rejected = touches(rows, plan.sobject, until)
             return Batch(cursor=cursor, touches=found, rejected=rejected)
@@ -156,6 +169,43 @@ class SalesforceConnector:
             leads = self._plan("leads")
             batch = _with(batch, *self._linker.follow(leads, rows, cursor, floor, until))
         return batch
+
+    def _unheld(
+        self, object_type: str, rows: Sequence[Row], cursor: Cursor | None, floor: Cursor | None
+    ) -> Sequence[Row]:
+        """``rows`` less those the look-back read again unchanged: read
+        before at this very SystemModstamp, in a batch whose cursor the pull
+        starts at or after, so that batch is stored. A row committed late
+        (at or before the cursor, but never read) is kept. What is left,
+        in a batch that moves the cursor, is remembered while a later
+        look-back can reach it."""
+        held = self._held.setdefault(object_type, {})
+        kept: list[Row] = []
+        seen: list[Cursor] = []
+        for row in rows:
+            try:
+                position = row_cursor(row)
+            except BadRow:
+                kept.append(row)  # the normaliser rejects and counts it
+                continue
+            done = held.get(position.crm_id)
+            if (
+                floor is not None
+                and done is not None
+                and done[0] == position.modified_at
+                and done[1] <= floor
+            ):
+                continue
+            kept.append(row)
+            seen.append(position)
+        look_back = self.settings.look_back
+        if cursor is not None and look_back:
+            oldest = cursor.modified_at - look_back
+            held.update(
+                (p.crm_id, (p.modified_at, cursor)) for p in seen if p.modified_at >= oldest
+            )
+            self._held[object_type] = {k: v for k, v in held.items() if v[0] >= oldest}
+        return kept
 
     def _plan(self, object_type: str, *, guarded: bool = True) -> Plan:
         """The object's plan, checked against ``describe`` once per connector.
