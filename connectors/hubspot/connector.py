@@ -39,6 +39,10 @@ class HubSpotConnector:
         self._fields: dict[str, Fields] = {}
         self._owners: dict[str, Owner] | None = None
         self._owners_fresh = False  # reloaded during the current pull
+        #: Per object type, record id → the modification time it was read at
+        #: and the cursor position of the batch that carried it, for records
+        #: a later look-back can read again.
+        self._held: dict[str, dict[str, tuple[datetime, windowing.Position]]] = {}
 
     def usage(self) -> Usage:
         return Usage(calls=self.api.calls)
@@ -61,8 +65,10 @@ class HubSpotConnector:
         fields = self._fields_for(object_type)
         self._owners_fresh = False
         start, after_id = self._read_from(cursor, until)
-        held = None if cursor is None else _position(cursor)
+        held = floor = None if cursor is None else _position(cursor)
         position = cursor
+        unproven: list[FunnelRecord] = []  # yielded, in no batch that moved the cursor yet
+        last: Cursor | None = None  # the cursor of the last batch yielded
         for page in windowing.modified_pages(
             self.api, object_type, fields.properties, start, to_ms(until) + 1, after_id
         ):
@@ -71,13 +77,60 @@ class HubSpotConnector:
             if page.results:
                 owners = self._owners_for(page.results)
                 records, rejected = normalise.records(fields, page.results, owners, until)
+            records = self._unheld(object_type, records, floor)
+            unproven += records
             # A look-back page must not move the cursor back. Ids compare as
             # numbers: as text, …999 would sort after 1000.
             if page.done is not None and (held is None or page.done > held):
                 held, position = page.done, _cursor(page.done)
+                # Stored with this cursor, or not at all: batches are stored
+                # in order, so so is everything yielded before it.
+                self._remember(object_type, unproven, held)
+                unproven = []
             if records or rejected or position != cursor:
-                yield Batch(records=records, cursor=position, rejected=rejected)
+                # A batch that does not move the cursor carries none: saving
+                # the old one would also date it to this sync (``read_at``),
+                # claiming look-back records that may not be stored.
+                moved = position if position != cursor else None
+                yield Batch(records=records, cursor=moved, rejected=rejected)
+                last = moved
+        if position is not None and last is None:
+            # The search is complete: the cursor, saved again, dates it to
+            # this sync, so the next one looks back only from here.
+            if held is not None:
+                self._remember(object_type, unproven, held)
+            yield Batch(cursor=position)
         yield from self._deletions(object_type, cursor, until, position)
+
+    def _unheld(
+        self, object_type: str, records: list[FunnelRecord], floor: windowing.Position | None
+    ) -> list[FunnelRecord]:
+        """``records`` less those the look-back read again unchanged: read
+        before at this very modification time, in a batch whose cursor the
+        pull starts at or after, so that batch is stored. A record the index
+        showed late (before the cursor, never read) is kept."""
+        if floor is None:
+            return records
+        held = self._held.get(object_type, {})
+        kept = []
+        for record in records:
+            done = held.get(record.crm_id)
+            if done is not None and done[0] == record.modified_at and done[1] <= floor:
+                continue
+            kept.append(record)
+        return kept
+
+    def _remember(
+        self, object_type: str, records: list[FunnelRecord], position: windowing.Position
+    ) -> None:
+        """Keep the records of a batch that moves the cursor to ``position``
+        while a later look-back can read them again, nothing older."""
+        oldest = _cursor(position).modified_at - self.settings.lookback
+        held = self._held.setdefault(object_type, {})
+        held.update(
+            (r.crm_id, (r.modified_at, position)) for r in records if r.modified_at >= oldest
+        )
+        self._held[object_type] = {k: v for k, v in held.items() if v[0] >= oldest}
 
     def _read_from(self, cursor: Cursor | None, until: datetime) -> tuple[int, int]:
         """Where the search starts: (modified ms, id after which to read

@@ -58,6 +58,8 @@ class SalesforceConnector:
         #: the cursor of the batch that carried it, for rows a later
         #: look-back can read again.
         self._held: dict[str, dict[str, tuple[datetime, Cursor]]] = {}
+        #: Rows of the current pull in no batch that carried a cursor yet.
+        self._unproven: dict[str, list[Cursor]] = {}
 
     def pull(self, object_type: str, cursor: Cursor | None, until: datetime) -> Iterator[Batch]:
         """Batches of ``object_type`` after ``cursor`` up to ``until``."""
@@ -67,9 +69,21 @@ class SalesforceConnector:
             )
         plan = self._plan(object_type)
         until = until.astimezone(UTC)
+        self._unproven[object_type] = []
         if object_type == "leads":
             self._linker.leads_read_whole = None
-        yield from self._pull(plan, cursor, until)
+        last: Cursor | None = None
+        latest = cursor
+        for batch in self._pull(plan, cursor, until):
+            last = batch.cursor
+            latest = last or latest
+            yield batch
+        if latest is not None and last is None and self._unproven[object_type]:
+            # Rows of look-back pages, which carry no cursor, were kept (new
+            # to this connector): the cursor, saved again after them, proves
+            # them stored, so the next look-back skips them too.
+            self._prove(object_type, latest)
+            yield Batch(cursor=latest)
         if object_type == "leads" and cursor is None:
             self._linker.leads_read_whole = until
 
@@ -198,14 +212,25 @@ class SalesforceConnector:
                 continue
             kept.append(row)
             seen.append(position)
+        self._unproven.setdefault(object_type, []).extend(seen)
+        if cursor is not None:
+            self._prove(object_type, cursor)
+        return kept
+
+    def _prove(self, object_type: str, cursor: Cursor) -> None:
+        """Remember the rows of this pull not yet in a batch that carried a
+        cursor: stored with ``cursor``, or not at all, since batches are
+        stored in order. Only rows a later look-back can reach are kept."""
+        unproven = self._unproven.setdefault(object_type, [])
         look_back = self.settings.look_back
-        if cursor is not None and look_back:
+        if look_back:
             oldest = cursor.modified_at - look_back
+            held = self._held.setdefault(object_type, {})
             held.update(
-                (p.crm_id, (p.modified_at, cursor)) for p in seen if p.modified_at >= oldest
+                (p.crm_id, (p.modified_at, cursor)) for p in unproven if p.modified_at >= oldest
             )
             self._held[object_type] = {k: v for k, v in held.items() if v[0] >= oldest}
-        return kept
+        unproven.clear()
 
     def _plan(self, object_type: str, *, guarded: bool = True) -> Plan:
         """The object's plan, checked against ``describe`` once per connector.

@@ -47,22 +47,11 @@ def window(cursor: Cursor | None, until: datetime, look_back: timedelta | None) 
     """The WHERE clause of an incremental read: rows after ``cursor`` in
     (SystemModstamp, Id) order, or from ``look_back`` before it, up to
     ``until``. The Id tie-break is what lets thousands of rows that share
-    one SystemModstamp (a mass update) resume without a gap or a loop.
-
-    The look-back is for rows committed after the last sync read past their
-    SystemModstamp. Everything stamped ``look_back`` before that sync
-    started (``cursor.read_at``) was committed then and is held, so the
-    look-back reaches back only to there; once that is past the cursor
-    itself, the cursor alone is the query and an unchanged sync reads no
-    row. A cursor without ``read_at`` looks back from its own instant."""
+    one SystemModstamp (a mass update) resume without a gap or a loop."""
     clauses = [f"SystemModstamp <= {soql_instant(until)}"]
     if cursor is not None and look_back:
-        read_at = cursor.read_at
-        if read_at is None or read_at - look_back < cursor.modified_at:
-            since = cursor.modified_at if read_at is None else max(cursor.modified_at, read_at)
-            clauses.append(f"SystemModstamp >= {soql_instant(since - look_back)}")
-            return " AND ".join(clauses)
-    if cursor is not None:
+        clauses.append(f"SystemModstamp >= {soql_instant(cursor.modified_at - look_back)}")
+    elif cursor is not None:
         at, crm_id = soql_instant(cursor.modified_at), soql_string(cursor.crm_id)
         clauses.append(f"(SystemModstamp > {at} OR (SystemModstamp = {at} AND Id > {crm_id}))")
     return " AND ".join(clauses)

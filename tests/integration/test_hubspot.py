@@ -463,3 +463,33 @@ def test_a_sync_stopped_inside_an_instant_of_unordered_ties_resumes_without_loss
     fake.advance(30)
     unchanged, calls = store_sync(fake, sqlite_store, connector)
     assert calls == (1, 1) and unchanged.records == 0
+
+
+def test_records_the_look_back_reads_again_unchanged_are_not_stored_again(
+    fake: FakeHubSpot, sqlite_store: Store
+) -> None:
+    fake.add("deals", [fake.now] * 765)  # a bulk update just now: inside the look-back
+    connector = connect(fake)
+    full, _ = store_sync(fake, sqlite_store, connector)
+    assert full.by_type["deals"] == 765
+
+    fake.advance(30)
+    again, calls = store_sync(fake, sqlite_store, connector)
+    # The look-back reads the deals again (the index may have shown one
+    # late), but each was read at this modification time in a stored batch.
+    assert calls == (1, 4)
+    assert again.records == 0, "wrote again what it held"
+
+    fake.advance(30)
+    (late,) = fake.add("deals", [fake.now - timedelta(minutes=1)])  # shown late by the index
+    found, _ = store_sync(fake, sqlite_store, connector)
+    assert found.by_type["deals"] == 1 and late in stored_deals(sqlite_store)
+
+    # Once a sync starts more than the look-back (5 minutes) after the
+    # cursor's instant, the next one needs the cursor alone.
+    fake.advance(300)
+    settled, calls = store_sync(fake, sqlite_store, connector)
+    assert calls == (1, 4) and settled.records == 0
+    fake.advance(30)
+    settled, calls = store_sync(fake, sqlite_store, connector)
+    assert calls == (1, 1) and settled.records == 0
