@@ -39,10 +39,10 @@ class HubSpotConnector:
         self._fields: dict[str, Fields] = {}
         self._owners: dict[str, Owner] | None = None
         self._owners_fresh = False  # reloaded during the current pull
-        #: Per object type, record id → the modification time it was read at
-        #: and the cursor position of the batch that carried it, for records
-        #: a later look-back can read again.
-        self._held: dict[str, dict[str, tuple[datetime, windowing.Position]]] = {}
+        #: Per object type, record id → the modification time it was read at,
+        #: the cursor position of the batch that proves it stored and the
+        #: ``until`` of that pull, for records a later look-back can read again.
+        self._held: dict[str, dict[str, tuple[datetime, windowing.Position, datetime]]] = {}
 
     def usage(self) -> Usage:
         return Usage(calls=self.api.calls)
@@ -77,7 +77,7 @@ class HubSpotConnector:
             if page.results:
                 owners = self._owners_for(page.results)
                 records, rejected = normalise.records(fields, page.results, owners, until)
-            records = self._unheld(object_type, records, floor)
+            records = self._unheld(object_type, records, floor, cursor)
             unproven += records
             # A look-back page must not move the cursor back. Ids compare as
             # numbers: as text, …999 would sort after 1000.
@@ -85,7 +85,7 @@ class HubSpotConnector:
                 held, position = page.done, _cursor(page.done)
                 # Stored with this cursor, or not at all: batches are stored
                 # in order, so so is everything yielded before it.
-                self._remember(object_type, unproven, held)
+                self._remember(object_type, unproven, held, until)
                 unproven = []
             if records or rejected or position != cursor:
                 # A batch that does not move the cursor carries none: saving
@@ -98,37 +98,53 @@ class HubSpotConnector:
             # The search is complete: the cursor, saved again, dates it to
             # this sync, so the next one looks back only from here.
             if held is not None:
-                self._remember(object_type, unproven, held)
+                self._remember(object_type, unproven, held, until)
             yield Batch(cursor=position)
         yield from self._deletions(object_type, cursor, until, position)
 
     def _unheld(
-        self, object_type: str, records: list[FunnelRecord], floor: windowing.Position | None
+        self,
+        object_type: str,
+        records: list[FunnelRecord],
+        floor: windowing.Position | None,
+        cursor: Cursor | None,
     ) -> list[FunnelRecord]:
         """``records`` less those the look-back read again unchanged: read
-        before at this very modification time, in a batch whose cursor the
-        pull starts at or after, so that batch is stored. A record the index
+        before at this very modification time by a pull whose batches the
+        store has saved up to the one proving them (the cursor is at or past
+        that batch's, and dated to that pull or later). A record the index
         showed late (before the cursor, never read) is kept."""
-        if floor is None:
+        read_at = None if cursor is None else cursor.read_at
+        if floor is None or read_at is None:
             return records
         held = self._held.get(object_type, {})
         kept = []
         for record in records:
             done = held.get(record.crm_id)
-            if done is not None and done[0] == record.modified_at and done[1] <= floor:
+            if (
+                done is not None
+                and done[0] == record.modified_at
+                and done[1] <= floor
+                and done[2] <= read_at
+            ):
                 continue
             kept.append(record)
         return kept
 
     def _remember(
-        self, object_type: str, records: list[FunnelRecord], position: windowing.Position
+        self,
+        object_type: str,
+        records: list[FunnelRecord],
+        position: windowing.Position,
+        until: datetime,
     ) -> None:
-        """Keep the records of a batch that moves the cursor to ``position``
-        while a later look-back can read them again, nothing older."""
+        """Keep the records proven by a batch carrying ``position`` in the
+        pull up to ``until`` (the sync's start, which the store dates the
+        cursor with) while a later look-back can read them again."""
         oldest = _cursor(position).modified_at - self.settings.lookback
         held = self._held.setdefault(object_type, {})
         held.update(
-            (r.crm_id, (r.modified_at, position)) for r in records if r.modified_at >= oldest
+            (r.crm_id, (r.modified_at, position, until)) for r in records if r.modified_at >= oldest
         )
         self._held[object_type] = {k: v for k, v in held.items() if v[0] >= oldest}
 

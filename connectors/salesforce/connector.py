@@ -54,10 +54,10 @@ class SalesforceConnector:
         self.object_types: tuple[str, ...] = ("leads", "opportunities", *activities)
         self._plans: dict[str, Plan] = {}
         self._linker = Linker(self.client, settings.page_size, settings.look_back)
-        #: Per object type, row Id → the SystemModstamp it was read at and
-        #: the cursor of the batch that carried it, for rows a later
-        #: look-back can read again.
-        self._held: dict[str, dict[str, tuple[datetime, Cursor]]] = {}
+        #: Per object type, row Id → the SystemModstamp it was read at, the
+        #: cursor of the batch that proves it stored and the ``until`` of that
+        #: pull, for rows a later look-back can read again.
+        self._held: dict[str, dict[str, tuple[datetime, Cursor, datetime]]] = {}
         #: Rows of the current pull in no batch that carried a cursor yet.
         self._unproven: dict[str, list[Cursor]] = {}
 
@@ -82,7 +82,7 @@ class SalesforceConnector:
             # Rows of look-back pages, which carry no cursor, were kept (new
             # to this connector): the cursor, saved again after them, proves
             # them stored, so the next look-back skips them too.
-            self._prove(object_type, latest)
+            self._prove(object_type, latest, until)
             yield Batch(cursor=latest)
         if object_type == "leads" and cursor is None:
             self._linker.leads_read_whole = until
@@ -173,7 +173,7 @@ class SalesforceConnector:
         leads converted into the page's opportunities."""
         if cursor is not None and floor is not None and cursor <= floor:
             cursor = None
-        rows = self._unheld(plan.object_type, rows, cursor, floor)
+        rows = self._unheld(plan.object_type, rows, cursor, floor, until)
         if plan.shape is None:
             found, rejected = touches(rows, plan.sobject, until)
             return Batch(cursor=cursor, touches=found, rejected=rejected)
@@ -185,14 +185,20 @@ class SalesforceConnector:
         return batch
 
     def _unheld(
-        self, object_type: str, rows: Sequence[Row], cursor: Cursor | None, floor: Cursor | None
+        self,
+        object_type: str,
+        rows: Sequence[Row],
+        cursor: Cursor | None,
+        floor: Cursor | None,
+        until: datetime,
     ) -> Sequence[Row]:
         """``rows`` less those the look-back read again unchanged: read
-        before at this very SystemModstamp, in a batch whose cursor the pull
-        starts at or after, so that batch is stored. A row committed late
-        (at or before the cursor, but never read) is kept. What is left,
-        in a batch that moves the cursor, is remembered while a later
-        look-back can reach it."""
+        before at this very SystemModstamp by a pull whose batches the store
+        has saved up to the one proving them (the stored cursor is at or
+        past that batch's, and dated to that pull or later). A row committed
+        late (at or before the cursor, but never read) is kept. What is
+        left is remembered once a batch carrying a cursor proves it."""
+        read_at = None if floor is None else floor.read_at
         held = self._held.setdefault(object_type, {})
         kept: list[Row] = []
         seen: list[Cursor] = []
@@ -205,19 +211,21 @@ class SalesforceConnector:
             done = held.get(position.crm_id)
             if (
                 floor is not None
+                and read_at is not None
                 and done is not None
                 and done[0] == position.modified_at
                 and done[1] <= floor
+                and done[2] <= read_at
             ):
                 continue
             kept.append(row)
             seen.append(position)
         self._unproven.setdefault(object_type, []).extend(seen)
         if cursor is not None:
-            self._prove(object_type, cursor)
+            self._prove(object_type, cursor, until)
         return kept
 
-    def _prove(self, object_type: str, cursor: Cursor) -> None:
+    def _prove(self, object_type: str, cursor: Cursor, until: datetime) -> None:
         """Remember the rows of this pull not yet in a batch that carried a
         cursor: stored with ``cursor``, or not at all, since batches are
         stored in order. Only rows a later look-back can reach are kept."""
@@ -227,7 +235,9 @@ class SalesforceConnector:
             oldest = cursor.modified_at - look_back
             held = self._held.setdefault(object_type, {})
             held.update(
-                (p.crm_id, (p.modified_at, cursor)) for p in unproven if p.modified_at >= oldest
+                (p.crm_id, (p.modified_at, cursor, until))
+                for p in unproven
+                if p.modified_at >= oldest
             )
             self._held[object_type] = {k: v for k, v in held.items() if v[0] >= oldest}
         unproven.clear()
