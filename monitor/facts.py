@@ -152,6 +152,11 @@ class SlaRecord:
     first_touch_at: datetime | None = None
 
 
+#: How ``last_error`` starts when a person must act (``SourceActionNeeded``):
+#: such a failure does not heal by waiting, so it is reported at once.
+ACTION_NEEDED = "action needed: "
+
+
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
     """How a source's last sync went: when it was tried, when it last
@@ -164,3 +169,8 @@ class SourceStatus:
     last_records: int
     last_rejected: int
     watching_since: datetime | None = None
+
+    @property
+    def needs_action(self) -> bool:
+        """The last sync failed in a way only a person can fix."""
+        return bool(self.last_error) and str(self.last_error).startswith(ACTION_NEEDED)

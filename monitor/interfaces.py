@@ -123,6 +123,10 @@ class Cursor:
 
     modified_at: datetime
     crm_id: str = ""
+    #: When the sync that stored this position started (set by the store;
+    #: None when unknown). A connector whose API shows changes late can
+    #: tell from it how much of its look-back it already holds.
+    read_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from monitor.errors import SourceError
+from monitor.errors import SourceActionNeeded, SourceError
+from monitor.facts import ACTION_NEEDED
 from monitor.interfaces import Batch, Clock, Connector, Cursor, Progress
 from monitor.store import Store
 
@@ -94,7 +95,7 @@ def sync_source(
             name,
             started,
             ok=False,
-            error=str(exc),
+            error=f"{ACTION_NEEDED}{exc}" if isinstance(exc, SourceActionNeeded) else str(exc),
             records_seen=result.records,
             rejected=result.rejected,
         )

@@ -270,9 +270,16 @@ class HubSpotApi:
         sort: str,
         properties: list[str],
         after: int = 0,
+        *,
+        alternative: list[Json] | None = None,
     ) -> Json:
+        """One search page. ``alternative``: a second filter group, OR-ed
+        with ``filters`` (HubSpot allows five)."""
+        groups = [{"filters": filters}]
+        if alternative is not None:
+            groups.insert(0, {"filters": alternative})
         request = self._search_model[object_type](
-            filter_groups=[{"filters": filters}],
+            filter_groups=groups,
             sorts=[{"propertyName": sort, "direction": "ASCENDING"}],
             properties=properties,
             limit=SEARCH_PAGE,

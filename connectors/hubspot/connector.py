@@ -16,10 +16,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from connectors.hubspot import normalise, windowing
 from connectors.hubspot.client import HubSpotApi, Json, TokenRejected
-from connectors.hubspot.normalise import Fields, Owner, to_ms
+from connectors.hubspot.normalise import EPOCH, Fields, Owner, to_ms
 from connectors.hubspot.settings import MODIFIED_PROPERTY, SCOPES, HubSpotSource
 from monitor.errors import SourceActionNeeded, SourceError, SourceRetry
-from monitor.interfaces import Batch, CheckResult, CheckStatus, Cursor, Usage
+from monitor.interfaces import Batch, CheckResult, CheckStatus, Cursor, FunnelRecord, Usage
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ class HubSpotConnector:
         self._fields: dict[str, Fields] = {}
         self._owners: dict[str, Owner] | None = None
         self._owners_fresh = False  # reloaded during the current pull
+        #: Per object type, record id → the modification time it was read at,
+        #: the cursor position of the batch that proves it stored and the
+        #: ``until`` of that pull, for records a later look-back can read again.
+        self._held: dict[str, dict[str, tuple[datetime, windowing.Position, datetime]]] = {}
 
     def usage(self) -> Usage:
         return Usage(calls=self.api.calls)
@@ -60,26 +64,110 @@ class HubSpotConnector:
             )
         fields = self._fields_for(object_type)
         self._owners_fresh = False
-        start = 0
-        if cursor is not None:
-            start = max(0, to_ms(min(cursor.modified_at, until) - self.settings.lookback))
+        start, after_id = self._read_from(cursor, until)
+        held = floor = None if cursor is None else _position(cursor)
         position = cursor
-        for results in windowing.modified_pages(
-            self.api, object_type, fields.properties, start, to_ms(until) + 1
+        unproven: list[FunnelRecord] = []  # yielded, in no batch that moved the cursor yet
+        last: Cursor | None = None  # the cursor of the last batch yielded
+        for page in windowing.modified_pages(
+            self.api, object_type, fields.properties, start, to_ms(until) + 1, after_id
         ):
-            records, rejected = normalise.records(fields, results, self._owners_for(results), until)
-            keys = [
-                (r.modified_at, r.crm_id)
-                for r in records
-                if not r.deleted and r.modified_at <= until
-            ]
-            if keys:
-                last = Cursor(*max(keys))
-                # A look-back page must not move the cursor back; numeric ids
-                # compared as text can also tie-break "backwards" (…999, 1000).
-                position = last if position is None or last > position else position
-            yield Batch(records=records, cursor=position, rejected=rejected)
+            records: list[FunnelRecord] = []
+            rejected = 0
+            if page.results:
+                owners = self._owners_for(page.results)
+                records, rejected = normalise.records(fields, page.results, owners, until)
+            records = self._unheld(object_type, records, floor, cursor)
+            unproven += records
+            # A look-back page must not move the cursor back. Ids compare as
+            # numbers: as text, …999 would sort after 1000.
+            if page.done is not None and (held is None or page.done > held):
+                held, position = page.done, _cursor(page.done)
+                # Stored with this cursor, or not at all: batches are stored
+                # in order, so so is everything yielded before it.
+                self._remember(object_type, unproven, held, until)
+                unproven = []
+            if records or rejected or position != cursor:
+                # A batch that does not move the cursor carries none: saving
+                # the old one would also date it to this sync (``read_at``),
+                # claiming look-back records that may not be stored.
+                moved = position if position != cursor else None
+                yield Batch(records=records, cursor=moved, rejected=rejected)
+                last = moved
+        if position is not None and last is None:
+            # The search is complete: the cursor, saved again, dates it to
+            # this sync, so the next one looks back only from here.
+            if held is not None:
+                self._remember(object_type, unproven, held, until)
+            yield Batch(cursor=position)
         yield from self._deletions(object_type, cursor, until, position)
+
+    def _unheld(
+        self,
+        object_type: str,
+        records: list[FunnelRecord],
+        floor: windowing.Position | None,
+        cursor: Cursor | None,
+    ) -> list[FunnelRecord]:
+        """``records`` less those the look-back read again unchanged: read
+        before at this very modification time by a pull whose batches the
+        store has saved up to the one proving them (the cursor is at or past
+        that batch's, and dated to that pull or later). A record the index
+        showed late (before the cursor, never read) is kept."""
+        read_at = None if cursor is None else cursor.read_at
+        if floor is None or read_at is None:
+            return records
+        held = self._held.get(object_type, {})
+        kept = []
+        for record in records:
+            done = held.get(record.crm_id)
+            if (
+                done is not None
+                and done[0] == record.modified_at
+                and done[1] <= floor
+                and done[2] <= read_at
+            ):
+                continue
+            kept.append(record)
+        return kept
+
+    def _remember(
+        self,
+        object_type: str,
+        records: list[FunnelRecord],
+        position: windowing.Position,
+        until: datetime,
+    ) -> None:
+        """Keep the records proven by a batch carrying ``position`` in the
+        pull up to ``until`` (the sync's start, which the store dates the
+        cursor with) while a later look-back can read them again."""
+        oldest = _cursor(position).modified_at - self.settings.lookback
+        held = self._held.setdefault(object_type, {})
+        held.update(
+            (r.crm_id, (r.modified_at, position, until)) for r in records if r.modified_at >= oldest
+        )
+        self._held[object_type] = {k: v for k, v in held.items() if v[0] >= oldest}
+
+    def _read_from(self, cursor: Cursor | None, until: datetime) -> tuple[int, int]:
+        """Where the search starts: (modified ms, id after which to read
+        that instant).
+
+        The look-back exists because the search index shows a change "after
+        a few moments": a record modified just before the last sync may have
+        been missing from it. Everything modified ``lookback`` before that
+        sync started (``cursor.read_at``) was searchable then and is held,
+        so the look-back only reaches back to there, and once that is past
+        the cursor's own instant the compound cursor (modified, id) alone is
+        the query: an unchanged sync reads nothing it holds. A cursor
+        without ``read_at`` looks back from its own instant."""
+        if cursor is None:
+            return 0, 0
+        held = min(cursor.modified_at, until)
+        read_at = cursor.read_at
+        if read_at is not None and read_at - self.settings.lookback >= held:
+            return _position(cursor) if held == cursor.modified_at else (to_ms(held), 0)
+        since = held if read_at is None else max(held, read_at)
+        return max(0, to_ms(since - self.settings.lookback)), 0
 
     def _deletions(
         self, object_type: str, cursor: Cursor | None, until: datetime, position: Cursor | None
@@ -251,6 +339,18 @@ def _missing_line(source: str, object_type: str, w: normalise.Wanted) -> str:
         f"{object_type} property {w.prop!r} (sources.{source}.{w.setting}) does not exist "
         "in the portal: fix the name or create the property"
     )
+
+
+def _position(cursor: Cursor) -> windowing.Position:
+    """A stored cursor as a search position; an id that is not a number (or
+    none) holds nothing of its instant."""
+    crm_id = cursor.crm_id
+    return to_ms(cursor.modified_at), int(crm_id) if crm_id.isdigit() else 0
+
+
+def _cursor(position: windowing.Position) -> Cursor:
+    instant, crm_id = position
+    return Cursor(EPOCH + timedelta(milliseconds=instant), str(crm_id) if crm_id else "")
 
 
 def _next_after(page: Json) -> str | None:

@@ -30,11 +30,34 @@ from monitor.errors import SourceRetry
 log = logging.getLogger(__name__)
 
 
+#: (modified ms, record id): every record at or before it, in (modified,
+#: id) order, has been read. An id of 0 means none of that instant yet.
+Position = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of records and how far the read is now complete."""
+
+    results: list[Json]
+    done: Position | None
+
+
 def modified_pages(
-    api: HubSpotApi, object_type: str, properties: list[str], start_ms: int, end_ms: int
-) -> Iterator[list[Json]]:
-    """Every record modified in ``[start_ms, end_ms)``, page by page,
-    in (modified, id) order.
+    api: HubSpotApi,
+    object_type: str,
+    properties: list[str],
+    start_ms: int,
+    end_ms: int,
+    after_id: int = 0,
+) -> Iterator[Page]:
+    """Every record modified in ``[start_ms, end_ms)`` and after
+    ``(start_ms, after_id)``, page by page, in (modified, id) order.
+
+    With ``after_id`` the first query is the compound cursor itself: two
+    filter groups, ``modified = start and id > after_id`` or ``modified >
+    start``, so a sync with nothing new costs one request that returns
+    nothing, however many records share the cursor's instant.
 
     A query sorted by the modified property is paged with ``after`` up
     to the 10,000 cap; there it restarts after the last instant read,
@@ -43,26 +66,49 @@ def modified_pages(
     A query whose ``total`` shrinks between pages (records modified or
     archived mid-sync leave it, so offsets shift) restarts the same way
     from the last page it trusts, so nothing is skipped.
+
+    Ties in the modified sort have no documented order, so a page's
+    ``done`` stops before its last instant until the query has ended (or
+    that instant is read in id order): a cursor stored mid-instant makes the
+    next sync read that instant again rather than skip part of it.
     """
     modified = MODIFIED_PROPERTY[object_type]
-    low = start_ms
+    low, first_id = start_ms, after_id
     while True:
-        restart = yield from _window(api, object_type, properties, modified, low, end_ms)
+        restart = yield from _window(api, object_type, properties, modified, low, end_ms, first_id)
         if restart is None:
             return
-        if restart.instant is not None:
+        instant = restart.instant
+        if instant is not None:
+            if instant == low and first_id > restart.after_id:
+                restart = _Restart(instant, first_id, restart.seen)
             yield from _instant(api, object_type, properties, modified, restart)
-            low = restart.instant + 1
+            low, first_id = instant + 1, 0
 
 
 def _window(
-    api: HubSpotApi, object_type: str, properties: list[str], modified: str, low: int, end: int
-) -> Generator[list[Json], None, _Restart | None]:
-    span = [_filter(modified, "GTE", low), _filter(modified, "LT", end)]
+    api: HubSpotApi,
+    object_type: str,
+    properties: list[str],
+    modified: str,
+    low: int,
+    end: int,
+    first_id: int,
+) -> Generator[Page, None, _Restart | None]:
+    if first_id:
+        # (low, first_id) is held: the rest of that instant, or anything later.
+        span = [_filter(modified, "GTE", low + 1), _filter(modified, "LT", end)]
+        rest: list[Json] | None = [
+            _filter(modified, "GTE", low),
+            _filter(modified, "LT", low + 1),
+            _filter(ID_PROPERTY, "GT", first_id),
+        ]
+    else:
+        span, rest = [_filter(modified, "GTE", low), _filter(modified, "LT", end)], None
     tail = _Tail(modified)
     after, previous = 0, None
     while True:
-        page = api.search(object_type, span, modified, properties, after)
+        page = api.search(object_type, span, modified, properties, after, alternative=rest)
         total = int(page.get("total") or 0)
         # Fewer matches than a page ago: records left the query (modified
         # or archived mid-sync) and every later offset moved back, so this
@@ -74,10 +120,10 @@ def _window(
             return tail.restart()
         previous = total
         results = page["results"]
-        if results:
-            yield results
-            tail.add(results)
         following = ((page.get("paging") or {}).get("next") or {}).get("after")
+        if results:
+            tail.add(results)
+            yield Page(results, tail.done(low, first_id, finished=following is None))
         if following is None:
             return None
         after = _number(api.source, following, f"{object_type} paging cursor")
@@ -94,7 +140,7 @@ def _window(
 
 def _instant(
     api: HubSpotApi, object_type: str, properties: list[str], modified: str, restart: _Restart
-) -> Iterator[list[Json]]:
+) -> Iterator[Page]:
     instant = restart.instant if restart.instant is not None else -1
     span = [_filter(modified, "GTE", instant), _filter(modified, "LT", instant + 1)]
     last_id = restart.after_id
@@ -103,12 +149,13 @@ def _instant(
             object_type, [*span, _filter(ID_PROPERTY, "GT", last_id)], ID_PROPERTY, properties
         )
         results = page["results"]
-        fresh = [r for r in results if str(r.get("id")) not in restart.seen]
-        if fresh:
-            yield fresh
+        if results:
+            last_id = _number(api.source, results[-1].get("id"), f"{object_type} record id")
+            fresh = [r for r in results if str(r.get("id")) not in restart.seen]
+            # In id order: everything of the instant up to last_id is read.
+            yield Page(fresh, (instant, last_id))
         if not results or not (page.get("paging") or {}).get("next"):
             return
-        last_id = _number(api.source, results[-1].get("id"), f"{object_type} record id")
 
 
 def _number(source: str, value: object, what: str) -> int:
@@ -165,6 +212,20 @@ class _Tail:
             self.ids += group
         else:
             self.instant, self.ids = last, group
+
+    def done(self, low: int, first_id: int, *, finished: bool) -> Position | None:
+        """How far a window query has read. Before it ends only the
+        instants before the latest one are complete (ties come in no
+        documented order); once it ends, the latest instant is too."""
+        if self.instant is None:
+            return None
+        held = first_id if self.instant == low else 0
+        if not finished:
+            return (self.instant, held)
+        numbers = [int(i) for i in self.ids if i.isdigit()]
+        if len(numbers) != len(self.ids):
+            return (self.instant, held)
+        return (self.instant, max([held, *numbers]))
 
     def restart(self) -> _Restart:
         """When the instant arrived in id order the seek continues after its

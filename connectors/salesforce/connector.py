@@ -26,7 +26,15 @@ from simple_salesforce.exceptions import SalesforceResourceNotFound
 from connectors.salesforce import query
 from connectors.salesforce.client import BulkUnavailable, SalesforceClient
 from connectors.salesforce.link import Changed, Linker
-from connectors.salesforce.normalise import Row, Shape, normalise, page_cursor, row_cursor, touches
+from connectors.salesforce.normalise import (
+    BadRow,
+    Row,
+    Shape,
+    normalise,
+    page_cursor,
+    row_cursor,
+    touches,
+)
 from connectors.salesforce.plan import ACTIVITY_OBJECTS, FieldProblems, Plan, resolve, sobject_of
 from connectors.salesforce.settings import SalesforceSource
 from monitor.errors import SourceActionNeeded, SourceError
@@ -51,6 +59,12 @@ class SalesforceConnector:
         self.object_types: tuple[str, ...] = ("leads", "opportunities", *activities)
         self._plans: dict[str, Plan] = {}
         self._linker = Linker(self.client, settings.page_size, settings.look_back)
+        #: Per object type, row Id → the SystemModstamp it was read at, the
+        #: cursor of the batch that proves it stored and the ``until`` of that
+        #: pull, for rows a later look-back can read again.
+        self._held: dict[str, dict[str, tuple[datetime, Cursor, datetime]]] = {}
+        #: Rows of the current pull in no batch that carried a cursor yet.
+        self._unproven: dict[str, list[Cursor]] = {}
 
     def pull(self, object_type: str, cursor: Cursor | None, until: datetime) -> Iterator[Batch]:
         """Batches of ``object_type`` after ``cursor`` up to ``until``."""
@@ -60,9 +74,21 @@ class SalesforceConnector:
             )
         plan = self._plan(object_type)
         until = until.astimezone(UTC)
+        self._unproven[object_type] = []
         if object_type == "leads":
             self._linker.leads_read_whole = None
-        yield from self._pull(plan, cursor, until)
+        last: Cursor | None = None
+        latest = cursor
+        for batch in self._pull(plan, cursor, until):
+            last = batch.cursor
+            latest = last or latest
+            yield batch
+        if latest is not None and last is None and self._unproven[object_type]:
+            # Rows of look-back pages, which carry no cursor, were kept (new
+            # to this connector): the cursor, saved again after them, proves
+            # them stored, so the next look-back skips them too.
+            self._prove(object_type, latest, until)
+            yield Batch(cursor=latest)
         if object_type == "leads" and cursor is None:
             self._linker.leads_read_whole = until
 
@@ -152,6 +178,7 @@ class SalesforceConnector:
         leads converted into the page's opportunities."""
         if cursor is not None and floor is not None and cursor <= floor:
             cursor = None
+        rows = self._unheld(plan.object_type, rows, cursor, floor, until)
         if plan.shape is None:
             found, rejected = touches(rows, plan.sobject, until)
             return Batch(cursor=cursor, touches=found, rejected=rejected)
@@ -161,6 +188,64 @@ class SalesforceConnector:
             leads = self._plan("leads")
             batch = _with(batch, *self._linker.follow(leads, rows, cursor, floor, until))
         return batch
+
+    def _unheld(
+        self,
+        object_type: str,
+        rows: Sequence[Row],
+        cursor: Cursor | None,
+        floor: Cursor | None,
+        until: datetime,
+    ) -> Sequence[Row]:
+        """``rows`` less those the look-back read again unchanged: read
+        before at this very SystemModstamp by a pull whose batches the store
+        has saved up to the one proving them (the stored cursor is at or
+        past that batch's, and dated to that pull or later). A row committed
+        late (at or before the cursor, but never read) is kept. What is
+        left is remembered once a batch carrying a cursor proves it."""
+        read_at = None if floor is None else floor.read_at
+        held = self._held.setdefault(object_type, {})
+        kept: list[Row] = []
+        seen: list[Cursor] = []
+        for row in rows:
+            try:
+                position = row_cursor(row)
+            except BadRow:
+                kept.append(row)  # the normaliser rejects and counts it
+                continue
+            done = held.get(position.crm_id)
+            if (
+                floor is not None
+                and read_at is not None
+                and done is not None
+                and done[0] == position.modified_at
+                and done[1] <= floor
+                and done[2] <= read_at
+            ):
+                continue
+            kept.append(row)
+            seen.append(position)
+        self._unproven.setdefault(object_type, []).extend(seen)
+        if cursor is not None:
+            self._prove(object_type, cursor, until)
+        return kept
+
+    def _prove(self, object_type: str, cursor: Cursor, until: datetime) -> None:
+        """Remember the rows of this pull not yet in a batch that carried a
+        cursor: stored with ``cursor``, or not at all, since batches are
+        stored in order. Only rows a later look-back can reach are kept."""
+        unproven = self._unproven.setdefault(object_type, [])
+        look_back = self.settings.look_back
+        if look_back:
+            oldest = cursor.modified_at - look_back
+            held = self._held.setdefault(object_type, {})
+            held.update(
+                (p.crm_id, (p.modified_at, cursor, until))
+                for p in unproven
+                if p.modified_at >= oldest
+            )
+            self._held[object_type] = {k: v for k, v in held.items() if v[0] >= oldest}
+        unproven.clear()
 
     def _plan(self, object_type: str, *, guarded: bool = True) -> Plan:
         """The object's plan, checked against ``describe`` once per connector.

@@ -6,8 +6,11 @@ A source that has not completed its first sync, or holds no records, is
 checks (a commitment gap) is judged from it. "Leads 100% behind pace, 0 of
 1,729" while the first sync is still paging would be a false alarm.
 
-A source whose last sync failed, or whose last success is older than
-``stale_after`` sync intervals, yields one ``source-stale`` finding. The
+A source whose last success is older than ``stale_after`` sync intervals
+yields one ``source-stale`` finding; a failed sync alone does not (a burst
+of 429s answered by the next sync must not page anyone), unless it needs a
+person (``SourceActionNeeded``: waiting will not fix it) or the source has
+never synced at all. The
 alert lifecycle then freezes every alert computed from that source: stale
 counts are never reported as drift, and a drift alert is not "resolved" by
 data that simply stopped arriving.
@@ -47,19 +50,21 @@ def stale_findings(
         if status is None or status.last_attempt_at is None:
             continue  # never synced yet: nothing to judge, nothing stale
         limit = settings.every * settings.stale_after
-        if status.last_error:
-            since = (
-                f"last success {ago(now - status.last_success_at)} ago"
-                if status.last_success_at
-                else "never synced"
+        success = status.last_success_at
+        failure = f" (the last sync failed: {status.last_error})" if status.last_error else ""
+        if status.needs_action:
+            # Waiting will not fix it: say so at once.
+            reason = f"the last sync failed ({status.last_error}); " + (
+                f"last success {ago(now - success)} ago" if success else "never synced"
             )
-            reason = f"the last sync failed ({status.last_error}); {since}"
-        elif status.last_success_at is not None and now - status.last_success_at > limit:
-            reason = (
-                f"no successful sync for {ago(now - status.last_success_at)} (limit {ago(limit)})"
-            )
+        elif success is None:
+            if not status.last_error:
+                continue  # the first sync is still running
+            reason = f"never synced{failure}"
+        elif now - success > limit:
+            reason = f"no successful sync for {ago(now - success)} (limit {ago(limit)}){failure}"
         else:
-            continue
+            continue  # a failed attempt alone is not staleness: the data is fresh enough
         found.append(
             Finding(
                 rule="source-stale",

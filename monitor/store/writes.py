@@ -248,8 +248,8 @@ def save_cursor(
 
 def load_cursor(conn: Connection, source: str, object_type: str) -> Cursor | None:
     row = conn.execute(
-        select(sync_cursors.c.modified_at, sync_cursors.c.crm_id).where(
+        select(sync_cursors.c.modified_at, sync_cursors.c.crm_id, sync_cursors.c.updated_at).where(
             and_(sync_cursors.c.source == source, sync_cursors.c.object_type == object_type)
         )
     ).first()
-    return Cursor(row.modified_at, row.crm_id) if row else None
+    return Cursor(row.modified_at, row.crm_id, row.updated_at) if row else None

@@ -111,6 +111,7 @@ class FakeHubSpot(FakeServer):
     """Start with ``FakeHubSpot()``; ``url`` is its base URL, ``token`` the
     valid token. Knobs: ``fail_next``, ``timeout_next``, ``truncate_next``,
     ``garble_next``, ``down``/``up``, ``rate_limit``, ``delay``, ``revoke_token``,
+    ``ties_by_id``,
     ``scopes``, ``remove_property``; data:
     ``seed_records``, ``add`` (``generated=False``: a record holding only what
     ``set_props`` gives it), ``modify``, ``archive``, ``set_props``,
@@ -139,6 +140,9 @@ class FakeHubSpot(FakeServer):
         self.rate_limit: int | None = None  # requests per rolling second, like search's SECONDLY
         self.stall_seconds = 1.5
         self.garbled_paging = 0  # search pages whose next-page cursor is not a number
+        # HubSpot documents no order for ties in the modified sort; False
+        # serves them in descending id order, as nothing may assume otherwise.
+        self.ties_by_id = True
         self.calls: Counter[str] = Counter()
         self.searches: list[dict[str, Any]] = []
         self.active_owners = list(OWNERS)
@@ -382,6 +386,8 @@ class FakeHubSpot(FakeServer):
         ordered = matches[0] if len(matches) == 1 else sorted(set().union(*matches))
         if sort == "hs_object_id" and len({m for m, _ in ordered[:1] + ordered[-1:]}) > 1:
             ordered = sorted(ordered, key=lambda k: k[1])
+        elif sort != "hs_object_id" and not self.ties_by_id:
+            ordered = sorted(ordered, key=lambda k: (k[0], -k[1]))
         if sorts and sorts[0].get("direction") == "DESCENDING":
             ordered.reverse()
         wanted = set(body.get("properties") or [])

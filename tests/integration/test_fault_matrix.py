@@ -8,8 +8,8 @@ there (test_hubspot.py and test_salesforce.py cover that):
 - a transient fault (one bad answer on each of two successive pages) is
   absorbed inside the sync: every live record stored once;
 - a lasting fault leaves the stored data and cursor as they were, never
-  escapes the App, raises one source-stale alert, and clears on the next
-  good sync;
+  escapes the App, raises one source-stale alert once the last success is
+  older than ``every × stale_after``, and clears on the next good sync;
 - a revoked credential stops the source at once with one message saying what
   a person must do, and costs one request per sync, not a retry storm;
 - a Slack fault leaves the notification queued until Slack answers, then
@@ -270,12 +270,19 @@ def make_app(
 
 def after_pages(object_type: str, page: int, pages: set[int], act: Callable[[], None]) -> Any:
     """A sync progress hook that calls ``act`` once each listed page of
-    ``object_type`` is pulled: the fault lands mid-run, between pages."""
+    ``object_type`` is pulled: the fault lands mid-run, between pages. The
+    hook is called once per page; a page may add fewer than ``page``
+    records (look-back records already held are not counted again)."""
 
     def hook(source: str) -> Progress:
+        pulled = 0
+
         def seen(kind: str, records: int) -> None:
-            if kind == object_type and records in {n * page for n in pages}:
-                act()
+            nonlocal pulled
+            if kind == object_type:
+                pulled += 1
+                if pulled in pages:
+                    act()
 
         return seen
 
@@ -368,7 +375,13 @@ def test_a_lasting_crm_fault_goes_stale_keeps_the_data_and_recovers(
     assert state(app, crm) == before, "a failed sync must leave records and cursor as they were"
     status = app.store.source_statuses()[crm.name]
     assert status.last_error and status.last_attempt_at == clock()
+    assert app.evaluate().findings == [], "a failed attempt alone is not staleness"
 
+    # Still failing once the last success is older than every × stale_after.
+    clock.advance(minutes=31)
+    (failed,) = app.sync()
+    assert isinstance(failed.error, SourceRetry), failed.error
+    assert state(app, crm) == before
     evaluation = app.evaluate()
     assert [(f.rule, f.source) for f in evaluation.findings] == [("source-stale", crm.name)]
     app.record(evaluation)
@@ -422,8 +435,10 @@ def test_revoked_credentials_stop_the_source_with_one_clear_message(
     assert isinstance(failed.error, SourceActionNeeded), failed.error
     after_failure = state(app, crm)
     assert 200 < after_failure[0] < 200 + 400, "the page pulled before the revocation, no more"
-    assert failed.by_type[crm.object_type] == crm.page, "the page committed before is counted"
-    assert app.store.source_statuses()[crm.name].last_records == failed.records >= crm.page
+    # The page's new records; those the look-back read again are not counted.
+    added = after_failure[0] - 200
+    assert failed.by_type[crm.object_type] == added, "the page committed before is counted"
+    assert app.store.source_statuses()[crm.name].last_records == failed.records >= added
     calls = crm.requests() - at_revocation["requests"]
     # HubSpot: the refused page. Salesforce: the refused page and one login attempt.
     assert calls == {"hubspot": 1, "salesforce": 2}[api], "retried a refused credential"

@@ -4,6 +4,7 @@ faults mid-paging, deletions, rate limits and ``check``."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -12,12 +13,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.settings import HubSpotSource
 from connectors.registry import create
 from monitor.errors import SourceActionNeeded, SourceRetry
 from monitor.interfaces import Batch, CheckStatus, Cursor
+from monitor.store import Store
+from monitor.store.schema import records
+from monitor.sync import sync_source
 from tests.fakes.hubspot import FakeHubSpot
 
 
@@ -363,3 +368,128 @@ def test_the_token_never_reaches_logs_errors_or_check(
         repr(connector.settings),
     ):
         assert fake.token not in text
+
+
+# -- the compound cursor through the store ------------------------------------------
+
+
+def store_sync(fake: FakeHubSpot, store: Store, connector: HubSpotConnector, **kw: Any) -> Any:
+    """One sync into the store at the fake's now, as the service runs it;
+    returns the result and the search requests it made per object type."""
+    fake.calls.clear()
+    result = sync_source(store, "hs", connector, lambda: fake.now, **kw)
+    assert result.ok or result.interrupted, result.error
+    return result, (fake.calls["search:contacts"], fake.calls["search:deals"])
+
+
+def stored_deals(store: Store) -> set[str]:
+    with store.begin() as conn:
+        rows = conn.execute(select(records.c.crm_id).where(records.c.object_type == "deals")).all()
+    return {r.crm_id for r in rows}
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Any) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'hs.db'}")
+    store.upgrade()
+    yield store
+    store.close()
+
+
+def test_an_unchanged_sync_after_765_deals_share_one_instant_costs_one_search_per_type(
+    fake: FakeHubSpot, sqlite_store: Store
+) -> None:
+    bulk = fake.now - timedelta(hours=1)  # a bulk update gave 765 deals one instant
+    fake.add("deals", [bulk] * 765)
+    fake.seed_records("contacts", 40, spacing=timedelta(minutes=2))
+    fake.advance(3600)
+    connector = connect(fake)
+    full, calls = store_sync(fake, sqlite_store, connector)
+    assert full.by_type == {"contacts": 40, "deals": 765}
+    assert calls == (1, 4)
+
+    for _ in range(3):  # the service's next syncs, every 30 s, with nothing changed
+        fake.advance(30)
+        unchanged, calls = store_sync(fake, sqlite_store, connector)
+        assert calls == (1, 1), "the deals of the cursor's instant were read again"
+        assert unchanged.records == 0, "stored again what it held"
+    (query,) = [b for b in fake.searches if "hs_lastmodifieddate" in json.dumps(b)][-1:]
+    assert len(query["filterGroups"]) == 2, "not the compound cursor"
+
+    # A deal modified later is picked up, and so is a new one on the very
+    # instant of the cursor (a tie at the boundary), each exactly once.
+    fake.advance(30)
+    later = sorted(fake.live_ids("deals"))[100]
+    fake.modify("deals", [later])
+    (tie,) = fake.add("deals", [bulk])
+    picked, calls = store_sync(fake, sqlite_store, connector)
+    assert calls == (1, 1)
+    assert picked.by_type == {"contacts": 0, "deals": 2}
+    assert (
+        stored_deals(sqlite_store) == fake.live_ids("deals") and len(fake.live_ids("deals")) == 766
+    )
+    assert tie in stored_deals(sqlite_store)
+
+    # A deal modified before the last sync but shown by the search index only
+    # now (within the look-back) is still found.
+    fake.advance(30)
+    (late,) = fake.add("deals", [fake.now - timedelta(minutes=1)])
+    found, calls = store_sync(fake, sqlite_store, connector)
+    assert late in stored_deals(sqlite_store) and found.by_type["deals"] >= 1
+    assert stored_deals(sqlite_store) == fake.live_ids("deals")
+
+
+def test_a_sync_stopped_inside_an_instant_of_unordered_ties_resumes_without_loss(
+    fake: FakeHubSpot, sqlite_store: Store
+) -> None:
+    fake.ties_by_id = False  # HubSpot documents no order for ties
+    bulk = fake.now - timedelta(hours=1)
+    ids = fake.add("deals", [bulk] * 765)
+    fake.advance(3600)
+    connector = connect(fake)
+    pages = iter([False, True])  # stop after the first page of deals
+    stopped, _ = store_sync(
+        fake, sqlite_store, connector, stop=lambda: bool(fake.calls["search:deals"]) and next(pages)
+    )
+    assert stopped.interrupted and 0 < len(stored_deals(sqlite_store)) < 765
+    cursor = sqlite_store.cursor("hs", "deals")
+    assert cursor is not None and cursor.crm_id == "", "the cursor claims part of an instant"
+
+    fake.advance(30)
+    _, calls = store_sync(fake, sqlite_store, connector)
+    assert stored_deals(sqlite_store) == set(ids), "ties of the stopped instant were lost"
+    assert calls == (1, 4)
+
+    fake.advance(30)
+    unchanged, calls = store_sync(fake, sqlite_store, connector)
+    assert calls == (1, 1) and unchanged.records == 0
+
+
+def test_records_the_look_back_reads_again_unchanged_are_not_stored_again(
+    fake: FakeHubSpot, sqlite_store: Store
+) -> None:
+    fake.add("deals", [fake.now] * 765)  # a bulk update just now: inside the look-back
+    connector = connect(fake)
+    full, _ = store_sync(fake, sqlite_store, connector)
+    assert full.by_type["deals"] == 765
+
+    fake.advance(30)
+    again, calls = store_sync(fake, sqlite_store, connector)
+    # The look-back reads the deals again (the index may have shown one
+    # late), but each was read at this modification time in a stored batch.
+    assert calls == (1, 4)
+    assert again.records == 0, "wrote again what it held"
+
+    fake.advance(30)
+    (late,) = fake.add("deals", [fake.now - timedelta(minutes=1)])  # shown late by the index
+    found, _ = store_sync(fake, sqlite_store, connector)
+    assert found.by_type["deals"] == 1 and late in stored_deals(sqlite_store)
+
+    # Once a sync starts more than the look-back (5 minutes) after the
+    # cursor's instant, the next one needs the cursor alone.
+    fake.advance(300)
+    settled, calls = store_sync(fake, sqlite_store, connector)
+    assert calls == (1, 4) and settled.records == 0
+    fake.advance(30)
+    settled, calls = store_sync(fake, sqlite_store, connector)
+    assert calls == (1, 1) and settled.records == 0

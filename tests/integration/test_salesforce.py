@@ -12,12 +12,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select as sa_select
 
 from connectors.registry import create
 from connectors.salesforce.client import QuotaExhausted
 from connectors.salesforce.connector import SalesforceConnector
 from monitor.errors import SourceActionNeeded, SourceRetry
 from monitor.interfaces import Batch, CheckStatus, Cursor
+from monitor.store import Store
+from monitor.store.schema import records
+from monitor.sync import sync_source
 from tests.fakes.salesforce import PASSWORD, SECURITY_TOKEN, FakeSalesforce
 
 LOGIN_FLOWS = ["password", "oauth_password", "jwt", "client_credentials"]
@@ -380,4 +384,62 @@ def test_soql_the_fake_does_not_speak_is_refused(fake: FakeSalesforce) -> None:
     with pytest.raises(SourceActionNeeded, match="MALFORMED_QUERY"):
         connector.client.call(
             "query", lambda sf: sf.query("SELECT COUNT() FROM Lead GROUP BY Status")
+        )
+
+
+# -- the compound cursor through the store ------------------------------------------
+
+
+def test_the_look_back_writes_and_counts_no_row_it_already_holds(
+    fake: FakeSalesforce, tmp_path: Any
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'sf.db'}")
+    store.upgrade()
+    bulk = fake.now() - timedelta(hours=1)  # a mass update gave 765 leads one SystemModstamp
+    ids = fake.add_leads(765, [bulk] * 765)
+    connector = connect(fake, bulk_threshold=None)
+
+    def sync() -> tuple[Any, Any]:
+        before = fake.calls.copy()
+        result = sync_source(store, "sf", connector, fake.now)
+        assert result.ok, result.error
+        return result, fake.calls - before
+
+    full, _ = sync()
+    assert full.by_type["leads"] == 765
+    for _ in range(3):  # the next syncs, every 30 s, with nothing changed
+        fake.advance(30)
+        unchanged, calls = sync()
+        # The 2-minute look-back reads the 765 rows again (one query per
+        # object type: they fit one page) but none is written or counted.
+        assert calls == {"queryAll": 2}, "one query per object type"
+        assert unchanged.records == 0, "re-wrote the rows of the cursor's instant"
+
+    # A lead modified later is read once; a row committed late with a
+    # SystemModstamp inside the look-back of the last sync is still found.
+    fake.advance(30)
+    fake.modify("Lead", ids[:1])
+    changed, _ = sync()
+    assert changed.by_type["leads"] == 1
+    fake.advance(30)
+    (late,) = fake.add_leads(1, [fake.now() - timedelta(seconds=60)])
+    sync()
+    assert late in {r.crm_id for r in found_records(store)}
+    assert {r.crm_id for r in found_records(store)} == fake.live_ids("Lead")
+
+    # Within the look-back of a mass update its rows are read again (the
+    # query cannot tell them from rows committed late), but not written again.
+    fake.advance(30)
+    fake.modify("Lead", ids)
+    assert sync()[0].by_type["leads"] == 765
+    fake.advance(30)
+    again, calls = sync()
+    assert calls == {"queryAll": 2} and again.records == 0
+    store.close()
+
+
+def found_records(store: Store) -> list[Any]:
+    with store.begin() as conn:
+        return list(
+            conn.execute(sa_select(records.c.crm_id).where(records.c.object_type == "leads")).all()
         )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.config.file import Config
-from monitor.facts import SourceStatus
+from monitor.facts import ACTION_NEEDED, SourceStatus
 from monitor.interfaces import Severity
 from monitor.judge.health import stale_findings, waiting_reason
 
@@ -29,11 +29,19 @@ def status(success_ago: timedelta | None, error: str | None = None) -> SourceSta
         ({"crm": status(timedelta(minutes=20))}, False),
         ({"crm": status(timedelta(minutes=45))}, False),  # exactly three intervals
         ({"crm": status(timedelta(minutes=46))}, True),
-        ({"crm": status(timedelta(minutes=5), error="HubSpot answered 503")}, True),
-        ({"crm": status(None, error="token rejected")}, True),
+        # A failed attempt alone is not staleness: only the age of the last success.
+        ({"crm": status(timedelta(minutes=5), error="HubSpot answered 503")}, False),
+        ({"crm": status(timedelta(minutes=45), error="HubSpot answered 429")}, False),
+        ({"crm": status(timedelta(minutes=46), error="HubSpot answered 429")}, True),
+        # Waiting will not fix what needs a person.
+        ({"crm": status(timedelta(minutes=5), error=ACTION_NEEDED + "token rejected")}, True),
+        ({"crm": status(None, error="token rejected")}, True),  # never synced
+        ({"crm": status(None)}, False),  # first sync still running
     ],
 )
-def test_stale_when_failed_or_too_old(statuses: dict[str, SourceStatus], stale: bool) -> None:
+def test_stale_when_too_old_or_action_needed(
+    statuses: dict[str, SourceStatus], stale: bool
+) -> None:
     found = stale_findings(CONFIG.sources, statuses, NOW)
     assert bool(found) is stale
     if stale:
