@@ -150,13 +150,15 @@ def test_sigkill_mid_sync_then_restart_stores_every_record_once(
         assert 0 < len(ids) < CONTACTS, "the kill should land mid-paging"
         assert len(ids) == len(set(ids))
         assert cursor is not None
-        # Exactly the records up to the stored cursor are stored: the cursor
-        # is never ahead of the data, nor behind it.
-        position = (ms(cursor.modified_at), int(cursor.crm_id))
-        covered = {
-            str(rid) for modified, rid in fake.keys("contacts") if (modified, rid) <= position
-        }
-        assert set(ids) == covered
+        # The cursor is never ahead of the data: every record up to it is
+        # stored. Beyond it, only records of its own instant may be (a cursor
+        # saved inside an instant holds none of it; the next sync reads that
+        # instant again and finds them stored).
+        position = (ms(cursor.modified_at), cursor_id(cursor.crm_id))
+        keys = fake.keys("contacts")
+        covered = {str(rid) for modified, rid in keys if (modified, rid) <= position}
+        instant = {str(rid) for modified, rid in keys if modified <= position[0]}
+        assert covered <= set(ids) <= instant
         if store.dialect == "sqlite":
             with closing(sqlite3.connect(store.engine.url.database or "")) as check:
                 assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -227,7 +229,15 @@ class Storm:
             # A resumed demo sync has little over 0.2 s of batches left after
             # its first commit on a fast machine: the kill must follow closely.
             stored = self.record_count()
-            wait_until(lambda: self.record_count() > stored, "a sync")
+
+            def syncing() -> bool:
+                # A resumed sync may also finish before the first poll: then
+                # this kill lands late, which the storm tolerates after the
+                # first one.
+                done = any("synced demo" in m for m in log_messages(log))
+                return done or self.record_count() > stored
+
+            wait_until(syncing, "a sync")
             time.sleep(self.rng.uniform(0.0, 0.03))
         elif kind == "evaluate":
             wait_until(lambda: any("synced demo" in m for m in log_messages(log)), "a sync's end")
@@ -325,3 +335,10 @@ def test_kill_storm_loses_no_notification_and_repeats_at_most_one_per_kill(
     assert not duplicates, duplicates
     assert any("was already in Slack" in m for log in storm.logs for m in log_messages(log))
     assert sum(1 for row in rows.values() if row.kind == "post") >= 2
+
+
+def cursor_id(crm_id: str) -> int:
+    """A cursor's id as a position among the fake's numeric ids. A cursor
+    saved inside an instant of tied records has no id: it holds none of
+    that instant, so it sits before every id."""
+    return int(crm_id) if crm_id else -1
