@@ -326,7 +326,7 @@ def _finding(
     deadlines = [item.deadline for item in items if item.deadline is not None]
     first = deadlines[0].astimezone(result.zone)
     when = f"{first:%a %d %b %H:%M %Z}"
-    who = shown_name(result.owner_names.get(owner) or owner or "unassigned")
+    who = _who(result, owner)
     rule_name: Rule
     if state is State.OPEN:
         rule_name, severity = "sla-breach", Severity.CRITICAL
@@ -336,6 +336,55 @@ def _finding(
         rule_name, severity = "sla-at-risk", Severity.WARNING
         title = f"{who}: {count} {noun} due for follow-up soon ({rule.name})"
         text = f"{count} {noun} with no first touch yet; the first is due {when}."
+    data = {
+        "within_seconds": rule.within.total_seconds(),
+        "deadline": deadlines[0].isoformat(),
+        "deadlines": [moment.isoformat() for moment in deadlines],
+    }
+    return _owner_finding(
+        rule, result, source, owner, items, rule_name, severity, title, text, data
+    )
+
+
+def _late_finding(
+    rule: SlaRule, result: SlaResult, source: str, owner: str, items: list[RecordSla]
+) -> Finding:
+    count = len(items)
+    noun = stage_noun(rule.stage, count)
+    window = format_duration(rule.within)
+    # Lateness in business time: SLA time beyond the window.
+    late = [item.sla_time - rule.within for item in items if item.sla_time is not None]
+    days = (result.as_of - result.window_start).days
+    title = f"{_who(result, owner)}: {count} {noun} followed up late ({rule.name})"
+    text = (
+        f"{count} {noun} first touched after the {window} follow-up window in the last "
+        f"{days} days; the latest {ago(late[0])} (business time) after its deadline."
+    )
+    data = {"late_seconds": [span.total_seconds() for span in late]}
+    return _owner_finding(
+        rule, result, source, owner, items, "sla-late", Severity.INFO, title, text, data
+    )
+
+
+def _who(result: SlaResult, owner: str) -> str:
+    """The owner as a title names them: the CRM name, shown literally."""
+    return shown_name(result.owner_names.get(owner) or owner or "unassigned")
+
+
+def _owner_finding(
+    rule: SlaRule,
+    result: SlaResult,
+    source: str,
+    owner: str,
+    items: list[RecordSla],
+    rule_name: Rule,
+    severity: Severity,
+    title: str,
+    text: str,
+    data: Mapping[str, object],
+) -> Finding:
+    """One owner's finding over ``items``: the records it lists (and the
+    ids the lifecycle tracks them by) and the data every SLA finding has."""
     return Finding(
         rule=rule_name,
         subject=rule.name,
@@ -349,44 +398,8 @@ def _finding(
         channel=rule.channel,
         data={
             "stage": rule.stage,
-            "count": count,
-            "within_seconds": rule.within.total_seconds(),
-            "deadline": deadlines[0].isoformat(),
-            "deadlines": [moment.isoformat() for moment in deadlines],
-            "crm_ids": [item.record.crm_id for item in items],
-            "owner_name": result.owner_names.get(owner),
-        },
-    )
-
-
-def _late_finding(
-    rule: SlaRule, result: SlaResult, source: str, owner: str, items: list[RecordSla]
-) -> Finding:
-    count = len(items)
-    noun = stage_noun(rule.stage, count)
-    window = format_duration(rule.within)
-    who = result.owner_names.get(owner) or owner
-    # Lateness in business time: SLA time beyond the window.
-    late = [item.sla_time - rule.within for item in items if item.sla_time is not None]
-    days = (result.as_of - result.window_start).days
-    return Finding(
-        rule="sla-late",
-        subject=rule.name,
-        severity=Severity.INFO,
-        title=f"{who}: {count} {noun} followed up late ({rule.name})",
-        text=(
-            f"{count} {noun} first touched after the {window} follow-up window in the last "
-            f"{days} days; the latest {ago(late[0])} (business time) after its deadline."
-        ),
-        source=source,
-        owner=owner,
-        items=tuple((item.record.name, item.record.url) for item in items),
-        members=tuple(item.record.crm_id for item in items),
-        channel=rule.channel,
-        data={
-            "stage": rule.stage,
-            "count": count,
-            "late_seconds": [span.total_seconds() for span in late],
+            "count": len(items),
+            **data,
             "crm_ids": [item.record.crm_id for item in items],
             "owner_name": result.owner_names.get(owner),
         },
