@@ -73,10 +73,13 @@ class NotifyError(AlignmonError):
 
 class NotifyRetry(NotifyError):
     """Deliver again after ``retry_after`` seconds (Slack's Retry-After, or a
-    backoff chosen by the notifier)."""
+    backoff chosen by the notifier). ``maybe_sent`` when the channel may have
+    acted before failing (a timeout, a 5xx, a garbled 200): the next attempt
+    looks for the message before sending it again."""
 
-    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+    def __init__(self, message: str, retry_after: float = 0.0, *, maybe_sent: bool = False) -> None:
         self.retry_after = retry_after
+        self.maybe_sent = maybe_sent
         super().__init__(message)
 
 

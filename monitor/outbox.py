@@ -97,7 +97,7 @@ def deliver_due(
         except (NotifyRetry, NotifyRejected) as exc:
             outcome = exc
         with store.transaction() as tx:
-            _mark(tx, row, message, outcome, clock(), give_up_after, report)
+            _mark(tx, row, message, outcome, clock(), give_up_after, report, holder)
         if report.paused:
             break
     return report
@@ -149,6 +149,7 @@ def _mark(
     now: datetime,
     give_up_after: timedelta,
     report: Delivery,
+    holder: str,
 ) -> None:
     attempts = row.attempts + 1
     if isinstance(outcome, str):
@@ -173,7 +174,12 @@ def _mark(
             tx.defer_queued(until)
         else:
             log.warning("notification %d not delivered (%s); retrying in %.0fs", row.id, exc, wait)
-        tx.set_outbox(row.id, attempts=attempts, last_error=str(exc), not_before=until, **_RELEASED)
+        # A send that may have reached the channel keeps its claimant's name
+        # (the claim itself ends with the backoff): the next attempt then
+        # looks for the message before posting it again.
+        maybe_sent = exc.maybe_sent and message.kind != "update"  # an edit is idempotent
+        claim = {"claimed_by": holder, "claimed_until": until} if maybe_sent else _RELEASED
+        tx.set_outbox(row.id, attempts=attempts, last_error=str(exc), not_before=until, **claim)
         report.retried += 1
         return
     if isinstance(exc, NotifyRetry):

@@ -115,11 +115,13 @@ def _translate(exc: Exception, channel: str = "") -> NotifyError:
             wait = _retry_after(response.headers)
             return NotifyRetry(f"Slack rate-limited {call}; retry in {wait:g}s", wait)
         if status >= 500 or error in _TRANSIENT:
-            return NotifyRetry(f"Slack failed {call} ({error}); will retry")
+            return NotifyRetry(f"Slack failed {call} ({error}); will retry", maybe_sent=True)
         if status < 400 and not _ERROR_CODE.fullmatch(error):
             # A proxy's or gateway's page, or a reply mangled on the way: the
             # next attempt usually gets Slack's own answer.
-            return NotifyRetry(f"Slack's reply to {call} was not JSON (HTTP {status}); will retry")
+            return NotifyRetry(
+                f"Slack's reply to {call} was not JSON (HTTP {status}); will retry", maybe_sent=True
+            )
         hint = _HINTS.get(error)
         if error in _AUTH:
             return NotifyPaused(f"slack-auth: Slack refused {call} ({error}): {hint}")
@@ -136,8 +138,10 @@ def _translate(exc: Exception, channel: str = "") -> NotifyError:
         return NotifyRejected(f"Slack refused the file upload (HTTP {exc.code})")
     # Refused, reset, timed out, a broken response, or a failed upload step:
     # Slack or the network is down, which the outbox outlasts.
+    # Only a refused connection proves nothing reached Slack.
     reason = exc.reason if isinstance(exc, URLError) else exc
-    return NotifyRetry(f"Slack unreachable: {reason}")
+    refused = isinstance(reason, ConnectionRefusedError)
+    return NotifyRetry(f"Slack unreachable: {reason}", maybe_sent=not refused)
 
 
 def _error_code(exc: NotifyError) -> str | None:
@@ -290,7 +294,10 @@ class SlackNotifier:
         )
         channel_id, ts = response.get("channel"), response.get("ts")
         if not channel_id or not ts:
-            raise NotifyRetry("Slack's reply to chat.postMessage lacked channel or ts; will retry")
+            raise NotifyRetry(
+                "Slack's reply to chat.postMessage lacked channel or ts; will retry",
+                maybe_sent=True,
+            )
         return f"{channel_id}:{ts}"
 
     def _find(self, key: str, channel: str, thread: str | None) -> str | None:
@@ -387,6 +394,7 @@ class SlackNotifier:
             # fails decoding it. Slack may or may not have acted; like a 5xx,
             # the outbox tries again after its backoff.
             raise NotifyRetry(
-                f"Slack's reply to {method} was not valid JSON ({type(exc).__name__}); will retry"
+                f"Slack's reply to {method} was not valid JSON ({type(exc).__name__}); will retry",
+                maybe_sent=True,
             ) from exc
         return response

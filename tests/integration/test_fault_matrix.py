@@ -833,6 +833,30 @@ def test_killed_while_slack_answers_a_post_it_is_not_posted_again(
 
 
 @pytest.mark.parametrize("store", BOTH, indirect=True)
+def test_a_post_slack_stored_but_answered_too_late_is_not_posted_again(
+    store: Store, slack: FakeSlack, portal: HubSpotSide
+) -> None:
+    """Slack stores the post and answers after the client gave up (a
+    timeout, no process died): the retry finds the post by its metadata id
+    instead of sending it again."""
+    clock = Clock(portal.now())
+    app = make_app(store, slack, clock, portal.name, portal.source(retries=0), channel="C0ALIGN1")
+    (row_id,) = queue_notes(app, 1)
+    slack.delay_posts(1.5)  # the client's timeout is 0.5 s
+    delivery = app.deliver()
+    assert (delivery.sent, delivery.retried) == (0, 1)
+    assert posted_ids(slack) == [str(row_id)], "Slack stored it"
+    slack.delay_posts(0)
+    clock.advance(seconds=10)
+    delivery = app.deliver()
+    assert (delivery.sent, delivery.retried, delivery.dead) == (1, 0, 0)
+    assert posted_ids(slack) == [str(row_id)], "not posted a second time"
+    assert len(slack.calls_to("conversations.history")) == 1
+    assert app.alert_listing().outbox == []
+    app.close()
+
+
+@pytest.mark.parametrize("store", BOTH, indirect=True)
 @pytest.mark.parametrize(
     "body",
     ['{"ok": true, "channel": "C0ALIGN1", "ts": "17', '{"ok": tr', '"ok"', '{"ok": true}'],
