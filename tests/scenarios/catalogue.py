@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 
-from tests.scenarios.backtest import GOAL, SLA_RULE
+from tests.scenarios import backtest
+from tests.scenarios.backtest import GOAL, SLA_RULE, Backtest, Cadence
 from tests.scenarios.generator import (
     FAST_REPS,
     SLOW_REP,
@@ -103,3 +105,10 @@ CASES: tuple[Case, ...] = (
     MQL_SHORTFALL,
     SLOW_FOLLOW_UP,
 )
+
+
+def replay(case: Case, folder: Path, cadence: Cadence = "service") -> Backtest:
+    """``case``'s window replayed at ``cadence`` in a new database in ``folder``."""
+    return backtest.run(
+        case.scenario, start=case.start, end=case.end, cadence=cadence, folder=folder
+    )

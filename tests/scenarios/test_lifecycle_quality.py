@@ -8,18 +8,16 @@ that ended closed as such, and the next period's alert introduced as new.
 from __future__ import annotations
 
 from datetime import time
-from pathlib import Path
 
 import pytest
 
-from tests.scenarios import backtest
 from tests.scenarios.backtest import Backtest, Line
 from tests.scenarios.catalogue import (
     LEAD_SHORTFALL,
     MQL_DROP,
     ON_PLAN_RANDOM,
     SLOW_FOLLOW_UP,
-    Case,
+    replay,
 )
 
 pytestmark = pytest.mark.slow
@@ -27,12 +25,6 @@ pytestmark = pytest.mark.slow
 #: The daily summary's time in the scenarios' config (slack.summary_at), and
 #: the end of the hour in which repeats may go out after it.
 SUMMARY_AT, LAST = time(9, 0), time(10, 0)
-
-
-def replay(case: Case, folder: Path) -> Backtest:
-    return backtest.run(
-        case.scenario, start=case.start, end=case.end, cadence="service", folder=folder
-    )
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +37,14 @@ def noisy(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
     return replay(ON_PLAN_RANDOM, tmp_path_factory.mktemp("on-plan-random"))
 
 
-@pytest.fixture(scope="module")
-def shortfall(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
-    return replay(LEAD_SHORTFALL, tmp_path_factory.mktemp("lead-shortfall"))
+@pytest.fixture
+def shortfall(lead_shortfall: Backtest) -> Backtest:
+    return lead_shortfall
 
 
-@pytest.fixture(scope="module")
-def drop(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
-    """Replayed from May 4 to June 30: crosses a period's end."""
-    return replay(MQL_DROP, tmp_path_factory.mktemp("mql-drop"))
+@pytest.fixture
+def drop(mql_drop: Backtest) -> Backtest:
+    return mql_drop
 
 
 def show(lines: list[Line]) -> str:

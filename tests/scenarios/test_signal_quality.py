@@ -2,10 +2,10 @@
 known (tests/scenarios/catalogue.py).
 
 Each scenario is replayed through the service's entry points (evaluate,
-record, deliver) and judged by what was posted: hourly, except the on-plan
-month, which runs at the service's cadence (15 minutes in working hours)
-because its false pacing alert only shows at that resolution. The assertions
-say what the product must do.
+record, deliver) and judged by what was posted, at the service's cadence
+(15 minutes in working hours; the MQL shortfall hourly, enough for its
+question). The MQL drop and the lead shortfall are shared with the
+lifecycle suite (conftest.py). The assertions say what the product must do.
 """
 
 from __future__ import annotations
@@ -17,38 +17,22 @@ from pathlib import Path
 import pytest
 
 from tests.scenarios import backtest
-from tests.scenarios.backtest import GOAL, Backtest, Cadence
-from tests.scenarios.catalogue import LEAD_SHORTFALL, MQL_DROP, MQL_SHORTFALL, ON_PLAN, Case
+from tests.scenarios.backtest import GOAL, Backtest
+from tests.scenarios.catalogue import LEAD_SHORTFALL, MQL_DROP, MQL_SHORTFALL, ON_PLAN, replay
 
 pytestmark = pytest.mark.slow
 
 DRIFT = f"conversion-drift/{GOAL}/"
 
 
-def replay(case: Case, folder: Path, cadence: Cadence = "hourly") -> Backtest:
-    return backtest.run(
-        case.scenario, start=case.start, end=case.end, cadence=cadence, folder=folder
-    )
-
-
 @pytest.fixture(scope="module")
 def on_plan(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
-    return replay(ON_PLAN, tmp_path_factory.mktemp("on-plan"), cadence="service")
-
-
-@pytest.fixture(scope="module")
-def mql_drop(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
-    return replay(MQL_DROP, tmp_path_factory.mktemp("mql-drop"))
+    return replay(ON_PLAN, tmp_path_factory.mktemp("on-plan"))
 
 
 @pytest.fixture(scope="module")
 def mql_shortfall(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
-    return replay(MQL_SHORTFALL, tmp_path_factory.mktemp("mql-shortfall"))
-
-
-@pytest.fixture(scope="module")
-def lead_shortfall(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
-    return replay(LEAD_SHORTFALL, tmp_path_factory.mktemp("lead-shortfall"))
+    return replay(MQL_SHORTFALL, tmp_path_factory.mktemp("mql-shortfall"), cadence="hourly")
 
 
 def posted_lines(result: Backtest, prefix: str) -> str:
