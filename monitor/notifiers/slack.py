@@ -214,13 +214,24 @@ def _channel_state(label: str, info: dict[str, Any], bot: str) -> CheckResult:
     return CheckResult(label, CheckStatus.OK, f"{name}, the bot is a member")
 
 
-def _channel_unseen(label: str, channel: str, bot: str, complete: bool) -> CheckResult:
+def _channel_unseen(
+    label: str, channel: str, bot: str, *, complete: bool, private: bool
+) -> CheckResult:
+    """A channel name the bot's channel list lacks: it does not exist or is
+    private without the bot, unless the list could not hold it."""
     if not complete:
         return CheckResult(
             label,
             CheckStatus.WARN,
             f"not among the first {LIST_PAGE * MAX_LIST_PAGES:,} channels: configure the "
             "channel's ID (C…) instead of its name to check it",
+        )
+    if not private:
+        return CheckResult(
+            label,
+            CheckStatus.WARN,
+            f"no public channel {channel}; without groups:read the private ones cannot be "
+            "seen: grant it, or configure the channel's ID (C…)",
         )
     return CheckResult(
         label,
@@ -338,8 +349,8 @@ class SlackNotifier:
         names = {_bare(c) for c in channels if not _CHANNEL_ID.match(c)}
         listing: dict[str, dict[str, Any]] = {}
         complete, failure = True, None
+        private = granted is None or "groups:read" in granted
         if names:
-            private = granted is None or "groups:read" in granted
             try:
                 listing, complete = self._list_channels(names, private)
             except NotifyError as exc:
@@ -364,7 +375,9 @@ class SlackNotifier:
             else:
                 info = listing.get(_bare(channel))
             if info is None:
-                results.append(_channel_unseen(label, channel, bot, complete))
+                results.append(
+                    _channel_unseen(label, channel, bot, complete=complete, private=private)
+                )
             else:
                 results.append(_channel_state(label, info, bot))
         return results

@@ -564,6 +564,19 @@ def test_check_says_a_private_channel_is_unseen_until_the_bot_is_invited(
     assert seen.status is CheckStatus.OK
 
 
+def test_check_cannot_see_private_channels_without_groups_read(slack: FakeSlack) -> None:
+    slack.channels["G0SALES1"] = "sales-leads"
+    slack.private.add("G0SALES1")
+    slack.members.add("G0SALES1")
+    slack.scopes = tuple(scope for scope in slack.scopes if scope != "groups:read")
+
+    results = {r.name: r for r in SlackNotifier(settings(slack)).check(["#sales-leads"])}
+
+    assert results["slack channel #sales-leads"].status is CheckStatus.WARN
+    assert "groups:read" in results["slack channel #sales-leads"].detail
+    assert slack.calls_to("conversations.list")[0].params["types"] == "public_channel"
+
+
 def test_check_without_channels_read_cannot_tell_about_a_named_channel(
     slack: FakeSlack,
 ) -> None:
