@@ -87,6 +87,7 @@ class FakeSlack(FakeServer):
         self.private: set[str] = set()
         self.scopes = scopes
         self.calls: list[Call] = []
+        self.refused_scopes: list[str] = []  # ``needed`` of each missing_scope answer
         self.revoked = False
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
@@ -203,7 +204,11 @@ class FakeSlack(FakeServer):
         route = getattr(self, "_api_" + request.endpoint.replace(".", "_"), None)
         if route is None:
             return self._answer(request, {"ok": False, "error": "unknown_method"})
-        reply = self._answer(request, route(request.params))
+        body = route(request.params)
+        if body.get("error") == "missing_scope":
+            with self.lock:
+                self.refused_scopes.append(body["needed"])
+        reply = self._answer(request, body)
         if request.endpoint == "chat.postMessage" and self.post_delay:
             reply.stall = self.post_delay  # stored now, answered after the delay
         return reply
@@ -234,6 +239,8 @@ class FakeSlack(FakeServer):
         }
 
     def _api_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        if "chat:write" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "chat:write"}
         channel = self._channel(str(params.get("channel", "")))
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
@@ -264,6 +271,8 @@ class FakeSlack(FakeServer):
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": params.get("text")}}
 
     def _api_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        if "chat:write" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "chat:write"}
         channel = self._channel(str(params.get("channel", "")))
         key = (channel or "", str(params.get("ts")))
         if channel is None:

@@ -3,6 +3,7 @@ server (tests/fakes/slack.py) over loopback HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -17,8 +18,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from monitor.config.models import Slack
-from monitor.errors import NotifyPaused, NotifyRejected, NotifyRetry
-from monitor.interfaces import CheckStatus, Message, MessageLine, Notifier, Severity
+from monitor.errors import NotifyError, NotifyPaused, NotifyRejected, NotifyRetry
+from monitor.interfaces import CheckResult, CheckStatus, Message, MessageLine, Notifier, Severity
 from monitor.notifiers import create_notifier
 from monitor.notifiers.console import ConsoleNotifier
 from monitor.notifiers.slack import MISS_TTL_SECONDS, SCOPES, SlackNotifier
@@ -588,32 +589,52 @@ def test_check_without_channels_read_cannot_tell_about_a_named_channel(
     assert "channels:read" in results["slack channel #revenue-alignment"].detail
 
 
+def use_everything(slack: FakeSlack) -> tuple[str | None, list[CheckResult]]:
+    """Every Slack call alignmon makes: a post mentioning an owner, resends
+    looked up in a public and a private channel, an update, a summary with
+    its chart, and a check of channels by name and by ID. Returns the
+    mentioning post's blocks (None if it failed) and the check's results."""
+    slack.channels["G0SALES1"] = "sales-leads"
+    slack.private.add("G0SALES1")
+    slack.members.add("G0SALES1")
+    notifier = SlackNotifier(settings(slack))
+    blocks = None
+    with contextlib.suppress(NotifyError):
+        ref = notifier.send(post(line(mentions=["jane@acme.test"])))
+        blocks = json.dumps(stored(slack, ref)["blocks"])
+        notifier.send(Message(CHANNEL, "update", "Pacing", (line(),), ref=ref))
+    for channel in ("C0ALIGN1", "G0SALES1"):
+        with contextlib.suppress(NotifyError):
+            notifier.send(post(line(2), key="42", recheck_in=channel))
+    chart = Message(CHANNEL, "summary", "Daily summary", (line(),), attachment=PNG)
+    with contextlib.suppress(NotifyError):
+        notifier.send(chart)
+    return blocks, notifier.check(["#revenue-alignment", "#sales-leads", "C0LEADS1", "G0SALES1"])
+
+
 def test_the_manifest_scopes_are_enough_for_everything_alignmon_does(
     slack: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     slack.scopes = tuple(manifest_scopes())
-    notifier = SlackNotifier(settings(slack))
-    ref = notifier.send(post(line(mentions=["jane@acme.test"])))
-    mentioned = json.dumps(stored(slack, ref)["blocks"])
-    notifier.send(post(line(2), key="42", recheck_in="C0ALIGN1"))
-    notifier.send(Message(channel=CHANNEL, kind="update", title="Pacing", lines=(line(),), ref=ref))
-    notifier.send(
-        Message(
-            channel=CHANNEL,
-            kind="summary",
-            title="Daily summary",
-            lines=[line(severity=Severity.INFO)],
-            attachment=PNG,
-        )
-    )
 
-    results = notifier.check(["#revenue-alignment", "C0LEADS1"])
+    blocks, results = use_everything(slack)
 
+    assert slack.refused_scopes == []
     assert all(result.status is CheckStatus.OK for result in results), results
-    assert "<@U0JANE>" in mentioned
-    assert len(slack.calls_to("conversations.history")) == 1
+    assert blocks is not None and "<@U0JANE>" in blocks
+    assert len(slack.calls_to("conversations.history")) == 2
     assert len(slack.files) == 1
-    assert "missing_scope" not in caplog.text
+
+
+@pytest.mark.parametrize("scope", sorted(set(SCOPES) - {"users:read"}))
+def test_every_manifest_scope_is_used(slack: FakeSlack, scope: str) -> None:
+    # users:read is asked for because Slack grants users:read.email only with it.
+    slack.scopes = tuple(granted for granted in manifest_scopes() if granted != scope)
+
+    _, results = use_everything(slack)
+
+    assert scope in ",".join(slack.refused_scopes).split(",")
+    assert {r.name: r for r in results}[f"slack scope {scope}"].status is not CheckStatus.OK
 
 
 @pytest.mark.parametrize("unreachable", [blackhole, silent_server])
