@@ -250,8 +250,10 @@ class Message:
 @runtime_checkable
 class Notifier(Protocol):
     """A channel. Returns a reference for later replies/updates, or raises
-    ``NotifyRetry`` (with a delay) or ``NotifyRejected`` from monitor.errors."""
+    ``NotifyRetry`` (with a delay) or ``NotifyRejected`` from monitor.errors.
+    ``check`` tests the credentials and that each of ``channels`` (the
+    configured ones) can be posted to."""
 
     def send(self, message: Message) -> str: ...
 
-    def check(self) -> list[CheckResult]: ...
+    def check(self, channels: Sequence[str] = ()) -> list[CheckResult]: ...

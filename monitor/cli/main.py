@@ -36,8 +36,9 @@ from monitor.config import loader
 from monitor.config.types import parse_duration
 from monitor.errors import AlignmonError, ConfigError, SourceError, StoreError
 from monitor.evaluate import parse_as_of
-from monitor.interfaces import CheckResult, CheckStatus, Severity
+from monitor.interfaces import CheckStatus, Severity
 from monitor.service.app import App
+from monitor.service.checks import checks_for, run_checks
 from monitor.service.logs import configure, redact, secrets_in
 from monitor.store.schema import silences
 
@@ -51,10 +52,12 @@ class Context:
         self.config_path = config_path
         self.log_level = log_level
         self.log_format = log_format
+        self._loaded: loader.LoadedConfig | None = None
         self._app: App | None = None
 
-    def app(self, *, read_only: bool = False) -> App:
-        if self._app is None:
+    def loaded(self) -> loader.LoadedConfig:
+        """The validated config, with logging set up from it."""
+        if self._loaded is None:
             loaded = loader.load(self.config_path)
             command = click.get_current_context().info_name
             level = self.log_level or ("INFO" if command == "run" else "WARNING")
@@ -66,7 +69,12 @@ class Context:
                     "[dim]No config file found (--config, $ALIGNMON_CONFIG, ./alignmon.yaml): "
                     "using the built-in demo. `alignmon init` writes a starter file.[/dim]"
                 )
-            self._app = App(loaded, read_only=read_only)
+            self._loaded = loaded
+        return self._loaded
+
+    def app(self, *, read_only: bool = False) -> App:
+        if self._app is None:
+            self._app = App(self.loaded(), read_only=read_only)
         return self._app
 
     def close(self) -> None:
@@ -638,26 +646,19 @@ def _run_once(app: App) -> None:
 @main.command()
 @click.pass_context
 def check(ctx: click.Context) -> None:
-    """Validate the config, reach every source and Slack; report what to fix.
+    """Validate the config, reach the database, every source and Slack (its
+    scopes and every configured channel); report every failure and what to
+    fix. Each check ends within its configured timeout; exit 3 if any failed.
 
     \b
     Example:
       alignmon --config alignmon.yaml check
     """
     with errors_to_exit():
-        app = _app(ctx)
-        out.print(f"[green]✓[/green] config {app.loaded.path} is valid")
-        out.print(f"[green]✓[/green] database reachable, schema current ({app.store.dialect})")
-        checks: list[tuple[str, Callable[[], list[CheckResult]]]] = [
-            (name, app.connector(name).check) for name in app.config.sources
-        ]
-        checks.append(("slack", app.notifier().check))
-        worst = CheckStatus.OK
-        for name, run_check in checks:
-            try:
-                results = run_check()
-            except AlignmonError as exc:
-                results = [CheckResult("reachable", CheckStatus.FAIL, str(exc))]
+        loaded = ctx.obj.loaded()
+        out.print(f"[green]✓[/green] config {loaded.path} is valid")
+        failed = False
+        for done, results in run_checks(checks_for(loaded)):
             for result in results:
                 mark = {
                     "ok": "[green]✓[/green]",
@@ -665,10 +666,9 @@ def check(ctx: click.Context) -> None:
                     "fail": "[red]✗[/red]",
                 }[result.status]
                 detail = f" — {result.detail}" if result.detail else ""
-                out.print(f"{mark} {name}: {escape(redact(result.name + detail))}")
-                if result.status == CheckStatus.FAIL:
-                    worst = CheckStatus.FAIL
-        if worst == CheckStatus.FAIL:
+                out.print(f"{mark} {done.group}: {escape(redact(result.name + detail))}")
+                failed = failed or result.status == CheckStatus.FAIL
+        if failed:
             sys.exit(EXIT_UNREACHABLE)
 
 

@@ -51,6 +51,17 @@ class Config(StrictModel):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def channels(self) -> list[str]:
+        """Every channel something may be posted to: ``slack.channel``, then
+        the goals' and SLA rules' own, each once."""
+        named = [
+            self.slack.channel,
+            *(g.channel for g in self.goals),
+            *(r.channel for r in self.sla),
+        ]
+        return list(dict.fromkeys(c for c in named if c is not None))
+
     def calendar_for(self, rule: SlaRule) -> Calendar:
         return rule.business_hours or self.calendar
 

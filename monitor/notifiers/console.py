@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import sys
+from collections.abc import Sequence
 from typing import TextIO
 
 from monitor.interfaces import CheckResult, CheckStatus, Message, MessageLine
@@ -51,7 +52,7 @@ class ConsoleNotifier:
         self._stream.flush()
         return ref
 
-    def check(self) -> list[CheckResult]:
+    def check(self, channels: Sequence[str] = ()) -> list[CheckResult]:
         return [
             CheckResult(
                 "notifier", CheckStatus.OK, "no Slack token: notifications print to the console"

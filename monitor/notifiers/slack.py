@@ -18,7 +18,7 @@ import http.client
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.error import HTTPError, URLError
 
@@ -45,15 +45,26 @@ log = logging.getLogger(__name__)
 USER_TTL_SECONDS = 24 * 3600.0
 MISS_TTL_SECONDS = 3600.0
 
-#: Scopes the bot token needs, and what is lost without each.
+#: Every bot scope alignmon uses, and what is lost without it. The app
+#: manifest (deploy/slack-app-manifest.yaml) asks for exactly these, a test
+#: keeps the two equal, and ``check`` names each one a token lacks.
 SCOPES = {
-    "chat:write": "post alerts and summaries",
+    "chat:write": "post alerts and summaries, and mark resolved alerts in their posts",
     "files:write": "upload the daily summary chart",
     "users:read.email": "mention lead owners (otherwise their email is shown)",
-    "channels:history": "check a public channel for a post a killed process may have sent "
+    "users:read": "nothing by itself: Slack grants users:read.email only with it",
+    "channels:history": "look in a public channel for a post a killed process may have sent "
     "before sending it again (otherwise it may be posted twice)",
-    "groups:history": "the same check in a private channel",
+    "groups:history": "the same look in a private channel",
+    "channels:read": "let `alignmon check` see the bot is in each public channel",
+    "groups:read": "let `alignmon check` see the bot is in each private channel",
 }
+#: Without these nothing reaches Slack; without the others a feature degrades.
+REQUIRED_SCOPES = frozenset({"chat:write"})
+#: ``check`` resolves channel names through conversations.list: this many
+#: channels a page (Slack's maximum), at most ``MAX_LIST_PAGES`` pages.
+LIST_PAGE = 1000
+MAX_LIST_PAGES = 10
 #: The metadata event every post carries: the outbox row's id, which a
 #: resend looks for in the channel's recent history.
 EVENT_TYPE = "alignmon_notification"
@@ -164,6 +175,91 @@ def _split_ref(ref: str | None) -> tuple[str, str]:
     return channel, ts
 
 
+def _granted_scopes(headers: Any) -> frozenset[str] | None:
+    """The scopes ``auth.test`` says the token has (its X-OAuth-Scopes
+    header), or None when Slack did not say."""
+    value = next((v for k, v in dict(headers or {}).items() if k.lower() == "x-oauth-scopes"), None)
+    if value is None:
+        return None
+    text = ",".join(value) if isinstance(value, list) else str(value)
+    return frozenset(scope.strip() for scope in text.split(",") if scope.strip())
+
+
+def _missing_scopes(granted: frozenset[str]) -> list[CheckResult]:
+    missing = [
+        CheckResult(
+            f"slack scope {scope}",
+            CheckStatus.FAIL if scope in REQUIRED_SCOPES else CheckStatus.WARN,
+            f"missing: needed to {feature}; add it under OAuth & Permissions (or from "
+            "deploy/slack-app-manifest.yaml) and reinstall the app",
+        )
+        for scope, feature in SCOPES.items()
+        if scope not in granted
+    ]
+    return missing or [CheckResult("slack scopes", CheckStatus.OK, "all granted")]
+
+
+def _bare(channel: str) -> str:
+    return channel.removeprefix("#").lower()
+
+
+def _channel_state(label: str, info: dict[str, Any], bot: str) -> CheckResult:
+    name = f"#{info.get('name')}"
+    if info.get("is_archived"):
+        return CheckResult(
+            label, CheckStatus.FAIL, f"{name} is archived: unarchive it or configure another"
+        )
+    if not info.get("is_member", True):
+        return CheckResult(
+            label,
+            CheckStatus.FAIL,
+            f"the bot is not a member of {name}: run /invite @{bot} in {name}",
+        )
+    return CheckResult(label, CheckStatus.OK, f"{name}, the bot is a member")
+
+
+def _channel_unseen(
+    label: str, channel: str, bot: str, *, complete: bool, private: bool
+) -> CheckResult:
+    """A channel name the bot's channel list lacks: it does not exist or is
+    private without the bot, unless the list could not hold it."""
+    if not complete:
+        return CheckResult(
+            label,
+            CheckStatus.WARN,
+            f"not among the first {LIST_PAGE * MAX_LIST_PAGES:,} channels: configure the "
+            "channel's ID (C…) instead of its name to check it",
+        )
+    if not private:
+        return CheckResult(
+            label,
+            CheckStatus.WARN,
+            f"no public channel {channel}; without groups:read the private ones cannot be "
+            "seen: grant it, or configure the channel's ID (C…)",
+        )
+    return CheckResult(
+        label,
+        CheckStatus.FAIL,
+        f"the bot sees no channel {channel}: check the name; if the channel is private, "
+        f"run /invite @{bot} in it",
+    )
+
+
+def _channel_failure(label: str, exc: NotifyError, bot: str) -> CheckResult:
+    """A channel Slack would not describe. Without channels:read or
+    groups:read it cannot be inspected, which does not mean posting fails."""
+    code = _error_code(exc)
+    if code == "channel_not_found":
+        return CheckResult(
+            label,
+            CheckStatus.FAIL,
+            "Slack has no such channel visible to the bot: check the ID; if the channel is "
+            f"private, run /invite @{bot} in it",
+        )
+    cannot_tell = isinstance(exc, NotifyRetry) or code == "missing_scope"
+    return CheckResult(label, CheckStatus.WARN if cannot_tell else CheckStatus.FAIL, str(exc))
+
+
 class SlackNotifier:
     """Delivers messages to Slack through the Web API (bot token)."""
 
@@ -184,6 +280,14 @@ class SlackNotifier:
             base_url=settings.api_url,
             timeout=settings.timeout,  # type: ignore[arg-type]  # urllib takes float seconds
             retry_handlers=[refused_once],
+        )
+        # ``check`` asks once: a person is waiting, and no network must show
+        # within slack.timeout, not after a retry.
+        self._check_client = WebClient(
+            token=settings.token.reveal(),
+            base_url=settings.api_url,
+            timeout=settings.timeout,  # type: ignore[arg-type]
+            retry_handlers=[],
         )
         self._users: dict[str, tuple[str | None, float]] = {}
         # Summaries whose post went out but whose chart upload failed: a retry
@@ -213,58 +317,98 @@ class SlackNotifier:
             return f"{channel}:{thread}"
         return self._post(message, channel, thread)
 
-    def check(self) -> list[CheckResult]:
-        """Token, scopes and (when given by ID) channel membership."""
+    def check(self, channels: Sequence[str] = ()) -> list[CheckResult]:
+        """Token, granted scopes, and that the bot can post in each of
+        ``channels`` (default: ``slack.channel``). Each call is made once,
+        without the connection retry, so no network shows within
+        ``slack.timeout``."""
         try:
-            auth = self._call("auth.test")
+            auth = self._call("auth.test", client=self._check_client)
         except NotifyError as exc:
             return [CheckResult("slack", CheckStatus.FAIL, str(exc))]
+        bot = str(auth.get("user") or "<bot>")
         results = [
-            CheckResult(
-                "slack",
-                CheckStatus.OK,
-                f"authenticated to {auth.get('team')} as {auth.get('user')}",
-            )
+            CheckResult("slack", CheckStatus.OK, f"authenticated to {auth.get('team')} as {bot}")
         ]
-        granted = next((v for k, v in auth.headers.items() if k.lower() == "x-oauth-scopes"), None)
-        if granted is not None:
-            have = {scope.strip() for scope in str(granted).split(",")}
-            for scope, purpose in SCOPES.items():
-                if scope not in have:
-                    status = CheckStatus.FAIL if scope == "chat:write" else CheckStatus.WARN
-                    results.append(
-                        CheckResult(
-                            f"slack scope {scope}",
-                            status,
-                            f"missing: needed to {purpose}; add it under OAuth & Permissions "
-                            "and reinstall the app",
-                        )
-                    )
-        results.append(self._check_channel(self._settings.channel))
+        granted = _granted_scopes(auth.headers)
+        if granted is None:
+            results.append(
+                CheckResult(
+                    "slack scopes",
+                    CheckStatus.WARN,
+                    "Slack did not list the token's scopes (is it a bot token, xoxb-…?): "
+                    "cannot tell which are missing",
+                )
+            )
+        else:
+            results += _missing_scopes(granted)
+        wanted = list(dict.fromkeys(channels or (self._settings.channel,)))
+        return results + self._check_channels(wanted, bot, granted)
+
+    def _check_channels(
+        self, channels: list[str], bot: str, granted: frozenset[str] | None
+    ) -> list[CheckResult]:
+        """One line per channel: found, not archived, the bot a member.
+        Names are looked up in the channel list, IDs asked about directly."""
+        names = {_bare(c) for c in channels if not _CHANNEL_ID.match(c)}
+        listing: dict[str, dict[str, Any]] = {}
+        complete, failure = True, None
+        private = granted is None or "groups:read" in granted
+        if names:
+            try:
+                listing, complete = self._list_channels(names, private)
+            except NotifyError as exc:
+                failure = exc
+        results = []
+        for channel in channels:
+            label = f"slack channel {channel}"
+            if _CHANNEL_ID.match(channel):
+                try:
+                    info = self._call(
+                        "conversations.info",
+                        where=channel,
+                        client=self._check_client,
+                        channel=channel,
+                    )["channel"]
+                except NotifyError as exc:
+                    results.append(_channel_failure(label, exc, bot))
+                    continue
+            elif failure is not None:
+                results.append(_channel_failure(label, failure, bot))
+                continue
+            else:
+                info = listing.get(_bare(channel))
+            if info is None:
+                results.append(
+                    _channel_unseen(label, channel, bot, complete=complete, private=private)
+                )
+            else:
+                results.append(_channel_state(label, info, bot))
         return results
 
-    def _check_channel(self, channel: str) -> CheckResult:
-        name = f"slack channel {channel}"
-        if not _CHANNEL_ID.match(channel):
-            return CheckResult(
-                name,
-                CheckStatus.OK,
-                "checked on the first post; configure the "
-                "channel ID (C…) instead of its name to verify it here",
+    def _list_channels(
+        self, names: set[str], private: bool
+    ) -> tuple[dict[str, dict[str, Any]], bool]:
+        """The channels the bot can see, by lower-case name, paging until
+        every name in ``names`` is found; and whether the list was read to
+        its end (or every name found)."""
+        found: dict[str, dict[str, Any]] = {}
+        cursor = None
+        for _ in range(MAX_LIST_PAGES):
+            response = self._call(
+                "conversations.list",
+                client=self._check_client,
+                types="public_channel,private_channel" if private else "public_channel",
+                exclude_archived=False,
+                limit=LIST_PAGE,
+                cursor=cursor,
             )
-        try:
-            info = self._call("conversations.info", where=channel, channel=channel)["channel"]
-        except NotifyError as exc:
-            # Without channels:read the channel cannot be inspected, which
-            # does not mean posting to it will fail.
-            cannot_tell = isinstance(exc, NotifyRetry) or _error_code(exc) == "missing_scope"
-            status = CheckStatus.WARN if cannot_tell else CheckStatus.FAIL
-            return CheckResult(name, status, str(exc))
-        if info.get("is_archived"):
-            return CheckResult(name, CheckStatus.FAIL, "archived: configure another channel")
-        if not info.get("is_member", True):
-            return CheckResult(name, CheckStatus.FAIL, "the bot is not a member: /invite it")
-        return CheckResult(name, CheckStatus.OK, f"#{info.get('name')}, bot is a member")
+            for channel in response.get("channels") or []:
+                found[str(channel.get("name", "")).lower()] = channel
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor or names <= found.keys():
+                return found, True
+        return found, False
 
     def _post(self, message: Message, channel: str, thread: str | None) -> str:
         if message.key and message.recheck_in:
@@ -380,13 +524,16 @@ class SlackNotifier:
         self._users[key] = (user_id, self._clock() + ttl)
         return user_id
 
-    def _call(self, method: str, *, where: str = "", **kwargs: Any) -> SlackResponse:
+    def _call(
+        self, method: str, *, where: str = "", client: WebClient | None = None, **kwargs: Any
+    ) -> SlackResponse:
         """Call one Web API method (``chat.postMessage`` → ``chat_postMessage``);
         every failure leaves as a NotifyError. ``where`` names the channel for
         error messages."""
         arguments = {key: value for key, value in kwargs.items() if value is not None}
+        call = getattr(client or self._client, method.replace(".", "_"))
         try:
-            response: SlackResponse = getattr(self._client, method.replace(".", "_"))(**arguments)
+            response: SlackResponse = call(**arguments)
         except (SlackClientError, OSError, http.client.HTTPException) as exc:
             raise _translate(exc, where) from exc
         except (ValueError, AttributeError, TypeError) as exc:

@@ -2,7 +2,9 @@
 
 Serves ``/api/<method>`` for the methods alignmon calls (auth.test,
 chat.postMessage (with message ``metadata``), chat.update, users.lookupByEmail,
-conversations.info, conversations.history and conversations.replies (IDs only,
+conversations.info, conversations.list (paged; private channels only those
+the bot is in, as Slack lists them), conversations.history and
+conversations.replies (IDs only,
 metadata only with ``include_all_metadata``, as Slack does) and the
 three-call file upload, whose upload URL it serves itself) on 127.0.0.1 with
 an ephemeral port. It checks the bearer token, records every call, and
@@ -16,7 +18,8 @@ or a 5xx), ``error_next``
 ``garble_next`` (a body that is not JSON), ``truncate_next`` (the connection
 drops mid-body), ``revoke_token()`` and ``down()``/``up()`` (the port refuses
 connections), ``delay_posts`` (Slack takes that long to answer a post, after
-storing it). slack-sdk reads
+storing it). Channel state: ``members`` (channels the bot is in),
+``archived`` and ``private`` (sets of channel IDs). slack-sdk reads
 HTTPS_PROXY/HTTP_PROXY and ignores NO_PROXY: tests must unset them.
 """
 
@@ -35,11 +38,15 @@ JSON = "application/json; charset=utf-8"
 SCOPES = (
     "chat:write",
     "files:write",
+    "users:read",
     "users:read.email",
     "channels:read",
+    "groups:read",
     "channels:history",
     "groups:history",
 )
+#: Channels per page of conversations.list (Slack's default is 100).
+LIST_PAGE = 100
 
 #: Slack's documented limits, plus the total block text at which Slack has
 #: been seen answering msg_blocks_too_long (slackapi/bolt-js#2509).
@@ -76,8 +83,11 @@ class FakeSlack(FakeServer):
         self.users = {k.lower(): v for k, v in (users or {"jane@acme.test": "U0JANE"}).items()}
         self.channels = channels or {"C0ALIGN1": "revenue-alignment", "C0LEADS1": "leadership"}
         self.members = set(self.channels)  # channels the bot has joined
+        self.archived: set[str] = set()
+        self.private: set[str] = set()
         self.scopes = scopes
         self.calls: list[Call] = []
+        self.refused_scopes: list[str] = []  # ``needed`` of each missing_scope answer
         self.revoked = False
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
@@ -194,7 +204,11 @@ class FakeSlack(FakeServer):
         route = getattr(self, "_api_" + request.endpoint.replace(".", "_"), None)
         if route is None:
             return self._answer(request, {"ok": False, "error": "unknown_method"})
-        reply = self._answer(request, route(request.params))
+        body = route(request.params)
+        if body.get("error") == "missing_scope":
+            with self.lock:
+                self.refused_scopes.append(body["needed"])
+        reply = self._answer(request, body)
         if request.endpoint == "chat.postMessage" and self.post_delay:
             reply.stall = self.post_delay  # stored now, answered after the delay
         return reply
@@ -225,9 +239,13 @@ class FakeSlack(FakeServer):
         }
 
     def _api_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        if "chat:write" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "chat:write"}
         channel = self._channel(str(params.get("channel", "")))
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
+        if channel in self.archived:
+            return {"ok": False, "error": "is_archived"}
         if channel not in self.members:
             return {"ok": False, "error": "not_in_channel"}
         problem = validate_message(params)
@@ -253,6 +271,8 @@ class FakeSlack(FakeServer):
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": params.get("text")}}
 
     def _api_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        if "chat:write" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "chat:write"}
         channel = self._channel(str(params.get("channel", "")))
         key = (channel or "", str(params.get("ts")))
         if channel is None:
@@ -274,19 +294,47 @@ class FakeSlack(FakeServer):
         return {"ok": True, "user": {"id": user_id, "profile": {"email": params["email"]}}}
 
     def _api_conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
-        if "channels:read" not in self.scopes:
-            return {"ok": False, "error": "missing_scope", "needed": "channels:read"}
         channel = str(params.get("channel", ""))
-        if channel not in self.channels:
+        scope = "groups:read" if channel in self.private else "channels:read"
+        if scope not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": scope}
+        if channel not in self.channels or (
+            channel in self.private and channel not in self.members
+        ):
             return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": self._channel_object(channel)}
+
+    def _api_conversations_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        types = str(params.get("types") or "public_channel").split(",")
+        needed = ["channels:read"] + (["groups:read"] if "private_channel" in types else [])
+        missing = [scope for scope in needed if scope not in self.scopes]
+        if missing:
+            return {"ok": False, "error": "missing_scope", "needed": ",".join(missing)}
+        skip_archived = str(params.get("exclude_archived", "")).lower() in ("true", "1")
+        listed = [
+            channel
+            for channel in sorted(self.channels)
+            if ("private_channel" if channel in self.private else "public_channel") in types
+            and (channel not in self.private or channel in self.members)
+            and not (skip_archived and channel in self.archived)
+        ]
+        start = int(params.get("cursor") or 0)
+        limit = int(params.get("limit") or LIST_PAGE)
+        page = listed[start : start + limit]
+        after = str(start + limit) if start + limit < len(listed) else ""
         return {
             "ok": True,
-            "channel": {
-                "id": channel,
-                "name": self.channels[channel],
-                "is_member": channel in self.members,
-                "is_archived": False,
-            },
+            "channels": [self._channel_object(channel) for channel in page],
+            "response_metadata": {"next_cursor": after},
+        }
+
+    def _channel_object(self, channel: str) -> dict[str, Any]:
+        return {
+            "id": channel,
+            "name": self.channels[channel],
+            "is_private": channel in self.private,
+            "is_member": channel in self.members,
+            "is_archived": channel in self.archived,
         }
 
     def _history(self, params: dict[str, Any], thread: str | None) -> dict[str, Any]:

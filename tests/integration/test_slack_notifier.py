@@ -3,10 +3,12 @@ server (tests/fakes/slack.py) over loopback HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -16,12 +18,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from monitor.config.models import Slack
-from monitor.errors import NotifyPaused, NotifyRejected, NotifyRetry
-from monitor.interfaces import CheckStatus, Message, MessageLine, Notifier, Severity
+from monitor.errors import NotifyError, NotifyPaused, NotifyRejected, NotifyRetry
+from monitor.interfaces import CheckResult, CheckStatus, Message, MessageLine, Notifier, Severity
 from monitor.notifiers import create_notifier
 from monitor.notifiers.console import ConsoleNotifier
-from monitor.notifiers.slack import MISS_TTL_SECONDS, SlackNotifier
+from monitor.notifiers.slack import MISS_TTL_SECONDS, SCOPES, SlackNotifier
+from tests.fakes.network import blackhole, silent_server
 from tests.fakes.slack import TOKEN, FakeSlack
+from tests.unit.notifiers.test_slack_manifest import manifest_scopes
 
 CHANNEL = "#revenue-alignment"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
@@ -468,6 +472,183 @@ def test_check_cannot_inspect_the_channel_without_channels_read(slack: FakeSlack
 
     assert results["slack channel C0ALIGN1"].status is CheckStatus.WARN
     assert "channels:read" in results["slack channel C0ALIGN1"].detail
+
+
+def test_check_names_each_missing_scope_and_the_feature_that_needs_it(
+    slack: FakeSlack,
+) -> None:
+    slack.scopes = ("chat:write", "channels:read", "groups:read")
+
+    results = {r.name: r for r in SlackNotifier(settings(slack)).check()}
+
+    missing = {name.removeprefix("slack scope ") for name in results if "scope " in name}
+    assert missing == set(SCOPES) - set(slack.scopes)
+    for scope in missing:
+        assert results[f"slack scope {scope}"].status is CheckStatus.WARN
+        assert SCOPES[scope] in results[f"slack scope {scope}"].detail
+    assert results["slack channel #revenue-alignment"].status is CheckStatus.OK
+
+
+def test_check_fails_without_chat_write(slack: FakeSlack) -> None:
+    slack.scopes = tuple(scope for scope in SCOPES if scope != "chat:write")
+
+    results = {r.name: r for r in SlackNotifier(settings(slack)).check()}
+
+    assert results["slack scope chat:write"].status is CheckStatus.FAIL
+    assert "post alerts" in results["slack scope chat:write"].detail
+
+
+def test_check_finds_every_configured_channel_by_name_or_id(slack: FakeSlack) -> None:
+    slack.channels.update(C0OLD001="old-alerts", C0NEW001="new-alerts", G0SALES1="sales-leads")
+    slack.private.add("G0SALES1")
+    slack.archived.add("C0OLD001")
+    slack.members |= {"C0OLD001", "G0SALES1"}
+    slack.members.discard("C0LEADS1")
+    channels = [
+        "#revenue-alignment",
+        "#leadership",
+        "#old-alerts",
+        "C0NEW001",
+        "#Sales-Leads",
+        "#no-such-channel",
+    ]
+
+    results = {r.name: r for r in SlackNotifier(settings(slack)).check(channels)}
+
+    def state(channel: str) -> tuple[CheckStatus, str]:
+        found = results[f"slack channel {channel}"]
+        return found.status, found.detail
+
+    assert state("#revenue-alignment") == (
+        CheckStatus.OK,
+        "#revenue-alignment, the bot is a member",
+    )
+    assert state("#leadership") == (
+        CheckStatus.FAIL,
+        "the bot is not a member of #leadership: run /invite @alignmon in #leadership",
+    )
+    assert state("#old-alerts")[0] is CheckStatus.FAIL and "archived" in state("#old-alerts")[1]
+    assert state("C0NEW001")[0] is CheckStatus.FAIL
+    assert "/invite @alignmon in #new-alerts" in state("C0NEW001")[1]
+    assert state("#Sales-Leads")[0] is CheckStatus.OK
+    assert state("#no-such-channel")[0] is CheckStatus.FAIL
+    assert "/invite @alignmon" in state("#no-such-channel")[1]
+    assert len(slack.calls_to("conversations.list")) == 1  # one listing for every name
+
+
+def test_check_pages_through_the_channel_list_until_each_name_is_found(
+    slack: FakeSlack,
+) -> None:
+    slack.channels.update({f"C0{n:07d}": f"team-{n}" for n in range(2500)})
+    slack.members |= set(slack.channels)
+
+    results = {r.name: r for r in SlackNotifier(settings(slack)).check(["#team-1800"])}
+
+    assert results["slack channel #team-1800"].status is CheckStatus.OK
+    pages = slack.calls_to("conversations.list")
+    assert len(pages) == 2 and pages[1].params["cursor"]
+
+
+def test_check_says_a_private_channel_is_unseen_until_the_bot_is_invited(
+    slack: FakeSlack,
+) -> None:
+    slack.channels["G0SALES1"] = "sales-leads"
+    slack.private.add("G0SALES1")
+    slack.members.discard("G0SALES1")
+    notifier = SlackNotifier(settings(slack))
+
+    (unseen,) = [r for r in notifier.check(["#sales-leads"]) if "channel" in r.name]
+    slack.members.add("G0SALES1")
+    (seen,) = [r for r in notifier.check(["#sales-leads"]) if "channel" in r.name]
+
+    assert unseen.status is CheckStatus.FAIL and "/invite @alignmon" in unseen.detail
+    assert seen.status is CheckStatus.OK
+
+
+def test_check_cannot_see_private_channels_without_groups_read(slack: FakeSlack) -> None:
+    slack.channels["G0SALES1"] = "sales-leads"
+    slack.private.add("G0SALES1")
+    slack.members.add("G0SALES1")
+    slack.scopes = tuple(scope for scope in slack.scopes if scope != "groups:read")
+
+    results = {r.name: r for r in SlackNotifier(settings(slack)).check(["#sales-leads"])}
+
+    assert results["slack channel #sales-leads"].status is CheckStatus.WARN
+    assert "groups:read" in results["slack channel #sales-leads"].detail
+    assert slack.calls_to("conversations.list")[0].params["types"] == "public_channel"
+
+
+def test_check_without_channels_read_cannot_tell_about_a_named_channel(
+    slack: FakeSlack,
+) -> None:
+    slack.scopes = ("chat:write",)
+
+    results = {r.name: r for r in SlackNotifier(settings(slack)).check()}
+
+    assert results["slack channel #revenue-alignment"].status is CheckStatus.WARN
+    assert "channels:read" in results["slack channel #revenue-alignment"].detail
+
+
+def use_everything(slack: FakeSlack) -> tuple[str | None, list[CheckResult]]:
+    """Every Slack call alignmon makes: a post mentioning an owner, resends
+    looked up in a public and a private channel, an update, a summary with
+    its chart, and a check of channels by name and by ID. Returns the
+    mentioning post's blocks (None if it failed) and the check's results."""
+    slack.channels["G0SALES1"] = "sales-leads"
+    slack.private.add("G0SALES1")
+    slack.members.add("G0SALES1")
+    notifier = SlackNotifier(settings(slack))
+    blocks = None
+    with contextlib.suppress(NotifyError):
+        ref = notifier.send(post(line(mentions=["jane@acme.test"])))
+        blocks = json.dumps(stored(slack, ref)["blocks"])
+        notifier.send(Message(CHANNEL, "update", "Pacing", (line(),), ref=ref))
+    for channel in ("C0ALIGN1", "G0SALES1"):
+        with contextlib.suppress(NotifyError):
+            notifier.send(post(line(2), key="42", recheck_in=channel))
+    chart = Message(CHANNEL, "summary", "Daily summary", (line(),), attachment=PNG)
+    with contextlib.suppress(NotifyError):
+        notifier.send(chart)
+    return blocks, notifier.check(["#revenue-alignment", "#sales-leads", "C0LEADS1", "G0SALES1"])
+
+
+def test_the_manifest_scopes_are_enough_for_everything_alignmon_does(
+    slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack.scopes = tuple(manifest_scopes())
+
+    blocks, results = use_everything(slack)
+
+    assert slack.refused_scopes == []
+    assert all(result.status is CheckStatus.OK for result in results), results
+    assert blocks is not None and "<@U0JANE>" in blocks
+    assert len(slack.calls_to("conversations.history")) == 2
+    assert len(slack.files) == 1
+
+
+@pytest.mark.parametrize("scope", sorted(set(SCOPES) - {"users:read"}))
+def test_every_manifest_scope_is_used(slack: FakeSlack, scope: str) -> None:
+    # users:read is asked for because Slack grants users:read.email only with it.
+    slack.scopes = tuple(granted for granted in manifest_scopes() if granted != scope)
+
+    _, results = use_everything(slack)
+
+    assert scope in ",".join(slack.refused_scopes).split(",")
+    assert {r.name: r for r in results}[f"slack scope {scope}"].status is not CheckStatus.OK
+
+
+@pytest.mark.parametrize("unreachable", [blackhole, silent_server])
+def test_check_of_a_slack_that_never_answers_ends_within_its_timeout(
+    unreachable: Callable[[], AbstractContextManager[str]],
+) -> None:
+    with unreachable() as url:
+        values = {"token": TOKEN, "api_url": f"{url}/api/", "channel": CHANNEL, "timeout": 1.0}
+        started = time.monotonic()
+        (result,) = SlackNotifier(Slack.model_validate(values)).check()
+        elapsed = time.monotonic() - started
+
+    assert result.status is CheckStatus.FAIL and "Slack unreachable" in result.detail
+    assert elapsed < 1.0 + 0.5  # one attempt: no connection retry
 
 
 def test_the_token_never_reaches_logs_errors_or_check_output(
