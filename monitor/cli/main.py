@@ -23,15 +23,14 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    SpinnerColumn,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.text import Text
 
 from monitor import backtest as backtest_
 from monitor.cli import backtest_views, views
+from monitor.cli.progress import sync_bars
 from monitor.config import loader
 from monitor.config.types import parse_duration
 from monitor.errors import AlignmonError, ConfigError, SourceError, StoreError
@@ -181,7 +180,8 @@ def sync(ctx: click.Context, source: str | None, full: bool) -> None:
     """
     with errors_to_exit():
         app = _app(ctx)
-        with _progress() as progress, _interruptible() as interrupted:
+        bars = sync_bars(err, draw=ctx.obj.log_format == "text")
+        with bars as progress, _interruptible() as interrupted:
             try:
                 results = app.sync(source, full=full, progress=progress, stop=interrupted)
             except KeyboardInterrupt:
@@ -231,34 +231,6 @@ def _interruptible() -> Iterator[Callable[[], bool]]:
 def _stopped(stored: str) -> None:
     err.print(f"interrupted: {stored}; the next sync resumes from there")
     sys.exit(EXIT_INTERRUPTED)
-
-
-@contextmanager
-def _progress() -> Iterator[Callable[[str], Callable[[str, int], None]] | None]:
-    """A live counter per object type when stderr is a terminal; silent in
-    pipes, cron and CI."""
-    if not err.is_terminal:
-        yield None
-        return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, Any] = {}
-
-        def for_source(source: str) -> Callable[[str, int], None]:
-            def update(object_type: str, seen: int) -> None:
-                key = f"{source}/{object_type}"
-                if key not in tasks:
-                    tasks[key] = bar.add_task(key, total=None)
-                bar.update(tasks[key], description=f"{key}: {seen:,} records")
-
-            return update
-
-        yield for_source
 
 
 @main.command()

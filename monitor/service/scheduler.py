@@ -45,6 +45,7 @@ from monitor.service.app import App
 from monitor.service.http import HealthServer
 from monitor.service.metrics import Metrics
 from monitor.service.single import single_instance
+from monitor.service.sync_progress import LOG_EVERY, SyncWatch
 from monitor.sync import error_code
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,10 @@ MIN_LEASE = timedelta(seconds=1)
 
 
 class Service:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, progress_every: float = LOG_EVERY) -> None:
         self.app = app
+        #: Seconds between the progress lines of a running sync.
+        self.progress_every = progress_every
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.metrics = Metrics()
         self._sync_codes: dict[str, str] = {}
@@ -91,15 +94,18 @@ class Service:
             return self.stopping.is_set() or not self.leased(running, hold)
 
         started = time.monotonic()
+        connector = self.app.connector(source)
+        watch = SyncWatch(source, connector.object_types, self.metrics, every=self.progress_every)
         try:
-            results = self.app.sync(source, stop=stop)
+            results = self.app.sync(source, stop=stop, progress=lambda _source: watch)
         except Exception:
             self.metrics.sync_failures.labels(source).inc()
             self._sync_error(source)
             raise
         finally:
+            watch.done()
             self.app.store.release_lease(running, self.holder)
-        usage = self.app.connector(source).usage()
+        usage = connector.usage()
         self.metrics.api_calls.labels(source).set(usage.calls)
         if usage.quota_used is not None:
             self.metrics.quota_used.labels(source).set(usage.quota_used)
