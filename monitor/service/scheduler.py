@@ -37,7 +37,6 @@ from datetime import datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
-from rich.console import Console
 
 from monitor.errors import AlignmonError, StoreError
 from monitor.interfaces import Severity
@@ -176,7 +175,7 @@ class Service:
 
     # -- the loop -------------------------------------------------------------
 
-    def run(self, console: Console) -> None:
+    def run(self) -> None:
         with single_instance(self.app.store):
             if self.app.store.dialect == "sqlite":
                 # The file lock says no other service is alive: leases left
@@ -195,10 +194,15 @@ class Service:
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, stop)
             config = self.app.config
-            console.print(
-                f"alignmon running as {self.holder}: {len(config.sources)} source(s), "
-                f"{len(config.goals)} goal(s), {len(config.sla)} SLA rule(s); "
-                f"health on http://{config.service.listen}. Ctrl-C stops."
+            log.info(
+                "alignmon running as %s: %d source(s), %d goal(s), %d SLA rule(s); "
+                "health on http://%s. Ctrl-C stops.",
+                self.holder,
+                len(config.sources),
+                len(config.goals),
+                len(config.sla),
+                config.service.listen,
+                extra={"holder": self.holder},
             )
             try:
                 scheduler.start()
@@ -214,7 +218,7 @@ class Service:
         common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         for name, settings in config.sources.items():
             scheduler.add_job(
-                _guarded(f"sync:{name}", self.sync, name),
+                _guarded(f"sync:{name}", self.sync, name, source=name),
                 "interval",
                 seconds=settings.every.total_seconds(),
                 id=f"sync:{name}",
@@ -248,20 +252,23 @@ class Service:
         return scheduler
 
 
-def run_service(app: App, console: Console) -> None:
-    Service(app).run(console)
+def run_service(app: App) -> None:
+    Service(app).run()
 
 
-def _guarded(name: str, job: Callable[..., object], *args: object) -> Callable[[], None]:
+def _guarded(
+    name: str, job: Callable[..., object], *args: object, source: str | None = None
+) -> Callable[[], None]:
     """A job that logs its failure instead of dying: the next occurrence
     tries again."""
+    fields = {"job": name} if source is None else {"job": name, "source": source}
 
     def run() -> None:
         try:
             job(*args)
         except AlignmonError as exc:
-            log.error("%s failed: %s", name, exc)
+            log.error("%s failed: %s", name, exc, extra=fields)
         except Exception:
-            log.exception("%s failed unexpectedly", name)
+            log.exception("%s failed unexpectedly", name, extra=fields)
 
     return run
