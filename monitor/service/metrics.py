@@ -37,7 +37,8 @@ class Metrics:
         )
         self.sync_expected = Gauge(
             "alignmon_sync_expected_records",
-            "Records the running (or last) sync pulls in all, where the CRM reports a total.",
+            "The CRM's count of what the running (or last) sync pulls, where it reports one "
+            "(it may include look-back records the sync then skips).",
             ["source", "object_type"],
             registry=r,
         )
