@@ -144,6 +144,23 @@ def record(
     report.silenced = len(step.silenced)
     report.firing = sum(1 for a in step.alerts.values() if a.state == "firing")
     report.resolved = sum(1 for n in step.notices if n.reason in _CLOSED)
+    goals = {goal.name for goal in config.goals}
+    for notice in step.notices:
+        alert = notice.alert
+        log.info(
+            "alert %s: %s (%s)",
+            alert.fingerprint,
+            notice.reason,
+            alert.severity,
+            extra={
+                "alert": alert.fingerprint,
+                "rule": alert.rule,
+                "goal" if alert.subject in goals else "sla": alert.subject,
+                "source": alert.source,
+                "severity": str(alert.severity),
+                "reason": notice.reason,
+            },
+        )
     if report.queued:
         log.info("queued %d notification(s); %d alert(s) firing", report.queued, report.firing)
     return report

@@ -144,6 +144,10 @@ class Batch:
     daily: Sequence[DailyCount] = ()
     touches: Sequence[Touch] = ()
     rejected: int = 0  # records the connector dropped as malformed (logged by it)
+    #: How many records the whole pull will yield, where the CRM says so
+    #: (HubSpot's search ``total``, Salesforce's ``totalSize``): for
+    #: progress only, so an estimate that is off by a few does no harm.
+    total: int | None = None
 
 
 class CheckStatus(enum.StrEnum):
@@ -161,8 +165,9 @@ class CheckResult:
     detail: str = ""
 
 
-#: Progress callback: (object_type, records seen so far in this pull).
-Progress = Callable[[str, int], None]
+#: Progress callback: (object_type, records seen so far in this pull, the
+#: pull's total where the CRM reports one).
+Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass(frozen=True, slots=True)

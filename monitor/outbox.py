@@ -133,6 +133,7 @@ def _prepare(tx: Transaction, row: OutboxRow, now: datetime, report: Delivery) -
             "checking the channel before sending it again",
             row.id,
             row.claimed_by,
+            extra=_fields(row),
         )
         recheck = ref.partition(":")[0] if ref else (tx.channel_id(row.channel) or row.channel)
     return dataclasses.replace(message, key=str(row.id), recheck_in=recheck)
@@ -173,7 +174,13 @@ def _mark(
             report.paused = str(exc)
             tx.defer_queued(until)
         else:
-            log.warning("notification %d not delivered (%s); retrying in %.0fs", row.id, exc, wait)
+            log.warning(
+                "notification %d not delivered (%s); retrying in %.0fs",
+                row.id,
+                exc,
+                wait,
+                extra=_fields(row),
+            )
         # A send that may have reached the channel keeps its claimant's name
         # (the claim itself ends with the backoff): the next attempt then
         # looks for the message before posting it again.
@@ -183,9 +190,15 @@ def _mark(
         report.retried += 1
         return
     if isinstance(exc, NotifyRetry):
-        log.error("giving up on notification %d after %d attempts: %s", row.id, attempts, exc)
+        log.error(
+            "giving up on notification %d after %d attempts: %s",
+            row.id,
+            attempts,
+            exc,
+            extra=_fields(row),
+        )
     else:
-        log.error("notification %d rejected, not retrying: %s", row.id, exc)
+        log.error("notification %d rejected, not retrying: %s", row.id, exc, extra=_fields(row))
     tx.set_outbox(row.id, attempts=attempts, dead_at=now, last_error=str(exc), **_RELEASED)
     report.dead += 1
 
@@ -211,3 +224,8 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True  # exists, owned by someone else
     return True
+
+
+def _fields(row: OutboxRow) -> dict[str, Any]:
+    """What a log line about ``row`` carries for JSON logs."""
+    return {"notification": row.id, "channel": row.channel, "alerts": list(row.fingerprints)}

@@ -72,16 +72,25 @@ def sync_source(
             cursor = None if full else store.cursor(name, object_type)
             result.by_type[object_type] = 0
             pending = _Pending()
+            total: int | None = None
             try:
                 for batch in connector.pull(object_type, cursor, started):
                     pending.add(batch)
+                    total = batch.total if batch.total is not None else total
                     if pending.full():
                         flush(object_type, pending)
                     if progress:  # per page pulled, committed or about to be
-                        progress(object_type, result.by_type[object_type] + pending.seen)
+                        seen = result.by_type[object_type] + pending.seen
+                        # Deletions and linked records come on top of the
+                        # CRM's count: the total is never below what is seen.
+                        progress(object_type, seen, None if total is None else max(total, seen))
                     if stop():
                         flush(object_type, pending)
-                        log.info("sync of %s stopped between batches at shutdown", name)
+                        log.info(
+                            "sync of %s stopped between batches at shutdown",
+                            name,
+                            extra={"source": name, "object_type": object_type},
+                        )
                         result.interrupted = True
                         return result
             except SourceError:
@@ -90,7 +99,7 @@ def sync_source(
             flush(object_type, pending)
     except SourceError as exc:
         result.error = exc
-        log.warning("sync of %s failed: %s", name, exc)
+        log.warning("sync of %s failed: %s", name, exc, extra={"source": name})
         store.record_sync(
             name,
             started,
@@ -120,9 +129,18 @@ def sync_source(
     store.record_sync(name, started, ok=True, records_seen=result.records, rejected=result.rejected)
     if result.rejected:
         log.warning(
-            "sync of %s skipped %d malformed records (see earlier log lines)", name, result.rejected
+            "sync of %s skipped %d malformed records (see earlier log lines)",
+            name,
+            result.rejected,
+            extra={"source": name},
         )
-    log.info("synced %s: %d records %s", name, result.records, result.by_type)
+    log.info(
+        "synced %s: %d records %s",
+        name,
+        result.records,
+        result.by_type,
+        extra={"source": name, "records": result.records},
+    )
     return result
 
 

@@ -157,7 +157,11 @@ class DemoConnector:
         )
         log.debug("demo source %s: %d %s after %s", self.name, len(records), object_type, cursor)
         return (
-            Batch(records=page, cursor=Cursor(page[-1].modified_at, page[-1].crm_id))
+            Batch(
+                records=page,
+                cursor=Cursor(page[-1].modified_at, page[-1].crm_id),
+                total=len(records),
+            )
             for page in _pages(records)
         )
 
@@ -174,6 +178,7 @@ class DemoConnector:
             yield Batch(
                 daily=[v.count for v in page],
                 cursor=Cursor(last.counted_to, last.count.day.isoformat()),
+                total=len(days),
             )
 
     def check(self) -> list[CheckResult]:

@@ -69,11 +69,13 @@ class HubSpotConnector:
         position = cursor
         unproven: list[FunnelRecord] = []  # yielded, in no batch that moved the cursor yet
         last: Cursor | None = None  # the cursor of the last batch yielded
+        total: int | None = None  # the first query's: it spans the whole range
         for page in windowing.modified_pages(
             self.api, object_type, fields.properties, start, to_ms(until) + 1, after_id
         ):
             records: list[FunnelRecord] = []
             rejected = 0
+            total = page.total if total is None else total
             if page.results:
                 owners = self._owners_for(page.results)
                 records, rejected = normalise.records(fields, page.results, owners, until)
@@ -92,7 +94,7 @@ class HubSpotConnector:
                 # the old one would also date it to this sync (``read_at``),
                 # claiming look-back records that may not be stored.
                 moved = position if position != cursor else None
-                yield Batch(records=records, cursor=moved, rejected=rejected)
+                yield Batch(records=records, cursor=moved, rejected=rejected, total=total)
                 last = moved
         if position is not None and last is None:
             # The search is complete: the cursor, saved again, dates it to

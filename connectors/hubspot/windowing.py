@@ -41,6 +41,8 @@ class Page:
 
     results: list[Json]
     done: Position | None
+    #: The query's ``total``: on the first page, every record of the range.
+    total: int | None = None
 
 
 def modified_pages(
@@ -123,7 +125,7 @@ def _window(
         following = ((page.get("paging") or {}).get("next") or {}).get("after")
         if results:
             tail.add(results)
-            yield Page(results, tail.done(low, first_id, finished=following is None))
+            yield Page(results, tail.done(low, first_id, finished=following is None), total)
         if following is None:
             return None
         after = _number(api.source, following, f"{object_type} paging cursor")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,6 +101,21 @@ class SalesforceConnector:
         )
         pages = query.rest_pages(self.client, soql, settings.page_size)
         first = next(pages)
+        for batch in self._pages(plan, first, pages, cursor, until, relink):
+            yield replace(batch, total=first.total)
+
+    def _pages(
+        self,
+        plan: Plan,
+        first: query.Page,
+        pages: Iterator[query.Page],
+        cursor: Cursor | None,
+        until: datetime,
+        relink: bool,
+    ) -> Iterator[Batch]:
+        """The query's batches, through Bulk API 2.0 when what is left after
+        its ``first`` page is over the bulk threshold."""
+        settings = self.settings
         left = first.total - len(first.rows)
         if (
             not first.done

@@ -7,6 +7,7 @@ Business logic lives below this module; every command here is a few lines.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -23,15 +24,14 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    SpinnerColumn,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.text import Text
 
 from monitor import backtest as backtest_
 from monitor.cli import backtest_views, views
+from monitor.cli.progress import sync_bars
 from monitor.config import loader
 from monitor.config.types import parse_duration
 from monitor.errors import AlignmonError, ConfigError, SourceError, StoreError
@@ -41,6 +41,8 @@ from monitor.service.app import App
 from monitor.service.checks import checks_for, run_checks
 from monitor.service.logs import configure, redact, secrets_in
 from monitor.store.schema import silences
+
+log = logging.getLogger(__name__)
 
 EXIT_FINDINGS, EXIT_CONFIG, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
 out = Console(highlight=False, soft_wrap=True)
@@ -63,23 +65,40 @@ class Context:
             level = self.log_level or ("INFO" if command == "run" else "WARNING")
             configure(level, self.log_format, secrets_in(loaded.config))
             for warning in loaded.warnings:
-                err.print(f"[yellow]{escape(warning)}[/yellow]")
+                tell(warning, style="yellow")
             if loaded.demo:
-                err.print(
-                    "[dim]No config file found (--config, $ALIGNMON_CONFIG, ./alignmon.yaml): "
-                    "using the built-in demo. `alignmon init` writes a starter file.[/dim]"
+                tell(
+                    "No config file found (--config, $ALIGNMON_CONFIG, ./alignmon.yaml): "
+                    "using the built-in demo. `alignmon init` writes a starter file.",
+                    style="dim",
                 )
             self._loaded = loaded
         return self._loaded
 
     def app(self, *, read_only: bool = False) -> App:
         if self._app is None:
-            self._app = App(self.loaded(), read_only=read_only)
+            self._app = App(self.loaded(), read_only=read_only, json_logs=self.log_format == "json")
         return self._app
 
     def close(self) -> None:
         if self._app is not None:
             self._app.close()
+
+
+def _json_logs() -> bool:
+    """Whether ``--log-format json`` was given: every stderr line is then JSON."""
+    ctx = click.get_current_context(silent=True)
+    context = ctx.find_root().obj if ctx is not None else None
+    return isinstance(context, Context) and context.log_format == "json"
+
+
+def tell(text: str, *, style: str = "", level: int = logging.WARNING) -> None:
+    """A line for the person running the command, on stderr; with JSON logs
+    a log record instead, so a log pipeline can parse every line."""
+    if _json_logs():
+        log.log(level, "%s", text)
+    else:
+        err.print(Text(text, style=style))
 
 
 #: What each error is called on stderr, and the exit code it ends with.
@@ -101,7 +120,10 @@ def errors_to_exit() -> Iterator[None]:
         yield
     except AlignmonError as exc:
         label, code = next((w, c) for kind, w, c in _EXITS if isinstance(exc, kind))
-        err.print(f"[red]{label}:[/red] {escape(redact(str(exc)))}")
+        if _json_logs():
+            log.error("%s: %s", label, redact(str(exc)), extra={"exit_code": code})
+        else:
+            err.print(f"[red]{label}:[/red] {escape(redact(str(exc)))}")
         sys.exit(code)
 
 
@@ -164,6 +186,8 @@ def main(
       alignmon targets            # the plan, worked back from the revenue goal
       alignmon status --as-of 2026-11-02
     """
+    if log_format == "json":  # so that even an error in the config file is a JSON line
+        configure(log_level or "WARNING", log_format)
     context = Context(config_path, log_level, log_format)
     ctx.obj = context
     ctx.call_on_close(context.close)
@@ -189,7 +213,8 @@ def sync(ctx: click.Context, source: str | None, full: bool) -> None:
     """
     with errors_to_exit():
         app = _app(ctx)
-        with _progress() as progress, _interruptible() as interrupted:
+        bars = sync_bars(err, draw=ctx.obj.log_format == "text")
+        with bars as progress, _interruptible() as interrupted:
             try:
                 results = app.sync(source, full=full, progress=progress, stop=interrupted)
             except KeyboardInterrupt:
@@ -223,7 +248,7 @@ def _interruptible() -> Iterator[Callable[[], bool]]:
         if asked:
             raise KeyboardInterrupt
         asked.append(True)
-        err.print("stopping after the current page (Ctrl-C again to stop at once)…")
+        tell("stopping after the current page (Ctrl-C again to stop at once)…")
 
     try:
         previous = signal.signal(signal.SIGINT, handler)
@@ -237,36 +262,8 @@ def _interruptible() -> Iterator[Callable[[], bool]]:
 
 
 def _stopped(stored: str) -> None:
-    err.print(f"interrupted: {stored}; the next sync resumes from there")
+    tell(f"interrupted: {stored}; the next sync resumes from there")
     sys.exit(EXIT_INTERRUPTED)
-
-
-@contextmanager
-def _progress() -> Iterator[Callable[[str], Callable[[str, int], None]] | None]:
-    """A live counter per object type when stderr is a terminal; silent in
-    pipes, cron and CI."""
-    if not err.is_terminal:
-        yield None
-        return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, Any] = {}
-
-        def for_source(source: str) -> Callable[[str, int], None]:
-            def update(object_type: str, seen: int) -> None:
-                key = f"{source}/{object_type}"
-                if key not in tasks:
-                    tasks[key] = bar.add_task(key, total=None)
-                bar.update(tasks[key], description=f"{key}: {seen:,} records")
-
-            return update
-
-        yield for_source
 
 
 @main.command()
@@ -468,9 +465,11 @@ def backtest(
         with _output(out_path) as console:  # opened first: a bad path fails before the replay
             with _replay_progress(len(instants)) as progress:
                 result = app.backtest(instants, goal=goal, progress=progress)
-            err.print(
-                f"[dim]backtest: {result.evaluations:,} evaluations in {result.seconds:.1f}s "
-                f"({1000 * result.seconds / result.evaluations:.0f} ms each)[/dim]"
+            tell(
+                f"backtest: {result.evaluations:,} evaluations in {result.seconds:.1f}s "
+                f"({1000 * result.seconds / result.evaluations:.0f} ms each)",
+                style="dim",
+                level=logging.INFO,
             )
             if fmt == "json":
                 payload = backtest_views.backtest_json(result, first, last, every, zone)
@@ -478,7 +477,7 @@ def backtest(
             else:
                 backtest_views.print_backtest(result, first, last, every, zone, console)
         if out_path:
-            err.print(f"wrote {out_path}: {len(result.messages):,} messages")
+            tell(f"wrote {out_path}: {len(result.messages):,} messages", level=logging.INFO)
 
 
 @contextmanager
@@ -506,7 +505,7 @@ def _duration(option: str, value: str) -> timedelta:
 def _replay_progress(total: int) -> Iterator[Callable[[int, int, datetime], None]]:
     """A progress bar on a terminal; elsewhere a line every 5% of a long
     replay, so a log shows it is moving."""
-    if err.is_terminal:
+    if err.is_terminal and not _json_logs():
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -526,7 +525,10 @@ def _replay_progress(total: int) -> Iterator[Callable[[int, int, datetime], None
 
     def report(done: int, _total: int, at: datetime) -> None:
         if done % every == 0 and done < _total:
-            err.print(f"backtest: {done:,} of {_total:,} evaluations (at {at:%Y-%m-%d %H:%M})")
+            tell(
+                f"backtest: {done:,} of {_total:,} evaluations (at {at:%Y-%m-%d %H:%M})",
+                level=logging.INFO,
+            )
 
     yield report
 
@@ -553,7 +555,7 @@ def alerts(ctx: click.Context, fmt: str) -> None:
             views.print_alerts(listing, out)
             problem = app.queue_stats().problem
             if problem:
-                err.print(f"[red]delivery paused:[/red] {escape(problem)}")
+                tell(f"delivery paused: {problem}", style="red")
 
 
 @alerts.command("retry")
@@ -626,7 +628,7 @@ def run(ctx: click.Context, once: bool) -> None:
         if once:
             _run_once(app)
         else:
-            run_service(app, out)
+            run_service(app)
 
 
 def _run_once(app: App) -> None:
@@ -684,12 +686,16 @@ def init(path: str, force: bool) -> None:
     """
     target = Path(path)
     if target.exists() and not force:
-        err.print(f"[red]{escape(path)} exists[/red]; pass --force to overwrite it")
+        tell(f"{path} exists; pass --force to overwrite it", style="red", level=logging.ERROR)
         sys.exit(EXIT_CONFIG)
     try:
         target.write_text(loader.starter_text(), encoding="utf-8")
     except OSError as exc:
-        err.print(f"[red]config error:[/red] cannot write {escape(path)}: {exc.strerror or exc}")
+        tell(
+            f"config error: cannot write {path}: {exc.strerror or exc}",
+            style="red",
+            level=logging.ERROR,
+        )
         sys.exit(EXIT_CONFIG)
     out.print(
         f"wrote {path}: edit the sources and goals, then run `alignmon --config {path} check`"

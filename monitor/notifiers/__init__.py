@@ -8,13 +8,14 @@ from monitor.config.models import Slack
 from monitor.interfaces import Notifier
 
 
-def create_notifier(settings: Slack) -> Notifier:
+def create_notifier(settings: Slack, *, as_log: bool = False) -> Notifier:
     """Slack when ``slack.token`` is set (slack-sdk is imported only then),
-    else a console notifier printing what would be posted."""
+    else a console notifier printing what would be posted (logging it, with
+    ``as_log``, where every output line must be a JSON log record)."""
     if settings.token is not None and settings.token.reveal().strip():
         from monitor.notifiers.slack import SlackNotifier
 
         return SlackNotifier(settings)
     from monitor.notifiers.console import ConsoleNotifier
 
-    return ConsoleNotifier()
+    return ConsoleNotifier(as_log=as_log)

@@ -51,12 +51,19 @@ class AlertListing:
 
 class App:
     def __init__(
-        self, loaded: LoadedConfig, clock: Clock = utc_now, *, read_only: bool = False
+        self,
+        loaded: LoadedConfig,
+        clock: Clock = utc_now,
+        *,
+        read_only: bool = False,
+        json_logs: bool = False,
     ) -> None:
         """``read_only``: for commands that must change nothing a running
         service relies on; the schema is checked, not migrated, and the day
-        rollups must already be in the config's zone."""
+        rollups must already be in the config's zone. ``json_logs``: every
+        line on stderr is JSON, so the console notifier logs its messages."""
         self.loaded = loaded
+        self.json_logs = json_logs
         self.config: Config = loaded.config
         self.clock = clock
         self.store = Store(self.config.database)
@@ -116,7 +123,7 @@ class App:
 
     def notifier(self) -> Notifier:
         if self._notifier is None:
-            self._notifier = create_notifier(self.config.slack)
+            self._notifier = create_notifier(self.config.slack, as_log=self.json_logs)
         return self._notifier
 
     def evaluate(self, as_of: datetime | None = None, goal: str | None = None) -> Evaluation:

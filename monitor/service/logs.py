@@ -14,10 +14,10 @@ import logging
 import sys
 import urllib.parse
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
+from pythonjsonlogger.json import JsonFormatter
 
 from connectors.registry import vendor_loggers
 from monitor.config.file import Config
@@ -90,17 +90,36 @@ def redact(text: str) -> str:
     return text
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_text or record.exc_info:
-            payload["error"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
-        return json.dumps(payload)
+class JsonLines(JsonFormatter):
+    """One JSON object per record, for log pipelines: ``time`` (ISO 8601,
+    UTC), ``level``, ``logger``, ``message``, ``error`` (a traceback) and
+    whatever the call passed in ``extra`` (``source``, ``object_type``,
+    ``goal``, ``alert``, ``channel``, ...). Tracebacks and extras pass the
+    redactor too: the handler's filter sees only the message."""
+
+    def __init__(self, redactor: RedactingFilter) -> None:
+        super().__init__(
+            "{levelname}{name}{message}",
+            style="{",
+            rename_fields={"levelname": "level", "name": "logger", "exc_info": "error"},
+            timestamp="time",
+            json_ensure_ascii=False,
+        )
+        self.redactor = redactor
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        log_data["level"] = str(log_data["level"]).lower()
+        first = {key: log_data.pop(key) for key in ("time", "level", "logger", "message")}
+        return {key: self._redacted(value) for key, value in {**first, **log_data}.items()}
+
+    def _redacted(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redactor.redact(value)
+        if isinstance(value, dict):
+            return {key: self._redacted(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._redacted(item) for item in value]
+        return value
 
 
 def secrets_in(model: Any) -> list[str]:
@@ -139,13 +158,15 @@ def configure(
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
+    redactor = RedactingFilter(secrets)
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonLines(redactor))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    redactor = RedactingFilter(secrets)
     handler.addFilter(redactor)
     root.addHandler(handler)
+    # Python's own warnings print as text; with JSON lines they are records.
+    logging.captureWarnings(fmt == "json")
     root.setLevel(level.upper())
     scheduler_log = logging.getLogger("apscheduler.scheduler")
     if not any(isinstance(f, SkippedOverlaps) for f in scheduler_log.filters):
@@ -155,4 +176,7 @@ def configure(
     library_level = logging.NOTSET if level.upper() == "DEBUG" else logging.WARNING
     for name in ("urllib3", "apscheduler", "alembic", "slack_sdk", *vendor_loggers()):
         logging.getLogger(name).setLevel(library_level)
+    # With JSON logs the console notifier's messages are log records: they
+    # are the command's output, shown at any level.
+    logging.getLogger("monitor.notifiers.console").setLevel(logging.INFO)
     return redactor

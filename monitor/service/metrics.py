@@ -20,6 +20,28 @@ class Metrics:
         self.sync_records = Counter(
             "alignmon_sync_records", "Records, counts and touches pulled.", ["source"], registry=r
         )
+        self.sync_started = Gauge(
+            "alignmon_sync_started_timestamp_seconds",
+            "Unix time the running sync, or the last one, started.",
+            ["source"],
+            registry=r,
+        )
+        self.sync_running = Gauge(
+            "alignmon_sync_running", "1 while a sync of the source runs.", ["source"], registry=r
+        )
+        self.sync_progress = Gauge(
+            "alignmon_sync_progress_records",
+            "Records, counts and touches pulled by the running sync, or the last one.",
+            ["source", "object_type"],
+            registry=r,
+        )
+        self.sync_expected = Gauge(
+            "alignmon_sync_expected_records",
+            "The CRM's count of what the running (or last) sync pulls, where it reports one "
+            "(it may include look-back records the sync then skips).",
+            ["source", "object_type"],
+            registry=r,
+        )
         self.sync_failures = Counter(
             "alignmon_sync_failures", "Syncs that did not complete.", ["source"], registry=r
         )

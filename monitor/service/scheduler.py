@@ -37,7 +37,6 @@ from datetime import datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
-from rich.console import Console
 
 from monitor.errors import AlignmonError, StoreError
 from monitor.interfaces import Severity
@@ -45,6 +44,7 @@ from monitor.service.app import App
 from monitor.service.http import HealthServer
 from monitor.service.metrics import Metrics
 from monitor.service.single import single_instance
+from monitor.service.sync_progress import LOG_EVERY, SyncWatch
 from monitor.sync import error_code
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,10 @@ MIN_LEASE = timedelta(seconds=1)
 
 
 class Service:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, progress_every: float = LOG_EVERY) -> None:
         self.app = app
+        #: Seconds between the progress lines of a running sync.
+        self.progress_every = progress_every
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.metrics = Metrics()
         self._sync_codes: dict[str, str] = {}
@@ -91,15 +93,18 @@ class Service:
             return self.stopping.is_set() or not self.leased(running, hold)
 
         started = time.monotonic()
+        connector = self.app.connector(source)
+        watch = SyncWatch(source, connector.object_types, self.metrics, every=self.progress_every)
         try:
-            results = self.app.sync(source, stop=stop)
+            results = self.app.sync(source, stop=stop, progress=lambda _source: watch)
         except Exception:
             self.metrics.sync_failures.labels(source).inc()
             self._sync_error(source)
             raise
         finally:
+            watch.done()
             self.app.store.release_lease(running, self.holder)
-        usage = self.app.connector(source).usage()
+        usage = connector.usage()
         self.metrics.api_calls.labels(source).set(usage.calls)
         if usage.quota_used is not None:
             self.metrics.quota_used.labels(source).set(usage.quota_used)
@@ -170,7 +175,7 @@ class Service:
 
     # -- the loop -------------------------------------------------------------
 
-    def run(self, console: Console) -> None:
+    def run(self) -> None:
         with single_instance(self.app.store):
             if self.app.store.dialect == "sqlite":
                 # The file lock says no other service is alive: leases left
@@ -189,10 +194,15 @@ class Service:
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, stop)
             config = self.app.config
-            console.print(
-                f"alignmon running as {self.holder}: {len(config.sources)} source(s), "
-                f"{len(config.goals)} goal(s), {len(config.sla)} SLA rule(s); "
-                f"health on http://{config.service.listen}. Ctrl-C stops."
+            log.info(
+                "alignmon running as %s: %d source(s), %d goal(s), %d SLA rule(s); "
+                "health on http://%s. Ctrl-C stops.",
+                self.holder,
+                len(config.sources),
+                len(config.goals),
+                len(config.sla),
+                config.service.listen,
+                extra={"holder": self.holder},
             )
             try:
                 scheduler.start()
@@ -208,7 +218,7 @@ class Service:
         common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         for name, settings in config.sources.items():
             scheduler.add_job(
-                _guarded(f"sync:{name}", self.sync, name),
+                _guarded(f"sync:{name}", self.sync, name, source=name),
                 "interval",
                 seconds=settings.every.total_seconds(),
                 id=f"sync:{name}",
@@ -242,20 +252,23 @@ class Service:
         return scheduler
 
 
-def run_service(app: App, console: Console) -> None:
-    Service(app).run(console)
+def run_service(app: App) -> None:
+    Service(app).run()
 
 
-def _guarded(name: str, job: Callable[..., object], *args: object) -> Callable[[], None]:
+def _guarded(
+    name: str, job: Callable[..., object], *args: object, source: str | None = None
+) -> Callable[[], None]:
     """A job that logs its failure instead of dying: the next occurrence
     tries again."""
+    fields = {"job": name} if source is None else {"job": name, "source": source}
 
     def run() -> None:
         try:
             job(*args)
         except AlignmonError as exc:
-            log.error("%s failed: %s", name, exc)
+            log.error("%s failed: %s", name, exc, extra=fields)
         except Exception:
-            log.exception("%s failed unexpectedly", name)
+            log.exception("%s failed unexpectedly", name, extra=fields)
 
     return run

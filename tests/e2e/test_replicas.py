@@ -68,7 +68,7 @@ def job_runs(logs: list[Path]) -> list[dict[str, Any]]:
                         "holder": holder,
                         "job": job,
                         "slot": int(slot.rstrip(")")),
-                        "at": datetime.fromisoformat(entry["ts"]),
+                        "at": datetime.fromisoformat(entry["time"]),
                     }
                 )
     return runs

@@ -277,7 +277,7 @@ def after_pages(object_type: str, page: int, pages: set[int], act: Callable[[], 
     def hook(source: str) -> Progress:
         pulled = 0
 
-        def seen(kind: str, records: int) -> None:
+        def seen(kind: str, records: int, total: int | None) -> None:
             nonlocal pulled
             if kind == object_type:
                 pulled += 1
@@ -475,7 +475,7 @@ def test_hubspot_search_cap_with_a_fault_at_the_restart_stores_every_contact_onc
     app = make_app(store, slack, clock, side.name, side.source(retries=3))
 
     def at_the_cap(source: str) -> Progress:
-        def seen(kind: str, records: int) -> None:
+        def seen(kind: str, records: int, total: int | None) -> None:
             if kind == "contacts" and records == 10_000:
                 side.fake.fail_next(500, count=2, endpoint="search")
 

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import io
+import logging
+
+import pytest
 
 from monitor.interfaces import CheckStatus, Message, MessageLine, Severity
 from monitor.notifiers.console import ConsoleNotifier
@@ -79,3 +82,26 @@ def test_check_says_where_notifications_go() -> None:
     (result,) = ConsoleNotifier(io.StringIO()).check()
 
     assert result.status is CheckStatus.OK and "console" in result.detail
+
+
+def test_as_log_a_message_is_one_record_with_its_alerts(caplog: pytest.LogCaptureFixture) -> None:
+    stream = io.StringIO()
+    console = ConsoleNotifier(stream, as_log=True)
+    with caplog.at_level(logging.INFO, logger="monitor.notifiers.console"):
+        ref = console.send(Message("#revenue-alignment", "post", "Alignment alerts", LINES))
+        console.send(Message("#revenue-alignment", "reply", "Resolved", LINES[1:], ref=ref))
+
+    assert stream.getvalue() == ""
+    post, reply = (vars(r) for r in caplog.records)
+    assert post["message"] == "Alignment alerts" and post["ref"] == "console:1"
+    assert post["channel"] == "#revenue-alignment" and post["kind"] == "post"
+    assert post["alerts"] == ["sla-breach/mql/jane", "pacing/q1/mql"] and "alert" not in post
+    assert post["lines"][0] == {
+        "alert": "sla-breach/mql/jane",
+        "severity": "critical",
+        "title": "3 leads past the 4h follow-up window",
+        "text": "Oldest untouched for 7h 12m.",
+        "owners": ["jane@acme.test"],
+        "links": [{"label": "Dana <Acme>", "url": LINES[0].links[0][1]}],
+    }
+    assert (reply["alert"], reply["reply_to"]) == ("pacing/q1/mql", "console:1")
