@@ -368,10 +368,20 @@ def evaluate(ctx: click.Context, as_of: str | None, dry_run: bool, fail_on: str 
     "--chart",
     "chart_path",
     metavar="PATH",
-    help="Where to write the chart PNG (default alignmon-summary-DATE.png).",
+    help="Where to write the chart PNG (default alignmon-summary-DATE.png in --chart-dir).",
+)
+@click.option(
+    "--chart-dir",
+    metavar="DIR",
+    envvar="ALIGNMON_CHART_DIR",
+    default=".",
+    show_envvar=True,
+    help="The directory for the chart when --chart names none (default: the working directory; the image sets /tmp, writable under a read-only root).",
 )
 @click.pass_context
-def summary(ctx: click.Context, as_of: str | None, post: bool, chart_path: str | None) -> None:
+def summary(
+    ctx: click.Context, as_of: str | None, post: bool, chart_path: str | None, chart_dir: str
+) -> None:
     """The daily summary: stage tables, rates, SLA compliance, open alerts, and a chart.
 
     \b
@@ -387,10 +397,13 @@ def summary(ctx: click.Context, as_of: str | None, post: bool, chart_path: str |
             return
         _, payload, png = app.summary(when)
         views.print_summary(payload, out)
-        path = Path(
-            chart_path or f"alignmon-summary-{when.astimezone(app.config.zone):%Y-%m-%d}.png"
+        path = (
+            Path(chart_path)
+            if chart_path
+            else Path(chart_dir)
+            / (f"alignmon-summary-{when.astimezone(app.config.zone):%Y-%m-%d}.png")
         )
-        _write_private(path, png, "--chart")
+        _write_private(path, png, "--chart" if chart_path else "--chart-dir")
         out.print(f"chart: {path}")
 
 

@@ -1,5 +1,6 @@
 """The service's HTTP endpoint: ``/healthz`` (the process answers),
-``/readyz`` (the database answers and the last evaluation is recent) and
+``/readyz`` (an evaluation has succeeded since start, the database answers
+and the loop is not stuck) and
 ``/metrics`` (Prometheus text format).
 
 Bound to loopback by default (``service.listen``): it tells anyone who can

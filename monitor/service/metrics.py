@@ -1,12 +1,18 @@
 """Prometheus metrics of the service, in one registry of their own.
 
-Only aggregate, non-identifying values: source, rule and severity names are
-labels; no CRM text, owner, or credential ever becomes one.
+Only aggregate, non-identifying values: source, goal, stage, rule and
+severity names (all from the config) are labels; no CRM text, owner, or
+credential ever becomes one. deploy/grafana/alignmon.json and
+deploy/prometheus/alignmon-rules.yaml read these names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from monitor.judge.report import GoalReport
 
 
 class Metrics:
@@ -90,3 +96,33 @@ class Metrics:
             "alignmon_sla_compliance_ratio", "Share of follow-ups met, trailing 7 days.",
             ["rule"], registry=r,
         )  # fmt: skip
+        self.stage_actual = Gauge(
+            "alignmon_stage_actual", "Records that reached the stage so far this period.",
+            ["goal", "stage"], registry=r,
+        )  # fmt: skip
+        self.stage_expected = Gauge(
+            "alignmon_stage_expected", "Records the plan expects at the stage by now.",
+            ["goal", "stage"], registry=r,
+        )  # fmt: skip
+        self.pace = Gauge(
+            "alignmon_pace_attainment_ratio", "Actual over expected by now (1 = on pace).",
+            ["goal", "stage"], registry=r,
+        )  # fmt: skip
+
+    def observe_pace(self, reports: Iterable[GoalReport]) -> None:
+        """Pace as of the last evaluation: series for a stage with no number
+        now (a new period, a source still waiting) disappear rather than
+        keep an old value."""
+        for gauge in (self.stage_actual, self.stage_expected, self.pace):
+            gauge.clear()
+        for report in reports:
+            if report.waiting is not None:
+                continue
+            for stage in report.stages:
+                labels = (report.name, stage.stage)
+                if stage.actual is not None:
+                    self.stage_actual.labels(*labels).set(stage.actual)
+                if stage.expected is not None:
+                    self.stage_expected.labels(*labels).set(stage.expected)
+                if stage.attainment is not None:
+                    self.pace.labels(*labels).set(stage.attainment)

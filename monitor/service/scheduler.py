@@ -61,6 +61,7 @@ class Service:
         self.metrics = Metrics()
         self._sync_codes: dict[str, str] = {}
         self.stopping = threading.Event()
+        self.evaluated = threading.Event()
         self.last_tick = time.monotonic()
 
     # -- leases ---------------------------------------------------------------
@@ -85,7 +86,8 @@ class Service:
         every = self.app.config.sources[source].every
         running, hold = f"sync:{source}", self.app.config.service.lease
         if not self.occurrence(f"sync:{source}", every) or not self.leased(running, hold):
-            return  # another replica has this occurrence, or is still syncing
+            self._judge_unrecorded()  # another replica has this occurrence, or is still syncing
+            return
 
         def stop() -> bool:
             # Between batches: stop at shutdown, or if the running lease was
@@ -137,6 +139,17 @@ class Service:
     def evaluate(self) -> None:
         if self.occurrence("evaluate", self.app.config.service.sla_check_every):
             self._evaluate()
+        else:
+            self._judge_unrecorded()
+
+    def _judge_unrecorded(self) -> None:
+        """Until this process has evaluated, a job another replica holds is
+        judged here too, without recording it: with replicas one of them may
+        win every occurrence, and the others must still become ready, having
+        shown they can read the data and judge it should they take over."""
+        if not self.evaluated.is_set():
+            self.app.evaluate()
+            self.evaluated.set()
 
     def _evaluate(self) -> None:
         started = time.monotonic()
@@ -144,9 +157,11 @@ class Service:
         self.app.record(evaluation)
         self.metrics.evaluate_seconds.observe(time.monotonic() - started)
         self.metrics.last_evaluation.set(time.time())
+        self.metrics.observe_pace(evaluation.goals)
         for rule, result in evaluation.sla:
             if result.overall.met_rate is not None:
                 self.metrics.sla_compliance.labels(rule.name).set(result.overall.met_rate)
+        self.evaluated.set()
         self.deliver()
 
     def deliver(self) -> None:
@@ -165,6 +180,12 @@ class Service:
             self.app.post_summary()
 
     def readiness(self) -> str | None:
+        """Ready: an evaluation has succeeded since start, the database
+        answers and the loop still turns. Liveness (``/healthz``) asks only
+        that the process answers: a database outage makes a replica unready,
+        and restarting it would not help."""
+        if not self.evaluated.is_set():
+            return "no evaluation has completed yet (the first sync may still be running)"
         try:
             self.app.store.ping()
         except StoreError as exc:

@@ -121,3 +121,40 @@ def test_metrics_and_readiness(tmp_path: Path, cluster: PostgresCluster) -> None
     finally:
         service.terminate()
         service.wait(timeout=30)
+
+
+def test_ready_only_after_the_first_evaluation(tmp_path: Path) -> None:
+    """The first sync hangs on a CRM that accepts the connection and never
+    answers: the process is alive (/healthz) but has judged nothing yet, so
+    /readyz says so; once the sync gives up, the evaluation that follows it
+    makes the service ready."""
+    port = free_port()
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        crm = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        config = tmp_path / "alignmon.yaml"
+        config.write_text(
+            f"database: sqlite:///{tmp_path / 'ready.db'}\n"
+            "sources:\n"
+            f"  hs: {{kind: hubspot, token: pat-test, api_url: {crm}, timeout: 8s, retries: 0, every: 1h}}\n"
+            "goals:\n  - {name: q, source: hs, closes: 60, rates: {sql_to_won: 0.2, mql_to_sql: 0.4, lead_to_mql: 0.25}}\n"
+            f'service: {{listen: "127.0.0.1:{port}", sla_check_every: 1h}}\n'
+        )
+        env = {k: v for k, v in os.environ.items() if k != "ALIGNMON_CONFIG"}
+        service = subprocess.Popen(
+            [ALIGNMON, "--config", str(config), "run"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(f"{base}/healthz", 200)
+            status, body = get(f"{base}/readyz")
+            assert status == 503, body
+            assert "no evaluation has completed yet" in body
+            wait_for(f"{base}/readyz", 200, seconds=60)
+        finally:
+            service.terminate()
+            service.wait(timeout=30)

@@ -160,6 +160,25 @@ def test_summary_chart_is_owner_only_and_an_unwritable_path_is_exit_2(tmp_path: 
         assert f"--chart {bad}" in one_line(result, 2)
 
 
+def test_summary_chart_goes_to_the_chart_dir_from_the_environment(tmp_path: Path) -> None:
+    """Under a read-only root file system the working directory cannot take
+    the chart: the image points ALIGNMON_CHART_DIR at its tmpfs."""
+    config = tmp_path / "alignmon.yaml"
+    config.write_text(DEMO.format(db=tmp_path / "a.db", token="${T}"))
+    work, charts = tmp_path / "work", tmp_path / "charts"
+    work.mkdir()
+    charts.mkdir()
+    env = {"T": "xoxb-1", "ALIGNMON_CHART_DIR": str(charts)}
+    made = alignmon("--config", str(config), "summary", cwd=work, env=env)
+    assert made.returncode == 0, made.stderr
+    (chart,) = charts.glob("alignmon-summary-*.png")
+    assert f"chart: {chart}" in made.stdout
+    assert list(work.iterdir()) == []
+    env["ALIGNMON_CHART_DIR"] = str(tmp_path / "missing")
+    result = alignmon("--config", str(config), "summary", cwd=work, env=env)
+    assert "--chart-dir " in one_line(result, 2)
+
+
 def test_init_into_a_path_that_cannot_be_written_is_exit_2(tmp_path: Path) -> None:
     for bad in (tmp_path / "missing" / "alignmon.yaml", tmp_path):
         result = alignmon("init", str(bad), "--force", cwd=tmp_path)
