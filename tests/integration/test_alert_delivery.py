@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from monitor import dispatch
-from monitor.cli import views
+from monitor.cli import alert_views
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.findings import Finding, fingerprint
@@ -376,7 +376,7 @@ def test_rejected_message_is_dead_and_listed(tmp_path: Path, slack: FakeSlack) -
     slack.error_next("channel_not_found", method="chat.postMessage")
     record(app, [gap("q1")])
     assert app.deliver().dead == 1
-    (row,) = views.alerts_json(app.alert_listing())["outbox"]
+    (row,) = alert_views.alerts_json(app.alert_listing(), app.config.zone)["outbox"]
     assert row["state"] == "dead"
     assert "channel" in row["last_error"]
     app.close()
