@@ -24,15 +24,15 @@ def digest(fingerprint: str) -> str:
     return hashlib.sha256(fingerprint.encode()).hexdigest()
 
 
-def short_ids(fingerprints: Iterable[str]) -> dict[str, str]:
-    """fingerprint → its shortest unambiguous id (``SHOWN`` characters or
-    one more than it shares with its nearest neighbour)."""
+def short_ids(fingerprints: Iterable[str], shown: int = SHOWN) -> dict[str, str]:
+    """fingerprint → its shortest unambiguous id: ``shown`` characters, or
+    one more than it shares with its nearest neighbour."""
     hashes = sorted((digest(fp), fp) for fp in set(fingerprints))
     ids: dict[str, str] = {}
     for i, (full, fingerprint) in enumerate(hashes):
         neighbours = [hashes[j][0] for j in (i - 1, i + 1) if 0 <= j < len(hashes)]
         shared = max((_shared(full, n) for n in neighbours), default=0)
-        ids[fingerprint] = full[: max(SHOWN, shared + 1)]
+        ids[fingerprint] = full[: max(shown, shared + 1)]
     return ids
 
 
