@@ -29,6 +29,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+from sqlalchemy import Column
 
 from monitor import backtest as backtest_
 from monitor.cli import alert_views, backtest_views, views
@@ -615,22 +616,29 @@ def silence_add(
     with errors_to_exit():
         if not matcher.strip():
             raise ConfigError(
-                "FINGERPRINT is empty: give an alert's id or fingerprint, or a pattern like "
+                "TARGET is empty: give an alert's id or fingerprint, or a pattern like "
                 "'pacing/q1-*' (see `alignmon alerts`)"
             )
-        longest = int(getattr(silences.c.matcher.type, "length", 0) or 0)
-        if len(matcher) > longest:
-            raise ConfigError(f"FINGERPRINT is {len(matcher):,} characters; at most {longest}")
+        _at_most("TARGET", matcher, silences.c.matcher)
+        _at_most("--author", author or "", silences.c.created_by)
         if not reason.strip():
             raise ConfigError("--reason is empty: say why the alert is muted")
         span = _duration("--for", duration)
         app = _app(ctx)
         target = alert_views.resolve_target(matcher, app.known_fingerprints())
-        added = app.silence(target, span, reason, author or alert_views.login_name())
+        added = app.silence(
+            target, span, reason, (author or "").strip() or alert_views.login_name()
+        )
         done, warning = alert_views.added_lines(added, app.config.zone)
         out.print(Text(done))
         if warning:
             err.print(Text.assemble(("warning: ", "yellow"), warning))
+
+
+def _at_most(name: str, value: str, column: Column[Any]) -> None:
+    longest = int(getattr(column.type, "length", 0) or 0)
+    if len(value) > longest:
+        raise ConfigError(f"{name} is {len(value):,} characters; at most {longest}")
 
 
 @silence.command("list")
