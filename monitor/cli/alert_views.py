@@ -171,11 +171,15 @@ def print_alerts(listing: AlertListing, console: Console, zone: ZoneInfo, *, wid
         print_silences(listing.silences, listing.now, console, zone, wide=wide)
     for row in shown_json["outbox"]:
         detail = f": {row['last_error']}" if row["last_error"] else ""
-        console.print(
-            f"[{'red' if row['state'] == 'dead' else 'yellow'}]{row['state']}[/] "
-            f"notification {row['id']} ({row['kind']} to {row['channel']}, "
-            f"{row['attempts']} attempt(s)){detail}"
+        line = Text.assemble(
+            (row["state"], "red" if row["state"] == "dead" else "yellow"),
+            f" notification {row['id']} ({row['kind']} to {row['channel']}, "
+            f"{row['attempts']} attempt(s)){detail}",
         )
+        if wide:
+            console.print(line)
+        else:  # one line, cut to the terminal like the tables
+            console.print(line, soft_wrap=False, no_wrap=True, overflow="ellipsis")
 
 
 def _print(table: Table, console: Console, *, wide: bool) -> None:
@@ -195,7 +199,7 @@ def _print(table: Table, console: Console, *, wide: bool) -> None:
 
 def _flexible(text: str, *, wide: bool) -> Text:
     """A cell that gives way when the table is too wide for the terminal:
-    cut to one line ending in "…", or (``--wide``) folded onto more lines."""
+    cut to one line ending in "…"; with ``--wide`` it is kept whole."""
     if wide:
         return Text(text, overflow="fold")
     return Text(text, no_wrap=True, overflow="ellipsis")

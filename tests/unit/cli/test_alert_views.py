@@ -17,6 +17,7 @@ from monitor.interfaces import Severity
 from monitor.service.app import AlertListing
 from monitor.short_ids import short_ids
 from monitor.store.alerts import Silence
+from monitor.store.outbox import OutboxRow
 
 NOW = datetime(2026, 12, 6, 19, 5, tzinfo=UTC)  # 14:05 in New York
 ZONE = ZoneInfo("America/New_York")
@@ -119,3 +120,28 @@ def test_an_ambiguous_id_is_refused_and_a_pattern_passes_through() -> None:
         alert_views.resolve_target("36cd", twins)
     assert alert_views.resolve_target("36cd9", twins) == twins[0]
     assert alert_views.resolve_target("pacing/*", twins) == "pacing/*"
+
+
+def test_an_undelivered_notification_is_one_line_cut_to_the_terminal() -> None:
+    row = OutboxRow(
+        id=7,
+        channel="#revenue-alignment",
+        kind="post",
+        parent_id=None,
+        payload={},
+        fingerprints=[LONG],
+        created_at=NOW,
+        not_before=NOW,
+        attempts=5,
+        last_error="[/b] channel_not_found: " + "the channel does not exist " * 10,
+        delivered_at=None,
+        dead_at=NOW,
+        ref=None,
+    )
+    console = Console(record=True, width=100, soft_wrap=True)
+    alert_views.print_alerts(
+        AlertListing(ALERTS, [], [row], short_ids([LONG]), NOW), console, ZONE, wide=False
+    )
+    (line,) = [x for x in console.export_text().splitlines() if "notification 7" in x]
+    assert line.startswith("dead notification 7 (post to #revenue-alignment, 5 attempt(s)): [/b]")
+    assert len(line) == 100 and line.endswith("…")
