@@ -12,6 +12,7 @@ the same numbers.
 from __future__ import annotations
 
 import io
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -167,12 +168,42 @@ def build_payload(
             "fingerprint": "summary/alerts",
             "severity": int(max((a.severity for a in firing), default=Severity.INFO)),
             "title": f"Open alerts: {len(firing)}",
-            "text": "\n".join(f"• [{a.severity}] {a.title}" for a in firing) or "none",
+            "text": open_alerts_text(firing),
             "mentions": [],
             "links": [],
         }
     )
     return {"title": f"Revenue alignment summary — {day:%A %d %B %Y}", "lines": lines}
+
+
+def open_alerts_text(firing: Sequence[Alert]) -> str:
+    """The firing alerts under what each is about (a goal, an SLA rule, a
+    source), so two goals' "MQLs 30% behind pace" can be told apart; the
+    most severe group first."""
+    groups: dict[str, list[Alert]] = defaultdict(list)
+    for alert in firing:
+        groups[_about(alert)].append(alert)
+    ordered = sorted(groups.items(), key=lambda g: (-max(a.severity for a in g[1]), g[0]))
+    blocks = [
+        "\n".join(
+            [f"{about}:"]
+            + [
+                f"• [{a.severity}] {a.title}"
+                for a in sorted(alerts, key=lambda a: (-a.severity, a.title))
+            ]
+        )
+        for about, alerts in ordered
+    ]
+    return "\n".join(blocks) or "none"
+
+
+def _about(alert: Alert) -> str:
+    subject = shown_name(alert.subject)
+    if alert.rule.startswith("sla-"):
+        return f"SLA {subject}"
+    if alert.rule == "source-stale":
+        return f"source {subject}"
+    return subject
 
 
 def _series(

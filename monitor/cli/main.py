@@ -28,9 +28,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+from sqlalchemy import Column
 
 from monitor import backtest as backtest_
-from monitor.cli import backtest_views, views
+from monitor.cli import alert_views, backtest_views, views
 from monitor.cli.progress import sync_bars
 from monitor.config import loader
 from monitor.config.types import parse_duration
@@ -306,7 +307,7 @@ def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None)
         if fmt == "json":
             extra = {
                 "sla": [result.to_dict() for _, result in evaluation.sla],
-                "alerts": views.alerts_json(app.alert_listing())["alerts"],
+                "alerts": alert_views.alerts_json(app.alert_listing(), app.config.zone)["alerts"],
             }
             extra["delivery_problem"] = app.queue_stats().problem
             extra["sources"] = {
@@ -548,12 +549,15 @@ def _replay_progress(total: int) -> Iterator[Callable[[int, int, datetime], None
 
 @main.group(invoke_without_command=True)
 @format_option
+@click.option("--wide", is_flag=True, help="Full fingerprints and times; no truncation.")
 @click.pass_context
-def alerts(ctx: click.Context, fmt: str) -> None:
-    """Open alerts, active silences, and notifications not delivered.
+def alerts(ctx: click.Context, fmt: str, wide: bool) -> None:
+    """Open alerts (with the short id `silence` takes), active silences, and
+    notifications not delivered. Times are in the configured time zone.
 
     \b
     Example:
+      alignmon alerts --wide
       alignmon alerts --format json
       alignmon alerts retry --dead
     """
@@ -563,9 +567,9 @@ def alerts(ctx: click.Context, fmt: str) -> None:
         app = _app(ctx)
         listing = app.alert_listing()
         if fmt == "json":
-            views.dump_json(views.alerts_json(listing), out)
+            views.dump_json(alert_views.alerts_json(listing, app.config.zone), out)
         else:
-            views.print_alerts(listing, out)
+            alert_views.print_alerts(listing, out, app.config.zone, wide=wide)
             problem = app.queue_stats().problem
             if problem:
                 tell(f"delivery paused: {problem}", style="red")
@@ -593,35 +597,115 @@ def alerts_retry(ctx: click.Context, row_id: int | None, all_dead: bool) -> None
         out.print(f"{count} notification(s) queued again")
 
 
-@main.command()
-@click.argument("matcher", metavar="FINGERPRINT")
-@click.option("--for", "duration", required=True, metavar="DURATION", help="e.g. 4h, 3d, 1w.")
-@click.option("--reason", required=True, help="Why; shown in `alignmon alerts`.")
-@click.pass_context
-def silence(ctx: click.Context, matcher: str, duration: str, reason: str) -> None:
-    """Mute an alert (a fingerprint, or a pattern like 'pacing/q1-*') for a while.
+class _AddByDefault(click.Group):
+    """``alignmon silence TARGET --for …`` (no subcommand) means ``silence
+    add``, as it always has."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["add", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=_AddByDefault)
+def silence() -> None:
+    """Mute alerts for a while (`add`, the default), list silences, lift one early.
 
     \b
     Example:
+      alignmon silence 3f9c2ab --for 4h --reason "fix deployed, waiting for sync"
+      alignmon silence list
+      alignmon silence expire 12
+    """
+
+
+@silence.command("add")
+@click.argument("matcher", metavar="TARGET")
+@click.option("--for", "duration", required=True, metavar="DURATION", help="e.g. 4h, 3d, 1w.")
+@click.option("--reason", required=True, help="Why; shown in `alignmon silence list`.")
+@click.option("--author", help="Who is muting it (default: your login name).")
+@click.pass_context
+def silence_add(
+    ctx: click.Context, matcher: str, duration: str, reason: str, author: str | None
+) -> None:
+    """Mute an alert (its id from `alignmon alerts`, its fingerprint, or a
+    pattern like 'pacing/q1-*') for a while.
+
+    \b
+    Example:
+      alignmon silence add 3f9c2ab --for 4h --reason "fix deployed"
       alignmon silence 'sla-breach/mql-follow-up/*' --for 3d --reason "rep on leave"
     """
     with errors_to_exit():
         if not matcher.strip():
             raise ConfigError(
-                "FINGERPRINT is empty: give an alert's fingerprint or a pattern like "
+                "TARGET is empty: give an alert's id or fingerprint, or a pattern like "
                 "'pacing/q1-*' (see `alignmon alerts`)"
             )
-        longest = int(getattr(silences.c.matcher.type, "length", 0) or 0)
-        if len(matcher) > longest:
-            raise ConfigError(f"FINGERPRINT is {len(matcher):,} characters; at most {longest}")
+        _at_most("TARGET", matcher, silences.c.matcher)
+        _at_most("--author", author or "", silences.c.created_by)
         if not reason.strip():
             raise ConfigError("--reason is empty: say why the alert is muted")
         span = _duration("--for", duration)
         app = _app(ctx)
-        expires = app.silence(matcher, span, reason)
-        out.print(
-            f"silenced {matcher!r} until {expires.astimezone(app.config.zone):%Y-%m-%d %H:%M %Z}"
+        target = alert_views.resolve_target(matcher, app.known_fingerprints())
+        added = app.silence(
+            target, span, reason, (author or "").strip() or alert_views.login_name()
         )
+        done, warning = alert_views.added_lines(added, app.config.zone)
+        out.print(Text(done))
+        if warning:
+            err.print(Text.assemble(("warning: ", "yellow"), warning))
+
+
+def _at_most(name: str, value: str, column: Column[Any]) -> None:
+    longest = int(getattr(column.type, "length", 0) or 0)
+    if len(value) > longest:
+        raise ConfigError(f"{name} is {len(value):,} characters; at most {longest}")
+
+
+@silence.command("list")
+@format_option
+@click.option("--wide", is_flag=True, help="Full matchers and times; no truncation.")
+@click.pass_context
+def silence_list(ctx: click.Context, fmt: str, wide: bool) -> None:
+    """Active silences, and those ended in the last 7 days.
+
+    \b
+    Example:
+      alignmon silence list --format json
+    """
+    with errors_to_exit():
+        app = _app(ctx)
+        found, now = app.list_silences(), app.clock()
+        if fmt == "json":
+            payload = {
+                "silences": [alert_views.silence_json(s, now, app.config.zone) for s in found]
+            }
+            views.dump_json(payload, out)
+        else:
+            alert_views.print_silences(found, now, out, app.config.zone, wide=wide)
+
+
+@silence.command("expire")
+@click.argument("silence_id", metavar="ID", type=int)
+@click.pass_context
+def silence_expire(ctx: click.Context, silence_id: int) -> None:
+    """Lift a silence now: from the next evaluation its alerts are told as
+    if it had run out (one that fired under it is announced).
+
+    \b
+    Example:
+      alignmon silence expire 12
+    """
+    with errors_to_exit():
+        app = _app(ctx)
+        expired = app.expire_silence(silence_id)
+        if expired is None:
+            raise click.UsageError(
+                f"there is no silence {silence_id}; `alignmon silence list` shows them"
+            )
+        out.print(Text(alert_views.expired_line(expired, app.config.zone)))
 
 
 @main.command()

@@ -22,10 +22,9 @@ from monitor.interfaces import RATE_STAGES, Severity
 from monitor.judge.format import ago, amount, count, percent, rate_label
 from monitor.judge.report import GoalReport, StageReport, finding_dict
 from monitor.judge.sla import SlaResult, State
-from monitor.service.app import AlertListing
 
 _RATE_LABEL = {name: rate_label(*stages) for name, stages in RATE_STAGES.items()}
-_SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
+SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 
 
 def dump_json(payload: Any, console: Console) -> None:
@@ -185,7 +184,7 @@ def print_findings(
         return
     console.print(f"[bold]{heading} ({len(findings)})[/bold]")
     for finding in sorted(findings, key=lambda f: (-f.severity, f.fingerprint)):
-        style = _SEVERITY_STYLE[finding.severity]
+        style = SEVERITY_STYLE[finding.severity]
         console.print(
             Text.assemble((f"  {str(finding.severity).upper():9}", style), (finding.title, "bold"))
         )
@@ -207,94 +206,6 @@ def status_json(evaluation: Evaluation, extra: dict[str, Any] | None = None) -> 
     payload["waiting"] = dict(evaluation.waiting)
     payload.update(extra or {})
     return payload
-
-
-def _notification_states(listing: AlertListing) -> dict[str, str]:
-    """fingerprint → "dead" or "queued", for alerts whose latest
-    notification is not delivered."""
-    states: dict[str, str] = {}
-    for row in listing.outbox:  # in id order: the latest row wins
-        for fingerprint in row.fingerprints:
-            states[fingerprint] = "dead" if row.dead_at else "queued"
-    return states
-
-
-def alerts_json(listing: AlertListing) -> dict[str, Any]:
-    """``alignmon alerts --format json``, and the ``alerts`` of ``status``.
-    ``notification``: "delivered", "queued" or "dead" — an alert whose notice
-    died was decided but never heard."""
-    undelivered = _notification_states(listing)
-    return {
-        "alerts": [
-            {
-                "fingerprint": a.fingerprint,
-                "state": a.state,
-                "severity": str(a.severity),
-                "title": a.title,
-                "since": (a.fired_at or a.first_seen_at).isoformat(),
-                "notified_at": a.notified_at.isoformat() if a.notified_at else None,
-                "notification": (
-                    undelivered.get(a.fingerprint, "delivered") if a.notified_at else None
-                ),
-            }
-            for a in listing.alerts
-        ],
-        "silences": [
-            {"matcher": s.matcher, "reason": s.reason, "expires_at": s.expires_at.isoformat()}
-            for s in listing.silences
-        ],
-        "outbox": [
-            {
-                "id": r.id,
-                "kind": r.kind,
-                "channel": r.channel,
-                "attempts": r.attempts,
-                "state": "dead" if r.dead_at else "queued",
-                "last_error": r.last_error,
-                "created_at": r.created_at.isoformat(),
-            }
-            for r in listing.outbox
-        ],
-    }
-
-
-def print_alerts(listing: AlertListing, console: Console) -> None:
-    shown = alerts_json(listing)
-    alerts = shown["alerts"]
-    if not alerts:
-        console.print("[green]No open alerts.[/green]")
-    else:
-        table = Table(title="Open alerts", title_justify="left")
-        for column in ("state", "severity", "fingerprint", "title", "since", "notified"):
-            table.add_column(column)
-        for a in alerts:
-            style = _SEVERITY_STYLE[Severity[a["severity"].upper()]]
-            table.add_row(
-                a["state"],
-                Text(a["severity"], style=style),
-                a["fingerprint"],
-                a["title"],
-                a["since"][:16],
-                _notified(a),
-            )
-        console.print(table)
-    for s in shown["silences"]:
-        console.print(f"silenced: {s['matcher']} until {s['expires_at'][:16]} — {s['reason']}")
-    for row in shown["outbox"]:
-        detail = f": {row['last_error']}" if row["last_error"] else ""
-        console.print(
-            f"[{'red' if row['state'] == 'dead' else 'yellow'}]{row['state']}[/] "
-            f"notification {row['id']} ({row['kind']} to {row['channel']}, "
-            f"{row['attempts']} attempt(s)){detail}"
-        )
-
-
-def _notified(alert: dict[str, Any]) -> Text:
-    if alert["notification"] == "dead":
-        return Text("dead: not delivered", style="red")
-    if alert["notification"] == "queued":
-        return Text("queued", style="yellow")
-    return Text((alert["notified_at"] or "—")[:16])
 
 
 def _minutes(seconds: float | None) -> str:

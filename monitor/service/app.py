@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.registry import create as create_connector
-from monitor import backtest, dispatch, outbox
+from monitor import backtest, dispatch, outbox, silences
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.errors import AlignmonError, ConfigError
@@ -23,6 +23,7 @@ from monitor.evaluate import Evaluation, evaluate
 from monitor.findings import Alert
 from monitor.interfaces import Clock, Connector, Notifier, Progress, Severity, utc_now
 from monitor.notifiers import create_notifier
+from monitor.short_ids import short_ids
 from monitor.store import Store
 from monitor.store.alerts import Silence
 from monitor.store.outbox import OutboxRow
@@ -42,11 +43,14 @@ class QueueStats:
 @dataclass(frozen=True)
 class AlertListing:
     """Open alerts (most severe first), silences in force, and
-    notifications queued or dead."""
+    notifications queued or dead, at ``now``. ``ids``: each alert's short
+    id (monitor/short_ids.py)."""
 
     alerts: list[Alert]
     silences: list[Silence]
     outbox: list[OutboxRow]
+    ids: dict[str, str]
+    now: datetime
 
 
 class App:
@@ -226,11 +230,21 @@ class App:
         with self.store.transaction() as tx:
             return tx.requeue_dead(row_id, self.clock())
 
-    def silence(self, matcher: str, span: timedelta, reason: str) -> datetime:
-        now = self.clock()
+    def silence(
+        self, matcher: str, span: timedelta, reason: str, created_by: str | None = None
+    ) -> silences.Added:
+        return silences.add(self.store, matcher, span, reason, self.clock(), created_by)
+
+    def list_silences(self) -> list[Silence]:
+        """Active silences and those ended lately (``silences.RECENT``)."""
+        return silences.listed(self.store, self.clock())
+
+    def expire_silence(self, silence_id: int) -> silences.Expired | None:
+        return silences.expire(self.store, silence_id, self.clock())
+
+    def known_fingerprints(self) -> list[str]:
         with self.store.transaction() as tx:
-            tx.add_silence(matcher, reason, now, now + span)
-        return now + span
+            return tx.alert_fingerprints()
 
     def alert_listing(self) -> AlertListing:
         """What `alignmon alerts` shows: open alerts, silences, and
@@ -239,7 +253,11 @@ class App:
         with self.store.transaction() as tx:
             open_alerts = sorted(tx.alerts().values(), key=lambda a: (-a.severity, a.fingerprint))
             return AlertListing(
-                open_alerts, tx.silences(now), tx.outbox_rows(undelivered_only=True)
+                open_alerts,
+                tx.silences(now),
+                tx.outbox_rows(undelivered_only=True),
+                short_ids(tx.alert_fingerprints()),
+                now,
             )
 
     def close(self) -> None:

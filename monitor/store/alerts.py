@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from monitor.findings import Alert, Closure
 from monitor.interfaces import Severity
@@ -32,13 +32,16 @@ _ALERTS_LOCK = 0x616C_6967  # "alig"
 @dataclass(frozen=True, slots=True)
 class Silence:
     """Alerts whose fingerprint ``matcher`` matches (exactly or as a shell
-    pattern) are not announced until ``expires_at``."""
+    pattern) are not announced until ``expires_at`` (moved to the moment it
+    was lifted, for a silence expired early). ``created_by``: who added it,
+    when known."""
 
     id: int
     matcher: str
     reason: str
     created_at: datetime
     expires_at: datetime
+    created_by: str | None = None
 
 
 class AlertRows:
@@ -81,6 +84,19 @@ class AlertRows:
                     set_={k: v for k, v in row.items() if k != "fingerprint"},
                 )
             )
+
+    def alerts_since(self, since: datetime) -> list[Alert]:
+        """Open alerts and those closed at or after ``since``: what a new
+        silence is checked against."""
+        query = select(alerts).where(
+            or_(alerts.c.state != "resolved", alerts.c.resolved_at >= since)
+        )
+        return [_alert(row) for row in self._conn.execute(query).mappings()]
+
+    def alert_fingerprints(self) -> list[str]:
+        """Every remembered fingerprint, closed ones included: short ids are
+        unique among these."""
+        return list(self._conn.execute(select(alerts.c.fingerprint)).scalars())
 
     def forget_alerts(self, fingerprints: Sequence[str]) -> None:
         if fingerprints:
@@ -145,13 +161,49 @@ class AlertRows:
         ).mappings()
         return [Silence(**row) for row in rows]
 
-    def add_silence(self, matcher: str, reason: str, now: datetime, expires_at: datetime) -> int:
+    def silences_ending_after(self, since: datetime) -> list[Silence]:
+        """Silences in force after ``since``: the active ones and those that
+        ended since then, latest to end first."""
+        rows = self._conn.execute(
+            select(silences)
+            .where(silences.c.expires_at > since)
+            .order_by(silences.c.expires_at.desc(), silences.c.id.desc())
+        ).mappings()
+        return [Silence(**row) for row in rows]
+
+    def silence(self, silence_id: int) -> Silence | None:
+        row = self._conn.execute(select(silences).where(silences.c.id == silence_id)).mappings()
+        found = row.one_or_none()
+        return None if found is None else Silence(**found)
+
+    def add_silence(
+        self,
+        matcher: str,
+        reason: str,
+        now: datetime,
+        expires_at: datetime,
+        created_by: str | None = None,
+    ) -> int:
         result = self._conn.execute(
             insert(silences)
-            .values(matcher=matcher, reason=reason, created_at=now, expires_at=expires_at)
+            .values(
+                matcher=matcher,
+                reason=reason,
+                created_at=now,
+                expires_at=expires_at,
+                created_by=created_by,
+            )
             .returning(silences.c.id)
         )
         return int(result.scalar_one())
+
+    def end_silence(self, silence_id: int, now: datetime) -> None:
+        """Lift a silence at ``now``, as Alertmanager expires one: its end
+        moves to now, so from the next evaluation its alerts are told as
+        they would be had it ended on its own."""
+        self._conn.execute(
+            update(silences).where(silences.c.id == silence_id).values(expires_at=now)
+        )
 
 
 def _alert(row: Any) -> Alert:

@@ -253,6 +253,7 @@ silences = Table(
     Column("reason", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    Column("created_by", String(200), nullable=True),
 )
 
 leases = Table(

@@ -138,3 +138,37 @@ def test_every_command_has_help_with_an_example(name: str, command: click.Comman
     assert command.help and "Example:" in command.help, f"`alignmon {name}` help has no example"
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert f"alignmon {name}" in readme, f"`alignmon {name}` is not documented in README.md"
+
+
+def test_alerts_to_silence_loop_by_short_id(tmp_path: Path) -> None:
+    """As with amtool: read an id off `alerts` (100 columns), silence it, see
+    the silence on the alert, list it, lift it; a silence that matches
+    nothing is made with a warning saying what it was checked against."""
+    assert alignmon("run", "--once", cwd=tmp_path).returncode == 0
+    table = alignmon("alerts", cwd=tmp_path, env={"COLUMNS": "100"})
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].startswith("Open alerts (times in America/New_York)")
+    assert max(len(line) for line in lines) <= 100
+    first = json.loads(alignmon("alerts", "--format", "json", cwd=tmp_path).stdout)["alerts"][0]
+    assert first["id"] in table.stdout and first["fingerprint"] not in table.stdout
+
+    made = alignmon("silence", first["id"], "--for", "2h", "--reason", "on it", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith(f"silence 1: {first['fingerprint']!r} until ")
+    assert "warning" not in made.stderr
+    after = json.loads(alignmon("alerts", "--format", "json", cwd=tmp_path).stdout)["alerts"][0]
+    assert after["silenced_by"] == [1] and after["silenced_until"].endswith("-05:00")
+    assert "#1" in alignmon("alerts", cwd=tmp_path, env={"COLUMNS": "100"}).stdout
+
+    typo = alignmon("silence", "pacnig/*", "--for", "1h", "--reason", "x", cwd=tmp_path)
+    assert typo.returncode == 0
+    assert "'pacnig/*' matches none of the" in typo.stderr and "open or closed" in typo.stderr
+
+    listed = json.loads(alignmon("silence", "list", "--format", "json", cwd=tmp_path).stdout)
+    assert [(s["id"], s["state"]) for s in listed["silences"]] == [(2, "active"), (1, "active")]
+    lifted = alignmon("silence", "expire", "1", cwd=tmp_path)
+    assert lifted.returncode == 0 and "lifted" in lifted.stdout
+    listed = json.loads(alignmon("silence", "list", "--format", "json", cwd=tmp_path).stdout)
+    assert [(s["id"], s["state"]) for s in listed["silences"]] == [(2, "active"), (1, "expired")]
+    assert alignmon("silence", "expire", "9", cwd=tmp_path).returncode == 2

@@ -134,7 +134,27 @@ def test_an_empty_or_overlong_silence_is_refused(tmp_path: Path, matcher: str) -
         cwd=tmp_path,
         env={"T": "xoxb-1"},
     )
-    assert "FINGERPRINT is" in one_line(result, 2)
+    assert "TARGET is" in one_line(result, 2)
+
+
+def test_an_overlong_silence_author_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "alignmon.yaml"
+    config.write_text(DEMO.format(db=tmp_path / "a.db", token="${T}"))
+    result = alignmon(
+        "--config",
+        str(config),
+        "silence",
+        "pacing/*",
+        "--for",
+        "1h",
+        "--reason",
+        "r",
+        "--author",
+        "a" * 201,
+        cwd=tmp_path,
+        env={"T": "xoxb-1"},
+    )
+    assert "--author is 201 characters; at most 200" in one_line(result, 2)
 
 
 # -- files written and read ---------------------------------------------------

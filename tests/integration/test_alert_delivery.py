@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from monitor import dispatch
-from monitor.cli import views
+from monitor.cli import alert_views
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.findings import Finding, fingerprint
@@ -354,6 +354,58 @@ def test_silence_holds_until_it_expires(tmp_path: Path, slack: FakeSlack) -> Non
     app.close()
 
 
+def test_an_expired_silence_lets_its_alerts_be_told(database: str, slack: FakeSlack) -> None:
+    """Lifted early, a silence stops holding back at once: the alert that
+    fired under it is announced at the next evaluation, not in three days."""
+    clock = Clock(T0)
+    app = make_app(database, slack, clock)
+    added = app.silence("commitment-gap/*", timedelta(days=3), "planning week", "ana")
+    record(app, [gap("q1")])
+    assert app.deliver().sent == 0
+    clock.advance(minutes=10)
+    expired = app.expire_silence(added.silence.id)
+    assert expired is not None and expired.lifted
+    (listed,) = app.list_silences()
+    assert (listed.expires_at, listed.created_by) == (clock.now, "ana")
+    clock.advance(minutes=1)
+    record(app, [gap("q1")])
+    assert app.deliver().sent == 1
+    assert "commitment below plan" in posts(slack)[0]["text"]
+    again = app.expire_silence(added.silence.id)
+    assert again is not None and not again.lifted
+    assert app.expire_silence(added.silence.id + 1) is None
+    app.close()
+
+
+def test_a_new_silence_is_checked_against_open_and_recent_alerts(
+    database: str, slack: FakeSlack
+) -> None:
+    """It reports the alerts it matches, open or closed in the last week;
+    one matching nothing is still made. Silences ended over a week ago are
+    no longer listed."""
+    clock = Clock(T0)
+    app = make_app(database, slack, clock)
+    old = app.silence("nothing/*", timedelta(hours=1), "long ago")
+    record(app, [gap("q1"), gap("q2")])
+    clock.advance(hours=1)
+    record(app, [gap("q2")])  # q1 closes
+    clock.advance(days=7)
+    record(app, [gap("q2"), gap("q3")])
+    clock.advance(minutes=1)
+    record(app, [gap("q2")])  # q3 closes; q1 closed 7 days and a minute ago
+    everything = app.silence("commitment-gap/*", timedelta(hours=1), "all")
+    assert [a.subject for a in everything.matched] == ["q2", "q3"]
+    assert everything.checked == 2
+    closed = app.silence("commitment-gap/q3", timedelta(hours=1), "closed one")
+    assert [a.state for a in closed.matched] == ["resolved"]
+    too_old = app.silence("commitment-gap/q1", timedelta(hours=1), "closed long ago")
+    assert (too_old.matched, too_old.checked) == ([], 2)
+    listed = [s.id for s in app.list_silences()]
+    assert old.silence.id not in listed
+    assert too_old.silence.id in listed
+    app.close()
+
+
 def test_quiet_hours_defer_and_never_drop(tmp_path: Path, slack: FakeSlack) -> None:
     clock = Clock(datetime(2026, 11, 16, 20, 0, tzinfo=UTC))
     app = make_app(
@@ -376,7 +428,7 @@ def test_rejected_message_is_dead_and_listed(tmp_path: Path, slack: FakeSlack) -
     slack.error_next("channel_not_found", method="chat.postMessage")
     record(app, [gap("q1")])
     assert app.deliver().dead == 1
-    (row,) = views.alerts_json(app.alert_listing())["outbox"]
+    (row,) = alert_views.alerts_json(app.alert_listing(), app.config.zone)["outbox"]
     assert row["state"] == "dead"
     assert "channel" in row["last_error"]
     app.close()

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from monitor.cli import views
+from monitor.cli import alert_views
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.errors import SourceActionNeeded, SourceRetry
@@ -708,14 +708,14 @@ def test_dead_notifications_show_as_dead_and_retry_requeues_them(
     assert app.deliver().retried == 1
     clock.advance(hours=25)  # past alerts.give_up_after
     assert app.deliver().dead == 1
-    (alert,) = views.alerts_json(app.alert_listing())["alerts"]
+    (alert,) = alert_views.alerts_json(app.alert_listing(), app.config.zone)["alerts"]
     assert alert["notification"] == "dead", "an alert whose notice died is not shown as notified"
     slack.restore_token()
     assert app.deliver().sent == 0, "dead rows stay dead until asked"
     assert app.retry_dead(None) == 1
     assert app.deliver().sent == 1
     assert app.alert_listing().outbox == []
-    (alert,) = views.alerts_json(app.alert_listing())["alerts"]
+    (alert,) = alert_views.alerts_json(app.alert_listing(), app.config.zone)["alerts"]
     assert alert["notification"] == "delivered"
     assert len(posts(slack)) == 1
     app.close()

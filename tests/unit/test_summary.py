@@ -13,6 +13,8 @@ from monitor import summary
 from monitor.config.file import Config
 from monitor.evaluate import Evaluation
 from monitor.facts import FunnelFacts
+from monitor.findings import Alert
+from monitor.interfaces import Severity
 from monitor.judge.reconciler import evaluate_goal
 from tests.unit.judge.test_forecast import FRIDAY, PERIOD, learnable, midnight
 
@@ -115,3 +117,40 @@ def test_no_band_once_the_period_is_over() -> None:
 
 def test_the_chart_is_a_png() -> None:
     assert summary.chart(CONFIG, evaluation(midnight(FRIDAY)))[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_open_alerts_are_listed_under_their_goal() -> None:
+    """Two goals' alerts with the same title can be told apart; SLA and
+    source alerts are named as such; the most severe group comes first."""
+    now = midnight(FRIDAY)
+
+    def firing(rule: str, subject: str, title: str, severity: Severity) -> Alert:
+        return Alert(
+            fingerprint=f"{rule}/{subject}",
+            rule=rule,  # type: ignore[arg-type]
+            subject=subject,
+            source="crm",
+            severity=severity,
+            state="firing",
+            consecutive=1,
+            title=title,
+            text="",
+            channel=None,
+            first_seen_at=now,
+            last_seen_at=now,
+        )
+
+    alerts = [
+        firing("pacing", "q1-emea", "MQLs 30% behind pace", Severity.WARNING),
+        firing("pacing", "q1-us", "MQLs 30% behind pace", Severity.CRITICAL),
+        firing("sla-breach", "mql-follow-up", "Ines: 1 MQL late", Severity.CRITICAL),
+        firing("source-stale", "hubspot", "Source hubspot is stale", Severity.WARNING),
+    ]
+    payload = summary.build_payload(CONFIG, evaluation(now), alerts)
+    (line,) = [x for x in payload["lines"] if x["fingerprint"] == "summary/alerts"]
+    assert line["text"] == (
+        "SLA mql-follow-up:\n• [critical] Ines: 1 MQL late\n"
+        "q1-us:\n• [critical] MQLs 30% behind pace\n"
+        "q1-emea:\n• [warning] MQLs 30% behind pace\n"
+        "source hubspot:\n• [warning] Source hubspot is stale"
+    )
