@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_core import core_schema
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 #: Longer than any sync interval, SLA window or look-back needs; instants
 #: computed from a longer one would leave the calendar (year 1 to 9999).
@@ -85,13 +86,16 @@ def clean_secret(value: Any) -> Any:
 
 
 def parse_duration(value: Any) -> timedelta:
-    """``"15m"``, ``"4h"``, ``"3d"``, ``"1w"`` or a number of seconds."""
+    """``"30s"``, ``"15m"``, ``"4h"``, ``"3d"`` or ``"1w"``. A bare number is
+    refused: it once meant seconds, and ``every: 15`` read as 15 seconds
+    hammers the CRM when 15 minutes was meant."""
     if isinstance(value, timedelta):
         return value
+    number = _bare_number(value)
+    if number is not None:
+        raise ValueError(f"{number} what? write {number}m (or {number}s, {number}h, {number}d)")
     seconds: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value
-    elif isinstance(value, str):
+    if isinstance(value, str):
         match = _DURATION.match(value)
         if match:
             seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
@@ -103,6 +107,17 @@ def parse_duration(value: Any) -> timedelta:
     if duration <= timedelta(0):  # also what rounds to zero microseconds
         raise ValueError("a duration must be positive")
     return duration
+
+
+def _bare_number(value: Any) -> str | None:
+    """A positive number written without a unit (``15``, ``"15"``), as the
+    user wrote it; None for anything else."""
+    if isinstance(value, str) and _NUMBER.match(value):
+        return value.strip()
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and math.isfinite(value) and value > 0:
+        return f"{value:g}"
+    return None
 
 
 def format_duration(value: timedelta) -> str:
