@@ -33,6 +33,7 @@ from rich.text import Text
 from monitor import backtest as backtest_
 from monitor.cli import backtest_views, views
 from monitor.config import loader
+from monitor.config.database import shown_database
 from monitor.config.types import parse_duration
 from monitor.errors import AlignmonError, ConfigError, SourceError, StoreError
 from monitor.evaluate import parse_as_of
@@ -304,6 +305,7 @@ def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None)
                 "alerts": views.alerts_json(app.alert_listing())["alerts"],
             }
             extra["delivery_problem"] = app.queue_stats().problem
+            extra["database"] = shown_database(app.config.database)
             extra["sources"] = {
                 name: {
                     "last_attempt_at": st.last_attempt_at.isoformat()
@@ -322,6 +324,7 @@ def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None)
             problem = app.queue_stats().problem
             if problem:
                 out.print(Text(f"Delivery paused: {problem}", style="red"))
+            out.print(Text(f"database: {shown_database(app.config.database)}", style="dim"))
         exit_for(evaluation.findings, fail_on)
 
 
@@ -647,7 +650,10 @@ def check(ctx: click.Context) -> None:
     with errors_to_exit():
         app = _app(ctx)
         out.print(f"[green]✓[/green] config {app.loaded.path} is valid")
-        out.print(f"[green]✓[/green] database reachable, schema current ({app.store.dialect})")
+        out.print(
+            f"[green]✓[/green] database {escape(shown_database(app.config.database))} reachable, "
+            "schema current"
+        )
         checks: list[tuple[str, Callable[[], list[CheckResult]]]] = [
             (name, app.connector(name).check) for name in app.config.sources
         ]
