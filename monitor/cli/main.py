@@ -32,8 +32,10 @@ from rich.text import Text
 
 from monitor import backtest as backtest_
 from monitor.cli import backtest_views, views
+from monitor.cli.config_commands import config_group
 from monitor.config import loader
 from monitor.config.database import shown_database
+from monitor.config.schema import SCHEMA_FILE, schema_text
 from monitor.config.types import parse_duration
 from monitor.errors import AlignmonError, ConfigError, SourceError, StoreError
 from monitor.evaluate import parse_as_of
@@ -682,7 +684,7 @@ def check(ctx: click.Context) -> None:
 @click.argument("path", default="alignmon.yaml", metavar="[PATH]")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: str, force: bool) -> None:
-    """Write a commented starter config.
+    """Write a commented starter config, and its JSON Schema next to it.
 
     \b
     Example:
@@ -692,14 +694,20 @@ def init(path: str, force: bool) -> None:
     if target.exists() and not force:
         err.print(f"[red]{escape(path)} exists[/red]; pass --force to overwrite it")
         sys.exit(EXIT_CONFIG)
+    schema = target.with_name(SCHEMA_FILE)
     try:
         target.write_text(loader.starter_text(), encoding="utf-8")
+        schema.write_text(schema_text(), encoding="utf-8")
     except OSError as exc:
         err.print(f"[red]config error:[/red] cannot write {escape(path)}: {exc.strerror or exc}")
         sys.exit(EXIT_CONFIG)
     out.print(
-        f"wrote {path}: edit the sources and goals, then run `alignmon --config {path} check`"
+        f"wrote {path} (and {schema}, for editors that complete and check it): edit the "
+        f"sources and goals, then run `alignmon --config {path} check`"
     )
+
+
+main.add_command(config_group)
 
 
 @main.group()

@@ -25,6 +25,7 @@ from pydantic import (
     PlainSerializer,
     SecretStr,
     ValidationInfo,
+    WithJsonSchema,
 )
 from pydantic_core import core_schema
 
@@ -38,9 +39,13 @@ MAX_DURATION = timedelta(days=3650)
 
 class StrictModel(BaseModel):
     """Unknown keys are errors; models are immutable once loaded; ``.inf``
-    and ``.nan`` are not numbers any setting can use."""
+    and ``.nan`` are not numbers any setting can use. The docstring under a
+    field is its description in the config's JSON Schema
+    (``alignmon config schema``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
 
 class Secret(SecretStr):
@@ -209,10 +214,20 @@ TimeZoneName = Annotated[str, AfterValidator(check_zone)]
 HttpsUrl = Annotated[str, AfterValidator(check_https)]
 HttpUrl = Annotated[str, AfterValidator(check_http_url)]
 Duration = Annotated[
-    timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*\d+(\.\d+)?\s*(s|m|h|d|w)\s*$",
+            "examples": ["30s", "15m", "4h", "3d", "1w"],
+        }
+    ),
 ]
 ClockTime = Annotated[
     time,
     BeforeValidator(parse_clock),
     PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "examples": ["09:00"]}),
 ]
