@@ -699,7 +699,8 @@ def init(path: str, force: bool) -> None:
         target.write_text(loader.starter_text(), encoding="utf-8")
         schema.write_text(schema_text(), encoding="utf-8")
     except OSError as exc:
-        err.print(f"[red]config error:[/red] cannot write {escape(path)}: {exc.strerror or exc}")
+        failed = escape(str(exc.filename or path))
+        err.print(f"[red]config error:[/red] cannot write {failed}: {exc.strerror or exc}")
         sys.exit(EXIT_CONFIG)
     out.print(
         f"wrote {path} (and {schema}, for editors that complete and check it): edit the "
