@@ -23,10 +23,15 @@ class DemoSource(SourceBase):
     """
 
     kind: Literal["demo"]
+    """demo: a generated CRM history, for trying alignmon without a CRM."""
     seed: int = 7
+    """Random seed: the same seed gives the same history."""
     months: int = Field(default=9, ge=1, le=36)
+    """Months of history to generate, up to now."""
     crm_url: str = "https://crm.example.com"
+    """Base URL of the record links in messages."""
     timezone: TimeZoneName = "America/New_York"
+    """The demo company's local time zone."""
 
     @field_validator("segments")
     @classmethod

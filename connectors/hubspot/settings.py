@@ -61,15 +61,19 @@ class StageDates(StrictModel):
     copied to the person for cohort rates (won deals come from deals)."""
 
     lead: tuple[str, ...] = ("hs_v2_date_entered_lead", "hs_lifecyclestage_lead_date")
+    """Contact properties holding when it became a lead, tried in order."""
     mql: tuple[str, ...] = (
         "hs_v2_date_entered_marketingqualifiedlead",
         "hs_lifecyclestage_marketingqualifiedlead_date",
     )
+    """Contact properties holding when it became an MQL, tried in order."""
     sql: tuple[str, ...] = (
         "hs_v2_date_entered_salesqualifiedlead",
         "hs_lifecyclestage_salesqualifiedlead_date",
     )
+    """Contact properties holding when it became an SQL, tried in order."""
     won: tuple[str, ...] = ("hs_v2_date_entered_customer", "hs_lifecyclestage_customer_date")
+    """Contact properties holding when it became a customer, tried in order."""
 
 
 class HubSpotSource(SourceBase):
@@ -88,23 +92,42 @@ class HubSpotSource(SourceBase):
     """
 
     kind: Literal["hubspot"]
+    """hubspot: a HubSpot portal reached with a private-app token."""
     token: Secret
+    """Private-app token, best as ${HUBSPOT_TOKEN}."""
     api_url: HttpUrl = DEFAULT_API_URL
+    """HubSpot API base URL."""
     portal_id: int | None = None
+    """Your portal (hub) id, for record links in Slack messages."""
     app_url: str = DEFAULT_APP_URL
+    """HubSpot app base URL, for record links."""
     requests_per_second: float = Field(default=4.0, ge=MIN_REQUESTS_PER_SECOND, le=100)
+    """Request pace, within HubSpot's rate limits."""
 
     stage_dates: StageDates = StageDates()
+    """Contact properties holding the instant each stage was entered."""
     lead_fallback: str | None = "createdate"
+    """Property used as the lead date when no lead date is set (null: none)."""
     not_leads: tuple[str, ...] = ("subscriber",)
+    """Lifecycle stages whose contacts are not leads, e.g. [subscriber]."""
     first_touch: str | None = "hs_sa_first_engagement_date"
+    """Property holding the owner's first sales engagement (null: no SLA clock)."""
     assigned: str | None = "hubspot_owner_assigneddate"
+    """Property holding when the current owner was assigned (null: none)."""
     deal_amount: str = "amount"
+    """Deal property holding the amount."""
     deal_won_date: str = "closedate"
+    """Deal property holding the close date."""
     visits: bool = False
+    """Read daily website sessions for the visits stage (needs the business-intelligence scope)."""
     visits_backfill_days: int = Field(default=365, ge=1, le=3650)
+    """Days of website sessions read on the first sync."""
 
     lookback: Duration = timedelta(minutes=5)
+    """How far before the cursor an incremental sync re-reads, e.g. 5m."""
     timeout: Duration = timedelta(seconds=30)
+    """How long to wait for one HubSpot request, e.g. 30s."""
     retries: int = Field(default=5, ge=0, le=20)
+    """Retries of a failed request before the sync fails."""
     retry_backoff: Duration = timedelta(seconds=1)
+    """First wait between retries, doubled each time, e.g. 1s."""

@@ -67,14 +67,23 @@ class SalesforceAuth(StrictModel):
     """
 
     session_id: Secret | None = None
+    """A session id a person obtained (cannot be renewed)."""
     username: str | None = None
+    """Salesforce username of the integration user."""
     password: Secret | None = None
+    """Password, best as ${SF_PASSWORD}."""
     security_token: Secret | None = None
+    """Security token appended to the password, best as ${SF_SECURITY_TOKEN}."""
     consumer_key: str | None = None
+    """Connected app's consumer key (OAuth flows)."""
     consumer_secret: Secret | None = None
+    """Connected app's consumer secret, best as ${SF_CONSUMER_SECRET}."""
     private_key_file: str | None = None
+    """Path of the private key for the JWT bearer flow."""
     login_url: HttpsUrl = "https://login.salesforce.com"
+    """Where to log in: https://login.salesforce.com, https://test.salesforce.com or your My Domain."""
     audience: str | None = None
+    """JWT audience; default: the login server."""
 
     @model_validator(mode="after")
     def _one_flow(self) -> SalesforceAuth:
@@ -144,14 +153,23 @@ class LeadFields(StrictModel):
     earliest completed Task or Event on the lead."""
 
     sobject: ApiName = "Lead"
+    """The object holding leads."""
     lead_at: ApiName = "CreatedDate"
+    """Datetime field of when the record became a lead."""
     mql_at: ApiName | None = None
+    """Datetime field stamped when the lead became an MQL."""
     sql_at: ApiName | None = None
+    """Datetime field stamped when the lead became an SQL."""
     first_touch_at: Literal["activities"] | ApiName | None = None
+    """Datetime field of the first touch, or activities (earliest completed Task or Event)."""
     assigned_at: ApiName | None = None
+    """Datetime field of when the current owner was assigned."""
     status: ApiName = "Status"
+    """Picklist field holding the lead's status."""
     status_stages: dict[Literal["mql", "sql"], tuple[str, ...]] = Field(default_factory=dict)
+    """Status values that mean a stage, e.g. {mql: [Working], sql: [Qualified]}."""
     status_at: ApiName | None = None
+    """Datetime field stamped when Status changes (needed with status_stages)."""
 
     @model_validator(mode="after")
     def _status_needs_time(self) -> LeadFields:
@@ -170,10 +188,15 @@ class DealFields(StrictModel):
     SQL instant; it is stored, but SQLs are counted from leads."""
 
     sobject: ApiName = "Opportunity"
+    """The object holding deals."""
     won: ApiName = "IsWon"
+    """Checkbox field that is true for a won deal."""
     won_at: ApiName = "CloseDate"
+    """Date field of when the deal was won."""
     amount: ApiName = "Amount"
+    """Field holding the deal amount (a number, or text holding one)."""
     sql_at: ApiName | None = None
+    """Field stamped on the deal as its SQL instant, e.g. CreatedDate (optional)."""
 
 
 class SalesforceSource(SourceBase):
@@ -183,22 +206,37 @@ class SalesforceSource(SourceBase):
     page goes through Bulk API 2.0 (None: never)."""
 
     kind: Literal["salesforce"]
+    """salesforce: a Salesforce org."""
     # The client library builds every URL as https://<host>; saying so here
     # beats a TLS error against a plain-HTTP proxy later.
     instance_url: HttpsUrl
+    """Your org's URL, e.g. https://acme.my.salesforce.com."""
     auth: SalesforceAuth
+    """One login flow: session_id; username + password; OAuth username-password; JWT; or client credentials."""
     api_version: str = Field(default="59.0", pattern=r"^\d{2,3}\.0$")
+    """REST API version, e.g. "59.0"."""
     fields: LeadFields = Field(default_factory=LeadFields)
+    """Where each person stage lives on the Lead."""
     deal_fields: DealFields = Field(default_factory=DealFields)
+    """Where a won deal lives on the Opportunity."""
     ca_bundle: str | None = None
+    """Path of a CA bundle for a TLS-inspecting proxy."""
     quota_guard: float = Field(default=0.8, gt=0, le=1)
+    """Stop syncing before this share of the org's daily API allowance is used."""
     page_size: int = Field(default=2000, ge=200, le=2000)
+    """Records per query page."""
     bulk_threshold: int | None = Field(default=20_000, ge=0)
+    """Rows after the first page above which Bulk API 2.0 is used (null: never)."""
     bulk_page_size: int = Field(default=50_000, ge=1000)
+    """Records per Bulk API result page."""
     bulk_poll_seconds: int = Field(default=5, ge=0, le=300)
+    """Seconds between polls of a Bulk API job."""
     look_back: Duration | None = timedelta(minutes=2)
+    """How far before the cursor an incremental sync re-reads, e.g. 2m (null: not at all)."""
     timeout: Duration = timedelta(seconds=60)
+    """How long to wait for one Salesforce request, e.g. 60s."""
     retries: int = Field(default=3, ge=0, le=10)
+    """Retries of a failed request before the sync fails."""
 
     @field_validator("segments")
     @classmethod

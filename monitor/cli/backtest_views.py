@@ -40,8 +40,7 @@ def backtest_json(
         return moment.astimezone(zone).isoformat() if moment is not None else None
 
     return {
-        "from": at(start),
-        "to": at(end),
+        "window": {"start": at(start), "end": at(end)},
         "step": format_duration(step),
         "evaluations": result.evaluations,
         "waiting": dict(result.waiting),

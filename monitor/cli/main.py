@@ -32,8 +32,11 @@ from sqlalchemy import Column
 
 from monitor import backtest as backtest_
 from monitor.cli import alert_views, backtest_views, views
+from monitor.cli.config_commands import config_group
 from monitor.cli.progress import sync_bars
 from monitor.config import loader
+from monitor.config.database import shown_database
+from monitor.config.schema import SCHEMA_FILE, schema_text
 from monitor.config.types import parse_duration
 from monitor.errors import AlignmonError, ConfigError, SourceError, StoreError
 from monitor.evaluate import parse_as_of
@@ -310,6 +313,7 @@ def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None)
                 "alerts": alert_views.alerts_json(app.alert_listing(), app.config.zone)["alerts"],
             }
             extra["delivery_problem"] = app.queue_stats().problem
+            extra["database"] = shown_database(app.config.database)
             extra["sources"] = {
                 name: {
                     "last_attempt_at": st.last_attempt_at.isoformat()
@@ -328,6 +332,7 @@ def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None)
             problem = app.queue_stats().problem
             if problem:
                 out.print(Text(f"Delivery paused: {problem}", style="red"))
+            out.print(Text(f"database: {shown_database(app.config.database)}", style="dim"))
         exit_for(evaluation.findings, fail_on)
 
 
@@ -775,7 +780,7 @@ def check(ctx: click.Context) -> None:
 @click.argument("path", default="alignmon.yaml", metavar="[PATH]")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: str, force: bool) -> None:
-    """Write a commented starter config.
+    """Write a commented starter config, and its JSON Schema next to it.
 
     \b
     Example:
@@ -785,18 +790,24 @@ def init(path: str, force: bool) -> None:
     if target.exists() and not force:
         tell(f"{path} exists; pass --force to overwrite it", style="red", level=logging.ERROR)
         sys.exit(EXIT_CONFIG)
+    schema = target.with_name(SCHEMA_FILE)
     try:
         target.write_text(loader.starter_text(), encoding="utf-8")
+        schema.write_text(schema_text(), encoding="utf-8")
     except OSError as exc:
         tell(
-            f"config error: cannot write {path}: {exc.strerror or exc}",
+            f"config error: cannot write {exc.filename or path}: {exc.strerror or exc}",
             style="red",
             level=logging.ERROR,
         )
         sys.exit(EXIT_CONFIG)
     out.print(
-        f"wrote {path}: edit the sources and goals, then run `alignmon --config {path} check`"
+        f"wrote {path} (and {schema}, for editors that complete and check it): edit the "
+        f"sources and goals, then run `alignmon --config {path} check`"
     )
+
+
+main.add_command(config_group)
 
 
 @main.group()

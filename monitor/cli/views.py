@@ -16,11 +16,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from monitor.cli.json_out import document, finding_json
 from monitor.evaluate import Evaluation
 from monitor.findings import Finding
 from monitor.interfaces import RATE_STAGES, Severity
 from monitor.judge.format import ago, amount, count, percent, rate_label
-from monitor.judge.report import GoalReport, StageReport, finding_dict
+from monitor.judge.report import GoalReport, StageReport
 from monitor.judge.sla import SlaResult, State
 
 _RATE_LABEL = {name: rate_label(*stages) for name, stages in RATE_STAGES.items()}
@@ -28,7 +29,9 @@ SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CR
 
 
 def dump_json(payload: Any, console: Console) -> None:
-    console.print_json(json.dumps(payload, default=str))
+    """Every ``--format json`` output goes out here, under the shared
+    conventions of ``json_out``."""
+    console.print_json(json.dumps(document(payload)))
 
 
 def _period(report: GoalReport) -> str:
@@ -202,7 +205,7 @@ def targets_json(reports: Iterable[GoalReport], as_of: datetime) -> dict[str, An
 
 def status_json(evaluation: Evaluation, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     payload = targets_json(evaluation.goals, evaluation.as_of)
-    payload["findings"] = [finding_dict(f) for f in evaluation.findings]
+    payload["findings"] = [finding_json(f) for f in evaluation.findings]
     payload["waiting"] = dict(evaluation.waiting)
     payload.update(extra or {})
     return payload

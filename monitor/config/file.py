@@ -29,16 +29,32 @@ from monitor.config.types import StrictModel, TimeZoneName
 
 
 class Config(StrictModel):
-    timezone: TimeZoneName = "UTC"
-    database: str = "sqlite:///alignmon.db"
+    timezone: TimeZoneName = Field(default="UTC", examples=["America/New_York", "Europe/Berlin"])
+    """IANA time zone every period, business day and summary time is read in, e.g. America/New_York."""
+    database: str = Field(
+        default="sqlite:///alignmon.db",
+        examples=[
+            "sqlite:///alignmon.db",
+            "postgresql://alignmon:${POSTGRES_PASSWORD}@db/alignmon",
+        ],
+    )
+    """SQLAlchemy URL of the store, e.g. sqlite:///alignmon.db or postgresql://user@host/db. A relative SQLite path is read against this file's directory."""
     fiscal_year_start: int = Field(default=1, ge=1, le=12)
+    """Month (1-12) the fiscal year starts in; quarters and years follow it."""
     calendar: Calendar = Field(default_factory=Calendar)
+    """Working days, hours and holidays for business-day pacing and SLA clocks."""
     sources: dict[str, Source]
+    """The CRMs to read, by a name you choose; each has a kind: hubspot, salesforce or demo."""
     slack: Slack = Field(default_factory=Slack)
+    """Where alerts and the daily summary go; without a token they are printed instead."""
     goals: list[Goal] = Field(default_factory=list)
+    """Revenue or closes goals, each worked back into a target per funnel stage."""
     sla: list[SlaRule] = Field(default_factory=list)
+    """Follow-up rules: how soon an owner must touch a record that reached a stage."""
     alerts: Alerts = Field(default_factory=Alerts)
+    """Alert lifecycle: how long a finding must last, repeats, quiet hours."""
     service: Service = Field(default_factory=Service)
+    """Settings of `alignmon run`: the health/metrics endpoint and timers."""
 
     @field_validator("sources")
     @classmethod

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from monitor.config.database import resolve_database
 from monitor.config.file import Config, reference_errors
 from monitor.errors import ConfigError
 
@@ -78,7 +79,8 @@ def load(explicit: str | None = None) -> LoadedConfig:
     path = locate(explicit)
     if path is None:
         text = resources.files("monitor.config").joinpath("demo.yaml").read_text(encoding="utf-8")
-        return LoadedConfig(parse(text, "<built-in demo>"), "<built-in demo>", demo=True)
+        demo = _located(parse(text, "<built-in demo>"), Path.cwd())
+        return LoadedConfig(demo, "<built-in demo>", demo=True)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -91,8 +93,14 @@ def load(explicit: str | None = None) -> LoadedConfig:
         line = exc.object.count(b"\n", 0, exc.start) + 1
         raise ConfigError("the config file is not UTF-8 text", path=path, line=line) from None
     builder = _Builder({}, os.environ, path)
-    config = _parse(text, path, builder)
+    config = _located(_parse(text, path, builder), Path(path).parent)
     return LoadedConfig(config, path, warnings=tuple(_exposure(path, builder.literal_secrets)))
+
+
+def _located(config: Config, base: Path) -> Config:
+    """The config with a relative SQLite database placed under ``base``:
+    the config file's directory (the working directory for the demo)."""
+    return config.model_copy(update={"database": resolve_database(config.database, base)})
 
 
 def _exposure(path: str, literal: list[Loc]) -> list[str]:

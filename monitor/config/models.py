@@ -61,11 +61,17 @@ class Calendar(StrictModel):
     via the ``holidays`` package)."""
 
     days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+    """Working days, e.g. [mon, tue, wed, thu, fri]."""
     start: ClockTime = time(9, 0)
+    """Start of the working day, local time, quoted: "09:00"."""
     end: ClockTime = time(17, 0)
+    """End of the working day, local time, quoted: "17:00"."""
     holidays: tuple[date, ...] = ()
+    """Dates that are not working days, e.g. [2026-12-25]."""
     country: str | None = None
+    """ISO country code whose public holidays are not working days, e.g. US."""
     subdivision: str | None = None
+    """Region of the country for regional holidays, e.g. CA (needs country)."""
 
     @model_validator(mode="after")
     def _hours_ordered(self) -> Calendar:
@@ -107,7 +113,9 @@ class AutoRate(StrictModel):
     is too small to trust."""
 
     auto: Literal[True] = True
+    """Learn the rate from the CRM's history."""
     fallback: Rate
+    """Rate used while the history is too small to trust, 0-1."""
 
 
 RateSetting = Rate | Literal["auto"] | AutoRate
@@ -118,14 +126,20 @@ class AutoAmount(StrictModel):
     while too few deals carry an amount."""
 
     auto: Literal[True] = True
+    """Learn the average deal size from won deals."""
     fallback: float = Field(ge=MIN_DEAL_SIZE)
+    """Amount used while too few won deals carry an amount."""
 
 
 class Rates(StrictModel):
     sql_to_won: RateSetting = "auto"
+    """Share of SQLs that become won deals: a number 0-1, auto, or {auto: true, fallback: 0.2}."""
     mql_to_sql: RateSetting = "auto"
+    """Share of MQLs that become SQLs: a number 0-1, auto, or {auto: true, fallback: 0.35}."""
     lead_to_mql: RateSetting = "auto"
+    """Share of leads that become MQLs: a number 0-1, auto, or {auto: true, fallback: 0.25}."""
     visit_to_lead: RateSetting | None = None
+    """Share of website visits that become leads; optional, gives the visits target."""
 
 
 class AutoRateSettings(StrictModel):
@@ -136,30 +150,42 @@ class AutoRateSettings(StrictModel):
     waits for its cohorts to close."""
 
     window_days: int = Field(default=180, ge=7, le=MAX_DAYS)
+    """How many days of history auto rates are learned from."""
     maturity_days: MaturityDays = "auto"
+    """Days a cohort must age before it counts, or auto (each transition's 90th-percentile lag)."""
     min_sample: int = Field(default=30, ge=1)
+    """Records needed before an observed rate replaces the fallback."""
     # From min_sample up to large_sample records the plan shades the
     # observed rate toward its Wilson lower bound ("plan conservatively"),
     # fully at min_sample, not at all from large_sample.
     large_sample: int = Field(default=400, ge=1)
+    """Records from which the observed rate is used as is, unshaded."""
 
 
 class DriftThresholds(StrictModel):
     warning: float = Field(default=0.15, gt=0, lt=1)
+    """Shortfall behind pace that raises a warning, as a share: 0.15 is 15% behind."""
     critical: float = Field(default=0.30, gt=0, le=1)
+    """Shortfall behind pace that raises a critical alert; larger than warning."""
     min_elapsed: float = Field(default=0.10, ge=0, lt=1)
+    """Share of the period that must be gone before pace is judged."""
     min_expected: float = Field(default=5, ge=0)
+    """Records that must be expected by now before pace is judged."""
     conversion_tolerance: float = Field(default=0.20, gt=0, lt=1)
+    """How far a recent conversion rate may fall below plan, as a share, before it is reported."""
     # The recent cohort conversion drift judges: the persons that entered
     # the upper stage in the last ``recent_days``; ``auto`` is the
     # transition's 90th-percentile lag, within 14 to 90 days.
     recent_days: RecentDays = "auto"
+    """Days of recent cohorts conversion drift is judged on, or auto."""
     # A shortfall must also be this unlikely on plan before it is
     # reported: a one-sided Poisson test on a stage's count for pacing, a
     # binomial one on the recent cohort's conversions for conversion drift
     # (stricter: three rates are tested, and the cohorts are small).
     pacing_confidence: float = Field(default=0.99, ge=0.5, lt=1)
+    """How unlikely a pacing shortfall must be on plan before it is reported (one-sided Poisson test)."""
     conversion_confidence: float = Field(default=0.99, ge=0.5, lt=1)
+    """How unlikely a conversion shortfall must be on plan before it is reported (binomial test)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> DriftThresholds:
@@ -197,7 +223,9 @@ class ExplicitPeriod(StrictModel):
     """``end`` is the period's last day, inclusive, as people write periods."""
 
     start: date
+    """First day of the period, e.g. 2027-01-01."""
     end: date
+    """Last day of the period, inclusive, e.g. 2027-03-31."""
 
     @model_validator(mode="after")
     def _ordered(self) -> ExplicitPeriod:
@@ -210,18 +238,31 @@ class ExplicitPeriod(StrictModel):
 
 class Goal(StrictModel):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    """Name of the goal: letters, digits, '.', '_' and '-'; part of each alert's id."""
     source: str
+    """The source (a key under sources) whose records count."""
     period: Literal["month", "quarter", "year"] | ExplicitPeriod = "quarter"
+    """month, quarter, year (calendar or fiscal), or {start: 2027-01-01, end: 2027-03-31}."""
     revenue: float | None = Field(default=None, gt=0, le=MAX_REVENUE)
+    """Revenue to win in the period; give this or closes."""
     closes: int | None = Field(default=None, gt=0, le=MAX_CLOSES)
+    """Deals to win in the period; give this or revenue."""
     average_deal_size: float | Literal["auto"] | AutoAmount | None = None
+    """Revenue per won deal: a number, auto, or {auto: true, fallback: 25000}; needed with revenue."""
     rates: Rates = Field(default_factory=Rates)
+    """Conversion rates between stages the targets are worked back with."""
     auto_rates: AutoRateSettings = Field(default_factory=AutoRateSettings)
+    """How auto rates are learned from history."""
     segment: dict[str, str] = Field(default_factory=dict)
+    """Only records with these segment values count, e.g. {region: EMEA}."""
     commitments: dict[Stage, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    """What a team has promised per stage for the period, e.g. {mql: 600}; a commitment below the target is reported."""
     pacing: Literal["linear", "business_days", "seasonal"] = "seasonal"
+    """How the target is spread over the period: seasonal (learned from history), business_days or linear."""
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
+    """When a stage behind pace or a falling conversion rate is reported."""
     channel: Channel | None = None
+    """Slack channel for this goal's alerts; default: slack.channel."""
 
     @field_validator("average_deal_size")
     @classmethod
@@ -243,27 +284,42 @@ class Goal(StrictModel):
 
 class SlaRule(StrictModel):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    """Name of the rule: letters, digits, '.', '_' and '-'; part of each alert's id."""
     source: str
+    """The source (a key under sources) whose records are watched."""
     stage: PersonStage = "mql"
+    """The stage whose arrival starts the follow-up clock."""
     within: Duration
+    """Business time allowed for the first touch, e.g. 4h."""
     warn_before: Duration = timedelta(hours=1)
+    """How long before the deadline the owner is warned, e.g. 1h."""
     business_hours: Calendar | None = None
+    """Working time the clock runs in; default: the top-level calendar."""
     segment: dict[str, str] = Field(default_factory=dict)
+    """Only records with these segment values are watched, e.g. {region: EMEA}."""
     channel: Channel | None = None
+    """Slack channel for this rule's alerts; default: slack.channel."""
     lookback: Duration = timedelta(days=30)  # how long an untouched record stays worth reporting
+    """How long an untouched record stays worth reporting, e.g. 30d."""
     # Report each record first touched after its deadline, once (it is
     # counted in compliance either way).
     report_late_touch: bool = False
+    """Report once each record first touched after its deadline."""
 
 
 class Slack(StrictModel):
     """No token: the console notifier prints what would be posted."""
 
     token: Secret | None = None
+    """Bot token (xoxb-...), best as ${SLACK_BOT_TOKEN}; without one, messages are printed to the console."""
     api_url: HttpUrl = "https://slack.com/api/"
+    """Slack Web API base URL."""
     channel: Channel = "#revenue-alignment"
+    """Default channel: '#name' or an id like C0123ABC."""
     summary_at: ClockTime = time(9, 0)
+    """Local time of the daily summary on working days, quoted: "09:00"."""
     timeout: float = Field(default=30, gt=0, le=MAX_TIMEOUT)
+    """Seconds to wait for one Slack API call (a number of seconds, e.g. 30)."""
 
 
 class QuietHours(StrictModel):
@@ -271,7 +327,9 @@ class QuietHours(StrictModel):
     delivered at ``end``. ``start`` after ``end`` spans midnight."""
 
     start: ClockTime
+    """Local time delivery pauses, quoted: "20:00"."""
     end: ClockTime
+    """Local time delivery resumes, quoted: "07:00"; before start spans midnight."""
 
     @model_validator(mode="after")
     def _not_all_day(self) -> QuietHours:
@@ -287,13 +345,19 @@ class Alerts(StrictModel):
     """Alert lifecycle knobs (docs/design.md, "Alert lifecycle")."""
 
     for_evaluations: int = Field(default=2, ge=1, alias="for")
+    """Evaluations in a row a finding must last before its alert fires."""
     repeat_interval: Duration = timedelta(hours=24)
+    """How often a still-open alert is posted again, e.g. 24h."""
     hysteresis: float = Field(default=0.05, ge=0, lt=1)
+    """How far past its threshold a firing alert must recover before it resolves, as a share."""
     quiet_hours: QuietHours | None = None
+    """Local times between which nothing is delivered; held messages go out at the end."""
     give_up_after: Duration = timedelta(hours=24)
+    """How long an undeliverable notification is retried before it is marked dead, e.g. 24h."""
     # When repeats of still-open alerts go out on working days; default:
     # with the daily summary (slack.summary_at).
     repeat_at: ClockTime | None = None
+    """Local time repeats of open alerts go out on working days; default: slack.summary_at."""
 
 
 class Service(StrictModel):
@@ -301,9 +365,13 @@ class Service(StrictModel):
     replica lease length."""
 
     listen: str = "127.0.0.1:9464"
+    """HOST:PORT of the /healthz, /readyz and /metrics endpoint."""
     sla_check_every: Duration = timedelta(minutes=1)
+    """How often SLA rules are checked between syncs, e.g. 1m."""
     deliver_every: Duration = timedelta(seconds=5)
+    """How often queued notifications are delivered, e.g. 5s."""
     lease: Duration = timedelta(seconds=60)
+    """How long a replica holds a job before another may take it over, e.g. 60s."""
 
     @field_validator("listen")
     @classmethod

@@ -19,5 +19,8 @@ class SourceBase(StrictModel):
     the source's data stale."""
 
     every: Duration = timedelta(minutes=15)
+    """Sync interval, e.g. 15m."""
     segments: dict[str, str] = Field(default_factory=dict)
+    """Segment attribute <- CRM property, e.g. {region: hs_region}; goals and SLA rules filter on these."""
     stale_after: int = Field(default=3, ge=1)
+    """Sync intervals without a successful sync after which the source's data counts as stale."""

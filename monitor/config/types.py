@@ -25,10 +25,12 @@ from pydantic import (
     PlainSerializer,
     SecretStr,
     ValidationInfo,
+    WithJsonSchema,
 )
 from pydantic_core import core_schema
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 #: Longer than any sync interval, SLA window or look-back needs; instants
 #: computed from a longer one would leave the calendar (year 1 to 9999).
@@ -37,9 +39,13 @@ MAX_DURATION = timedelta(days=3650)
 
 class StrictModel(BaseModel):
     """Unknown keys are errors; models are immutable once loaded; ``.inf``
-    and ``.nan`` are not numbers any setting can use."""
+    and ``.nan`` are not numbers any setting can use. The docstring under a
+    field is its description in the config's JSON Schema
+    (``alignmon config schema``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
 
 class Secret(SecretStr):
@@ -85,13 +91,16 @@ def clean_secret(value: Any) -> Any:
 
 
 def parse_duration(value: Any) -> timedelta:
-    """``"15m"``, ``"4h"``, ``"3d"``, ``"1w"`` or a number of seconds."""
+    """``"30s"``, ``"15m"``, ``"4h"``, ``"3d"`` or ``"1w"``. A bare number is
+    refused: it once meant seconds, and ``every: 15`` read as 15 seconds
+    hammers the CRM when 15 minutes was meant."""
     if isinstance(value, timedelta):
         return value
+    number = _bare_number(value)
+    if number is not None:
+        raise ValueError(f"{number} what? write {number}m (or {number}s, {number}h, {number}d)")
     seconds: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value
-    elif isinstance(value, str):
+    if isinstance(value, str):
         match = _DURATION.match(value)
         if match:
             seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
@@ -103,6 +112,17 @@ def parse_duration(value: Any) -> timedelta:
     if duration <= timedelta(0):  # also what rounds to zero microseconds
         raise ValueError("a duration must be positive")
     return duration
+
+
+def _bare_number(value: Any) -> str | None:
+    """A positive number written without a unit (``15``, ``"15"``), as the
+    user wrote it; None for anything else."""
+    if isinstance(value, str) and _NUMBER.match(value):
+        return value.strip()
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and math.isfinite(value) and value > 0:
+        return f"{value:g}"
+    return None
 
 
 def format_duration(value: timedelta) -> str:
@@ -194,10 +214,20 @@ TimeZoneName = Annotated[str, AfterValidator(check_zone)]
 HttpsUrl = Annotated[str, AfterValidator(check_https)]
 HttpUrl = Annotated[str, AfterValidator(check_http_url)]
 Duration = Annotated[
-    timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*\d+(\.\d+)?\s*(s|m|h|d|w)\s*$",
+            "examples": ["30s", "15m", "4h", "3d", "1w"],
+        }
+    ),
 ]
 ClockTime = Annotated[
     time,
     BeforeValidator(parse_clock),
     PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "examples": ["09:00"]}),
 ]

@@ -77,8 +77,8 @@ class Arrival:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "from": self.first.isoformat(),
-            "by": self.last.isoformat(),
+            "start": self.first.isoformat(),
+            "end": self.last.isoformat(),
             "lag_days": self.lag_days,
         }
 
@@ -128,7 +128,7 @@ class GoalReport:
             "elapsed": round(self.elapsed, 4),
             "average_deal_size": None
             if deal is None
-            else {"value": deal.value, "source": deal.source, "sample": deal.sample},
+            else {"value": _round(deal.value, 2), "source": deal.source, "sample": deal.sample},
             "waiting": self.waiting,
             "forecast_note": self.forecast_note,
             "lags": {name: curve.to_dict() for name, curve in self.lags.items()},

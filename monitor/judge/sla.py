@@ -110,12 +110,19 @@ class Compliance:
             "counts": {str(state): self.counts[state] for state in State},
             "decided": self.decided,
             "compliance": self.met_rate,
-            "sla_time_seconds": {"median": self.sla_time_median, "p90": self.sla_time_p90},
+            "sla_time_seconds": {
+                "median": _whole(self.sla_time_median),
+                "p90": _whole(self.sla_time_p90),
+            },
             "speed_to_lead_seconds": {
-                "median": self.speed_to_lead_median,
-                "p90": self.speed_to_lead_p90,
+                "median": _whole(self.speed_to_lead_median),
+                "p90": _whole(self.speed_to_lead_p90),
             },
         }
+
+
+def _whole(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +146,7 @@ class SlaResult:
         return {
             "rule": self.rule,
             "stage": self.stage,
-            "within_seconds": self.within.total_seconds(),
+            "within_seconds": round(self.within.total_seconds()),
             "as_of": self.as_of.isoformat(),
             "window": {"start": self.window_start.isoformat(), "end": self.as_of.isoformat()},
             **self.overall.to_dict(),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from connectors.registry import create as create_connector
+from monitor.config.database import shown_database
 from monitor.config.loader import LoadedConfig
 from monitor.config.sources import SourceBase
 from monitor.errors import AlignmonError
@@ -117,7 +118,10 @@ def run_checks(checks: list[Check]) -> Iterator[tuple[Check, list[CheckResult]]]
 def _database(loaded: LoadedConfig) -> list[CheckResult]:
     app = App(loaded)
     try:
-        return [CheckResult("reachable", CheckStatus.OK, f"schema current ({app.store.dialect})")]
+        where = shown_database(loaded.config.database)
+        return [
+            CheckResult(where, CheckStatus.OK, f"reachable, schema current ({app.store.dialect})")
+        ]
     finally:
         app.close()
 

@@ -94,8 +94,8 @@ def test_json_names_the_alerts_at_the_steps_they_fire(folder: Path, slack: FakeS
     payload = json.loads((folder / "june.json").read_text())
 
     assert set(payload) == {
-        "from",
-        "to",
+        "schema_version",
+        "window",
         "step",
         "evaluations",
         "waiting",
@@ -103,9 +103,8 @@ def test_json_names_the_alerts_at_the_steps_they_fire(folder: Path, slack: FakeS
         "rules",
         "alerts",
     }
-    assert (payload["from"], payload["to"], payload["step"], payload["evaluations"]) == (
-        "2026-06-01T00:00:00+00:00",
-        "2026-06-05T00:00:00+00:00",
+    assert (payload["window"], payload["step"], payload["evaluations"]) == (
+        {"start": "2026-06-01T00:00:00+00:00", "end": "2026-06-05T00:00:00+00:00"},
         "1h",
         96,
     )
@@ -222,7 +221,10 @@ def test_only_one_goal(folder: Path) -> None:
         ),
         (("--from", "2026-06-01", "--to", "2026-06-01"), "must be after --from"),
         (("--from", "2026-06-01", "--to", "2026-06-02", "--step", "30s"), "under a minute"),
-        (("--from", "2026-06-01", "--to", "2026-06-02", "--step", "15"), "'15' is not a duration"),
+        (
+            ("--from", "2026-06-01", "--to", "2026-06-02", "--step", "15"),
+            "--step: 15 what? write 15m",
+        ),
         (
             ("--from", "2026-01-01", "--to", "2026-06-01", "--step", "1m"),
             "217,440 evaluations (151d every 1m) is over the limit of 100,000",

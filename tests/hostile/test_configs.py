@@ -187,7 +187,18 @@ DURATIONS = [
     ("service", "deliver_every"),
     ("service", "lease"),
 ]
-BAD_DURATIONS = ["0s", "-5m", "soon", "15 minutes", "1e309h", "99999w", "0.0000001s", True]
+BAD_DURATIONS = [
+    "0s",
+    "-5m",
+    "soon",
+    "15 minutes",
+    "1e309h",
+    "99999w",
+    "0.0000001s",
+    True,
+    15,
+    "90",
+]
 CLOCKS = [
     ("calendar", "start"),
     ("calendar", "end"),

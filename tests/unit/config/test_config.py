@@ -161,10 +161,21 @@ def test_wrong_type_of_secret_is_not_echoed() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("15m", 900), ("4h", 14400), ("3d", 259200), ("1w", 604800), (90, 90)],
+    [("30s", 30), ("15m", 900), ("4h", 14400), ("3d", 259200), ("1w", 604800), ("1.5h", 5400)],
 )
 def test_durations(text: object, seconds: int) -> None:
     assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize(("value", "shown"), [(15, "15"), (1.5, "1.5"), ("90", "90")])
+def test_a_duration_without_a_unit_asks_for_one(value: object, shown: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{shown} what\? write {shown}m "):
+        parse_duration(value)
+
+
+def test_a_bare_number_of_seconds_in_the_file_is_refused_at_its_key() -> None:
+    message = error_for(BASE.replace("every: 15m", "every: 15"))
+    assert "sources.hs.every: 15 what? write 15m" in message
 
 
 def test_starter_and_demo_configs_are_valid() -> None:

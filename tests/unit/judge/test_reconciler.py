@@ -546,5 +546,5 @@ def test_lags_and_arrival_windows_in_targets() -> None:
     }
     sql_json = next(s for s in out["stages"] if s["stage"] == "sql")
     assert sql_json["lag"]["median_days"] == 20
-    assert sql_json["arrival"] == {"from": "2026-02-09", "by": "2026-02-18", "lag_days": 20}
+    assert sql_json["arrival"] == {"start": "2026-02-09", "end": "2026-02-18", "lag_days": 20}
     assert next(s for s in out["stages"] if s["stage"] == "lead")["lag"] is None

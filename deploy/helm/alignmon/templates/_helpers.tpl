@@ -35,10 +35,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 The config file as rendered: the values block with service.listen set to
-every interface on containerPort, which the probes and the Service use.
+every interface on containerPort, which the probes and the Service use, and
+with no database given, SQLite on the data volume (a relative path would be
+read against the config's read-only directory).
 */}}
 {{- define "alignmon.config" -}}
 {{- $config := deepCopy .Values.config }}
+{{- if not (get $config "database") }}
+{{- $_ := set $config "database" "sqlite:////var/lib/alignmon/alignmon.db" }}
+{{- end }}
 {{- $service := default (dict) (get $config "service") }}
 {{- $_ := set $service "listen" (printf "0.0.0.0:%d" (int .Values.containerPort)) }}
 {{- $_ := set $config "service" $service }}
