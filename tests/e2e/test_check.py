@@ -94,7 +94,8 @@ def test_check_passes_when_everything_is_reachable(slack: FakeSlack, tmp_path: P
 
     assert run.returncode == 0, run.stdout + run.stderr
     lines = marks(run.stdout)
-    assert lines["database: reachable — schema current (sqlite)"] == "✓"
+    database = f"database: sqlite:///{tmp_path / 'check.db'} — reachable, schema current (sqlite)"
+    assert lines[database] == "✓", run.stdout
     assert lines["slack: slack scopes — all granted"] == "✓"
     assert lines["slack: slack channel #leadership — #leadership, the bot is a member"] == "✓"
     assert "✗" not in run.stdout

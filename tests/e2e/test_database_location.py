@@ -44,7 +44,7 @@ def test_commands_run_elsewhere_use_the_database_next_to_the_config(tmp_path: Pa
     table = alignmon("--config", config, "status", cwd=elsewhere)
     assert f"database: sqlite:///{database}" in table.stdout
     check = alignmon("--config", config, "check", cwd=elsewhere)
-    assert f"database sqlite:///{database} reachable" in check.stdout, check.stdout
+    assert f"database: sqlite:///{database} — reachable" in check.stdout, check.stdout
 
 
 def test_only_a_relative_sqlite_file_moves() -> None:
