@@ -20,7 +20,8 @@ from tests.scenarios.catalogue import (
     replay,
 )
 
-pytestmark = pytest.mark.slow
+# One worker replays the shared months (conftest.py) for both suites.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("months")]
 
 #: The daily summary's time in the scenarios' config (slack.summary_at), and
 #: the end of the hour in which repeats may go out after it.

@@ -20,7 +20,8 @@ from tests.scenarios import backtest
 from tests.scenarios.backtest import GOAL, Backtest
 from tests.scenarios.catalogue import LEAD_SHORTFALL, MQL_DROP, MQL_SHORTFALL, ON_PLAN, replay
 
-pytestmark = pytest.mark.slow
+# One worker replays the shared months (conftest.py) for both suites.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("months")]
 
 DRIFT = f"conversion-drift/{GOAL}/"
 
