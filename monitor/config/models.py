@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import holidays
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
+from monitor.config.plan import Commitments, PlanCosts
 from monitor.config.types import (
     ClockTime,
     Duration,
@@ -21,7 +22,7 @@ from monitor.config.types import (
     StrictModel,
     auto_or_days,
 )
-from monitor.interfaces import PersonStage, RateName, Stage
+from monitor.interfaces import PersonStage, RateName
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -218,7 +219,8 @@ class Goal(StrictModel):
     rates: Rates = Field(default_factory=Rates)
     auto_rates: AutoRateSettings = Field(default_factory=AutoRateSettings)
     segment: dict[str, str] = Field(default_factory=dict)
-    commitments: dict[Stage, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    commitments: Commitments = Field(default_factory=Commitments)
+    plan: PlanCosts = Field(default_factory=PlanCosts)
     pacing: Literal["linear", "business_days", "seasonal"] = "seasonal"
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
     channel: Channel | None = None
@@ -238,6 +240,8 @@ class Goal(StrictModel):
             raise ValueError("give exactly one of revenue or closes")
         if self.revenue is not None and self.average_deal_size is None:
             raise ValueError("a revenue goal needs average_deal_size (a number, or auto)")
+        if self.rates.visit_to_lead is None and "visit" in self.plan.cost:
+            raise ValueError("plan.cost.visit needs rates.visit_to_lead to plan visits")
         return self
 
 
