@@ -21,7 +21,12 @@ PACKAGES = ("monitor", "connectors")
 #: Layer -> the modules it holds (a module belongs to the longest prefix).
 LAYERS: dict[str, tuple[str, ...]] = {
     "seams": ("monitor.interfaces", "monitor.errors", "monitor.display"),
-    "config-parts": ("monitor.config.types", "monitor.config.sources", "monitor.config.models"),
+    "config-parts": (
+        "monitor.config.types",
+        "monitor.config.sources",
+        "monitor.config.models",
+        "monitor.config.plan",
+    ),
     "types": ("monitor.facts", "monitor.findings"),
     "connectors": ("connectors",),
     "registry": ("connectors.registry",),
@@ -36,6 +41,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "monitor.outbox",
         "monitor.summary",
         "monitor.backtest",
+        "monitor.planner",
     ),
     "service": ("monitor.service",),
     "cli": ("monitor.cli", "monitor.__main__", "monitor"),

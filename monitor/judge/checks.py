@@ -122,26 +122,14 @@ class _Checks:
         data: dict[str, object] = {"commitment": c.committed, "target": c.needed, "team": c.owner}
         metric = c.committed / c.needed - 1
         if c.rate is None:
-            committed, needed = int(c.committed), int(c.needed)
-            text = (
-                f"{team} commits {fmt.count(committed)} "
-                f"{fmt.stage_noun(c.stage, committed)}, the plan needs {fmt.count(needed)} "
-                f"({fmt.count(needed - committed)} short)."
-            )
             title = f"{team}'s {fmt.stage_noun(c.stage)} commitment is below the plan"
             return self._finding(
-                "commitment-gap", c.stage, Severity.WARNING, title, text, metric, data
+                "commitment-gap", c.stage, Severity.WARNING, title, c.text, metric, data
             )
-        label = fmt.rate_label(*RATE_STAGES[c.rate])
-        text = (
-            f"{team} commits to {fmt.percent(c.committed)} {label}, the plan needs "
-            f"{fmt.percent(c.needed)}: {fmt.count(c.volume or 0)} {fmt.stage_noun(c.stage)} "
-            f"instead of {fmt.count(c.planned or 0)}."
-        )
-        title = f"{team}'s {label} commitment is below the plan"
+        title = f"{team}'s {fmt.rate_label(*RATE_STAGES[c.rate])} commitment is below the plan"
         data |= {"rate": c.rate, "volume": c.volume, "planned": c.planned}
         return self._finding(
-            "rate-commitment-gap", c.stage, Severity.WARNING, title, text, metric, data
+            "rate-commitment-gap", c.stage, Severity.WARNING, title, c.text, metric, data
         )
 
     def budget_overrun(self) -> Finding | None:
@@ -152,7 +140,7 @@ class _Checks:
             return None
         parts = [
             f"{fmt.count(line.volume)} {fmt.stage_noun(line.stage, line.volume)} × "
-            f"{fmt.amount(line.unit_cost)}"
+            f"{fmt.price(line.unit_cost)}"
             for line in spend.lines
         ]
         if spend.per_month:
@@ -367,11 +355,11 @@ def _fit(limit: Reach, what: str) -> str:
     that fits it."""
     path = " → ".join(f"{fmt.count(v)} {fmt.stage_noun(s, v)}" for s, v in limit.volumes.items())
     goal = (
-        f"{fmt.count(limit.won)} closes"
+        f"the goal becomes {fmt.count(limit.won)} closes"
         if limit.revenue is None
-        else f"{fmt.amount(limit.revenue)} of revenue"
+        else f"the revenue goal becomes {fmt.amount(limit.revenue)}"
     )
-    return f"{_cap(what)} reaches {path}: to fit it, the goal becomes {goal}."
+    return f"{_cap(what)} reaches {path}: to fit it, {goal}."
 
 
 def _cap(text: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from monitor.config.plan import Commitments, Team
 from monitor.interfaces import RATE_NAMES, RATE_STAGES, STAGES, RateName, Stage
+from monitor.judge import format as fmt
 from monitor.judge.funnel import back_from_won
 
 # A committed rate equal to the planned one, up to float noise, is no gap.
@@ -39,6 +40,32 @@ class Commitment:
     @property
     def short(self) -> bool:
         return self.committed < self.needed - _EPS
+
+    @property
+    def text(self) -> str:
+        """``Marketing commits 150 leads, the plan needs 250 (100 short).``,
+        ``Sales commits to 20% SQL→won, the plan needs 25%: 380 SQLs instead
+        of 304.``"""
+        team = self.owner.capitalize()
+        if self.rate is None:
+            committed, needed = int(self.committed), int(self.needed)
+            gap = f" ({fmt.count(needed - committed)} short)" if self.short else ""
+            return (
+                f"{team} commits {fmt.count(committed)} "
+                f"{fmt.stage_noun(self.stage, committed)}, the plan needs "
+                f"{fmt.count(needed)}{gap}."
+            )
+        label = fmt.rate_label(*RATE_STAGES[self.rate])
+        text = (
+            f"{team} commits to {fmt.percent(self.committed)} {label}, the plan needs "
+            f"{fmt.percent(self.needed)}"
+        )
+        if not self.short:
+            return text + "."
+        return (
+            f"{text}: {fmt.count(self.volume or 0)} {fmt.stage_noun(self.stage)} "
+            f"instead of {fmt.count(self.planned or 0)}."
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {
