@@ -189,7 +189,8 @@ def _valid(option: str, value: object, kind: Any) -> Any:
 def _reason(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else str(first["msg"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def _rates(goal: Goal | None, what_if: WhatIf) -> dict[RateName, tuple[float, RateOrigin]]:
