@@ -40,7 +40,7 @@ _EPS = 1e-9
 def findings(goal: Goal, facts: FunnelFacts, report: GoalReport) -> list[Finding]:
     """Every finding of one evaluated goal; a goal with no plan yields only
     ``plan-incomplete``, and one whose source is still waiting for complete
-    data only the config-only check, the commitment gap."""
+    data only the config-only checks: commitments, budget and capacity."""
     checks = _Checks(goal, facts, report)
     if report.deal_size is not None and report.deal_size.value is None:
         return [] if report.waiting else [checks.plan_incomplete()]
