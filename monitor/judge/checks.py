@@ -144,7 +144,7 @@ class _Checks:
             for line in spend.lines
         ]
         if spend.per_month:
-            parts.append(f"{fmt.amount(spend.per_month)}/month")
+            parts.append(f"{fmt.amount(spend.per_month)}/month × {spend.months:g}")
         text = (
             f"The plan needs {fmt.amount(spend.total)} ({' + '.join(parts)}) against a "
             f"budget of {fmt.amount(spend.budget)}: {fmt.amount(spend.over)} over."

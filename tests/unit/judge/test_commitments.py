@@ -189,3 +189,12 @@ def test_targets_json_carries_commitments_spend_capacity_and_reach() -> None:
 def test_a_visit_cost_needs_a_visit_rate() -> None:
     with pytest.raises(ValueError, match=r"plan\.cost\.visit needs rates\.visit_to_lead"):
         goal(rates={"sql_to_won": 0.2}, plan={"cost": {"visit": 1}})
+
+
+def test_monthly_spend_counts_against_the_budget_before_records() -> None:
+    g = goal(plan={"cost": {"lead": 40}, "spend_per_month": 10_000, "budget": 45_000})
+    assert texts(evaluate(g), "budget-overrun") == [
+        "The plan needs 50,000 (1,000 leads × 40 + 10,000/month × 1) against a budget of "
+        "45,000: 5,000 over. The budget reaches 875 leads → 218 MQLs → 87 SQLs → 17 won deals: "
+        "to fit it, the revenue goal becomes 850,000."
+    ]
