@@ -16,12 +16,15 @@ from typing import Literal
 
 from monitor.interfaces import Severity
 
-#: What a finding says. Goals yield the first five, SLA rules the three
+#: What a finding says. Goals yield the first eight, SLA rules the three
 #: ``sla-*``, data health ``source-stale``.
 Rule = Literal[
     "pacing",
     "conversion-drift",
     "commitment-gap",
+    "rate-commitment-gap",
+    "budget-overrun",
+    "capacity-overrun",
     "quality-gap",
     "plan-incomplete",
     "sla-at-risk",

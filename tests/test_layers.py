@@ -21,8 +21,13 @@ PACKAGES = ("monitor", "connectors")
 #: Layer -> the modules it holds (a module belongs to the longest prefix).
 LAYERS: dict[str, tuple[str, ...]] = {
     "seams": ("monitor.interfaces", "monitor.errors", "monitor.display"),
-    "config-parts": ("monitor.config.types", "monitor.config.sources", "monitor.config.models"),
-    "types": ("monitor.facts", "monitor.findings"),
+    "config-parts": (
+        "monitor.config.types",
+        "monitor.config.sources",
+        "monitor.config.models",
+        "monitor.config.plan",
+    ),
+    "types": ("monitor.facts", "monitor.findings", "monitor.short_ids"),
     "connectors": ("connectors",),
     "registry": ("connectors.registry",),
     "config": ("monitor.config",),
@@ -36,6 +41,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "monitor.outbox",
         "monitor.summary",
         "monitor.backtest",
+        "monitor.planner",
+        "monitor.silences",
     ),
     "service": ("monitor.service",),
     "cli": ("monitor.cli", "monitor.__main__", "monitor"),

@@ -31,7 +31,8 @@ from rich.text import Text
 from sqlalchemy import Column
 
 from monitor import backtest as backtest_
-from monitor.cli import alert_views, backtest_views, views
+from monitor import planner
+from monitor.cli import alert_views, backtest_views, plan_views, views
 from monitor.cli.config_commands import config_group
 from monitor.cli.progress import sync_bars
 from monitor.config import loader
@@ -290,6 +291,97 @@ def targets(ctx: click.Context, goal: str | None, as_of: str | None, fmt: str) -
             return
         for report in evaluation.goals:
             out.print(views.targets_table(report))
+            for line in views.plan_limits(report.spend, report.capacity, report.reach):
+                out.print(line)
+
+
+def _pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
+    """Repeated ``KEY=NUMBER`` options as a mapping; ``30%`` is 0.3."""
+    out = {}
+    for value in values:
+        key, sep, number = value.partition("=")
+        text = number.strip()
+        try:
+            parsed: float | None = float(text.removesuffix("%")) / (100 if "%" in text else 1)
+        except ValueError:
+            parsed = None
+        if not sep or not key.strip() or parsed is None:
+            raise click.BadParameter(f"{value!r} is not KEY=NUMBER, e.g. lead=40")
+        out[key.strip()] = parsed
+    return out
+
+
+@main.command("plan")
+@click.option("--goal", metavar="NAME", help="Start from this configured goal.")
+@click.option("--revenue", type=float, help="Revenue goal for the period.")
+@click.option("--closes", type=int, help="Closes goal for the period (instead of revenue).")
+@click.option("--deal-size", type=float, help="Average deal size.")
+@click.option(
+    "--rate",
+    "rates",
+    multiple=True,
+    callback=_pairs,
+    metavar="NAME=R",
+    help="A conversion rate, e.g. lead_to_mql=0.3 (repeatable).",
+)
+@click.option("--visit-to-lead", type=float, help="Same as --rate visit_to_lead=R.")
+@click.option(
+    "--cost",
+    multiple=True,
+    callback=_pairs,
+    metavar="STAGE=C",
+    help="Cost per record, e.g. lead=40.",
+)
+@click.option("--spend-per-month", type=float, help="Spend that does not grow with volume.")
+@click.option("--budget", type=float, help="Marketing budget for the period.")
+@click.option(
+    "--capacity",
+    multiple=True,
+    callback=_pairs,
+    metavar="STAGE=N",
+    help="Records a team can handle per month, e.g. lead=1200 or sql=300.",
+)
+@click.option(
+    "--commit",
+    multiple=True,
+    callback=_pairs,
+    metavar="KEY=V",
+    help="A commitment: a stage's volume (mql=600) or a rate (sql_to_won=0.2).",
+)
+@click.option("--period", type=click.Choice(["month", "quarter", "year"]), help="Default: quarter.")
+@format_option
+@click.pass_context
+def plan_command(ctx: click.Context, fmt: str, goal: str | None, **flags: Any) -> None:
+    """The plan without a database: back from revenue, forward from a budget or capacity.
+
+    Back from the goal to the volume each stage needs, what that costs
+    against the budget and needs against capacity; forward from the budget
+    and each capacity to the revenue they reach, and the goal that fits.
+    Starts from the configured goals (auto rates and deal sizes at their
+    fallbacks) unless the flags give a goal or a limit of their own.
+
+    \b
+    Example:
+      alignmon plan --revenue 100000000 --deal-size 50000
+      alignmon plan --budget 50000 --cost lead=40 --deal-size 50000 --period month
+      alignmon plan --goal q-new-business --rate sql_to_won=0.25 --format json
+    """
+    with errors_to_exit():
+        what_if = planner.WhatIf(
+            rates=flags.pop("rates")
+            | ({} if flags["visit_to_lead"] is None else {"visit_to_lead": flags["visit_to_lead"]}),
+            **{k: v for k, v in flags.items() if k != "visit_to_lead"},
+        )
+        goals: list[Any] = [None]
+        if goal is not None or not what_if.standalone:
+            configured = loader.load(ctx.obj.config_path).config.goals
+            goals = [planner.find_goal(configured, goal)] if goal else list(configured)
+        plans = [planner.plan(g, what_if) for g in goals]
+        if fmt == "json":
+            views.dump_json(plan_views.plan_json(plans), out)
+            return
+        for each in plans:
+            plan_views.print_plan(each, out)
 
 
 @main.command()

@@ -20,7 +20,9 @@ from monitor.cli.json_out import document, finding_json
 from monitor.evaluate import Evaluation
 from monitor.findings import Finding
 from monitor.interfaces import RATE_STAGES, Severity
-from monitor.judge.format import ago, amount, count, percent, rate_label
+from monitor.judge.budget import CapacityLine, Reach, Spend
+from monitor.judge.commitments import Commitment
+from monitor.judge.format import ago, amount, count, percent, price, rate_label, stage_noun
 from monitor.judge.report import GoalReport, StageReport
 from monitor.judge.sla import SlaResult, State
 
@@ -61,21 +63,80 @@ def targets_table(report: GoalReport) -> Table:
     for column in ("stage", "target", "rate to next stage", "lag to next", "arrive", "commitment"):
         table.add_column(column, justify="right" if column != "stage" else "left")
     for stage in report.stages:
-        gap = (
-            stage.commitment is not None
-            and stage.target is not None
-            and stage.commitment < stage.target
-        )
-        commitment = "" if stage.commitment is None else count(stage.commitment)
         table.add_row(
             stage.stage,
             "" if stage.target is None else count(stage.target),
             _rate(stage),
             _lag(stage),
             _arrival(stage),
-            Text(commitment, style="yellow" if gap else ""),
+            _commitments(report, stage),
         )
     return table
+
+
+def _commitments(report: GoalReport, stage: StageReport) -> Text:
+    promised = [c for c in report.commitments if c.stage == stage.stage]
+    if not promised and stage.commitment is not None:  # no plan to judge it against
+        return Text(count(stage.commitment))
+    return commitment_cell(promised)
+
+
+def commitment_cell(promised: Sequence[Commitment]) -> Text:
+    """A stage's volume commitment and the commitment to its rate to the
+    next stage, each with its team; yellow where short of the plan."""
+    cells = []
+    for c in promised:
+        shown = count(c.committed) if c.rate is None else f"{percent(c.committed)} rate"
+        cells.append(Text(f"{shown} ({c.owner})", style="yellow" if c.short else ""))
+    return Text("; ").join(cells)
+
+
+def plan_limits(
+    spend: Spend | None, capacity: Sequence[CapacityLine], reaches: Sequence[Reach]
+) -> list[Text]:
+    """The plan against the budget and each team's capacity, and, where it
+    needs more, what the limit reaches instead."""
+    lines = []
+    if spend is not None:
+        parts = [
+            f"{count(x.volume)} {stage_noun(x.stage, x.volume)} × {price(x.unit_cost)}"
+            for x in spend.lines
+        ]
+        if spend.per_month:
+            parts.append(f"{amount(spend.per_month)}/month × {spend.months:g}")
+        text = f"Spend: the plan needs {amount(spend.total)} ({' + '.join(parts)})"
+        style = ""
+        if spend.budget is not None and spend.over is not None:
+            over = spend.over > 0
+            left = f"{amount(abs(spend.over))} {'over' if over else 'left'}"
+            text += f" against a budget of {amount(spend.budget)}: {left}"
+            style = "red" if over else "green"
+        lines.append(Text(text, style=style))
+    for line in capacity:
+        over = line.over > 0
+        lines.append(
+            Text(
+                f"Capacity: {count(line.needed)} {stage_noun(line.stage, line.needed)} needed, "
+                f"{count(line.available)} can be handled ({count(line.per_month)}/month)"
+                + (f": {count(line.over)} over" if over else ""),
+                style="red" if over else "green",
+            )
+        )
+    short = {"budget"} if spend is not None and (spend.over or 0) > 0 else set()
+    short |= {f"capacity/{line.stage}" for line in capacity if line.over > 0}
+    for reach in reaches:
+        key = reach.limit if reach.limit == "budget" else f"capacity/{reach.stage}"
+        if key in short:
+            lines.append(Text(f"  {reach_text(reach)}", style="yellow"))
+    return lines
+
+
+def reach_text(reach: Reach) -> str:
+    """``the budget reaches 1,250 lead → 312 mql → … → 25 won (1,250,000)``."""
+    path = " → ".join(f"{count(v)} {stage_noun(s, v)}" for s, v in reach.volumes.items())
+    what = "the budget" if reach.limit == "budget" else f"{stage_noun(reach.stage, 1)} capacity"
+    revenue = "" if reach.revenue is None else f" ({amount(reach.revenue)})"
+    return f"{what} reaches {path}{revenue}"
 
 
 def _lag(stage: StageReport) -> str:
@@ -172,6 +233,8 @@ def print_status(evaluation: Evaluation, console: Console) -> None:
     why it waits), and the findings."""
     for report in evaluation.goals:
         console.print(status_table(report))
+        for line in plan_limits(report.spend, report.capacity, report.reach):
+            console.print(line)
     for rule, result in evaluation.sla:
         console.print(sla_table(rule.name, result))
     for rule, reason in evaluation.sla_waiting:

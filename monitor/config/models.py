@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import holidays
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
+from monitor.config.plan import Commitments, PlanCosts
 from monitor.config.types import (
     ClockTime,
     Duration,
@@ -21,7 +22,7 @@ from monitor.config.types import (
     StrictModel,
     auto_or_days,
 )
-from monitor.interfaces import PersonStage, RateName, Stage
+from monitor.interfaces import PersonStage, RateName
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -255,8 +256,10 @@ class Goal(StrictModel):
     """How auto rates are learned from history."""
     segment: dict[str, str] = Field(default_factory=dict)
     """Only records with these segment values count, e.g. {region: EMEA}."""
-    commitments: dict[Stage, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
-    """What a team has promised per stage for the period, e.g. {mql: 600}; a commitment below the target is reported."""
+    commitments: Commitments = Field(default_factory=Commitments)
+    """What each team has promised for the period: stage volumes (e.g. {mql: 600}) and conversion rates (rates: {sql_to_won: 0.2}); a commitment below the plan is reported."""
+    plan: PlanCosts = Field(default_factory=PlanCosts)
+    """What the plan costs and may use: cost per record, spend_per_month, budget (for the period) and capacity per month."""
     pacing: Literal["linear", "business_days", "seasonal"] = "seasonal"
     """How the target is spread over the period: seasonal (learned from history), business_days or linear."""
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
@@ -279,6 +282,8 @@ class Goal(StrictModel):
             raise ValueError("give exactly one of revenue or closes")
         if self.revenue is not None and self.average_deal_size is None:
             raise ValueError("a revenue goal needs average_deal_size (a number, or auto)")
+        if self.rates.visit_to_lead is None and "visit" in self.plan.cost:
+            raise ValueError("plan.cost.visit needs rates.visit_to_lead to plan visits")
         return self
 
 

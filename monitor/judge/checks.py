@@ -2,7 +2,8 @@
 findings (docs/design.md, "Pacing" and "Alignment checks").
 
 Pacing (a stage behind its pro-rated target), commitment gap (a team's
-commitment below what the plan needs), conversion drift (the recent cohort
+volume or rate commitment below what the plan needs), budget and capacity
+overrun (the plan needs more than either), conversion drift (the recent cohort
 converts well below the planning rate at its age, beyond chance), quality
 gap (volume on pace, the next stage behind, the conversion between them
 down) and plan-incomplete.
@@ -15,12 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from monitor.config.models import Goal
+from monitor.config.plan import STAGE_TEAM
 from monitor.facts import FunnelFacts
 from monitor.findings import Finding, Rule
 from monitor.interfaces import RATE_STAGES, RateName, Severity, Stage
 from monitor.judge import format as fmt
+from monitor.judge.budget import CapacityLine, Reach
+from monitor.judge.commitments import Commitment
 from monitor.judge.funnel import back_calculate
 from monitor.judge.lags import SameAge
 from monitor.judge.report import GoalReport, StageReport
@@ -30,26 +35,19 @@ from monitor.judge.stats import poisson_lower_tail
 # computes as a drift of -0.15000000000000002, and a table row written as
 # "15% behind fires at warning 0.15" should hold whichever way floats round.
 _EPS = 1e-9
-_TEAM = {
-    "visit": "marketing",
-    "lead": "marketing",
-    "mql": "marketing",
-    "sql": "sales",
-    "won": "sales",
-}
 
 
 def findings(goal: Goal, facts: FunnelFacts, report: GoalReport) -> list[Finding]:
     """Every finding of one evaluated goal; a goal with no plan yields only
     ``plan-incomplete``, and one whose source is still waiting for complete
-    data only the config-only check, the commitment gap."""
+    data only the config-only checks: commitments, budget and capacity."""
     checks = _Checks(goal, facts, report)
     if report.deal_size is not None and report.deal_size.value is None:
         return [] if report.waiting else [checks.plan_incomplete()]
     if report.waiting:
-        return [f for f in map(checks.commitment_gap, report.stages) if f is not None]
+        return checks.plan_limits()
     found = [checks.pacing(stage) for stage in report.stages]
-    found += [checks.commitment_gap(stage) for stage in report.stages]
+    found += checks.plan_limits()
     found += [checks.conversion_drift(name) for name in report.rates]
     found += [checks.quality_gap(name) for name in report.rates]
     return [f for f in found if f is not None]
@@ -104,22 +102,83 @@ class _Checks:
             data | {"elapsed": self.report.elapsed},
         )
 
-    def commitment_gap(self, s: StageReport) -> Finding | None:
-        """Fires whatever the date, even before the period starts: the plan
-        is known as soon as the goal is, and so is a promise that falls
-        short of it. A commitment covers the goal's period."""
-        if s.commitment is None or s.target is None or s.commitment >= s.target:
+    def plan_limits(self) -> list[Finding]:
+        """The config-only checks: commitments below the plan, a plan that
+        needs more than the budget or a team's capacity. They hold whatever
+        the date, even before the period starts: the plan is known as soon
+        as the goal is."""
+        found = [self.commitment_gap(c) for c in self.report.commitments]
+        found += [self.capacity_overrun(line) for line in self.report.capacity]
+        found.append(self.budget_overrun())
+        return [f for f in found if f is not None]
+
+    def commitment_gap(self, c: Commitment) -> Finding | None:
+        """A volume or a rate a team commits to for the goal's period,
+        below what the plan needs; a rate's shortfall is stated as the
+        volume it costs upstream."""
+        if not c.short:
             return None
-        team = _TEAM[s.stage]
-        text = (
-            f"{_cap(team)} commits {fmt.count(s.commitment)} "
-            f"{fmt.stage_noun(s.stage, s.commitment)}, the plan needs {fmt.count(s.target)} "
-            f"({fmt.count(s.target - s.commitment)} short)."
+        team = _cap(c.owner)
+        data: dict[str, object] = {"commitment": c.committed, "target": c.needed, "team": c.owner}
+        metric = c.committed / c.needed - 1
+        if c.rate is None:
+            title = f"{team}'s {fmt.stage_noun(c.stage)} commitment is below the plan"
+            return self._finding(
+                "commitment-gap", c.stage, Severity.WARNING, title, c.text, metric, data
+            )
+        title = f"{team}'s {fmt.rate_label(*RATE_STAGES[c.rate])} commitment is below the plan"
+        data |= {"rate": c.rate, "volume": c.volume, "planned": c.planned}
+        return self._finding(
+            "rate-commitment-gap", c.stage, Severity.WARNING, title, c.text, metric, data
         )
-        title = f"{_cap(team)}'s {fmt.stage_noun(s.stage)} commitment is below the plan"
-        data = {"commitment": s.commitment, "target": s.target, "team": team}
-        metric = s.commitment / s.target - 1
-        return self._finding("commitment-gap", s.stage, Severity.WARNING, title, text, metric, data)
+
+    def budget_overrun(self) -> Finding | None:
+        """The plan's volumes cost more than the marketing budget; says
+        what the budget reaches, and the goal that would fit it."""
+        spend = self.report.spend
+        if spend is None or spend.budget is None or spend.over is None or spend.over <= _EPS:
+            return None
+        parts = [
+            f"{fmt.count(line.volume)} {fmt.stage_noun(line.stage, line.volume)} × "
+            f"{fmt.price(line.unit_cost)}"
+            for line in spend.lines
+        ]
+        if spend.per_month:
+            parts.append(f"{fmt.amount(spend.per_month)}/month × {spend.months:g}")
+        text = (
+            f"The plan needs {fmt.amount(spend.total)} ({' + '.join(parts)}) against a "
+            f"budget of {fmt.amount(spend.budget)}: {fmt.amount(spend.over)} over."
+        )
+        bought = next((r for r in self.report.reach if r.limit == "budget"), None)
+        if bought is not None:
+            text += f" {_fit(bought, 'the budget')}"
+        data = spend.to_dict() | {"fits": None if bought is None else bought.to_dict()}
+        metric = spend.budget / spend.total - 1 if spend.total > 0 else None
+        title = "The plan costs more than the marketing budget"
+        return self._finding("budget-overrun", "", Severity.WARNING, title, text, metric, data)
+
+    def capacity_overrun(self, line: CapacityLine) -> Finding | None:
+        """A stage's target beyond what its team can handle in the period."""
+        if line.over <= 0:
+            return None
+        team, noun = STAGE_TEAM[line.stage], fmt.stage_noun(line.stage)
+        text = (
+            f"The plan needs {fmt.count(line.needed)} {noun}; {team} can handle "
+            f"{fmt.count(line.per_month)} a month, {fmt.count(line.available)} in the period: "
+            f"{fmt.count(line.over)} over."
+        )
+        limit = next(
+            (r for r in self.report.reach if r.limit == "capacity" and r.stage == line.stage),
+            None,
+        )
+        if limit is not None:
+            text += f" {_fit(limit, f'{team} capacity')}"
+        data = line.to_dict() | {"team": team}
+        metric = line.available / line.needed - 1 if line.needed else None
+        title = f"The plan needs more {noun} than {team} can handle"
+        return self._finding(
+            "capacity-overrun", line.stage, Severity.WARNING, title, text, metric, data
+        )
 
     def conversion_drift(self, name: RateName) -> Finding | None:
         """The recent cohort converts well below the planning rate at its
@@ -228,7 +287,7 @@ class _Checks:
     def _finding(
         self,
         rule: Rule,
-        stage: Stage,
+        stage: Stage | Literal[""],
         severity: Severity,
         title: str,
         text: str,
@@ -289,6 +348,18 @@ def _cohort_data(name: RateName, cohort: SameAge) -> dict[str, object]:
 
 def _nouns(upper: str, lower: str) -> tuple[str, str]:
     return fmt.stage_noun(upper), fmt.stage_noun(lower)
+
+
+def _fit(limit: Reach, what: str) -> str:
+    """What a budget or capacity reaches down the funnel, and the goal
+    that fits it."""
+    path = " → ".join(f"{fmt.count(v)} {fmt.stage_noun(s, v)}" for s, v in limit.volumes.items())
+    goal = (
+        f"the goal becomes {fmt.count(limit.won)} closes"
+        if limit.revenue is None
+        else f"the revenue goal becomes {fmt.amount(limit.revenue)}"
+    )
+    return f"{_cap(what)} reaches {path}: to fit it, {goal}."
 
 
 def _cap(text: str) -> str:

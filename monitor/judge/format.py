@@ -45,6 +45,11 @@ def amount(x: float) -> str:
     return f"{x:,.0f}"
 
 
+def price(x: float) -> str:
+    """A unit cost: cents where there are any (``2.5``, ``0.75``, ``40``)."""
+    return f"{x:,.2f}".removesuffix(".00").removesuffix("0") if x % 1 else f"{x:,.0f}"
+
+
 def ago(span: timedelta) -> str:
     """A duration as people say it: ``45m``, ``3h 20m``, ``2d 4h``."""
     minutes = max(0, int(span.total_seconds() // 60))

@@ -58,6 +58,16 @@ def ceil_count(x: float) -> int:
     return math.ceil(x)
 
 
+def floor_count(x: float) -> int:
+    """Round a reachable volume down to whole records, except that a value
+    within float noise of an integer is that integer (0.29 × 100 is
+    28.999999999999996, and 100 records at 29% reach 29)."""
+    nearest = round(x)
+    if abs(x - nearest) <= _NOISE * max(1.0, abs(x)):
+        return int(nearest)
+    return math.floor(x)
+
+
 def wilson_lower(successes: int, n: int, confidence: float = 0.90) -> float:
     """Lower bound of the two-sided Wilson score interval for a proportion.
     Zero when nothing succeeded (including an empty sample)."""
@@ -150,6 +160,14 @@ def back_calculate(
         raise ValueError(f"goal {goal.name!r}: a revenue goal needs a positive average deal size")
     else:
         won = ceil_count(goal.revenue / deal_size)
+    return back_from_won(won, rates, f"goal {goal.name!r}")
+
+
+def back_from_won(
+    won: int, rates: Mapping[RateName, float], what: str = "the plan"
+) -> dict[Stage, int]:
+    """Target per stage, top to bottom, for ``won`` closes: each stage the
+    one below divided by its rate, rounded up to whole records."""
     targets: dict[Stage, int] = {"won": won}
     below = won
     for stage in reversed(STAGES[:-1]):
@@ -157,8 +175,6 @@ def back_calculate(
         if rate is None and stage == "visit":
             break
         if rate is None or rate <= 0:
-            raise ValueError(
-                f"goal {goal.name!r}: no positive {RATE_FROM[stage]} rate to plan with"
-            )
+            raise ValueError(f"{what}: no positive {RATE_FROM[stage]} rate to plan with")
         below = targets[stage] = ceil_count(below / rate)
     return {stage: targets[stage] for stage in STAGES if stage in targets}

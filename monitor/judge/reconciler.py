@@ -18,13 +18,20 @@ import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from monitor.config.models import DEFAULT_RATES, Goal
 from monitor.facts import Cohort, DealSample, FunnelFacts, Period
 from monitor.interfaces import RATE_FROM, RATE_NAMES, STAGES, RateName, Stage
-from monitor.judge import checks, forecast, lags
-from monitor.judge.funnel import PlannedRate, back_calculate, resolve_deal_size, resolve_rate
+from monitor.judge import budget, checks, forecast, lags
+from monitor.judge.commitments import commitments
+from monitor.judge.funnel import (
+    DealSize,
+    PlannedRate,
+    back_calculate,
+    resolve_deal_size,
+    resolve_rate,
+)
 from monitor.judge.lags import LagCurve, SameAge
 from monitor.judge.periods import WorkingDays, calendar_days, seasonal_elapsed
 from monitor.judge.report import Arrival, GoalReport, StageReport
@@ -111,9 +118,32 @@ def evaluate_goal(
         stages=stages,
         waiting=waiting,
         forecast_note=forecast_note,
+        **_plan_limits(goal, period, targets, rates, deal),
     )
     report.findings.extend(checks.findings(goal, facts, report))
     return report
+
+
+def _plan_limits(
+    goal: Goal,
+    period: Period,
+    targets: Mapping[Stage, int],
+    rates: Mapping[RateName, PlannedRate],
+    deal: DealSize | None,
+) -> dict[str, Any]:
+    """The plan against the teams' commitments, its cost against the
+    budget, its volumes against capacity, and how far the budget and each
+    capacity reach; nothing without a plan."""
+    if not targets:
+        return {}
+    plan = {name: rate.value for name, rate in rates.items()}
+    months = budget.period_months(period.start, period.end)
+    return {
+        "commitments": tuple(commitments(goal.commitments, targets, plan)),
+        "spend": budget.spend_needed(goal.plan, targets, months),
+        "capacity": budget.capacity_needed(goal.plan, targets, months),
+        "reach": budget.reach(goal.plan, plan, months, deal.value if deal else None),
+    }
 
 
 def learn_lags(goal: Goal, facts: FunnelFacts) -> dict[RateName, LagCurve]:
@@ -271,7 +301,7 @@ def _stage_report(
             needed = 0.0
         elif target is not None and clock.total > clock.days:
             needed = (target - actual) / (clock.total - clock.days)
-    commitment = goal.commitments.get(stage)
+    commitment = goal.commitments.volume(stage)
     return StageReport(
         stage=stage,
         target=target,

@@ -11,6 +11,8 @@ from datetime import date, datetime, timedelta
 from monitor.facts import Period
 from monitor.findings import Finding
 from monitor.interfaces import RateName, Stage
+from monitor.judge.budget import CapacityLine, Reach, Spend
+from monitor.judge.commitments import Commitment
 from monitor.judge.forecast import Forecast
 from monitor.judge.funnel import DealSize, PlannedRate
 from monitor.judge.lags import LagCurve, SameAge
@@ -90,7 +92,9 @@ class GoalReport:
     calendar or working days (``elapsed_days`` of ``total_days``);
     ``deal_size`` is None for a ``closes`` goal. ``waiting`` says why the
     source's data is not judged yet (see ``health.waiting_reason``);
-    ``forecast_note`` why some stages have no pipeline forecast."""
+    ``forecast_note`` why some stages have no pipeline forecast.
+    ``commitments``, ``spend``, ``capacity`` and ``reach`` hold the plan
+    against what the teams promise, cost and can handle (docs/plan.md)."""
 
     name: str
     source: str
@@ -108,6 +112,10 @@ class GoalReport:
     findings: list[Finding] = field(default_factory=list)
     waiting: str | None = None
     forecast_note: str | None = None
+    commitments: tuple[Commitment, ...] = ()
+    spend: Spend | None = None
+    capacity: tuple[CapacityLine, ...] = ()
+    reach: tuple[Reach, ...] = ()
 
     def stage(self, name: str) -> StageReport:
         return next(s for s in self.stages if s.stage == name)
@@ -133,6 +141,10 @@ class GoalReport:
             "forecast_note": self.forecast_note,
             "lags": {name: curve.to_dict() for name, curve in self.lags.items()},
             "stages": [s.to_dict() for s in self.stages],
+            "commitments": [c.to_dict() for c in self.commitments],
+            "spend": None if self.spend is None else self.spend.to_dict(),
+            "capacity": [c.to_dict() for c in self.capacity],
+            "reach": [r.to_dict() for r in self.reach],
             "findings": [finding_dict(f) for f in self.findings],
         }
 

@@ -30,6 +30,12 @@ goals:
     source: crm
     closes: 400
     rates: {sql_to_won: 1, mql_to_sql: 1, lead_to_mql: 1, visit_to_lead: 0.01}
+  - name: hundred-fifty-leads
+    source: crm
+    closes: 10
+    rates: {sql_to_won: 0.2, mql_to_sql: 0.5, lead_to_mql: 0.4}
+    commitments: {lead: 150, rates: {sql_to_won: 0.16}}
+    plan: {cost: {lead: 40}, budget: 8000, capacity: {sql: 10}}
 """
 
 
@@ -47,6 +53,13 @@ def test_targets_json_reproduces_the_worked_examples(tmp_path: Path) -> None:
     assert stage_targets(payload, "hundred-million")["won"] == 2000
     assert stage_targets(payload, "four-hundred-leads")["lead"] == 400
     assert stage_targets(payload, "four-hundred-leads")["visit"] == 40000
+    committed = next(g for g in payload["goals"] if g["name"] == "hundred-fifty-leads")
+    assert [(c["stage"], c["committed"], c["needed"]) for c in committed["commitments"]] == [
+        ("lead", 150, 250),
+        ("sql", 0.16, 0.2),
+    ]
+    assert committed["spend"]["total"] == 10_000 and committed["spend"]["over"] == 2_000
+    assert committed["capacity"][0]["over"] == 20  # 50 SQLs needed, 30 in the quarter
     goal = payload["goals"][0]
     assert goal["period"] == {"start": "2026-10-01", "end": "2026-12-31"}
     assert set(goal["stages"][0]) >= {
@@ -172,3 +185,140 @@ def test_alerts_to_silence_loop_by_short_id(tmp_path: Path) -> None:
     listed = json.loads(alignmon("silence", "list", "--format", "json", cwd=tmp_path).stdout)
     assert [(s["id"], s["state"]) for s in listed["silences"]] == [(2, "active"), (1, "expired")]
     assert alignmon("silence", "expire", "9", cwd=tmp_path).returncode == 2
+
+
+def test_targets_text_shows_spend_capacity_and_commitments(tmp_path: Path) -> None:
+    (tmp_path / "alignmon.yaml").write_text(WORKED_EXAMPLES)
+    result = alignmon("targets", "--goal", "hundred-fifty-leads", cwd=tmp_path, env=WIDE)
+    assert result.returncode == 0, result.stderr
+    assert "150 (marketing)" in result.stdout and "16% rate (sales)" in result.stdout
+    assert (
+        "Spend: the plan needs 10,000 (250 leads × 40) against a budget of 8,000: 2,000 over"
+        in result.stdout
+    )
+    assert "Capacity: 50 SQLs needed, 30 can be handled (10/month): 20 over" in result.stdout
+    assert "the budget reaches 200 leads → 80 MQLs → 40 SQLs → 8 won deals" in result.stdout
+
+
+WIDE = {"COLUMNS": "200"}
+
+
+def test_plan_needs_no_config_and_no_database(tmp_path: Path) -> None:
+    """The source material's examples from flags alone, in an empty
+    directory: no config is read and no database is created."""
+    ten = alignmon(
+        "plan",
+        "--closes",
+        "10",
+        "--rate",
+        "lead_to_mql=1",
+        "--rate",
+        "mql_to_sql=100%",
+        "--rate",
+        "sql_to_won=0.2",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
+    assert ten.returncode == 0, ten.stderr
+    (plan,) = json.loads(ten.stdout)["plans"]
+    assert {s["stage"]: s["target"] for s in plan["stages"]}["lead"] == 50
+    hundred = alignmon(
+        "plan", "--revenue", "100000000", "--deal-size", "50000", "--format", "json", cwd=tmp_path
+    )
+    (plan,) = json.loads(hundred.stdout)["plans"]
+    assert plan["stages"][-1] == {
+        "stage": "won",
+        "target": 2000,
+        "cost": None,
+        "capacity_per_month": None,
+    }
+    visits = alignmon(
+        "plan",
+        "--closes",
+        "20",
+        "--rate",
+        "sql_to_won=0.25",
+        "--rate",
+        "mql_to_sql=0.4",
+        "--rate",
+        "lead_to_mql=0.5",
+        "--visit-to-lead",
+        "0.01",
+        "--commit",
+        "lead=150",
+        cwd=tmp_path,
+        env=WIDE,
+    )
+    assert visits.returncode == 0, visits.stderr
+    assert "40,000" in visits.stdout and "│ lead  │    400 │" in visits.stdout
+    assert "Marketing commits 150 leads, the plan needs 400 (250 short)." in visits.stdout
+    assert list(tmp_path.iterdir()) == []
+    assert "built-in demo" not in ten.stderr + hundred.stderr + visits.stderr
+
+
+def test_plan_forward_from_a_budget_to_the_revenue_goal_that_fits(tmp_path: Path) -> None:
+    flags = [
+        "--budget",
+        "50000",
+        "--cost",
+        "lead=40",
+        "--deal-size",
+        "50000",
+        "--period",
+        "month",
+        "--rate",
+        "lead_to_mql=0.25",
+        "--rate",
+        "mql_to_sql=0.4",
+        "--rate",
+        "sql_to_won=0.2",
+    ]
+    alone = alignmon("plan", *flags, cwd=tmp_path, env=WIDE)
+    assert alone.returncode == 0, alone.stderr
+    assert "budget 50,000 │ 1,250 │  312 │  125 │        25 │ 1,250,000" in alone.stdout
+    assert "Within the budget, the funnel reaches 1,250,000 of revenue (25 won deals)." in (
+        alone.stdout
+    )
+    both = alignmon("plan", *flags, "--revenue", "2000000", "--format", "json", cwd=tmp_path)
+    (plan,) = json.loads(both.stdout)["plans"]
+    assert plan["spend"]["total"] == 80_000 and plan["spend"]["over"] == 30_000
+    assert plan["fits"] == {
+        "limit": "budget",
+        "stage": "lead",
+        "won": 25,
+        "revenue": 1_250_000,
+        "covers_goal": False,
+    }
+    text = alignmon("plan", *flags, "--revenue", "2000000", cwd=tmp_path, env=WIDE).stdout
+    assert "To fit the budget, the revenue goal becomes 1,250,000" in text
+
+
+def test_plan_starts_from_a_configured_goal(tmp_path: Path) -> None:
+    (tmp_path / "alignmon.yaml").write_text(WORKED_EXAMPLES)
+    result = alignmon(
+        "plan",
+        "--goal",
+        "hundred-fifty-leads",
+        "--budget",
+        "20000",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (plan,) = json.loads(result.stdout)["plans"]
+    assert plan["name"] == "hundred-fifty-leads" and plan["spend"]["over"] == -10_000
+    assert [c["short"] for c in plan["commitments"]] == [True, True]
+    assert not (tmp_path / "examples.db").exists()
+    unknown = alignmon("plan", "--goal", "nope", cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "--goal nope: no such goal (goals: ten-closes," in unknown.stderr
+
+
+def test_plan_with_a_bad_flag_exits_2_with_one_line(tmp_path: Path) -> None:
+    result = alignmon("plan", "--closes", "10", "--rate", "sql_to_won=1.5", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "config error: --rate sql_to_won 1.5: Input should be less than or equal to 1"
+    ]
