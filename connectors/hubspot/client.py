@@ -131,9 +131,14 @@ class HubSpotApi:
         self._retries = settings.retries
         self._backoff = settings.retry_backoff.total_seconds()
         self._timeout = settings.timeout.total_seconds()
-        self.bucket = TokenBucket(settings.requests_per_second)
+        # Search and every other endpoint have separate budgets at HubSpot
+        # (per second and per ten seconds): one bucket each, shared by every
+        # thread of a backfill.
+        self.search_bucket = TokenBucket(settings.requests_per_second)
+        self.bucket = TokenBucket(settings.requests_per_10s / 10)
         self.calls = 0  # HTTP attempts, retries included
         self.http_seconds = 0.0  # time spent waiting on HubSpot, for benchmarks
+        self._tally = threading.Lock()
         client = hubspot.Client.create(
             access_token=settings.token.reveal(), host=settings.api_url.rstrip("/"), retry=False
         )
@@ -159,7 +164,18 @@ class HubSpotApi:
 
     # -- the call, its retries and its errors ---------------------------------
 
-    def _call(self, what: str, send: Callable[[dict[str, Any]], Any], expect: str | None) -> Any:
+    @property
+    def paced_seconds(self) -> float:
+        """Time spent waiting for either budget, for benchmarks."""
+        return self.search_bucket.waited + self.bucket.waited
+
+    def _call(
+        self,
+        what: str,
+        send: Callable[[dict[str, Any]], Any],
+        expect: str | None,
+        bucket: TokenBucket | None = None,
+    ) -> Any:
         options = {"_preload_content": False, "_request_timeout": self._timeout}
         retrying = Retrying(
             stop=stop_after_attempt(self._retries + 1),
@@ -177,7 +193,7 @@ class HubSpotApi:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._attempt(what, send, options, expect)
+                    return self._attempt(what, send, options, expect, bucket or self.bucket)
         except _Transient as exc:
             raise SourceRetry(self._source, f"HubSpot {what} kept failing: {exc}") from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
@@ -189,10 +205,16 @@ class HubSpotApi:
         return float(min(MAX_BACKOFF, self._backoff * 2 ** (state.attempt_number - 1)))
 
     def _attempt(
-        self, what: str, send: Callable[..., Any], options: dict[str, Any], expect: str | None
+        self,
+        what: str,
+        send: Callable[..., Any],
+        options: dict[str, Any],
+        expect: str | None,
+        bucket: TokenBucket,
     ) -> Any:
-        self.bucket.take()
-        self.calls += 1
+        bucket.take()
+        with self._tally:
+            self.calls += 1
         started = time.perf_counter()
         try:
             response = send(options)
@@ -208,7 +230,8 @@ class HubSpotApi:
             raise self._translate(what, exc) from exc
         finally:
             elapsed = time.perf_counter() - started
-            self.http_seconds += elapsed
+            with self._tally:
+                self.http_seconds += elapsed
             log.debug("HubSpot %s answered in %.0f ms", what, elapsed * 1000)
         try:
             data = json.loads(body)
@@ -272,6 +295,7 @@ class HubSpotApi:
         after: int = 0,
         *,
         alternative: list[Json] | None = None,
+        descending: bool = False,
     ) -> Json:
         """One search page. ``alternative``: a second filter group, OR-ed
         with ``filters`` (HubSpot allows five)."""
@@ -280,7 +304,9 @@ class HubSpotApi:
             groups.insert(0, {"filters": alternative})
         request = self._search_model[object_type](
             filter_groups=groups,
-            sorts=[{"propertyName": sort, "direction": "ASCENDING"}],
+            sorts=[
+                {"propertyName": sort, "direction": "DESCENDING" if descending else "ASCENDING"}
+            ],
             properties=properties,
             limit=SEARCH_PAGE,
             after=str(after),
@@ -289,6 +315,17 @@ class HubSpotApi:
         return self._call(
             f"{object_type} search",
             lambda o: api.do_search(public_object_search_request=request, **o),
+            "results",
+            self.search_bucket,
+        )
+
+    def object_page(self, object_type: str, properties: list[str], after: str | None) -> Json:
+        """One page of live records from the list endpoint, in its own
+        order (not by modification time), with ``properties``."""
+        api = self._basic[object_type]
+        return self._call(
+            f"{object_type} list",
+            lambda o: api.get_page(limit=LIST_PAGE, after=after, properties=properties, **o),
             "results",
         )
 

@@ -4,7 +4,9 @@ become deals, and (optionally) daily website sessions become visit counts.
 Data flow: ``pull`` asks ``windowing`` (which queries through ``client``)
 for pages of raw JSON in cursor order, turns each page into records with
 ``normalise``, and yields one ``Batch`` per page for the store to commit
-with its cursor. Archived records, which HubSpot's search never returns,
+with its cursor. A first read, with no cursor, comes from ``backfill``
+instead (list endpoint and search at once, in no modification order), and
+carries its cursor only once it is complete. Archived records, which HubSpot's search never returns,
 come last as deletions from the list API.
 """
 
@@ -14,7 +16,7 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
-from connectors.hubspot import normalise, windowing
+from connectors.hubspot import backfill, normalise, windowing
 from connectors.hubspot.client import HubSpotApi, Json, TokenRejected
 from connectors.hubspot.normalise import EPOCH, Fields, Owner, to_ms
 from connectors.hubspot.settings import MODIFIED_PROPERTY, SCOPES, HubSpotSource
@@ -64,6 +66,9 @@ class HubSpotConnector:
             )
         fields = self._fields_for(object_type)
         self._owners_fresh = False
+        if cursor is None:
+            yield from self._backfill(object_type, fields, until)
+            return
         start, after_id = self._read_from(cursor, until)
         held = floor = None if cursor is None else _position(cursor)
         position = cursor
@@ -101,6 +106,35 @@ class HubSpotConnector:
                 self._remember(object_type, unproven, held, until)
             yield Batch(cursor=position)
         yield from self._deletions(object_type, cursor, until, position)
+
+    def _backfill(self, object_type: str, fields: Fields, until: datetime) -> Iterator[Batch]:
+        """Every live record modified no later than ``until``, then its
+        deletions. The pages come in no modification order, so no batch
+        carries a cursor until the last: a cursor saved midway would claim
+        unread records older than it. A backfill stopped midway starts
+        again from scratch, which the store's upserts make safe. The cursor
+        is the latest (modified, id) read: every record up to it is read."""
+        latest: windowing.Position | None = None
+        recent: list[FunnelRecord] = []  # within the look-back of ``latest``
+        for results in backfill.pages(self.api, object_type, fields.properties):
+            records, rejected = normalise.records(fields, results, self._owners_for(results), until)
+            # Modified after the sync started: the next sync's search reads it.
+            records = [r for r in records if r.modified_at <= until]
+            for r in records:
+                if not r.deleted and r.crm_id.isdigit():
+                    read = (to_ms(r.modified_at), int(r.crm_id))
+                    latest = read if latest is None else max(latest, read)
+            if latest is not None:
+                floor = _cursor(latest).modified_at - self.settings.lookback
+                recent = [r for r in (*recent, *records) if r.modified_at >= floor]
+            if records or rejected:
+                yield Batch(records=records, rejected=rejected)
+        done: Cursor | None = None
+        if latest is not None:
+            done = _cursor(latest)
+            self._remember(object_type, recent, latest, until)
+            yield Batch(cursor=done)
+        yield from self._deletions(object_type, None, until, done)
 
     def _unheld(
         self,

@@ -38,7 +38,7 @@ MIN_REQUESTS_PER_SECOND = 0.01
 
 SEARCH_PAGE = 200  # the search endpoint's largest page
 SEARCH_CAP = 10_000  # results one search query may page through; past it HubSpot answers 400
-LIST_PAGE = 100  # the list endpoints' largest page (archived records, owners)
+LIST_PAGE = 100  # the list endpoints' largest page (records, archived records, owners)
 
 #: Private-app token introspection; the token travels in the body, never in
 #: a URL that an HTTP debug log would print.
@@ -93,6 +93,7 @@ class HubSpotSource(SourceBase):
     portal_id: int | None = None
     app_url: str = DEFAULT_APP_URL
     requests_per_second: float = Field(default=4.0, ge=MIN_REQUESTS_PER_SECOND, le=100)
+    requests_per_10s: float = Field(default=150.0, ge=MIN_REQUESTS_PER_SECOND * 10, le=1000)
 
     stage_dates: StageDates = StageDates()
     lead_fallback: str | None = "createdate"
