@@ -116,15 +116,16 @@ class HubSpotSide(_Side):
         return len(self.fake.live_ids("contacts"))
 
     def data_requests(self) -> int:
-        return self.fake.calls["search:contacts"]
+        return sum(n for e, n in self.fake.calls.items() if e.startswith(("search:", "list:")))
 
     def requests(self) -> int:
         return sum(self.fake.calls.values())
 
     def inject(self, fault: str, count: int, *, first: bool = False) -> None:
-        """``count`` bad answers from the search endpoint (the sync's first
-        data request and every page); "refused" takes the whole portal down."""
-        fake, where = self.fake, "search"
+        """``count`` bad answers to the next requests, whichever endpoint
+        they go to: a first sync reads through the list endpoint and the
+        search at once. "refused" takes the whole portal down."""
+        fake, where = self.fake, None
         if fault == "429-retry-after":
             fake.fail_next(429, retry_after=RETRY_AFTER, count=count, endpoint=where)
         elif fault in ("429", "500", "503"):
