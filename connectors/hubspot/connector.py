@@ -26,6 +26,9 @@ from monitor.interfaces import Batch, CheckResult, CheckStatus, Cursor, FunnelRe
 log = logging.getLogger(__name__)
 
 VISITS_CHUNK_DAYS = 92  # one sessions report per quarter of backfill
+#: How long the portal's property names and owners are trusted before a
+#: pull with records to read asks for them again.
+REFRESH = timedelta(days=1)
 
 
 class HubSpotConnector:
@@ -38,8 +41,11 @@ class HubSpotConnector:
         visits: tuple[str, ...] = ("visits",) if settings.visits else ()
         self.object_types: tuple[str, ...] = ("contacts", "deals", *visits)
         self.api = HubSpotApi(name, settings)
-        self._fields: dict[str, Fields] = {}
+        #: Per object type, the read plan checked against the portal's
+        #: properties and the sync (``until``) that checked it.
+        self._fields: dict[str, tuple[Fields, datetime]] = {}
         self._owners: dict[str, Owner] | None = None
+        self._owners_at: datetime | None = None  # the sync that loaded them
         self._owners_fresh = False  # reloaded during the current pull
         #: Per object type, record id → the modification time it was read at,
         #: the cursor position of the batch that proves it stored and the
@@ -64,23 +70,32 @@ class HubSpotConnector:
             raise ValueError(
                 f"unknown object type {object_type!r}; expected one of {self.object_types}"
             )
-        fields = self._fields_for(object_type)
         self._owners_fresh = False
         if cursor is None:
-            yield from self._backfill(object_type, fields, until)
+            yield from self._backfill(object_type, self._fields_for(object_type, until), until)
             return
+        # Until a page has records, nothing needs the portal's properties:
+        # the search asks for every configured one (HubSpot ignores those
+        # it lacks), so a sync with nothing new costs no properties call.
+        checked = self._fields.get(object_type)
+        if checked is not None:
+            wanted = checked[0].properties
+        else:
+            named = {w.prop for w in normalise.wanted(self.settings, object_type)}
+            wanted = normalise.fields(self.settings, object_type, named).properties
         start, after_id = self._read_from(cursor, until)
-        held = floor = None if cursor is None else _position(cursor)
+        held = floor = _position(cursor)
         position = cursor
         unproven: list[FunnelRecord] = []  # yielded, in no batch that moved the cursor yet
         last: Cursor | None = None  # the cursor of the last batch yielded
         for page in windowing.modified_pages(
-            self.api, object_type, fields.properties, start, to_ms(until) + 1, after_id
+            self.api, object_type, wanted, start, to_ms(until) + 1, after_id
         ):
             records: list[FunnelRecord] = []
             rejected = 0
             if page.results:
-                owners = self._owners_for(page.results)
+                fields = self._fields_for(object_type, until)
+                owners = self._owners_for(page.results, until)
                 records, rejected = normalise.records(fields, page.results, owners, until)
             records = self._unheld(object_type, records, floor, cursor)
             unproven += records
@@ -117,7 +132,8 @@ class HubSpotConnector:
         latest: windowing.Position | None = None
         recent: list[FunnelRecord] = []  # within the look-back of ``latest``
         for results in backfill.pages(self.api, object_type, fields.properties):
-            records, rejected = normalise.records(fields, results, self._owners_for(results), until)
+            owners = self._owners_for(results, until)
+            records, rejected = normalise.records(fields, results, owners, until)
             # Modified after the sync started: the next sync's search reads it.
             records = [r for r in records if r.modified_at <= until]
             for r in records:
@@ -235,11 +251,12 @@ class HubSpotConnector:
             yield Batch(daily=daily, cursor=Cursor(_midnight(end)), rejected=rejected)
             day = end + timedelta(days=1)
 
-    def _fields_for(self, object_type: str) -> Fields:
-        """The read plan for ``object_type``, checked once per connector
-        against the portal's properties: a property named in the config that
+    def _fields_for(self, object_type: str, until: datetime) -> Fields:
+        """The read plan for ``object_type``, checked against the portal's
+        properties at most once a day: a property named in the config that
         does not exist stops the sync; a missing default is left out."""
-        if object_type not in self._fields:
+        checked = self._fields.get(object_type)
+        if checked is None or until - checked[1] >= REFRESH:
             available = self.api.property_names(object_type)
             wanted = normalise.wanted(self.settings, object_type)
             missing = [w for w in wanted if w.required and w.prop not in available]
@@ -255,15 +272,23 @@ class HubSpotConnector:
                         w.prop,
                         w.setting,
                     )
-            self._fields[object_type] = normalise.fields(self.settings, object_type, available)
-        return self._fields[object_type]
+            plan = normalise.fields(self.settings, object_type, available)
+            self._fields[object_type] = checked = (plan, until)
+        return checked[0]
 
-    def _owners_for(self, results: list[Json]) -> dict[str, Owner]:
-        """Owner id → email and name, loaded once, and again at most once per
-        pull when a page names an owner the cache does not know."""
+    def _owners_for(self, results: list[Json], until: datetime) -> dict[str, Owner]:
+        """Owner id → email and name, loaded once, again daily (a renamed
+        owner), and at most once per pull when a page names an owner the
+        cache does not know."""
         ids = {(r.get("properties") or {}).get("hubspot_owner_id") for r in results} - {None, ""}
-        if self._owners is None or (not self._owners_fresh and ids - self._owners.keys()):
-            owners: dict[str, Owner] = {}
+        owners = self._owners
+        if (
+            owners is None
+            or self._owners_at is None
+            or until - self._owners_at >= REFRESH
+            or (not self._owners_fresh and ids - owners.keys())
+        ):
+            owners = {}
             # Owners of deactivated users are only listed as archived (docs/design.md, "HubSpot").
             for archived in (True, False):
                 after: str | None = None
@@ -273,8 +298,8 @@ class HubSpotConnector:
                     after = _next_after(page)
                     if after is None:
                         break
-            self._owners, self._owners_fresh = owners, True
-        return self._owners
+            self._owners, self._owners_at, self._owners_fresh = owners, until, True
+        return owners
 
     # -- check ----------------------------------------------------------------
 

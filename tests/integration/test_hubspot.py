@@ -246,6 +246,10 @@ def test_a_configured_property_the_portal_lacks_stops_the_sync(fake: FakeHubSpot
     connector = connect(fake, segments={"tier": "icp_tierr"})
     with pytest.raises(SourceActionNeeded, match=r"'icp_tierr' \(sources\.hs\.segments\.tier\)"):
         list(connector.pull("contacts", None, fake.now))
+    # An incremental pull checks the properties too, once it has records.
+    later = connect(fake, segments={"tier": "icp_tierr"})
+    with pytest.raises(SourceActionNeeded, match="icp_tierr"):
+        list(later.pull("contacts", FROM_START, fake.now))
 
 
 # -- what records carry ---------------------------------------------------------
@@ -589,3 +593,47 @@ def test_a_backfill_stopped_midway_saves_no_cursor_and_the_next_sync_reads_it_al
     fake.advance(30)
     unchanged, _ = store_sync(fake, sqlite_store, connector)
     assert unchanged.records == 0 and fake.calls["search:contacts"] == 1
+
+
+# -- an unchanged sync in the fewest calls -------------------------------------------
+
+
+def test_an_unchanged_sync_in_a_new_process_costs_one_search_and_one_list_per_type(
+    fake: FakeHubSpot, sqlite_store: Store
+) -> None:
+    fake.seed_records("contacts", 500)
+    fake.seed_records("deals", 300)
+    fake.advance(3600)
+    store_sync(fake, sqlite_store, connect(fake))
+    fake.advance(30)
+    # ``alignmon sync`` starts a new process, with a new connector each time.
+    unchanged, _ = store_sync(fake, sqlite_store, connect(fake))
+    assert unchanged.records == 0
+    assert dict(fake.calls) == {
+        "search:contacts": 1,
+        "search:deals": 1,
+        "list:contacts": 1,  # archived records: the search never returns them
+        "list:deals": 1,
+    }
+
+
+def test_properties_and_owners_are_read_again_after_a_day(
+    fake: FakeHubSpot, sqlite_store: Store
+) -> None:
+    (contact,) = fake.add("contacts", [fake.now - timedelta(hours=2)])
+    fake.set_props("contacts", contact, hubspot_owner_id="201")
+    connector = connect(fake)
+    store_sync(fake, sqlite_store, connector)
+    fake.active_owners[0] = dict(fake.active_owners[0], firstName="Anna")
+
+    def owner_after_a_change(hours: float) -> str | None:
+        fake.advance(hours * 3600)
+        fake.modify("contacts", [contact])
+        store_sync(fake, sqlite_store, connector)
+        with sqlite_store.begin() as conn:
+            return conn.execute(select(records.c.owner_name)).scalar_one()
+
+    assert owner_after_a_change(1) == "Ana Ito", "a known owner was read again within the day"
+    assert fake.calls["owners"] == 0 and fake.calls["properties:contacts"] == 0
+    assert owner_after_a_change(24) == "Anna Ito"
+    assert fake.calls["owners"] == 2 and fake.calls["properties:contacts"] == 1
