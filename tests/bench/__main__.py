@@ -23,6 +23,7 @@ import math
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,9 @@ from tests.bench import bench_store
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "benchmarks.md"
-GROUPS = ("store", "sync", "idle")
+GROUPS = ("store", "sync", "peers", "idle")
+#: Runs of each side in the peer comparison, interleaved.
+PEER_RUNS = 3
 SIZES = (100_000, 1_000_000, 5_000_000)
 QUICK_SIZES = (10_000, 20_000)
 #: Persons in the last year of the ``history`` shape with ``--quick``.
@@ -131,6 +134,8 @@ def main() -> None:
         sections.extend(store(sizes, recent, started, stamp))
     if "sync" in groups:
         sections.extend(sync(10_000 if args.quick else 100_000, started, stamp))
+    if "peers" in groups:
+        sections.append(peers(5_000 if args.quick else 26_000, started, stamp))
     if "idle" in groups:
         progress("idle service…", started)
         figures = measure("bench_idle", window=10.0 if args.quick else 60.0)
@@ -206,6 +211,42 @@ def sync(n: int, started: float, stamp: str) -> list[Section]:
     figures = measure("bench_salesforce", n=n)
     sections.append(Section("sync", f"Salesforce sync, {n:,} leads", figures, stamp))
     return sections
+
+
+def peers(n: int, started: float, stamp: str) -> Section:
+    """alignmon and dlt on the same fake portal under HubSpot's limits,
+    interleaved so the machine's load falls on both alike; minimum and
+    median of each."""
+    ours: list[dict[str, Any]] = []
+    theirs: list[dict[str, Any]] = []
+    for run in range(PEER_RUNS):
+        progress(f"HubSpot peers, {n:,} records, run {run + 1} of {PEER_RUNS}…", started)
+        ours.append(measure("bench_hubspot", "run_limited", n=n))
+        theirs.append(measure("bench_dlt", n=n))
+
+    def spread(name: str, runs: list[dict[str, Any]], key: str) -> dict[str, float]:
+        values = [r[key] for r in runs]
+        return {f"{name}_min": min(values), f"{name}_median": statistics.median(values)}
+
+    figures = {"records": ours[0]["records"], "runs": float(PEER_RUNS)}
+    figures |= spread("alignmon_full_records_per_s", ours, "records_per_s")
+    figures |= spread("dlt_full_records_per_s", theirs, "full_records_per_s")
+    figures["alignmon_full_api_calls"] = ours[0]["api_calls"]
+    figures["dlt_full_api_calls"] = theirs[0]["full_api_calls"]
+    figures |= spread("alignmon_unchanged_seconds", ours, "unchanged_sync_seconds")
+    figures |= spread("dlt_unchanged_seconds", theirs, "unchanged_seconds")
+    figures["alignmon_unchanged_api_calls"] = ours[0]["unchanged_sync_calls"]
+    figures["dlt_unchanged_api_calls"] = theirs[0]["unchanged_api_calls"]
+    figures["paced_floor_records_per_s"] = ours[0]["paced_floor_records_per_s"]
+    figures["hubspot_floor_records_per_s"] = ours[0]["hubspot_floor_records_per_s"]
+    figures["full_rate_alignmon_over_dlt"] = (
+        figures["alignmon_full_records_per_s_median"] / figures["dlt_full_records_per_s_median"]
+    )
+    figures["unchanged_time_dlt_over_alignmon"] = (
+        figures["dlt_unchanged_seconds_median"] / figures["alignmon_unchanged_seconds_median"]
+    )
+    name = f"HubSpot peers, {n:,} contacts and deals under HubSpot's limits: alignmon and dlt"
+    return Section("peers", name, figures, stamp)
 
 
 def read_sections(path: Path) -> list[Section]:
@@ -372,6 +413,13 @@ def verdicts(sections: list[Section]) -> list[str]:
                     f"HubSpot unchanged sync after {size} records, calls", calls, "≤ 4", calls <= 4
                 )
             )
+    if peer := _figures(sections, "HubSpot peers"):
+        ratio = peer["full_rate_alignmon_over_dlt"]
+        checks.append(
+            Check("HubSpot full sync, alignmon ÷ dlt records/s", ratio, "≥ 1.3", ratio >= 1.3)
+        )
+        ratio = peer["unchanged_time_dlt_over_alignmon"]
+        checks.append(Check("HubSpot unchanged sync, dlt ÷ alignmon time", ratio, "—", None))
     if salesforce := _figures(sections, "Salesforce"):
         for api in ("rest", "bulk"):
             rate = salesforce[f"{api}_records_per_s"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -35,7 +36,7 @@ from tests.fakes.hubspot import FakeHubSpot
 HUBSPOT_FLOOR = 5 * SEARCH_PAGE + 19 * LIST_PAGE
 
 
-def _settings(fake: FakeHubSpot, **pacing: Any) -> HubSpotSource:
+def settings_for(fake: FakeHubSpot, **pacing: Any) -> HubSpotSource:
     return HubSpotSource(
         kind="hubspot",
         token=fake.token,
@@ -50,7 +51,9 @@ def run(n: int = 100_000) -> dict[str, float]:
     with FakeHubSpot(seed=3) as fake:
         fake.seed_records("contacts", n, shared=n // 10, spacing=timedelta(seconds=2))
         # The highest pacing the config allows: the fake sets the pace.
-        connector = create("bench", _settings(fake, requests_per_second=100, requests_per_10s=1000))
+        connector = create(
+            "bench", settings_for(fake, requests_per_second=100, requests_per_10s=1000)
+        )
         try:
             started = time.perf_counter()
             records = sum(
@@ -74,34 +77,50 @@ def run(n: int = 100_000) -> dict[str, float]:
         }
 
 
+def seed_portal(fake: FakeHubSpot, n: int) -> None:
+    """``n`` records, three quarters contacts (a fortieth of them on one
+    instant) and a quarter deals, last modified an hour ago: a quiet hour,
+    so an unchanged sync needs no look-back."""
+    fake.seed_records("contacts", n - n // 4, shared=n // 40, spacing=timedelta(seconds=2))
+    fake.seed_records("deals", n // 4, spacing=timedelta(seconds=5))
+    fake.advance(3600)
+
+
 def run_limited(n: int = 26_000) -> dict[str, float]:
     """``n`` records, three quarters contacts and a quarter deals, read
     whole under HubSpot's limits at the default pacing; then one sync with
     nothing changed."""
     with FakeHubSpot(seed=5) as fake:
-        fake.seed_records("contacts", n - n // 4, shared=n // 40, spacing=timedelta(seconds=2))
-        fake.seed_records("deals", n // 4, spacing=timedelta(seconds=5))
+        seed_portal(fake, n)
         fake.real_limits()
-        settings = _settings(fake)
+        settings = settings_for(fake)
         connector = create("bench", settings)
+        cursors: dict[str, Cursor] = {}
+        records, until = 0, fake.now
         try:
-            cursors: dict[str, Cursor] = {}
-            records = 0
             started = time.perf_counter()
             for object_type in connector.object_types:
-                for batch in connector.pull(object_type, None, fake.now):
+                for batch in connector.pull(object_type, None, until):
                     records += len(batch.records)
-                    cursors[object_type] = batch.cursor or cursors.get(object_type)  # type: ignore[assignment]
+                    if batch.cursor is not None:  # dated to the sync, as the store does
+                        cursors[object_type] = replace(batch.cursor, read_at=until)
             wall = time.perf_counter() - started
-            full_calls = sum(fake.calls.values())
-            fake.advance(60)
-            fake.calls.clear()
+        finally:
+            connector.close()
+        full_calls = sum(fake.calls.values())
+        fake.advance(60)
+        fake.calls.clear()
+        # As ``alignmon sync`` runs it: a new process, a new connector.
+        connector = create("bench", settings)
+        started = time.perf_counter()
+        try:
             for object_type in connector.object_types:
                 for _ in connector.pull(object_type, cursors[object_type], fake.now):
                     pass
-            unchanged_calls = sum(fake.calls.values())
         finally:
             connector.close()
+        unchanged_seconds = time.perf_counter() - started
+        unchanged_calls = sum(fake.calls.values())
         floor = (
             settings.requests_per_second * SEARCH_PAGE + settings.requests_per_10s / 10 * LIST_PAGE
         )
@@ -115,4 +134,5 @@ def run_limited(n: int = 26_000) -> dict[str, float]:
             "share_of_paced_floor": records / wall / floor,
             "hubspot_floor_records_per_s": float(HUBSPOT_FLOOR),
             "unchanged_sync_calls": float(unchanged_calls),
+            "unchanged_sync_seconds": unchanged_seconds,
         }
