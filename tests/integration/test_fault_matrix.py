@@ -471,9 +471,12 @@ def test_hubspot_search_cap_with_a_fault_at_the_restart_stores_every_contact_onc
     store: Store, slack: FakeSlack
 ) -> None:
     side = HubSpotSide()
-    side.fake.seed_records("contacts", 10_400, shared=10_200)
+    side.fake.add("contacts", [side.now() - timedelta(days=2)])
     clock = Clock(side.now() + timedelta(minutes=1))
     app = make_app(store, slack, clock, side.name, side.source(retries=3))
+    (first,) = app.sync()  # the backfill: a cursor, so the next sync searches
+    assert first.ok, first.error
+    side.fake.seed_records("contacts", 10_400, shared=10_200)
 
     def at_the_cap(source: str) -> Progress:
         def seen(kind: str, records: int) -> None:
@@ -484,7 +487,7 @@ def test_hubspot_search_cap_with_a_fault_at_the_restart_stores_every_contact_onc
 
     (result,) = app.sync(progress=at_the_cap)
     assert result.ok, result.error
-    assert app.store.record_count("hs", include_deleted=True) == side.live() == 10_400
+    assert app.store.record_count("hs", include_deleted=True) == side.live() == 10_401
     by_id = [b for b in side.fake.searches if b["sorts"][0]["propertyName"] == "hs_object_id"]
     assert by_id, "the shared instant was never read in id order past the cap"
     assert side.fake.statuses[500] == 2
