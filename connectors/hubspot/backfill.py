@@ -150,7 +150,9 @@ def _from_highest(
     so far: a seek, never an offset, so the 10,000-result cap never applies."""
     below: int | None = None
     while True:
-        filters = [] if below is None else [_below(below)]
+        # Always a filter: a search with an empty filter group is not
+        # documented to match everything.
+        filters = [_by_id("GT", 0)] if below is None else [_by_id("LT", below)]
         page = api.search(object_type, filters, ID_PROPERTY, properties, descending=True)
         results = page["results"]
         with meeting.lock:
@@ -169,5 +171,5 @@ def _from_highest(
         below = min(ids)
 
 
-def _below(record_id: int) -> Json:
-    return {"propertyName": ID_PROPERTY, "operator": "LT", "value": str(record_id)}
+def _by_id(operator: str, record_id: int) -> Json:
+    return {"propertyName": ID_PROPERTY, "operator": operator, "value": str(record_id)}

@@ -3,9 +3,9 @@ place where HubSpot's errors become alignmon's.
 
 It exists so that pacing, retrying and error translation happen once, for
 every endpoint the connector uses. Data flow: ``HubSpotConnector.pull``
-reads records through ``windowing.modified_pages``, which sends each search
-query through this client, and reads owners, properties, archived records
-and sessions from it directly; the raw API JSON it returns goes to
+reads records through ``windowing.modified_pages`` (a first sync through
+``backfill.pages``), which send their queries through this client, and
+reads owners, properties, archived records and sessions from it directly; the raw API JSON it returns goes to
 ``normalise`` and from there to the store. Nothing above this module sees an
 HTTP status or a vendor exception.
 
@@ -14,8 +14,9 @@ the generated client, for four reasons:
 
 - one policy covers every transient failure, including a 200 whose body is
   cut short or not JSON, which urllib3 never sees as a failure;
-- every attempt goes through the token bucket, whereas urllib3 retries
-  inside its pool, behind the pacer's back;
+- every attempt goes through its budget's token bucket (search's, or the
+  other endpoints'), whereas urllib3 retries inside its pool, behind the
+  pacer's back;
 - a search 429 often carries no Retry-After: the wait then follows HubSpot's
   ``policyName`` (1 s for the per-second limit, 10 s for the ten-second one,
   as HubSpot's own Node client does), and a spent daily allowance stops the
