@@ -233,6 +233,9 @@ def peers(n: int, started: float, stamp: str) -> Section:
     figures |= spread("dlt_full_records_per_s", theirs, "full_records_per_s")
     figures["alignmon_full_api_calls"] = ours[0]["api_calls"]
     figures["dlt_full_api_calls"] = theirs[0]["full_api_calls"]
+    # dlt does not pace: it learns the limit from 429s and backs off.
+    figures["alignmon_429s"] = sum(r["rate_limited_429s"] for r in ours)
+    figures["dlt_429s"] = sum(r["rate_limited_429s"] for r in theirs)
     figures |= spread("alignmon_unchanged_seconds", ours, "unchanged_sync_seconds")
     figures |= spread("dlt_unchanged_seconds", theirs, "unchanged_seconds")
     figures["alignmon_unchanged_api_calls"] = ours[0]["unchanged_sync_calls"]
