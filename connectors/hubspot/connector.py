@@ -6,8 +6,8 @@ for pages of raw JSON in cursor order, turns each page into records with
 ``normalise``, and yields one ``Batch`` per page for the store to commit
 with its cursor. A first read, with no cursor, comes from ``backfill``
 instead (list endpoint and search at once, in no modification order), and
-carries its cursor only once it is complete. Archived records, which HubSpot's search never returns,
-come last as deletions from the list API.
+carries its cursor only once it is complete. Archived records, which
+HubSpot's search never returns, come last as deletions from the list API.
 """
 
 from __future__ import annotations

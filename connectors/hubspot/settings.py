@@ -85,6 +85,14 @@ class HubSpotSource(SourceBase):
     ``business-intelligence`` scope). ``lookback`` is how far before the
     cursor an incremental sync re-reads: HubSpot's search index shows fresh
     changes "after a few moments", so a change can surface behind the cursor.
+
+    HubSpot gives an account two budgets: search, per second (5), and every
+    other endpoint, per ten seconds (190 for a Professional portal's private
+    app). ``requests_per_second`` paces searches and ``requests_per_10s`` the
+    rest; both default below the limits, leaving room for the portal's other
+    apps (5 searches a second drew 429s from the fake portal's rolling
+    window: one late request puts six in a second). A first sync reads
+    through both budgets at once.
     """
 
     kind: Literal["hubspot"]
