@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from connectors.hubspot.client import HubSpotApi, Json
 from connectors.hubspot.settings import ID_PROPERTY, SEARCH_PAGE
 
-#: Pages each reader may hold ahead of the consumer.
-AHEAD = 8
+#: Pages both readers together may hold ahead of the consumer (at most
+#: 6,400 records): enough to keep spending both budgets while the store
+#: commits a transaction.
+AHEAD = 32
 _DONE = object()
 
 
