@@ -125,8 +125,9 @@ def _id(record: Json) -> int:
 def _from_lowest(
     api: HubSpotApi, object_type: str, properties: list[str], meeting: _Meeting
 ) -> Iterator[list[Json]]:
-    """The list endpoint, which pages in ascending id order, up to where
-    the search has read."""
+    """The list endpoint up to where the search has read. It pages in
+    ascending id order (its ``after`` token is the next record's id); that
+    order is what lets the two ends meet without a gap."""
     after: str | None = None
     while True:
         page = api.object_page(object_type, properties, after)
