@@ -3,9 +3,9 @@ place where HubSpot's errors become alignmon's.
 
 It exists so that pacing, retrying and error translation happen once, for
 every endpoint the connector uses. Data flow: ``HubSpotConnector.pull``
-reads records through ``windowing.modified_pages``, which sends each search
-query through this client, and reads owners, properties, archived records
-and sessions from it directly; the raw API JSON it returns goes to
+reads records through ``windowing.modified_pages`` (a first sync through
+``backfill.pages``), which send their queries through this client, and
+reads owners, properties, archived records and sessions from it directly; the raw API JSON it returns goes to
 ``normalise`` and from there to the store. Nothing above this module sees an
 HTTP status or a vendor exception.
 
@@ -14,8 +14,9 @@ the generated client, for four reasons:
 
 - one policy covers every transient failure, including a 200 whose body is
   cut short or not JSON, which urllib3 never sees as a failure;
-- every attempt goes through the token bucket, whereas urllib3 retries
-  inside its pool, behind the pacer's back;
+- every attempt goes through its budget's token bucket (search's, or the
+  other endpoints'), whereas urllib3 retries inside its pool, behind the
+  pacer's back;
 - a search 429 often carries no Retry-After: the wait then follows HubSpot's
   ``policyName`` (1 s for the per-second limit, 10 s for the ten-second one,
   as HubSpot's own Node client does), and a spent daily allowance stops the
@@ -131,9 +132,14 @@ class HubSpotApi:
         self._retries = settings.retries
         self._backoff = settings.retry_backoff.total_seconds()
         self._timeout = settings.timeout.total_seconds()
-        self.bucket = TokenBucket(settings.requests_per_second)
+        # Search and every other endpoint have separate budgets at HubSpot
+        # (per second and per ten seconds): one bucket each, shared by every
+        # thread of a backfill.
+        self.search_bucket = TokenBucket(settings.requests_per_second)
+        self.bucket = TokenBucket(settings.requests_per_10s / 10)
         self.calls = 0  # HTTP attempts, retries included
         self.http_seconds = 0.0  # time spent waiting on HubSpot, for benchmarks
+        self._tally = threading.Lock()
         client = hubspot.Client.create(
             access_token=settings.token.reveal(), host=settings.api_url.rstrip("/"), retry=False
         )
@@ -159,7 +165,18 @@ class HubSpotApi:
 
     # -- the call, its retries and its errors ---------------------------------
 
-    def _call(self, what: str, send: Callable[[dict[str, Any]], Any], expect: str | None) -> Any:
+    @property
+    def paced_seconds(self) -> float:
+        """Time spent waiting for either budget, for benchmarks."""
+        return self.search_bucket.waited + self.bucket.waited
+
+    def _call(
+        self,
+        what: str,
+        send: Callable[[dict[str, Any]], Any],
+        expect: str | None,
+        bucket: TokenBucket | None = None,
+    ) -> Any:
         options = {"_preload_content": False, "_request_timeout": self._timeout}
         retrying = Retrying(
             stop=stop_after_attempt(self._retries + 1),
@@ -177,7 +194,7 @@ class HubSpotApi:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._attempt(what, send, options, expect)
+                    return self._attempt(what, send, options, expect, bucket or self.bucket)
         except _Transient as exc:
             raise SourceRetry(self._source, f"HubSpot {what} kept failing: {exc}") from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
@@ -189,10 +206,16 @@ class HubSpotApi:
         return float(min(MAX_BACKOFF, self._backoff * 2 ** (state.attempt_number - 1)))
 
     def _attempt(
-        self, what: str, send: Callable[..., Any], options: dict[str, Any], expect: str | None
+        self,
+        what: str,
+        send: Callable[..., Any],
+        options: dict[str, Any],
+        expect: str | None,
+        bucket: TokenBucket,
     ) -> Any:
-        self.bucket.take()
-        self.calls += 1
+        bucket.take()
+        with self._tally:
+            self.calls += 1
         started = time.perf_counter()
         try:
             response = send(options)
@@ -208,7 +231,8 @@ class HubSpotApi:
             raise self._translate(what, exc) from exc
         finally:
             elapsed = time.perf_counter() - started
-            self.http_seconds += elapsed
+            with self._tally:
+                self.http_seconds += elapsed
             log.debug("HubSpot %s answered in %.0f ms", what, elapsed * 1000)
         try:
             data = json.loads(body)
@@ -272,6 +296,7 @@ class HubSpotApi:
         after: int = 0,
         *,
         alternative: list[Json] | None = None,
+        descending: bool = False,
     ) -> Json:
         """One search page. ``alternative``: a second filter group, OR-ed
         with ``filters`` (HubSpot allows five)."""
@@ -280,7 +305,9 @@ class HubSpotApi:
             groups.insert(0, {"filters": alternative})
         request = self._search_model[object_type](
             filter_groups=groups,
-            sorts=[{"propertyName": sort, "direction": "ASCENDING"}],
+            sorts=[
+                {"propertyName": sort, "direction": "DESCENDING" if descending else "ASCENDING"}
+            ],
             properties=properties,
             limit=SEARCH_PAGE,
             after=str(after),
@@ -289,6 +316,17 @@ class HubSpotApi:
         return self._call(
             f"{object_type} search",
             lambda o: api.do_search(public_object_search_request=request, **o),
+            "results",
+            self.search_bucket,
+        )
+
+    def object_page(self, object_type: str, properties: list[str], after: str | None) -> Json:
+        """One page of live records from the list endpoint, in its own
+        order (not by modification time), with ``properties``."""
+        api = self._basic[object_type]
+        return self._call(
+            f"{object_type} list",
+            lambda o: api.get_page(limit=LIST_PAGE, after=after, properties=properties, **o),
             "results",
         )
 

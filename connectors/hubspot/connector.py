@@ -4,8 +4,10 @@ become deals, and (optionally) daily website sessions become visit counts.
 Data flow: ``pull`` asks ``windowing`` (which queries through ``client``)
 for pages of raw JSON in cursor order, turns each page into records with
 ``normalise``, and yields one ``Batch`` per page for the store to commit
-with its cursor. Archived records, which HubSpot's search never returns,
-come last as deletions from the list API.
+with its cursor. A first read, with no cursor, comes from ``backfill``
+instead (list endpoint and search at once, in no modification order), and
+carries its cursor only once it is complete. Archived records, which
+HubSpot's search never returns, come last as deletions from the list API.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
-from connectors.hubspot import normalise, windowing
+from connectors.hubspot import backfill, normalise, windowing
 from connectors.hubspot.client import HubSpotApi, Json, TokenRejected
 from connectors.hubspot.normalise import EPOCH, Fields, Owner, to_ms
 from connectors.hubspot.settings import MODIFIED_PROPERTY, SCOPES, HubSpotSource
@@ -24,6 +26,9 @@ from monitor.interfaces import Batch, CheckResult, CheckStatus, Cursor, FunnelRe
 log = logging.getLogger(__name__)
 
 VISITS_CHUNK_DAYS = 92  # one sessions report per quarter of backfill
+#: How long the portal's property names and owners are trusted before a
+#: pull with records to read asks for them again.
+REFRESH = timedelta(days=1)
 
 
 class HubSpotConnector:
@@ -36,8 +41,11 @@ class HubSpotConnector:
         visits: tuple[str, ...] = ("visits",) if settings.visits else ()
         self.object_types: tuple[str, ...] = ("contacts", "deals", *visits)
         self.api = HubSpotApi(name, settings)
-        self._fields: dict[str, Fields] = {}
+        #: Per object type, the read plan checked against the portal's
+        #: properties and the sync (``until``) that checked it.
+        self._fields: dict[str, tuple[Fields, datetime]] = {}
         self._owners: dict[str, Owner] | None = None
+        self._owners_at: datetime | None = None  # the sync that loaded them
         self._owners_fresh = False  # reloaded during the current pull
         #: Per object type, record id → the modification time it was read at,
         #: the cursor position of the batch that proves it stored and the
@@ -62,22 +70,34 @@ class HubSpotConnector:
             raise ValueError(
                 f"unknown object type {object_type!r}; expected one of {self.object_types}"
             )
-        fields = self._fields_for(object_type)
         self._owners_fresh = False
+        if cursor is None:
+            yield from self._backfill(object_type, self._fields_for(object_type, until), until)
+            return
+        # Until a page has records, nothing needs the portal's properties:
+        # the search asks for every configured one (HubSpot ignores those
+        # it lacks), so a sync with nothing new costs no properties call.
+        checked = self._fields.get(object_type)
+        if checked is not None:
+            wanted = checked[0].properties
+        else:
+            named = {w.prop for w in normalise.wanted(self.settings, object_type)}
+            wanted = normalise.fields(self.settings, object_type, named).properties
         start, after_id = self._read_from(cursor, until)
-        held = floor = None if cursor is None else _position(cursor)
+        held = floor = _position(cursor)
         position = cursor
         unproven: list[FunnelRecord] = []  # yielded, in no batch that moved the cursor yet
         last: Cursor | None = None  # the cursor of the last batch yielded
         total: int | None = None  # the first query's: it spans the whole range
         for page in windowing.modified_pages(
-            self.api, object_type, fields.properties, start, to_ms(until) + 1, after_id
+            self.api, object_type, wanted, start, to_ms(until) + 1, after_id
         ):
             records: list[FunnelRecord] = []
             rejected = 0
             total = page.total if total is None else total
             if page.results:
-                owners = self._owners_for(page.results)
+                fields = self._fields_for(object_type, until)
+                owners = self._owners_for(page.results, until)
                 records, rejected = normalise.records(fields, page.results, owners, until)
             records = self._unheld(object_type, records, floor, cursor)
             unproven += records
@@ -103,6 +123,36 @@ class HubSpotConnector:
                 self._remember(object_type, unproven, held, until)
             yield Batch(cursor=position)
         yield from self._deletions(object_type, cursor, until, position)
+
+    def _backfill(self, object_type: str, fields: Fields, until: datetime) -> Iterator[Batch]:
+        """Every live record modified no later than ``until``, then its
+        deletions. The pages come in no modification order, so no batch
+        carries a cursor until the last: a cursor saved midway would claim
+        unread records older than it. A backfill stopped midway starts
+        again from scratch, which the store's upserts make safe. The cursor
+        is the latest (modified, id) read: every record up to it is read."""
+        latest: windowing.Position | None = None
+        recent: list[FunnelRecord] = []  # within the look-back of ``latest``
+        for results, total in backfill.pages(self.api, object_type, fields.properties):
+            owners = self._owners_for(results, until)
+            records, rejected = normalise.records(fields, results, owners, until)
+            # Modified after the sync started: the next sync's search reads it.
+            records = [r for r in records if r.modified_at <= until]
+            for r in records:
+                if not r.deleted and r.crm_id.isdigit():
+                    read = (to_ms(r.modified_at), int(r.crm_id))
+                    latest = read if latest is None else max(latest, read)
+            if latest is not None:
+                floor = _cursor(latest).modified_at - self.settings.lookback
+                recent = [r for r in (*recent, *records) if r.modified_at >= floor]
+            if records or rejected:
+                yield Batch(records=records, rejected=rejected, total=total)
+        done: Cursor | None = None
+        if latest is not None:
+            done = _cursor(latest)
+            self._remember(object_type, recent, latest, until)
+            yield Batch(cursor=done)
+        yield from self._deletions(object_type, None, until, done)
 
     def _unheld(
         self,
@@ -203,11 +253,12 @@ class HubSpotConnector:
             yield Batch(daily=daily, cursor=Cursor(_midnight(end)), rejected=rejected)
             day = end + timedelta(days=1)
 
-    def _fields_for(self, object_type: str) -> Fields:
-        """The read plan for ``object_type``, checked once per connector
-        against the portal's properties: a property named in the config that
+    def _fields_for(self, object_type: str, until: datetime) -> Fields:
+        """The read plan for ``object_type``, checked against the portal's
+        properties at most once a day: a property named in the config that
         does not exist stops the sync; a missing default is left out."""
-        if object_type not in self._fields:
+        checked = self._fields.get(object_type)
+        if checked is None or until - checked[1] >= REFRESH:
             available = self.api.property_names(object_type)
             wanted = normalise.wanted(self.settings, object_type)
             missing = [w for w in wanted if w.required and w.prop not in available]
@@ -223,15 +274,23 @@ class HubSpotConnector:
                         w.prop,
                         w.setting,
                     )
-            self._fields[object_type] = normalise.fields(self.settings, object_type, available)
-        return self._fields[object_type]
+            plan = normalise.fields(self.settings, object_type, available)
+            self._fields[object_type] = checked = (plan, until)
+        return checked[0]
 
-    def _owners_for(self, results: list[Json]) -> dict[str, Owner]:
-        """Owner id → email and name, loaded once, and again at most once per
-        pull when a page names an owner the cache does not know."""
+    def _owners_for(self, results: list[Json], until: datetime) -> dict[str, Owner]:
+        """Owner id → email and name, loaded once, again daily (a renamed
+        owner), and at most once per pull when a page names an owner the
+        cache does not know."""
         ids = {(r.get("properties") or {}).get("hubspot_owner_id") for r in results} - {None, ""}
-        if self._owners is None or (not self._owners_fresh and ids - self._owners.keys()):
-            owners: dict[str, Owner] = {}
+        owners = self._owners
+        if (
+            owners is None
+            or self._owners_at is None
+            or until - self._owners_at >= REFRESH
+            or (not self._owners_fresh and ids - owners.keys())
+        ):
+            owners = {}
             # Owners of deactivated users are only listed as archived (docs/design.md, "HubSpot").
             for archived in (True, False):
                 after: str | None = None
@@ -241,8 +300,8 @@ class HubSpotConnector:
                     after = _next_after(page)
                     if after is None:
                         break
-            self._owners, self._owners_fresh = owners, True
-        return self._owners
+            self._owners, self._owners_at, self._owners_fresh = owners, until, True
+        return owners
 
     # -- check ----------------------------------------------------------------
 

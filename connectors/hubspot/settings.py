@@ -38,7 +38,7 @@ MIN_REQUESTS_PER_SECOND = 0.01
 
 SEARCH_PAGE = 200  # the search endpoint's largest page
 SEARCH_CAP = 10_000  # results one search query may page through; past it HubSpot answers 400
-LIST_PAGE = 100  # the list endpoints' largest page (archived records, owners)
+LIST_PAGE = 100  # the list endpoints' largest page (records, archived records, owners)
 
 #: Private-app token introspection; the token travels in the body, never in
 #: a URL that an HTTP debug log would print.
@@ -89,6 +89,14 @@ class HubSpotSource(SourceBase):
     ``business-intelligence`` scope). ``lookback`` is how far before the
     cursor an incremental sync re-reads: HubSpot's search index shows fresh
     changes "after a few moments", so a change can surface behind the cursor.
+
+    HubSpot gives an account two budgets: search, per second (5), and every
+    other endpoint, per ten seconds (190 for a Professional portal's private
+    app). ``requests_per_second`` paces searches and ``requests_per_10s`` the
+    rest; both default below the limits, leaving room for the portal's other
+    apps (5 searches a second drew 429s from the fake portal's rolling
+    window: one late request puts six in a second). A first sync reads
+    through both budgets at once.
     """
 
     kind: Literal["hubspot"]
@@ -102,7 +110,9 @@ class HubSpotSource(SourceBase):
     app_url: str = DEFAULT_APP_URL
     """HubSpot app base URL, for record links."""
     requests_per_second: float = Field(default=4.0, ge=MIN_REQUESTS_PER_SECOND, le=100)
-    """Request pace, within HubSpot's rate limits."""
+    """Searches per second (HubSpot allows 5 per account; the default leaves room for other apps)."""
+    requests_per_10s: float = Field(default=150.0, ge=MIN_REQUESTS_PER_SECOND * 10, le=1000)
+    """Requests per 10 seconds to every endpoint but search (HubSpot allows 190 for a private app; the default leaves room for other apps)."""
 
     stage_dates: StageDates = StageDates()
     """Contact properties holding the instant each stage was entered."""

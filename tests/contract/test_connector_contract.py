@@ -66,13 +66,18 @@ def test_resume_from_any_batch_has_no_gap(harness: Any) -> None:
     expected = harness.live_ids(harness.person_type)
     for stop_after in (0, len(batches) // 2, len(batches) - 1):
         state = live(batches[: stop_after + 1])
-        resumed = pull_all(connector, harness.person_type, batches[stop_after].cursor, until)
+        # The store keeps the last cursor a batch carried; a batch without
+        # one (a first read in no modification order) leaves the one before.
+        saved = [b.cursor for b in batches[: stop_after + 1] if b.cursor]
+        cursor = saved[-1] if saved else None
+        resumed = pull_all(connector, harness.person_type, cursor, until)
         live(resumed, state)
         assert set(state) == expected, f"resuming after batch {stop_after} left a gap"
         re_read = sum(len(b.records) for b in resumed) - (
             len(expected) - len(live(batches[: stop_after + 1]))
         )
-        assert re_read <= len(expected) // 2, "resume re-read far more than a look-back"
+        if cursor is not None:
+            assert re_read <= len(expected) // 2, "resume re-read far more than a look-back"
 
 
 def test_incremental_pull_sees_changes_and_deletions(harness: Any) -> None:

@@ -38,7 +38,8 @@ def test_run_once_against_fake_hubspot(tmp_path: Path) -> None:
         assert run.returncode == 0, run.stderr
         assert "q-new-business" in run.stdout
         assert "commitment is below the plan" in run.stdout
-        assert fake.calls["search:contacts"] >= 13  # 2,500 contacts at 200 a page
+        # 2,500 contacts, 200 a search page or 100 a list page
+        assert fake.calls["search:contacts"] + fake.calls["list:contacts"] >= 13
         status = alignmon("status", "--format", "json", cwd=tmp_path, env=env)
         assert status.returncode == 0, status.stderr
         stages = {s["stage"]: s for s in json.loads(status.stdout)["goals"][0]["stages"]}

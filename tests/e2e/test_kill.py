@@ -26,7 +26,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -120,10 +120,15 @@ def test_sigkill_mid_sync_then_restart_stores_every_record_once(
     store: Store, tmp_path: Path
 ) -> None:
     with FakeHubSpot(now=datetime.now(UTC)) as fake:
-        fake.seed_records("contacts", CONTACTS)
-        fake.delay = 0.05
         config = tmp_path / "alignmon.yaml"
         config.write_text(HUBSPOT.format(database=store.url, token=fake.token, url=fake.url))
+        # A first sync holds one older contact: the killed one is an
+        # incremental search, whose cursor moves page by page.
+        fake.add("contacts", [fake.now - timedelta(days=2)])
+        first = alignmon("--config", str(config), "sync", cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        fake.seed_records("contacts", CONTACTS)
+        fake.delay = 0.05
         log = tmp_path / "sync.log"
         with log.open("wb") as stderr:
             sync = subprocess.Popen(
@@ -133,7 +138,7 @@ def test_sigkill_mid_sync_then_restart_stores_every_record_once(
             )
         try:
             wait_until(
-                lambda: bool(stored_ids(store.engine)) or sync.poll() is not None,
+                lambda: len(stored_ids(store.engine)) > 1 or sync.poll() is not None,
                 "a first committed batch",
             )
             # Kill with pages pulled but not yet committed.
@@ -147,7 +152,7 @@ def test_sigkill_mid_sync_then_restart_stores_every_record_once(
 
         ids = stored_ids(store.engine)
         cursor = store.cursor("hs", "contacts")
-        assert 0 < len(ids) < CONTACTS, "the kill should land mid-paging"
+        assert 1 < len(ids) < CONTACTS + 1, "the kill should land mid-paging"
         assert len(ids) == len(set(ids))
         assert cursor is not None
         # The cursor is never ahead of the data: every record up to it is
@@ -168,9 +173,59 @@ def test_sigkill_mid_sync_then_restart_stores_every_record_once(
         finish = alignmon("--config", str(config), "sync", cwd=tmp_path)
         assert finish.returncode == 0, finish.stderr
         # Resumed from the cursor (plus its short look-back), not from scratch.
-        remaining_pages = -(-(CONTACTS - len(ids)) // SEARCH_LIMIT)
+        remaining_pages = -(-(CONTACTS + 1 - len(ids)) // SEARCH_LIMIT)
         assert fake.calls["search:contacts"] - before <= remaining_pages + 2
 
+        ids = stored_ids(store.engine)
+        assert sorted(ids) == sorted(fake.live_ids("contacts"))
+        last_modified, last_id = fake.keys("contacts")[-1]
+        cursor = store.cursor("hs", "contacts")
+        assert cursor is not None
+        assert (ms(cursor.modified_at), cursor.crm_id) == (last_modified, str(last_id))
+
+
+def test_sigkill_mid_backfill_saves_no_cursor_and_the_restart_reads_it_all(
+    store: Store, tmp_path: Path
+) -> None:
+    with FakeHubSpot(now=datetime.now(UTC)) as fake:
+        fake.seed_records("contacts", CONTACTS)
+        fake.delay = 0.05
+
+        def served() -> int:
+            return fake.calls["search:contacts"] + fake.calls["list:contacts"]
+
+        config = tmp_path / "alignmon.yaml"
+        config.write_text(HUBSPOT.format(database=store.url, token=fake.token, url=fake.url))
+        with (tmp_path / "sync.log").open("wb") as stderr:
+            sync = subprocess.Popen(
+                [ALIGNMON, "--config", str(config), "sync"],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        try:
+            wait_until(
+                lambda: bool(stored_ids(store.engine)) or sync.poll() is not None,
+                "a first committed batch",
+            )
+            before = served()
+            wait_until(lambda: served() > before, "one more page served")
+            sync.send_signal(signal.SIGKILL)
+            assert sync.wait(timeout=30) == -signal.SIGKILL
+        finally:
+            if sync.poll() is None:
+                sync.kill()
+
+        ids = stored_ids(store.engine)
+        assert 0 < len(ids) < CONTACTS, "the kill should land mid-backfill"
+        assert len(ids) == len(set(ids))
+        # The backfill reads in no modification order: no cursor until the end.
+        assert store.cursor("hs", "contacts") is None
+
+        fake.delay = 0.0
+        before = served()
+        finish = alignmon("--config", str(config), "sync", cwd=tmp_path)
+        assert finish.returncode == 0, finish.stderr
+        assert served() - before <= CONTACTS // 100 + 2, "read more than the portal once"
         ids = stored_ids(store.engine)
         assert sorted(ids) == sorted(fake.live_ids("contacts"))
         last_modified, last_id = fake.keys("contacts")[-1]

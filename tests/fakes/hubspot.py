@@ -1,10 +1,12 @@
 """A fake HubSpot over real HTTP on 127.0.0.1: the endpoints the connector
-uses, with HubSpot's paging, 10,000-result search cap, per-second rate limit
-and error bodies (docs/design.md, "HubSpot"), plus fault knobs.
+uses, with HubSpot's paging, 10,000-result search cap, rate limits (search
+per second, every other endpoint per ten seconds) and error bodies (docs/design.md, "HubSpot"), plus fault knobs.
 
 Records are stored compactly: per object type, id → ``_Rec`` (times in epoch
 ms and property overrides) and a sorted list of ``(modified, id)`` keys of
-live records, so a search is a bisect and a slice even at 100,000 records.
+live records, so a search is a bisect and a slice even at 100,000 records;
+sorted lists of live and of archived ids serve the list endpoint and
+searches by id the same way.
 Property values are derived from (seed, id) when a record is served, so
 seeding is cheap and the same seed always gives the same portal. Ties in the
 modified sort are broken by id, as a database would.
@@ -110,7 +112,8 @@ GATEWAY_PAGE = (
 class FakeHubSpot(FakeServer):
     """Start with ``FakeHubSpot()``; ``url`` is its base URL, ``token`` the
     valid token. Knobs: ``fail_next``, ``timeout_next``, ``truncate_next``,
-    ``garble_next``, ``down``/``up``, ``rate_limit``, ``delay``, ``revoke_token``,
+    ``garble_next``, ``down``/``up``, ``rate_limit``, ``burst_limit``,
+    ``real_limits``, ``delay``, ``revoke_token``,
     ``ties_by_id``,
     ``scopes``, ``remove_property``; data:
     ``seed_records``, ``add`` (``generated=False``: a record holding only what
@@ -137,7 +140,10 @@ class FakeHubSpot(FakeServer):
         self.revoked = False
         self.scopes = set(SCOPE.values())
         self.properties = {t: set(p) for t, p in PROPERTIES.items()}
-        self.rate_limit: int | None = None  # requests per rolling second, like search's SECONDLY
+        self.rate_limit: int | None = None  # searches per rolling second (SECONDLY)
+        self.burst_limit: int | None = (
+            None  # other requests per rolling 10 s (TEN_SECONDLY_ROLLING)
+        )
         self.stall_seconds = 1.5
         self.garbled_paging = 0  # search pages whose next-page cursor is not a number
         # HubSpot documents no order for ties in the modified sort; False
@@ -148,9 +154,16 @@ class FakeHubSpot(FakeServer):
         self.active_owners = list(OWNERS)
         self._recs: dict[str, dict[int, _Rec]] = {"contacts": {}, "deals": {}}
         self._index: dict[str, list[tuple[int, int]]] = {"contacts": [], "deals": []}
+        self._live: dict[str, list[int]] = {"contacts": [], "deals": []}
+        self._archived: dict[str, list[int]] = {"contacts": [], "deals": []}
         self._next_id = dict(FIRST_ID)
-        self._recent: deque[float] = deque()
+        self._recent: dict[bool, deque[float]] = {True: deque(), False: deque()}
         self.start()
+
+    def real_limits(self) -> None:
+        """HubSpot's limits for a private app on a Professional portal:
+        5 searches per second, 190 other requests per 10 s."""
+        self.rate_limit, self.burst_limit = 5, 190
 
     # -- clock and data -------------------------------------------------------
 
@@ -179,6 +192,7 @@ class FakeHubSpot(FakeServer):
             index = self._index[object_type]
             index.extend(keys)
             index.sort()
+            self._live[object_type].extend(int(i) for i in ids)  # ids only grow
             return ids
 
     def seed_records(
@@ -212,6 +226,10 @@ class FakeHubSpot(FakeServer):
             for rid in map(int, ids):
                 rec = self._recs[object_type][rid]
                 self._unindex(object_type, rec)
+                if rec.archived is None:
+                    live = self._live[object_type]
+                    del live[bisect_left(live, rid)]
+                    insort(self._archived[object_type], rid)
                 rec.archived = rec.modified = ms(at or self.now)
 
     def add_owner(self, owner_id: str, email: str, first: str, last: str) -> None:
@@ -376,6 +394,12 @@ class FakeHubSpot(FakeServer):
         sort = sorts[0]["propertyName"] if sorts else "hs_object_id"
         if sort not in (MODIFIED[object_type], "hs_object_id"):
             return 400, _error("VALIDATION_ERROR", f"cannot sort on {sort}")
+        descending = bool(sorts) and sorts[0].get("direction") == "DESCENDING"
+        wanted = set(body.get("properties") or [])
+        if sort == "hs_object_id" and len(groups) == 1:
+            by_id = self._by_id(object_type, groups[0].get("filters") or [], descending)
+            if by_id is not None:
+                return 200, self._page(object_type, by_id, after, limit, wanted)
         matches: list[list[tuple[int, int]]] = []
         for group in groups:
             found = self._match(object_type, group.get("filters") or [])
@@ -388,14 +412,18 @@ class FakeHubSpot(FakeServer):
             ordered = sorted(ordered, key=lambda k: k[1])
         elif sort != "hs_object_id" and not self.ties_by_id:
             ordered = sorted(ordered, key=lambda k: (k[0], -k[1]))
-        if sorts and sorts[0].get("direction") == "DESCENDING":
+        if descending:
             ordered.reverse()
-        wanted = set(body.get("properties") or [])
+        return 200, self._page(object_type, [k[1] for k in ordered], after, limit, wanted)
+
+    def _page(
+        self, object_type: str, ordered: list[int], after: int, limit: int, wanted: set[str]
+    ) -> dict[str, Any]:
         recs = self._recs[object_type]
-        page = {
+        page: dict[str, Any] = {
             "total": len(ordered),
             "results": [
-                self._json(object_type, recs[k[1]], wanted) for k in ordered[after : after + limit]
+                self._json(object_type, recs[i], wanted) for i in ordered[after : after + limit]
             ],
         }
         if after + limit < len(ordered):
@@ -403,7 +431,26 @@ class FakeHubSpot(FakeServer):
             if self.garbled_paging:
                 self.garbled_paging -= 1
                 page["paging"]["next"]["after"] = "<!channel> not a number"
-        return 200, page
+        return page
+
+    def _by_id(
+        self, object_type: str, filters: list[dict[str, Any]], descending: bool
+    ) -> list[int] | None:
+        """Live ids in an id range, for a search by id alone (a bisect in
+        the live ids); None when the filters name anything but the id."""
+        low, high = -BIG, BIG
+        for f in filters:
+            value, op = f.get("value"), f.get("operator")
+            if f.get("propertyName") != "hs_object_id" or op not in ("GT", "GTE", "LT", "LTE"):
+                return None
+            number = _number(value)
+            if op in ("GT", "GTE"):
+                low = max(low, number + (op == "GT"))
+            else:
+                high = min(high, number - (op == "LT"))
+        live = self._live[object_type]
+        found = live[bisect_left(live, low) : bisect_right(live, high)]
+        return found[::-1] if descending else found
 
     def _match(
         self, object_type: str, filters: list[dict[str, Any]]
@@ -446,18 +493,22 @@ class FakeHubSpot(FakeServer):
             found = [k for k in found if i_lo <= k[1] <= i_hi]
         return found
 
-    def list_page(self, object_type: str, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        limit, archived = int(query.get("limit", 10)), query.get("archived", "").lower() == "true"
+    def list_page(
+        self, object_type: str, query: dict[str, list[str]]
+    ) -> tuple[int, dict[str, Any]]:
+        """``GET /crm/v3/objects/{type}``: live (or archived) records in id
+        order; ``properties`` repeated or comma-separated, as HubSpot takes
+        them; ``associations`` accepted (the fake holds none)."""
+        arg = {name: values[-1] for name, values in query.items()}
+        limit, archived = int(arg.get("limit", 10)), arg.get("archived", "").lower() == "true"
         if limit > LIST_LIMIT:
             return 400, _error("VALIDATION_ERROR", f"limit must be at most {LIST_LIMIT}")
-        after = int(query.get("after") or 0)
-        ids = sorted(
-            r.id
-            for r in self._recs[object_type].values()
-            if (r.archived is not None) == archived and r.id >= after
-        )
-        wanted = set(filter(None, query.get("properties", "").split(",")))
-        page = {
+        after = int(arg.get("after") or 0)
+        pool = (self._archived if archived else self._live)[object_type]
+        start = bisect_left(pool, after)
+        ids = pool[start : start + limit + 1]
+        wanted = {p for v in query.get("properties", []) for p in v.split(",") if p}
+        page: dict[str, Any] = {
             "results": [
                 self._json(object_type, self._recs[object_type][i], wanted) for i in ids[:limit]
             ]
@@ -502,8 +553,9 @@ class FakeHubSpot(FakeServer):
         self.calls[request.endpoint] += 1
 
     def refuse(self, request: Request) -> Reply | None:
-        if self._limited():
-            return _reply(429, _rate_limited())
+        search = request.endpoint.startswith("search")
+        if self._limited(search):
+            return _reply(429, _rate_limited() if search else _burst_limited())
         auth = request.headers.get("Authorization") or ""
         if auth != f"Bearer {self.token}" or self.revoked:
             return _reply(
@@ -524,7 +576,7 @@ class FakeHubSpot(FakeServer):
         if endpoint == "search":
             return _reply(*self.search(kind, _body(request)))
         if endpoint == "list":
-            return _reply(*self.list_page(kind, query))
+            return _reply(*self.list_page(kind, request.query))
         if endpoint == "properties":
             return _reply(*self.property_list(kind))
         if endpoint == "owners":
@@ -536,16 +588,21 @@ class FakeHubSpot(FakeServer):
     def error_reply(self, request: Request, fault: Fault) -> Reply:
         return _reply(fault.status, _fault_body(fault.status))
 
-    def _limited(self) -> bool:
-        if self.rate_limit is None:
+    def _limited(self, search: bool) -> bool:
+        """Over the search limit (per rolling second) or the other
+        endpoints' (per rolling ten seconds); a refused request counts for
+        neither, as at HubSpot."""
+        limit, window = (self.rate_limit, 1.0) if search else (self.burst_limit, 10.0)
+        if limit is None:
             return False
-        now = time.monotonic()
-        while self._recent and self._recent[0] <= now - 1.0:
-            self._recent.popleft()
-        if len(self._recent) >= self.rate_limit:
-            return True
-        self._recent.append(now)
-        return False
+        with self.lock:
+            recent, now = self._recent[search], time.monotonic()
+            while recent and recent[0] <= now - window:
+                recent.popleft()
+            if len(recent) >= limit:
+                return True
+            recent.append(now)
+            return False
 
 
 #: The scope an endpoint needs, besides the object types' own.
@@ -584,6 +641,17 @@ def _rate_limited() -> dict[str, Any]:
         "errorType": "RATE_LIMIT",
         "correlationId": str(uuid.uuid4()),
         "policyName": "SECONDLY",
+    }
+
+
+def _burst_limited() -> dict[str, Any]:
+    return {
+        "status": "error",
+        "message": "You have reached your ten_secondly_rolling limit.",
+        "errorType": "RATE_LIMIT",
+        "correlationId": str(uuid.uuid4()),
+        "policyName": "TEN_SECONDLY_ROLLING",
+        "groupName": "publicapi:private-app:4242",
     }
 
 

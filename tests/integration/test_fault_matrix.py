@@ -116,15 +116,16 @@ class HubSpotSide(_Side):
         return len(self.fake.live_ids("contacts"))
 
     def data_requests(self) -> int:
-        return self.fake.calls["search:contacts"]
+        return sum(n for e, n in self.fake.calls.items() if e.startswith(("search:", "list:")))
 
     def requests(self) -> int:
         return sum(self.fake.calls.values())
 
     def inject(self, fault: str, count: int, *, first: bool = False) -> None:
-        """``count`` bad answers from the search endpoint (the sync's first
-        data request and every page); "refused" takes the whole portal down."""
-        fake, where = self.fake, "search"
+        """``count`` bad answers to the next requests, whichever endpoint
+        they go to: a first sync reads through the list endpoint and the
+        search at once. "refused" takes the whole portal down."""
+        fake, where = self.fake, None
         if fault == "429-retry-after":
             fake.fail_next(429, retry_after=RETRY_AFTER, count=count, endpoint=where)
         elif fault in ("429", "500", "503"):
@@ -470,9 +471,12 @@ def test_hubspot_search_cap_with_a_fault_at_the_restart_stores_every_contact_onc
     store: Store, slack: FakeSlack
 ) -> None:
     side = HubSpotSide()
-    side.fake.seed_records("contacts", 10_400, shared=10_200)
+    side.fake.add("contacts", [side.now() - timedelta(days=2)])
     clock = Clock(side.now() + timedelta(minutes=1))
     app = make_app(store, slack, clock, side.name, side.source(retries=3))
+    (first,) = app.sync()  # the backfill: a cursor, so the next sync searches
+    assert first.ok, first.error
+    side.fake.seed_records("contacts", 10_400, shared=10_200)
 
     def at_the_cap(source: str) -> Progress:
         def seen(kind: str, records: int, total: int | None) -> None:
@@ -483,7 +487,7 @@ def test_hubspot_search_cap_with_a_fault_at_the_restart_stores_every_contact_onc
 
     (result,) = app.sync(progress=at_the_cap)
     assert result.ok, result.error
-    assert app.store.record_count("hs", include_deleted=True) == side.live() == 10_400
+    assert app.store.record_count("hs", include_deleted=True) == side.live() == 10_401
     by_id = [b for b in side.fake.searches if b["sorts"][0]["propertyName"] == "hs_object_id"]
     assert by_id, "the shared instant was never read in id order past the cap"
     assert side.fake.statuses[500] == 2

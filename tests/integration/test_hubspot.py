@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.normalise import EPOCH, to_ms
 from connectors.hubspot.settings import HubSpotSource
 from connectors.registry import create
 from monitor.errors import SourceActionNeeded, SourceRetry
@@ -29,8 +30,13 @@ from tests.fakes.hubspot import FakeHubSpot
 @pytest.fixture
 def fake() -> Iterator[FakeHubSpot]:
     with FakeHubSpot() as server:
-        server.stall_seconds = 1.0
+        server.stall_seconds = 4.0  # a timeout fault: beyond the client's timeout
         yield server
+
+
+#: A cursor before every record: the whole portal through the search, which
+#: a first sync (no cursor) reads through the list endpoint instead.
+FROM_START = Cursor(EPOCH)
 
 
 def connect(fake: FakeHubSpot, **overrides: Any) -> HubSpotConnector:
@@ -41,7 +47,9 @@ def connect(fake: FakeHubSpot, **overrides: Any) -> HubSpotConnector:
         "portal_id": fake.portal_id,
         "requests_per_second": 100,
         "segments": {"region": "hs_region"},
-        "timeout": timedelta(seconds=0.5),
+        # Long enough for a search over 25,000 records on a loaded machine:
+        # an exact call count must not gain a retry.
+        "timeout": timedelta(seconds=2),
         "retries": 3,
         "retry_backoff": timedelta(milliseconds=20),
     }
@@ -81,7 +89,7 @@ def test_25000_contacts_with_12000_on_one_instant_sync_without_duplicate_or_gap(
 ) -> None:
     fake.seed_records("contacts", 25_000, shared=12_000)
     until = fake.now
-    batches = list(connect(fake).pull("contacts", None, until))
+    batches = list(connect(fake).pull("contacts", FROM_START, until))
     ids = ids_of(batches)
     assert len(ids) == len(set(ids)) == 25_000
     assert set(ids) == fake.live_ids("contacts")
@@ -109,7 +117,7 @@ def test_full_sync_costs_the_page_minimum_plus_forced_windows(
     fake: FakeHubSpot, n: int, calls: int
 ) -> None:
     fake.seed_records("contacts", n)
-    batches = list(connect(fake).pull("contacts", None, fake.now))
+    batches = list(connect(fake).pull("contacts", FROM_START, fake.now))
     assert len(set(ids_of(batches))) == n
     assert fake.calls["search:contacts"] == calls
     assert all(len(b.get("filterGroups", [{}])[0]["filters"]) <= 6 for b in fake.searches)
@@ -146,7 +154,7 @@ def test_second_sync_with_10_changes_costs_one_search_call_per_object_type(
 def test_contacts_modified_while_paging_are_not_skipped(fake: FakeHubSpot) -> None:
     fake.seed_records("contacts", 1_000)
     expected = fake.live_ids("contacts")
-    pages = connect(fake).pull("contacts", None, fake.now)
+    pages = connect(fake).pull("contacts", FROM_START, fake.now)
     first = next(pages)
     # Modified after `until`, these leave the query: every later offset shifts by 20.
     fake.advance(5)
@@ -162,7 +170,7 @@ def test_contacts_modified_while_paging_are_not_skipped(fake: FakeHubSpot) -> No
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_fault_mid_paging_is_retried_through(fake: FakeHubSpot, fault: str) -> None:
     fake.seed_records("contacts", 1_000)
-    pages = connect(fake).pull("contacts", None, fake.now)
+    pages = connect(fake).pull("contacts", FROM_START, fake.now)
     batches = [next(pages), next(pages)]
     inject(fake, fault)
     started = time.monotonic()
@@ -182,7 +190,7 @@ def test_a_lasting_fault_raises_source_retry_after_complete_pages_only(
     connector = connect(fake, retries=1)
     batches: list[Batch] = []
     with pytest.raises(SourceRetry, match="contacts search"):
-        for batch in connector.pull("contacts", None, fake.now):
+        for batch in connector.pull("contacts", FROM_START, fake.now):
             batches.append(batch)
             if len(batches) == 2:
                 inject(fake, fault, count=2)
@@ -198,7 +206,7 @@ def test_a_paging_cursor_that_is_not_a_number_is_a_source_retry(fake: FakeHubSpo
     connector = connect(fake)
     batches: list[Batch] = []
     with pytest.raises(SourceRetry, match="paging cursor that is not a number"):
-        batches.extend(connector.pull("contacts", None, fake.now))
+        batches.extend(connector.pull("contacts", FROM_START, fake.now))
     assert [len(b.records) for b in batches] == [200]
     resumed = list(connector.pull("contacts", batches[-1].cursor, fake.now))
     assert set(ids_of(batches)) | set(ids_of(resumed)) == fake.live_ids("contacts")
@@ -207,7 +215,7 @@ def test_a_paging_cursor_that_is_not_a_number_is_a_source_retry(fake: FakeHubSpo
 def test_the_rate_limit_answers_429_and_the_pull_still_completes(fake: FakeHubSpot) -> None:
     fake.seed_records("contacts", 1_000)
     fake.rate_limit = 3
-    batches = list(connect(fake, requests_per_second=50).pull("contacts", None, fake.now))
+    batches = list(connect(fake, requests_per_second=50).pull("contacts", FROM_START, fake.now))
     assert fake.statuses[429] > 0
     assert set(ids_of(batches)) == fake.live_ids("contacts")
 
@@ -215,7 +223,7 @@ def test_the_rate_limit_answers_429_and_the_pull_still_completes(fake: FakeHubSp
 def test_pacing_keeps_under_the_rate_limit(fake: FakeHubSpot) -> None:
     fake.seed_records("contacts", 600)
     fake.rate_limit = 5
-    batches = list(connect(fake, requests_per_second=4).pull("contacts", None, fake.now))
+    batches = list(connect(fake, requests_per_second=4).pull("contacts", FROM_START, fake.now))
     assert fake.statuses[429] == 0
     assert len(ids_of(batches)) == 600
 
@@ -240,6 +248,10 @@ def test_a_configured_property_the_portal_lacks_stops_the_sync(fake: FakeHubSpot
     connector = connect(fake, segments={"tier": "icp_tierr"})
     with pytest.raises(SourceActionNeeded, match=r"'icp_tierr' \(sources\.hs\.segments\.tier\)"):
         list(connector.pull("contacts", None, fake.now))
+    # An incremental pull checks the properties too, once it has records.
+    later = connect(fake, segments={"tier": "icp_tierr"})
+    with pytest.raises(SourceActionNeeded, match="icp_tierr"):
+        list(later.pull("contacts", FROM_START, fake.now))
 
 
 # -- what records carry ---------------------------------------------------------
@@ -406,7 +418,9 @@ def test_an_unchanged_sync_after_765_deals_share_one_instant_costs_one_search_pe
     connector = connect(fake)
     full, calls = store_sync(fake, sqlite_store, connector)
     assert full.by_type == {"contacts": 40, "deals": 765}
-    assert calls == (1, 4)
+    # A first sync reads from both ends: how many of the 765 the search
+    # takes depends on how fast each end runs, at most all of them.
+    assert calls[0] == 1 and 1 <= calls[1] <= 4, calls
 
     for _ in range(3):  # the service's next syncs, every 30 s, with nothing changed
         fake.advance(30)
@@ -444,20 +458,22 @@ def test_a_sync_stopped_inside_an_instant_of_unordered_ties_resumes_without_loss
 ) -> None:
     fake.ties_by_id = False  # HubSpot documents no order for ties
     bulk = fake.now - timedelta(hours=1)
+    (first,) = fake.add("deals", [bulk - timedelta(hours=1)])
+    connector = connect(fake)
+    store_sync(fake, sqlite_store, connector)  # the backfill: one deal, a cursor
     ids = fake.add("deals", [bulk] * 765)
     fake.advance(3600)
-    connector = connect(fake)
     pages = iter([False, True])  # stop after the first page of deals
     stopped, _ = store_sync(
         fake, sqlite_store, connector, stop=lambda: bool(fake.calls["search:deals"]) and next(pages)
     )
-    assert stopped.interrupted and 0 < len(stored_deals(sqlite_store)) < 765
+    assert stopped.interrupted and 1 < len(stored_deals(sqlite_store)) < 766
     cursor = sqlite_store.cursor("hs", "deals")
     assert cursor is not None and cursor.crm_id == "", "the cursor claims part of an instant"
 
     fake.advance(30)
     _, calls = store_sync(fake, sqlite_store, connector)
-    assert stored_deals(sqlite_store) == set(ids), "ties of the stopped instant were lost"
+    assert stored_deals(sqlite_store) == {first, *ids}, "ties of the stopped instant were lost"
     assert calls == (1, 4)
 
     fake.advance(30)
@@ -493,3 +509,135 @@ def test_records_the_look_back_reads_again_unchanged_are_not_stored_again(
     fake.advance(30)
     settled, calls = store_sync(fake, sqlite_store, connector)
     assert calls == (1, 1) and settled.records == 0
+
+
+# -- the backfill: list endpoint and search at once ---------------------------------
+
+
+def stored_rows(store: Store) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """Every stored record, all it carries but the row id and sync time."""
+    skip = {"id", "synced_at"}
+    columns = [c for c in records.c if c.name not in skip]
+    with store.begin() as conn:
+        rows = conn.execute(select(*columns)).all()
+    return {(r.object_type, r.crm_id): tuple(r) for r in rows}
+
+
+def test_a_backfill_stores_what_the_search_stores_record_by_record(
+    fake: FakeHubSpot, tmp_path: Any
+) -> None:
+    contacts = fake.seed_records("contacts", 2_345, shared=400)
+    deals = fake.seed_records("deals", 678, shared=150)
+    fake.set_props("contacts", contacts[7], hs_merged_object_ids=f"{contacts[7]};99")
+    fake.set_props("contacts", contacts[8], lastmodifieddate="soon")  # rejected by both
+    fake.set_props("deals", deals[3], amount="$12k")
+    fake.archive("contacts", contacts[100:103], at=fake.now - timedelta(minutes=1))
+    fake.advance(30)
+    stores = {}
+    for path in ("list", "search"):
+        store = Store(f"sqlite:///{tmp_path / path}.db")
+        store.upgrade()
+        if path == "search":  # a cursor before every record: the search reads it all
+            for object_type in ("contacts", "deals"):
+                store.write_batch("hs", object_type, Batch(cursor=FROM_START), fake.now)
+        fake.calls.clear()
+        result = sync_source(store, "hs", connect(fake), lambda: fake.now)
+        assert result.ok, result.error
+        used = "list:contacts" if path == "list" else "search:contacts"
+        assert fake.calls[used] > 1, f"not read through the {path} path"
+        stores[path] = store
+    listed, searched = stored_rows(stores["list"]), stored_rows(stores["search"])
+    assert len(listed) == 2_345 + 1 + 678 - 1  # the merged-away id, less the rejected one
+    assert listed == searched
+    for object_type in ("contacts", "deals"):
+        assert stores["list"].cursor("hs", object_type) == stores["search"].cursor(
+            "hs", object_type
+        )
+    for store in stores.values():
+        store.close()
+
+
+def test_a_backfill_under_hubspots_limits_uses_both_budgets_without_a_429(
+    fake: FakeHubSpot,
+) -> None:
+    fake.seed_records("contacts", 3_000)
+    fake.seed_records("deals", 1_000)
+    fake.real_limits()
+    connector = connect(fake, requests_per_second=4, requests_per_10s=150)
+    read = {t: ids_of(list(connector.pull(t, None, fake.now))) for t in ("contacts", "deals")}
+    for object_type, ids in read.items():
+        assert len(ids) == len(set(ids)) and set(ids) == fake.live_ids(object_type)
+        searched, listed = fake.calls[f"search:{object_type}"], fake.calls[f"list:{object_type}"]
+        assert searched > 0 and listed > 1, "one budget left idle"
+        # Each page read whole but the one where the two ends meet.
+        assert searched * 200 + (listed - 1) * 100 <= len(ids) + 300
+    assert fake.statuses[429] == 0
+
+
+def test_a_backfill_stopped_midway_saves_no_cursor_and_the_next_sync_reads_it_all(
+    fake: FakeHubSpot, sqlite_store: Store
+) -> None:
+    fake.seed_records("contacts", 3_000, shared=500)
+    connector = connect(fake)
+    pulled = iter(range(1_000))
+    stopped, _ = store_sync(fake, sqlite_store, connector, stop=lambda: next(pulled) == 6)
+    assert stopped.interrupted and 0 < stopped.records < 3_000
+    assert sqlite_store.cursor("hs", "contacts") is None, "a cursor claims unread records"
+
+    fake.advance(30)
+    resumed, _ = store_sync(fake, sqlite_store, connector)
+    assert resumed.ok and fake.calls["list:contacts"] > 1, "not a backfill again"
+    stored = stored_rows(sqlite_store)
+    assert {crm_id for t, crm_id in stored if t == "contacts"} == fake.live_ids("contacts")
+    last_modified, last_id = fake.keys("contacts")[-1]
+    cursor = sqlite_store.cursor("hs", "contacts")
+    assert cursor is not None
+    assert (to_ms(cursor.modified_at), cursor.crm_id) == (last_modified, str(last_id))
+
+    fake.advance(30)
+    unchanged, _ = store_sync(fake, sqlite_store, connector)
+    assert unchanged.records == 0 and fake.calls["search:contacts"] == 1
+
+
+# -- an unchanged sync in the fewest calls -------------------------------------------
+
+
+def test_an_unchanged_sync_in_a_new_process_costs_one_search_and_one_list_per_type(
+    fake: FakeHubSpot, sqlite_store: Store
+) -> None:
+    fake.seed_records("contacts", 500)
+    fake.seed_records("deals", 300)
+    fake.advance(3600)
+    store_sync(fake, sqlite_store, connect(fake))
+    fake.advance(30)
+    # ``alignmon sync`` starts a new process, with a new connector each time.
+    unchanged, _ = store_sync(fake, sqlite_store, connect(fake))
+    assert unchanged.records == 0
+    assert dict(fake.calls) == {
+        "search:contacts": 1,
+        "search:deals": 1,
+        "list:contacts": 1,  # archived records: the search never returns them
+        "list:deals": 1,
+    }
+
+
+def test_properties_and_owners_are_read_again_after_a_day(
+    fake: FakeHubSpot, sqlite_store: Store
+) -> None:
+    (contact,) = fake.add("contacts", [fake.now - timedelta(hours=2)])
+    fake.set_props("contacts", contact, hubspot_owner_id="201")
+    connector = connect(fake)
+    store_sync(fake, sqlite_store, connector)
+    fake.active_owners[0] = dict(fake.active_owners[0], firstName="Anna")
+
+    def owner_after_a_change(hours: float) -> str | None:
+        fake.advance(hours * 3600)
+        fake.modify("contacts", [contact])
+        store_sync(fake, sqlite_store, connector)
+        with sqlite_store.begin() as conn:
+            return conn.execute(select(records.c.owner_name)).scalar_one()
+
+    assert owner_after_a_change(1) == "Ana Ito", "a known owner was read again within the day"
+    assert fake.calls["owners"] == 0 and fake.calls["properties:contacts"] == 0
+    assert owner_after_a_change(24) == "Anna Ito"
+    assert fake.calls["owners"] == 2 and fake.calls["properties:contacts"] == 1
