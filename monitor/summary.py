@@ -102,6 +102,11 @@ def rates_line(report: GoalReport) -> str:
     return "Rates: " + "; ".join(parts)
 
 
+def rate_goal_line(report: GoalReport) -> str:
+    """The rate goal's line with its newline, or nothing without one."""
+    return "" if report.rate_goal is None else f"Rate goal: {report.rate_goal.text}\n"
+
+
 def build_payload(
     config: Config, evaluation: Evaluation, open_alerts: Sequence[Alert]
 ) -> dict[str, Any]:
@@ -120,7 +125,7 @@ def build_payload(
                 "title": f"{report.name} — {percent(report.elapsed)} of the period gone",
                 "text": (
                     f"```\n{goal_table(report)}\n```\n{forecast_line(report)}\n"
-                    f"{rates_line(report)}\n{findings}"
+                    f"{rates_line(report)}\n{rate_goal_line(report)}{findings}"
                 ),
                 "mentions": [],
                 "links": [],
