@@ -275,7 +275,7 @@ class _Checks:
         text = (
             f"Of the {fmt.count(goal.sample)} {up_noun} that entered from {first.isoformat()} "
             f"to {last.isoformat()} and have had time to convert, {fmt.count(goal.converted)} "
-            f"became {low_noun}: {fmt.percent(goal.observed)} "
+            f"have become {low_noun} so far: {fmt.percent(goal.observed)} "
             f"({fmt.percent(goal.confidence)} interval {fmt.percent(goal.low or 0)}–"
             f"{fmt.percent(goal.high or 0)}), below {aim}."
         )

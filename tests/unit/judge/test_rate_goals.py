@@ -121,7 +121,7 @@ def test_baseline_auto_is_the_previous_period_plus_the_improvement() -> None:
     assert finding.fingerprint == "rate-goal-behind/conversion/lead/2026-03-01..2026-03-31"
     assert finding.text == (
         "Of the 1,000 leads that entered from 2026-03-01 to 2026-03-15 and have had time to "
-        "convert, 200 became MQLs: 20% (90% interval 18%–22.2%), below the goal of 30% (the "
+        "convert, 200 have become MQLs so far: 20% (90% interval 18%–22.2%), below the goal of 30% (the "
         "previous period's 25% + 5 points)."
     )
     assert finding.metric == pytest.approx(0.2 / 0.3 - 1)
