@@ -249,11 +249,12 @@ def chart(config: Config, evaluation: Evaluation) -> bytes:
 
 
 def draw(config: Config, evaluation: Evaluation) -> Figure:
-    """The chart: per goal and stage with actuals, cumulative actual against
+    """The chart: per volume goal and stage with actuals, cumulative actual against
     expected per local day of the period, and from now to the period's end
     the pipeline forecast's 80% band (with its expectation) and the run-rate
     projection."""
-    reports = [r for r in evaluation.goals if r.name in evaluation.facts]
+    volume = {g.name for g in config.goals if not g.rate_goal_only}  # rate goals: no volumes
+    reports = [r for r in evaluation.goals if r.name in evaluation.facts and r.name in volume]
     columns = max(
         1, max((sum(1 for s in r.stages if s.actual is not None) for r in reports), default=1)
     )
