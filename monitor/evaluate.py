@@ -19,7 +19,7 @@ from monitor.errors import ConfigError
 from monitor.facts import FactsQuery, FunnelFacts, SourceStatus
 from monitor.findings import Finding, fingerprint
 from monitor.interfaces import RATE_STAGES
-from monitor.judge import sla
+from monitor.judge import rate_goals, sla
 from monitor.judge.business_time import BusinessCalendar, business_calendar
 from monitor.judge.health import stale_findings, waiting_reason
 from monitor.judge.lags import visit_recent_days
@@ -115,6 +115,9 @@ def goal_facts(config: Config, store: Store, goal: Goal, as_of: datetime) -> Fun
             goal.auto_rates,
             visit_recent_days(goal.drift.recent_days),
             profiles=goal.pacing == "seasonal",
+            rate_goal=None
+            if goal.rate is None
+            else (goal.rate.stage, rate_goals.history_start(goal, period) or period.start),
         )
     )
 
@@ -162,7 +165,8 @@ def held_fingerprints(
     stage's drift, conversion drift on its recent cohort's shortfall, and a
     quality gap while the lower stage stays behind and the cohort below
     plan, so an alert does not clear because one evaluation's count was
-    not quite significant."""
+    not quite significant. A rate goal holds while its observed rate stays
+    below the target."""
     held = set()
     for report in reports:
         goal, label = goals[report.name], report.period.label
@@ -176,6 +180,17 @@ def held_fingerprints(
             low = report.stage(lower).drift
             if cohort.ratio < 1 and low is not None and low <= -(goal.drift.warning - margin):
                 held.add(fingerprint("quality-gap", report.name, upper, label))
+        aim = report.rate_goal
+        observed = None if aim is None else aim.observed
+        # Still below its target, though no longer decided behind.
+        if (
+            aim is not None
+            and aim.target is not None
+            and observed is not None
+            and observed < aim.target
+        ):
+            upper = RATE_STAGES[aim.stage][0]
+            held.add(fingerprint("rate-goal-behind", report.name, upper, label))
     return frozenset(held)
 
 

@@ -52,6 +52,10 @@ class FactsQuery:
     auto: AutoRateSettings
     recent_days: int  # for the visit ratio; person cohorts cover the auto-rate window
     profiles: bool = False  # hour-of-week arrival profiles, for seasonal pacing
+    # A rate goal's transition and the first local day its cohorts are
+    # needed from (the previous period's start for a baseline learned from
+    # history, else the period's start).
+    rate_goal: tuple[RateName, date] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,10 @@ class FunnelFacts:
     ``recent_visits`` over the recent one. ``profiles[stage]``, when asked
     for: the records that entered the stage in each local hour of the week
     (168 counts, Monday 00:00 first) over the whole weeks before today.
+    ``rate_goal``: the cohort table of a rate goal's transition from the
+    day ``FactsQuery.rate_goal`` names, which may reach further back than
+    the auto-rate window; None without a rate goal or when the CRM does
+    not link persons to won deals for ``sql_to_won``.
     """
 
     as_of: datetime
@@ -130,6 +138,7 @@ class FunnelFacts:
     profiles: Mapping[RecordStage, tuple[int, ...]] = field(default_factory=dict)
     deals: DealSample = DealSample(0, 0.0)
     has_visits: bool = False
+    rate_goal: CohortTable | None = None
 
     def actual(self, stage: str) -> int:
         return sum(self.daily.get(stage, {}).values())

@@ -16,7 +16,7 @@ from typing import Literal
 
 from monitor.interfaces import Severity
 
-#: What a finding says. Goals yield the first eight, SLA rules the three
+#: What a finding says. Goals yield the first nine, SLA rules the three
 #: ``sla-*``, data health ``source-stale``.
 Rule = Literal[
     "pacing",
@@ -27,6 +27,7 @@ Rule = Literal[
     "capacity-overrun",
     "quality-gap",
     "plan-incomplete",
+    "rate-goal-behind",
     "sla-at-risk",
     "sla-breach",
     "sla-late",

@@ -35,7 +35,7 @@ from monitor.judge.budget import CapacityLine, Reach, Spend
 from monitor.judge.commitments import Commitment, commitments
 from monitor.judge.funnel import back_from_won, ceil_count, resolve_deal_size, resolve_rate
 
-RateOrigin = Literal["config", "fallback", "default", "flag"]
+RateOrigin = Literal["config", "fallback", "default", "flag", "rate goal"]
 PeriodName = Literal["month", "quarter", "year"]
 _MONTHS: Mapping[PeriodName, float] = {"month": 1, "quarter": 3, "year": 12}
 
@@ -194,13 +194,17 @@ def _reason(exc: ValidationError) -> str:
 
 
 def _rates(goal: Goal | None, what_if: WhatIf) -> dict[RateName, tuple[float, RateOrigin]]:
-    """Each rate from the flags, else the goal (``auto`` at its fallback),
-    else the conservative default; visit→lead only where given."""
+    """Each rate from the flags, else the goal's rate goal where its target
+    needs no history, else the goal (``auto`` at its fallback), else the
+    conservative default; visit→lead only where given."""
     out: dict[RateName, tuple[float, RateOrigin]] = {}
+    aim = None if goal is None or goal.rate is None else goal.rate
     for name in reversed(RATE_NAMES):
         setting = getattr(goal.rates, name) if goal else None
         if name in what_if.rates:
             out[name] = (_valid(f"--rate {name}", what_if.rates[name], Rate), "flag")
+        elif aim is not None and aim.stage == name and aim.fixed_target is not None:
+            out[name] = (aim.fixed_target, "rate goal")
         elif goal is not None and setting is not None:
             planned = resolve_rate(setting, None, goal.auto_rates, DEFAULT_RATES[name])
             out[name] = (planned.value, "config" if planned.source == "config" else "fallback")

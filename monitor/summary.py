@@ -102,6 +102,11 @@ def rates_line(report: GoalReport) -> str:
     return "Rates: " + "; ".join(parts)
 
 
+def rate_goal_line(report: GoalReport) -> str:
+    """The rate goal's line with its newline, or nothing without one."""
+    return "" if report.rate_goal is None else f"Rate goal: {report.rate_goal.text}\n"
+
+
 def build_payload(
     config: Config, evaluation: Evaluation, open_alerts: Sequence[Alert]
 ) -> dict[str, Any]:
@@ -120,7 +125,7 @@ def build_payload(
                 "title": f"{report.name} — {percent(report.elapsed)} of the period gone",
                 "text": (
                     f"```\n{goal_table(report)}\n```\n{forecast_line(report)}\n"
-                    f"{rates_line(report)}\n{findings}"
+                    f"{rates_line(report)}\n{rate_goal_line(report)}{findings}"
                 ),
                 "mentions": [],
                 "links": [],
@@ -244,11 +249,12 @@ def chart(config: Config, evaluation: Evaluation) -> bytes:
 
 
 def draw(config: Config, evaluation: Evaluation) -> Figure:
-    """The chart: per goal and stage with actuals, cumulative actual against
+    """The chart: per volume goal and stage with actuals, cumulative actual against
     expected per local day of the period, and from now to the period's end
     the pipeline forecast's 80% band (with its expectation) and the run-rate
     projection."""
-    reports = [r for r in evaluation.goals if r.name in evaluation.facts]
+    volume = {g.name for g in config.goals if not g.rate_goal_only}  # rate goals: no volumes
+    reports = [r for r in evaluation.goals if r.name in evaluation.facts and r.name in volume]
     columns = max(
         1, max((sum(1 for s in r.stages if s.actual is not None) for r in reports), default=1)
     )

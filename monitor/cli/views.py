@@ -23,6 +23,7 @@ from monitor.interfaces import RATE_STAGES, Severity
 from monitor.judge.budget import CapacityLine, Reach, Spend
 from monitor.judge.commitments import Commitment
 from monitor.judge.format import ago, amount, count, percent, price, rate_label, stage_noun
+from monitor.judge.rate_goals import RateGoalReport
 from monitor.judge.report import GoalReport, StageReport
 from monitor.judge.sla import SlaResult, State
 
@@ -131,6 +132,12 @@ def plan_limits(
     return lines
 
 
+def rate_goal_line(goal: RateGoalReport) -> Text:
+    """``Rate goal: Lead→MQL goal 30% …; behind: …``, coloured by verdict."""
+    style = {"reached": "green", "behind": "red", "undecided": "yellow"}[goal.verdict]
+    return Text(f"Rate goal: {goal.text}", style=style)
+
+
 def reach_text(reach: Reach) -> str:
     """``the budget reaches 1,250 lead → 312 mql → … → 25 won (1,250,000)``."""
     path = " → ".join(f"{count(v)} {stage_noun(s, v)}" for s, v in reach.volumes.items())
@@ -233,6 +240,8 @@ def print_status(evaluation: Evaluation, console: Console) -> None:
     why it waits), and the findings."""
     for report in evaluation.goals:
         console.print(status_table(report))
+        if report.rate_goal is not None:
+            console.print(rate_goal_line(report.rate_goal))
         for line in plan_limits(report.spend, report.capacity, report.reach):
             console.print(line)
     for rule, result in evaluation.sla:

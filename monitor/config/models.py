@@ -14,6 +14,7 @@ import holidays
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from monitor.config.plan import Commitments, PlanCosts
+from monitor.config.rate_goal import RateGoal
 from monitor.config.types import (
     ClockTime,
     Duration,
@@ -245,9 +246,11 @@ class Goal(StrictModel):
     period: Literal["month", "quarter", "year"] | ExplicitPeriod = "quarter"
     """month, quarter, year (calendar or fiscal), or {start: 2027-01-01, end: 2027-03-31}."""
     revenue: float | None = Field(default=None, gt=0, le=MAX_REVENUE)
-    """Revenue to win in the period; give this or closes."""
+    """Revenue to win in the period; give this or closes (or neither, with a rate goal)."""
     closes: int | None = Field(default=None, gt=0, le=MAX_CLOSES)
-    """Deals to win in the period; give this or revenue."""
+    """Deals to win in the period; give this or revenue (or neither, with a rate goal)."""
+    rate: RateGoal | None = None
+    """A conversion rate to reach in the period, e.g. {stage: lead_to_mql, improve_by: 0.05}; beside revenue or closes the plan uses its target rate."""
     average_deal_size: float | Literal["auto"] | AutoAmount | None = None
     """Revenue per won deal: a number, auto, or {auto: true, fallback: 25000}; needed with revenue."""
     rates: Rates = Field(default_factory=Rates)
@@ -276,10 +279,17 @@ class Goal(StrictModel):
             raise ValueError(f"average_deal_size must be at least {MIN_DEAL_SIZE}")
         return value
 
+    @property
+    def rate_goal_only(self) -> bool:
+        """A conversion goal with no volume to plan: no revenue, no closes."""
+        return self.revenue is None and self.closes is None
+
     @model_validator(mode="after")
     def _one_target(self) -> Goal:
-        if (self.revenue is None) == (self.closes is None):
+        if self.revenue is not None and self.closes is not None:
             raise ValueError("give exactly one of revenue or closes")
+        if self.revenue is None and self.closes is None and self.rate is None:
+            raise ValueError("give one of revenue or closes, or a rate goal (rate: {stage: ...})")
         if self.revenue is not None and self.average_deal_size is None:
             raise ValueError("a revenue goal needs average_deal_size (a number, or auto)")
         if self.rates.visit_to_lead is None and "visit" in self.plan.cost:

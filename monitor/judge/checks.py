@@ -43,10 +43,11 @@ def findings(goal: Goal, facts: FunnelFacts, report: GoalReport) -> list[Finding
     data only the config-only checks: commitments, budget and capacity."""
     checks = _Checks(goal, facts, report)
     if report.deal_size is not None and report.deal_size.value is None:
-        return [] if report.waiting else [checks.plan_incomplete()]
+        return [] if report.waiting else [checks.plan_incomplete(), *checks.rate_goal()]
     if report.waiting:
         return checks.plan_limits()
     found = [checks.pacing(stage) for stage in report.stages]
+    found += checks.rate_goal()
     found += checks.plan_limits()
     found += [checks.conversion_drift(name) for name in report.rates]
     found += [checks.quality_gap(name) for name in report.rates]
@@ -247,6 +248,44 @@ class _Checks:
         severity = self._severity(low.drift) or Severity.WARNING
         title = f"{_cap(up_noun)} on pace, {low_noun} behind"
         return self._finding("quality-gap", upper, severity, title, text, low.drift, data)
+
+    def rate_goal(self) -> list[Finding]:
+        """The rate goal decided behind: the whole interval of the period's
+        matured cohorts below the target, once ``min_elapsed`` of the
+        period is gone (the first cohorts to mature are few and early)."""
+        goal = self.report.rate_goal
+        if (
+            goal is None
+            or goal.verdict != "behind"
+            or goal.target is None
+            or goal.observed is None
+            or self.report.elapsed < self.goal.drift.min_elapsed - _EPS
+        ):
+            return []
+        upper, lower = RATE_STAGES[goal.stage]
+        up_noun, low_noun = _nouns(upper, lower)
+        first, last = goal.cohorts or (self.report.period.start, self.report.period.start)
+        aim = f"the goal of {fmt.percent(goal.target)}"
+        if goal.baseline is not None and goal.improve_by is not None:
+            where = "the previous period's" if goal.baseline_source == "previous period" else "a"
+            aim += (
+                f" ({where} {fmt.percent(goal.baseline)} + "
+                f"{fmt.percent(goal.improve_by).removesuffix('%')} points)"
+            )
+        text = (
+            f"Of the {fmt.count(goal.sample)} {up_noun} that entered from {first.isoformat()} "
+            f"to {last.isoformat()} and have had time to convert, {fmt.count(goal.converted)} "
+            f"have become {low_noun} so far: {fmt.percent(goal.observed)} "
+            f"({fmt.percent(goal.confidence)} interval {fmt.percent(goal.low or 0)}–"
+            f"{fmt.percent(goal.high or 0)}), below {aim}."
+        )
+        title = f"{goal.label} conversion behind its goal"
+        metric = goal.observed / goal.target - 1
+        return [
+            self._finding(
+                "rate-goal-behind", upper, Severity.WARNING, title, text, metric, goal.to_dict()
+            )
+        ]
 
     def plan_incomplete(self) -> Finding:
         settings, deals = self.goal.auto_rates, self.facts.deals.count

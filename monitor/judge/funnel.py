@@ -12,14 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Literal
 
 from monitor.config.models import MIN_DEAL_SIZE, AutoAmount, AutoRateSettings, Goal, RateSetting
 from monitor.facts import Cohort, DealSample
 from monitor.interfaces import RATE_FROM, STAGES, RateName, Stage
+from monitor.judge.stats import wilson_interval
 
-RateSource = Literal["config", "observed", "observed-lower-bound", "fallback"]
+RateSource = Literal["config", "observed", "observed-lower-bound", "fallback", "rate goal"]
 
 # Relative tolerance for float noise before rounding a volume up: 10 / 0.2
 # is 50.000000000000004 in binary floating point, and the plan needs 50.
@@ -71,18 +71,7 @@ def floor_count(x: float) -> int:
 def wilson_lower(successes: int, n: int, confidence: float = 0.90) -> float:
     """Lower bound of the two-sided Wilson score interval for a proportion.
     Zero when nothing succeeded (including an empty sample)."""
-    if not 0 <= successes <= n:
-        raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if successes == 0:  # exactly 0, where the formula leaves float residue
-        return 0.0
-    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
-    p = successes / n
-    z2n = z * z / n
-    centre = p + z2n / 2
-    spread = z * math.sqrt(p * (1 - p) / n + z2n / (4 * n))
-    return max(0.0, (centre - spread) / (1 + z2n))
+    return wilson_interval(successes, n, confidence)[0]
 
 
 def resolve_rate(

@@ -139,21 +139,30 @@ def visit_recent_days(setting: int | str) -> int:
     return setting if isinstance(setting, int) else RECENT_DAYS_BOUNDS[0]
 
 
-def matured(table: CohortTable, maturity: int, curve: LagCurve | None) -> Cohort:
-    """The cohorts of ``table`` at least ``maturity`` days old, with their
-    conversions so far and, given a curve, their exposure: a cohort just past
-    maturity has had 90% of its conversions, and counting it as finished
-    would plan on a rate a tenth too low."""
+def matured(
+    table: CohortTable,
+    maturity: int,
+    curve: LagCurve | None,
+    first: date | None = None,
+    end: date | None = None,
+) -> Cohort:
+    """The cohorts of ``table`` at least ``maturity`` days old (and, when
+    given, of the days ``[first, end)``), with their conversions so far
+    and, given a curve, their exposure: a cohort just past maturity has had
+    90% of its conversions, and counting it as finished would plan on a
+    rate a tenth too low."""
     last = table.today - timedelta(days=maturity)
+    if end is not None:
+        last = min(last, end)
     entered = converted = 0
     exposure = 0.0
     for day, n in table.entered.items():
-        if day < last:
+        if day < last and (first is None or day >= first):
             entered += n
             if curve is not None:
                 exposure += n * curve.share_by(table.age(day) - 1)
     for (day, _), n in table.converted.items():
-        if day < last:
+        if day < last and (first is None or day >= first):
             converted += n
     return Cohort(entered, converted, exposure if curve is not None else None)
 

@@ -56,6 +56,16 @@ def period_for(
     return make_period(_month(start_index), _month(start_index + span), zone)
 
 
+def previous_start(setting: PeriodSetting, period: Period) -> date:
+    """The first day of the period before ``period`` of the same length:
+    the previous month, quarter or year, or as many days before an
+    explicit period as it spans."""
+    if isinstance(setting, ExplicitPeriod):
+        return period.start - (period.end - period.start)
+    index = period.start.year * 12 + period.start.month - 1
+    return _month(index - _SPAN_MONTHS[setting])
+
+
 def make_period(start: date, end: date, zone: ZoneInfo) -> Period:
     """A ``Period`` of local dates ``[start, end)`` in ``zone``."""
     if end <= start:

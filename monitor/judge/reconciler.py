@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from monitor.config.models import DEFAULT_RATES, Goal
 from monitor.facts import Cohort, DealSample, FunnelFacts, Period
 from monitor.interfaces import RATE_FROM, RATE_NAMES, STAGES, RateName, Stage
-from monitor.judge import budget, checks, forecast, lags
+from monitor.judge import budget, checks, forecast, lags, rate_goals
 from monitor.judge.commitments import commitments
 from monitor.judge.funnel import (
     DealSize,
@@ -54,7 +54,14 @@ def evaluate_goal(
     partial (its first sync is still running); the plan then uses only the
     configured rates and fallbacks, and only config-only findings come out."""
     if waiting is not None:
-        facts = replace(facts, tables={}, visits=None, recent_visits=None, deals=DealSample(0, 0.0))
+        facts = replace(
+            facts,
+            tables={},
+            visits=None,
+            recent_visits=None,
+            deals=DealSample(0, 0.0),
+            rate_goal=None,
+        )
     period, as_of = facts.period, facts.as_of
     elapsed_days, total_days = calendar_days(period, as_of)
     if goal.pacing == "business_days" and working_days is None:
@@ -66,13 +73,18 @@ def evaluate_goal(
     clock = _Clock(min(1.0, max(0.0, elapsed_days / total_days)), elapsed_days, total_days)
 
     curves = learn_lags(goal, facts)
+    rate_goal = rate_goals.track(goal, facts, curves)
     rates = plan_rates(goal, facts, curves)
+    if rate_goal is not None and rate_goal.target is not None and not goal.rate_goal_only:
+        # The plan for the period uses the rate the goal aims at.
+        learned = rates[rate_goal.stage]
+        rates[rate_goal.stage] = PlannedRate(rate_goal.target, "rate goal", None, learned.observed)
     recent = recent_cohorts(goal, facts, rates, curves)
     deal = None
     if goal.revenue is not None:
         deal = resolve_deal_size(goal.average_deal_size, facts.deals, goal.auto_rates)
     targets: dict[Stage, int] = {}
-    if deal is None or deal.value is not None:
+    if not goal.rate_goal_only and (deal is None or deal.value is not None):
         plan = {name: rate.value for name, rate in rates.items()}
         targets = back_calculate(goal, plan, deal.value if deal else None)
     log.debug("goal %s as of %s: elapsed %.4f, targets %s", goal.name, as_of, clock.share, targets)
@@ -118,6 +130,7 @@ def evaluate_goal(
         stages=stages,
         waiting=waiting,
         forecast_note=forecast_note,
+        rate_goal=rate_goal,
         **_plan_limits(goal, period, targets, rates, deal),
     )
     report.findings.extend(checks.findings(goal, facts, report))

@@ -16,6 +16,7 @@ from monitor.judge.commitments import Commitment
 from monitor.judge.forecast import Forecast
 from monitor.judge.funnel import DealSize, PlannedRate
 from monitor.judge.lags import LagCurve, SameAge
+from monitor.judge.rate_goals import RateGoalReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,8 @@ class GoalReport:
     source's data is not judged yet (see ``health.waiting_reason``);
     ``forecast_note`` why some stages have no pipeline forecast.
     ``commitments``, ``spend``, ``capacity`` and ``reach`` hold the plan
-    against what the teams promise, cost and can handle (docs/plan.md)."""
+    against what the teams promise, cost and can handle (docs/plan.md);
+    ``rate_goal`` the goal's conversion goal (docs/rate-goals.md)."""
 
     name: str
     source: str
@@ -116,6 +118,7 @@ class GoalReport:
     spend: Spend | None = None
     capacity: tuple[CapacityLine, ...] = ()
     reach: tuple[Reach, ...] = ()
+    rate_goal: RateGoalReport | None = None
 
     def stage(self, name: str) -> StageReport:
         return next(s for s in self.stages if s.stage == name)
@@ -145,6 +148,7 @@ class GoalReport:
             "spend": None if self.spend is None else self.spend.to_dict(),
             "capacity": [c.to_dict() for c in self.capacity],
             "reach": [r.to_dict() for r in self.reach],
+            "rate_goal": None if self.rate_goal is None else self.rate_goal.to_dict(),
             "findings": [finding_dict(f) for f in self.findings],
         }
 

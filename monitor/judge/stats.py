@@ -9,6 +9,28 @@ import math
 from statistics import NormalDist
 
 
+def wilson_interval(successes: int, n: int, confidence: float) -> tuple[float, float]:
+    """The two-sided Wilson score interval for a proportion: it stays
+    inside [0, 1] and keeps its coverage near 0 and 1 and on small samples,
+    where the normal approximation does neither. Exactly 0 below when
+    nothing succeeded and 1 above when everything did; (0, 1) for an empty
+    sample."""
+    if not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if n == 0:
+        return 0.0, 1.0
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p = successes / n
+    z2n = z * z / n
+    centre = p + z2n / 2
+    spread = z * math.sqrt(p * (1 - p) / n + z2n / (4 * n))
+    low = 0.0 if successes == 0 else max(0.0, (centre - spread) / (1 + z2n))
+    high = 1.0 if successes == n else min(1.0, (centre + spread) / (1 + z2n))
+    return low, high
+
+
 def binomial_lower_tail(k: int, n: int, p: float, *, mid: bool = False) -> float:
     """P(X ≤ k) for X ~ Binomial(n, p), summed in log space so thousands of
     trials neither underflow nor lose the tail. ``mid``: the mid-p value,

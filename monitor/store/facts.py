@@ -313,6 +313,12 @@ def funnel_facts(
         for rate, (upper, lower) in RATE_STAGES.items()
         if upper != "visit" and (lower != "won" or won_linked)
     }
+    rate_goal = None
+    if query.rate_goal is not None:
+        rate, first = query.rate_goal
+        upper, lower = RATE_STAGES[rate]
+        if lower != "won" or won_linked:
+            rate_goal = cohort_table(conn, where, upper, first, today)
     cache = profiles or ProfileCache()
     hourly = (
         {stage: cache.get(conn, where, stage, today) for stage in RECORD_STAGES}
@@ -333,6 +339,7 @@ def funnel_facts(
         profiles=hourly,
         deals=deal_sample(conn, where, midnight(window_start, zone), as_of),
         has_visits=visits_reported,
+        rate_goal=rate_goal,
     )
 
 

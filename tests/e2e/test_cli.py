@@ -322,3 +322,52 @@ def test_plan_with_a_bad_flag_exits_2_with_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "config error: --rate sql_to_won 1.5: Input should be less than or equal to 1"
     ]
+
+
+RATE_GOALS = """\
+timezone: UTC
+database: sqlite:///rates.db
+sources:
+  crm: {kind: demo, months: 7}
+goals:
+  - name: q-new-business
+    source: crm
+    revenue: 2100000
+    average_deal_size: {auto: true, fallback: 25000}
+    rate: {stage: lead_to_mql, improve_by: 0.05}
+  - name: mql-quality
+    source: crm
+    rate: {stage: mql_to_sql, target: 0.3}
+"""
+
+
+def test_status_tracks_rate_goals(tmp_path: Path) -> None:
+    """The demo's lead→MQL rate falls this quarter: behind the previous
+    quarter's rate plus five points, and the volume goal plans with that
+    target; MQL→SQL is above 30%."""
+    (tmp_path / "alignmon.yaml").write_text(RATE_GOALS)
+    assert alignmon("sync", cwd=tmp_path).returncode == 0
+    as_of = ("--as-of", "2026-11-16T12:00")
+    result = alignmon("status", "--format", "json", *as_of, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    goals = {g["name"]: g for g in json.loads(result.stdout)["goals"]}
+    lead = goals["q-new-business"]["rate_goal"]
+    assert (lead["stage"], lead["baseline_source"], lead["verdict"]) == (
+        "lead_to_mql",
+        "previous period",
+        "behind",
+    )
+    assert lead["target"] == round(lead["baseline"] + 0.05, 4)
+    assert lead["high"] < lead["target"] and lead["low"] <= lead["observed"] <= lead["high"]
+    assert lead["sample"] >= 30 and lead["cohorts"]["start"] == "2026-10-01"
+    planned = next(s for s in goals["q-new-business"]["stages"] if s["stage"] == "lead")
+    assert (planned["rate"], planned["rate_source"]) == (lead["target"], "rate goal")
+    quality = goals["mql-quality"]
+    assert quality["rate_goal"]["verdict"] == "reached"
+    assert all(s["target"] is None for s in quality["stages"])
+    findings = json.loads(result.stdout)["findings"]
+    behind = [f["subject"] for f in findings if f["rule"] == "rate-goal-behind"]
+    assert behind == ["q-new-business"]
+    text = alignmon("status", *as_of, cwd=tmp_path, env=WIDE).stdout
+    assert "Rate goal: lead→MQL goal" in text and "; behind: the whole interval" in text
+    assert "Rate goal: MQL→SQL goal 30%" in text and "; reached:" in text

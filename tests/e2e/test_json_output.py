@@ -37,6 +37,9 @@ goals:
     period: {start: 2026-11-01, end: 2026-11-30}
     closes: 9
     segment: {region: EMEA}
+  - name: lead-quality
+    source: crm
+    rate: {stage: lead_to_mql, improve_by: 0.05}
 sla:
   - {name: mql-follow-up, source: crm, stage: mql, within: 4h, warn_before: 1h}
 """
@@ -108,6 +111,9 @@ def test_the_outputs_hold_what_the_schemas_describe(outputs: dict[str, Any]) -> 
     assert sla_finding["period"] is None
     pacing = next(f for f in status["findings"] if f["rule"] == "pacing")
     assert pacing["period"] == {"start": "2026-10-01", "end": "2026-12-31"}
+    for name in ("status", "targets"):
+        rate_goal = next(g["rate_goal"] for g in outputs[name]["goals"] if g["rate_goal"])
+        assert rate_goal["baseline"] is not None and rate_goal["cohorts"] is not None
 
 
 def leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:

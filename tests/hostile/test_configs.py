@@ -129,6 +129,7 @@ goals:
     period: {start: 2026-01-01, end: 2026-06-30}
     closes: 20
     rates: {sql_to_won: 0.25, mql_to_sql: 0.5, lead_to_mql: 0.2}
+    rate: {stage: mql_to_sql, target: 0.55}
 sla:
   - name: mql-follow-up
     source: hs
@@ -270,6 +271,8 @@ OUT_OF_RANGE: list[tuple[Path_, Any, str]] = [
     (("goals", 0, "auto_rates", "maturity_days"), 10**9, "less than or equal to 3650"),
     (("goals", 0, "auto_rates", "min_sample"), 0, "greater than or equal to 1"),
     (("goals", 0, "commitments", "mql"), -150, "greater than or equal to 0"),
+    (("goals", 1, "rate", "target"), 1.5, "less than or equal to 1"),
+    (("goals", 1, "rate", "stage"), "visit_to_lead", "'lead_to_mql', 'mql_to_sql' or 'sql_to_won'"),
     (("goals", 0, "drift", "warning"), 1.5, "less than 1"),
     (("goals", 0, "drift", "critical"), 0.1, "must be larger than warning"),
     (("goals", 0, "drift", "min_elapsed"), -0.1, "greater than or equal to 0"),

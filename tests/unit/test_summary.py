@@ -12,7 +12,7 @@ from matplotlib.dates import num2date
 from monitor import summary
 from monitor.config.file import Config
 from monitor.evaluate import Evaluation
-from monitor.facts import FunnelFacts
+from monitor.facts import CohortTable, FunnelFacts
 from monitor.findings import Alert
 from monitor.interfaces import Severity
 from monitor.judge.reconciler import evaluate_goal
@@ -154,3 +154,40 @@ def test_open_alerts_are_listed_under_their_goal() -> None:
         "q1-emea:\n• [warning] MQLs 30% behind pace\n"
         "source hubspot:\n• [warning] Source hubspot is stale"
     )
+
+
+def test_a_rate_goal_has_its_line_and_no_chart() -> None:
+    """The rate goal's verdict is a line of its goal's block; a goal that
+    is only a rate has no volumes to chart."""
+    rate_only = {
+        "name": "lead-quality",
+        "source": "crm",
+        "period": GOAL["period"],
+        "rate": {"stage": "lead_to_mql", "target": 0.6},
+        "auto_rates": {"maturity_days": 0},
+    }
+    config = CONFIG.model_copy(
+        update={
+            "goals": [
+                CONFIG.goals[0],
+                Config.model_validate(
+                    {"timezone": "UTC", "sources": {"crm": {"kind": "demo"}}, "goals": [rate_only]}
+                ).goals[0],
+            ]
+        }
+    )
+    base = evaluation(midnight(FRIDAY))
+    facts = base.facts["q1"]
+    cohorts = CohortTable(FRIDAY, {date(2026, 3, 1): 200}, {(date(2026, 3, 1), 0): 100})
+    rate_facts = FunnelFacts(as_of=facts.as_of, period=PERIOD, daily={}, rate_goal=cohorts)
+    report = evaluate_goal(config.goals[1], rate_facts)
+    both = Evaluation(
+        base.as_of, goals=[*base.goals, report], facts={**base.facts, "lead-quality": rate_facts}
+    )
+    text = summary.build_payload(config, both, [])["lines"][1]["text"]
+    assert (
+        "Rate goal: lead→MQL goal 60%: 50% observed (90% interval 44.2%–55.8%, 200 leads); behind"
+        in text
+    )
+    titles = {axes.get_title().split(":")[0] for axes in summary.draw(config, both).axes}
+    assert titles == {"q1"}

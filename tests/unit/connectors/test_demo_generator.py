@@ -231,7 +231,7 @@ def test_demo_yaml_validates() -> None:
     assert parse(text, "<built-in demo>", environ={}) == demo_config()  # as the CLI loads it
     config = demo_config()
     assert config.sources["demo"].kind == "demo"
-    assert [g.name for g in config.goals] == ["q-new-business", "emea-pipeline"]
+    assert [g.name for g in config.goals] == ["q-new-business", "emea-pipeline", "lead-quality"]
     assert config.sla[0].within == timedelta(hours=4)
 
 
