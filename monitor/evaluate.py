@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from monitor.config.breakdown import breakdown_properties
 from monitor.config.file import Config
 from monitor.config.models import FIRST_YEAR, LAST_YEAR, Goal, SlaRule
 from monitor.errors import ConfigError
@@ -115,6 +116,7 @@ def goal_facts(config: Config, store: Store, goal: Goal, as_of: datetime) -> Fun
             goal.auto_rates,
             visit_recent_days(goal.drift.recent_days),
             profiles=goal.pacing == "seasonal",
+            breakdown=tuple(breakdown_properties(goal.breakdown, goal.marketing_sources)),
         )
     )
 

@@ -52,6 +52,7 @@ class FactsQuery:
     auto: AutoRateSettings
     recent_days: int  # for the visit ratio; person cohorts cover the auto-rate window
     profiles: bool = False  # hour-of-week arrival profiles, for seasonal pacing
+    breakdown: tuple[str, ...] = ()  # segment attributes to count per value
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,20 @@ class DealSample:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueFacts:
+    """One value of a breakdown property (``""``: records without it):
+    ``counts[stage]`` entered in the goal's period so far (persons for
+    lead/MQL/SQL, deals for won), ``revenue`` the won deals' amounts, and
+    ``cohorts[rate]`` the persons that entered the upper stage over the
+    trailing auto-rate window and how many reached the next stage by now."""
+
+    value: str
+    counts: Mapping[RecordStage, int]
+    revenue: float
+    cohorts: Mapping[RateName, Cohort]
+
+
+@dataclass(frozen=True, slots=True)
 class FunnelFacts:
     """Counts for one goal (its source and segment) as of ``as_of``.
 
@@ -119,6 +134,8 @@ class FunnelFacts:
     ``recent_visits`` over the recent one. ``profiles[stage]``, when asked
     for: the records that entered the stage in each local hour of the week
     (168 counts, Monday 00:00 first) over the whole weeks before today.
+    ``breakdown[attr]``: the goal's records per value of a segment
+    attribute, when the query names it.
     """
 
     as_of: datetime
@@ -130,6 +147,7 @@ class FunnelFacts:
     profiles: Mapping[RecordStage, tuple[int, ...]] = field(default_factory=dict)
     deals: DealSample = DealSample(0, 0.0)
     has_visits: bool = False
+    breakdown: Mapping[str, tuple[ValueFacts, ...]] = field(default_factory=dict)
 
     def actual(self, stage: str) -> int:
         return sum(self.daily.get(stage, {}).values())

@@ -113,6 +113,7 @@ def build_payload(
         if report.waiting:
             bullets.insert(0, f"• {report.source}: {report.waiting}; only commitments are checked")
         findings = "\n".join(bullets) or "• on plan: nothing to flag"
+        marketing = f"{report.marketing.sentence()}\n" if report.marketing else ""
         lines.append(
             {
                 "fingerprint": f"summary/{report.name}",
@@ -120,7 +121,7 @@ def build_payload(
                 "title": f"{report.name} — {percent(report.elapsed)} of the period gone",
                 "text": (
                     f"```\n{goal_table(report)}\n```\n{forecast_line(report)}\n"
-                    f"{rates_line(report)}\n{findings}"
+                    f"{rates_line(report)}\n{marketing}{findings}"
                 ),
                 "mentions": [],
                 "links": [],

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from monitor.config.models import DEFAULT_RATES, Goal
 from monitor.facts import Cohort, DealSample, FunnelFacts, Period
 from monitor.interfaces import RATE_FROM, RATE_NAMES, STAGES, RateName, Stage
-from monitor.judge import budget, checks, forecast, lags
+from monitor.judge import breakdown, budget, checks, forecast, lags
 from monitor.judge.commitments import commitments
 from monitor.judge.funnel import (
     DealSize,
@@ -118,9 +118,15 @@ def evaluate_goal(
         stages=stages,
         waiting=waiting,
         forecast_note=forecast_note,
+        breakdown={a: breakdown.lines(goal, facts.breakdown.get(a, ())) for a in goal.breakdown},
+        marketing=breakdown.marketing(goal, facts),
         **_plan_limits(goal, period, targets, rates, deal),
     )
     report.findings.extend(checks.findings(goal, facts, report))
+    if waiting is None:
+        report.findings.extend(
+            breakdown.finding(goal, period, g) for g in breakdown.gaps(goal, facts)
+        )
     return report
 
 

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from monitor.facts import Period
 from monitor.findings import Finding
 from monitor.interfaces import RateName, Stage
+from monitor.judge.breakdown import MarketingLine, ValueLine
 from monitor.judge.budget import CapacityLine, Reach, Spend
 from monitor.judge.commitments import Commitment
 from monitor.judge.forecast import Forecast
@@ -94,7 +95,9 @@ class GoalReport:
     source's data is not judged yet (see ``health.waiting_reason``);
     ``forecast_note`` why some stages have no pipeline forecast.
     ``commitments``, ``spend``, ``capacity`` and ``reach`` hold the plan
-    against what the teams promise, cost and can handle (docs/plan.md)."""
+    against what the teams promise, cost and can handle (docs/plan.md);
+    ``breakdown`` the goal per value of each breakdown property and
+    ``marketing`` marketing's revenue line (docs/breakdown.md)."""
 
     name: str
     source: str
@@ -116,6 +119,8 @@ class GoalReport:
     spend: Spend | None = None
     capacity: tuple[CapacityLine, ...] = ()
     reach: tuple[Reach, ...] = ()
+    breakdown: dict[str, list[ValueLine]] = field(default_factory=dict)
+    marketing: MarketingLine | None = None
 
     def stage(self, name: str) -> StageReport:
         return next(s for s in self.stages if s.stage == name)
@@ -145,6 +150,10 @@ class GoalReport:
             "spend": None if self.spend is None else self.spend.to_dict(),
             "capacity": [c.to_dict() for c in self.capacity],
             "reach": [r.to_dict() for r in self.reach],
+            "breakdown": {
+                attr: [line.to_dict() for line in values] for attr, values in self.breakdown.items()
+            },
+            "marketing": None if self.marketing is None else self.marketing.to_dict(),
             "findings": [finding_dict(f) for f in self.findings],
         }
 
