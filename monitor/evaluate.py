@@ -20,7 +20,7 @@ from monitor.errors import ConfigError
 from monitor.facts import FactsQuery, FunnelFacts, SourceStatus
 from monitor.findings import Finding, fingerprint
 from monitor.interfaces import RATE_STAGES
-from monitor.judge import sla
+from monitor.judge import breakdown, sla
 from monitor.judge.business_time import BusinessCalendar, business_calendar
 from monitor.judge.health import stale_findings, waiting_reason
 from monitor.judge.lags import visit_recent_days
@@ -178,6 +178,7 @@ def held_fingerprints(
             low = report.stage(lower).drift
             if cohort.ratio < 1 and low is not None and low <= -(goal.drift.warning - margin):
                 held.add(fingerprint("quality-gap", report.name, upper, label))
+        held |= breakdown.held(goal, report.period, report.compared, margin)
     return frozenset(held)
 
 

@@ -19,6 +19,7 @@ A value is reported as converting below the rest when all of these hold:
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -157,26 +158,46 @@ def marketing(goal: Goal, facts: FunnelFacts) -> MarketingLine | None:
     return MarketingLine(chosen.property, chosen.values, measure, actual, total, target)
 
 
-def gaps(goal: Goal, facts: FunnelFacts) -> list[Gap]:
-    """The values of the goal's breakdown properties that convert below the
-    rest (the rule in the module docstring)."""
-    found = []
+def compared(goal: Goal, facts: FunnelFacts) -> list[Gap]:
+    """Every value of the goal's breakdown properties large enough to be
+    compared with the rest, at each rate."""
+    out = []
     for attr in goal.breakdown:
         values = facts.breakdown.get(attr, ())
-        tested = [
+        out += [
             gap
             for rate in RATE_STAGES
             for v in values
             if v.value and (gap := _candidate(goal, attr, v, values, rate)) is not None
         ]
-        # Every tested value and rate is one more chance of a false alarm:
-        # the Bonferroni share of the error rate keeps the property's at it.
-        alpha = (1 - goal.drift.conversion_confidence) / max(1, len(tested))
-        tolerance = goal.drift.conversion_tolerance
-        found += [
-            g for g in tested if g.value_rate < g.rest_rate * (1 - tolerance) and g.p_value < alpha
-        ]
-    return found
+    return out
+
+
+def gaps(goal: Goal, tested: Sequence[Gap]) -> list[Gap]:
+    """The compared values that convert below the rest (the rule in the
+    module docstring)."""
+    # Every tested value and rate is one more chance of a false alarm: the
+    # Bonferroni share of the error rate keeps each property's at it.
+    per_attr = Counter(g.attr for g in tested)
+    tolerance = goal.drift.conversion_tolerance
+    return [
+        g
+        for g in tested
+        if g.value_rate < g.rest_rate * (1 - tolerance)
+        and g.p_value < (1 - goal.drift.conversion_confidence) / per_attr[g.attr]
+    ]
+
+
+def held(goal: Goal, period: Period, tested: Sequence[Gap], margin: float) -> set[str]:
+    """Fingerprints of the compared values still below the rest by more
+    than the tolerance less ``margin``: a firing alert there stays firing,
+    so one evaluation's noise does not resolve it."""
+    line = goal.drift.conversion_tolerance - margin
+    return {
+        finding(goal, period, g).fingerprint
+        for g in tested
+        if g.value_rate < g.rest_rate * min(1.0, 1 - line)
+    }
 
 
 def _candidate(

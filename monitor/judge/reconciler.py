@@ -124,9 +124,9 @@ def evaluate_goal(
     )
     report.findings.extend(checks.findings(goal, facts, report))
     if waiting is None:
-        report.findings.extend(
-            breakdown.finding(goal, period, g) for g in breakdown.gaps(goal, facts)
-        )
+        report.compared.extend(breakdown.compared(goal, facts))
+        found = breakdown.gaps(goal, report.compared)
+        report.findings.extend(breakdown.finding(goal, period, g) for g in found)
     return report
 
 

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from monitor.facts import Period
 from monitor.findings import Finding
 from monitor.interfaces import RateName, Stage
-from monitor.judge.breakdown import MarketingLine, ValueLine
+from monitor.judge.breakdown import Gap, MarketingLine, ValueLine
 from monitor.judge.budget import CapacityLine, Reach, Spend
 from monitor.judge.commitments import Commitment
 from monitor.judge.forecast import Forecast
@@ -97,7 +97,8 @@ class GoalReport:
     ``commitments``, ``spend``, ``capacity`` and ``reach`` hold the plan
     against what the teams promise, cost and can handle (docs/plan.md);
     ``breakdown`` the goal per value of each breakdown property and
-    ``marketing`` marketing's revenue line (docs/breakdown.md)."""
+    ``marketing`` marketing's revenue line, ``compared`` each value's
+    conversion against the rest's (docs/breakdown.md)."""
 
     name: str
     source: str
@@ -121,6 +122,7 @@ class GoalReport:
     reach: tuple[Reach, ...] = ()
     breakdown: dict[str, list[ValueLine]] = field(default_factory=dict)
     marketing: MarketingLine | None = None
+    compared: list[Gap] = field(default_factory=list)
 
     def stage(self, name: str) -> StageReport:
         return next(s for s in self.stages if s.stage == name)

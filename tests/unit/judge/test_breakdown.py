@@ -58,7 +58,8 @@ def facts(*values: ValueFacts, attr: str = "lead_source") -> FunnelFacts:
 
 
 def gaps(values: tuple[ValueFacts, ...], **fields: object) -> list[breakdown.Gap]:
-    return breakdown.gaps(goal(**fields), facts(*values))
+    chosen = goal(**fields)
+    return breakdown.gaps(chosen, breakdown.compared(chosen, facts(*values)))
 
 
 def test_a_value_far_below_the_rest_is_a_gap_with_its_numbers() -> None:
@@ -195,3 +196,16 @@ def test_the_reconciler_reports_the_breakdown_and_its_gap() -> None:
     assert report.to_dict()["breakdown"]["lead_source"][0]["value"] == "paid_social"  # type: ignore[index]
     waiting = evaluate_goal(goal(), facts(*values), waiting="first sync running")
     assert not [f for f in waiting.findings if f.stage.startswith("mql:")]
+
+
+def test_a_gap_is_held_within_the_hysteresis_margin() -> None:
+    """25% against the rest's 30% is below the rest but within the 20%
+    tolerance: no finding, yet a firing alert holds within a 5-point
+    margin."""
+    chosen = goal()
+    values = (value("paid_social", 300, 75), value("seo", 400, 120))
+    tested = breakdown.compared(chosen, facts(*values))
+    assert breakdown.gaps(chosen, tested) == []
+    (fingerprint,) = breakdown.held(chosen, PERIOD, tested, 0.05)
+    assert fingerprint.startswith("quality-gap/q1/mql:lead_source=paid_social/")
+    assert breakdown.held(chosen, PERIOD, tested, 0.0) == set()
