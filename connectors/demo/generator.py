@@ -58,14 +58,14 @@ DROPPED = 0.08  # MQLs even a prompt rep loses track of for days
 DIP = 0.6  # lead→MQL conversion in the current quarter, relative to normal
 ARCHIVED = 0.007  # share of never-qualified leads archived as junk (≈0.5% of all)
 
-#: ICP tier: (name, lead→MQL factor, deal size factor), and how common each is.
 #: Lead sources and their share of leads. Paid social brings volume that
 #: converts MQL→SQL at a fifth of the others' rate; the others convert a
 #: little better, so the funnel as a whole keeps MQL_TO_SQL.
 _SOURCES = ("paid_social", "webinar", "seo", "referral", "event")
-_SOURCE_CUMULATIVE = (0.20, 0.40, 0.70, 0.85, 1.0)
+_SOURCE_CUMULATIVE = (0.15, 0.40, 0.70, 0.85, 1.0)
 WEAK_SOURCE, WEAK_FACTOR = "paid_social", 0.2
-_STRONG_FACTOR = 1 / (1 - 0.20 * (1 - WEAK_FACTOR))
+_STRONG_FACTOR = 1 / (1 - _SOURCE_CUMULATIVE[0] * (1 - WEAK_FACTOR))
+#: ICP tier: (name, lead→MQL factor, deal size factor), and how common each is.
 _TIERS = (("1", 1.4, 1.6), ("2", 1.0, 1.0), ("3", 0.8, 0.75))
 _TIER_CUMULATIVE = (0.20, 0.55, 1.0)
 _FIRST = (

@@ -1,5 +1,5 @@
 """A goal's breakdown by CRM property, and which sources are marketing's
-(docs/breakdown.md).
+(docs/design.md, "Breakdown by property").
 
 Both name CRM properties the connector copies onto each record the way it
 copies segment properties: a name that is not a segment attribute of the

@@ -1,6 +1,6 @@
-"""A goal broken down by a CRM property (docs/breakdown.md): per value its
-volumes, conversions and share of the goal; the values that convert far
-below the rest; and marketing's revenue line.
+"""A goal broken down by a CRM property (docs/design.md, "Breakdown by
+property"): per value its volumes, conversions and share of the goal; the
+values that convert far below the rest; and marketing's revenue line.
 
 A value is reported as converting below the rest when all of these hold:
 - both it and the rest have at least ``auto_rates.min_sample`` persons in

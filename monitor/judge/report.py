@@ -98,7 +98,7 @@ class GoalReport:
     against what the teams promise, cost and can handle (docs/plan.md);
     ``breakdown`` the goal per value of each breakdown property and
     ``marketing`` marketing's revenue line, ``compared`` each value's
-    conversion against the rest's (docs/breakdown.md)."""
+    conversion against the rest's (docs/design.md, "Breakdown by property")."""
 
     name: str
     source: str
