@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from monitor.config.breakdown import breakdown_properties
 from monitor.config.file import Config
 from monitor.config.models import FIRST_YEAR, LAST_YEAR, Goal, SlaRule
 from monitor.errors import ConfigError
 from monitor.facts import FactsQuery, FunnelFacts, SourceStatus
 from monitor.findings import Finding, fingerprint
 from monitor.interfaces import RATE_STAGES
-from monitor.judge import rate_goals, sla
+from monitor.judge import breakdown, rate_goals, sla
 from monitor.judge.business_time import BusinessCalendar, business_calendar
 from monitor.judge.health import stale_findings, waiting_reason
 from monitor.judge.lags import visit_recent_days
@@ -118,6 +119,7 @@ def goal_facts(config: Config, store: Store, goal: Goal, as_of: datetime) -> Fun
             rate_goal=None
             if goal.rate is None
             else (goal.rate.stage, rate_goals.history_start(goal, period) or period.start),
+            breakdown=tuple(breakdown_properties(goal.breakdown, goal.marketing_sources)),
         )
     )
 
@@ -191,6 +193,7 @@ def held_fingerprints(
         ):
             upper = RATE_STAGES[aim.stage][0]
             held.add(fingerprint("rate-goal-behind", report.name, upper, label))
+        held |= breakdown.held(goal, report.period, report.compared, margin)
     return frozenset(held)
 
 

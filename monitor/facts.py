@@ -56,6 +56,7 @@ class FactsQuery:
     # needed from (the previous period's start for a baseline learned from
     # history, else the period's start).
     rate_goal: tuple[RateName, date] | None = None
+    breakdown: tuple[str, ...] = ()  # segment attributes to count per value
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,20 @@ class DealSample:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueFacts:
+    """One value of a breakdown property (``""``: records without it):
+    ``counts[stage]`` entered in the goal's period so far (persons for
+    lead/MQL/SQL, deals for won), ``revenue`` the won deals' amounts, and
+    ``cohorts[rate]`` the persons that entered the upper stage over the
+    trailing auto-rate window and how many reached the next stage by now."""
+
+    value: str
+    counts: Mapping[RecordStage, int]
+    revenue: float
+    cohorts: Mapping[RateName, Cohort]
+
+
+@dataclass(frozen=True, slots=True)
 class FunnelFacts:
     """Counts for one goal (its source and segment) as of ``as_of``.
 
@@ -127,6 +142,8 @@ class FunnelFacts:
     day ``FactsQuery.rate_goal`` names, which may reach further back than
     the auto-rate window; None without a rate goal or when the CRM does
     not link persons to won deals for ``sql_to_won``.
+    ``breakdown[attr]``: the goal's records per value of a segment
+    attribute, when the query names it.
     """
 
     as_of: datetime
@@ -139,6 +156,7 @@ class FunnelFacts:
     deals: DealSample = DealSample(0, 0.0)
     has_visits: bool = False
     rate_goal: CohortTable | None = None
+    breakdown: Mapping[str, tuple[ValueFacts, ...]] = field(default_factory=dict)
 
     def actual(self, stage: str) -> int:
         return sum(self.daily.get(stage, {}).values())

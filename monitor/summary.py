@@ -118,6 +118,7 @@ def build_payload(
         if report.waiting:
             bullets.insert(0, f"• {report.source}: {report.waiting}; only commitments are checked")
         findings = "\n".join(bullets) or "• on plan: nothing to flag"
+        marketing = f"{report.marketing.sentence()}\n" if report.marketing else ""
         lines.append(
             {
                 "fingerprint": f"summary/{report.name}",
@@ -125,7 +126,7 @@ def build_payload(
                 "title": f"{report.name} — {percent(report.elapsed)} of the period gone",
                 "text": (
                     f"```\n{goal_table(report)}\n```\n{forecast_line(report)}\n"
-                    f"{rates_line(report)}\n{rate_goal_line(report)}{findings}"
+                    f"{rates_line(report)}\n{rate_goal_line(report)}{marketing}{findings}"
                 ),
                 "mentions": [],
                 "links": [],

@@ -27,6 +27,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "monitor.config.models",
         "monitor.config.plan",
         "monitor.config.rate_goal",
+        "monitor.config.breakdown",
     ),
     "types": ("monitor.facts", "monitor.findings", "monitor.short_ids"),
     "connectors": ("connectors",),

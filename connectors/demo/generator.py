@@ -58,6 +58,13 @@ DROPPED = 0.08  # MQLs even a prompt rep loses track of for days
 DIP = 0.6  # lead→MQL conversion in the current quarter, relative to normal
 ARCHIVED = 0.007  # share of never-qualified leads archived as junk (≈0.5% of all)
 
+#: Lead sources and their share of leads. Paid social brings volume that
+#: converts MQL→SQL at a fifth of the others' rate; the others convert a
+#: little better, so the funnel as a whole keeps MQL_TO_SQL.
+_SOURCES = ("paid_social", "webinar", "seo", "referral", "event")
+_SOURCE_CUMULATIVE = (0.15, 0.40, 0.70, 0.85, 1.0)
+WEAK_SOURCE, WEAK_FACTOR = "paid_social", 0.2
+_STRONG_FACTOR = 1 / (1 - _SOURCE_CUMULATIVE[0] * (1 - WEAK_FACTOR))
 #: ICP tier: (name, lead→MQL factor, deal size factor), and how common each is.
 _TIERS = (("1", 1.4, 1.6), ("2", 1.0, 1.0), ("3", 0.8, 0.75))
 _TIER_CUMULATIVE = (0.20, 0.55, 1.0)
@@ -165,7 +172,7 @@ def generate(
 ) -> History:
     """The demo CRM as it stands at ``now``: every event up to ``now``,
     nothing after it. ``segments`` maps segment attribute ← demo property
-    (``region``, ``icp_tier``); by default each under its own name."""
+    (``region``, ``icp_tier``, ``lead_source``); by default each under its own name."""
     mapping = dict(segments) if segments else {p: p for p in DEMO_PROPERTIES}
     today = now.astimezone(zone).date()
     dip_from = _midnight(quarter_start(today), zone)
@@ -177,10 +184,14 @@ def generate(
         rng = random.Random(f"{seed}:{day.isoformat()}")  # noqa: S311 - demo data, not secrets
         mean = WEEKDAY_LEADS * (WEEKEND_SHARE if day.weekday() >= 5 else 1.0)
         for index in range(max(0, round(rng.gauss(mean, mean * 0.15)))):
-            journey = _journey(rng, day, index, zone, dip_from)
+            # The lead source is drawn from its own stream, so adding it
+            # left every other draw of the history where it was.
+            pick = random.Random(f"{seed}:{day.isoformat()}:{index}:source")  # noqa: S311
+            source = pick.choices(_SOURCES, cum_weights=_SOURCE_CUMULATIVE)[0]
+            journey = _journey(rng, day, index, zone, dip_from, source)
             if journey.lead_at > now:
                 continue
-            properties = {"region": journey.region, "icp_tier": journey.tier}
+            properties = {"region": journey.region, "icp_tier": journey.tier, "lead_source": source}
             tags = {attr: properties[prop] for attr, prop in mapping.items()}
             persons.append(_person(journey, tags, now, crm_url))
             if journey.sql_at is not None and journey.sql_at <= now:
@@ -211,7 +222,7 @@ class _Journey:
 
 
 def _journey(
-    rng: random.Random, day: date, index: int, zone: ZoneInfo, dip_from: datetime
+    rng: random.Random, day: date, index: int, zone: ZoneInfo, dip_from: datetime, source: str
 ) -> _Journey:
     # Every draw happens for every lead, in this order, whatever the outcome:
     # one lead's fate never shifts the stream of the leads after it.
@@ -242,7 +253,8 @@ def _journey(
         if u_dropped < DROPPED and not owner.slow:
             touch_hours = dropped_hours
         touched_at = add_business_hours(assigned_at, touch_hours, zone)
-        if u_sql < (SLOW_MQL_TO_SQL if owner.slow else MQL_TO_SQL):
+        fit = WEAK_FACTOR * _STRONG_FACTOR if source == WEAK_SOURCE else _STRONG_FACTOR
+        if u_sql < (SLOW_MQL_TO_SQL if owner.slow else MQL_TO_SQL) * fit:
             sql_at = touched_at + timedelta(hours=sql_lag)
             if u_won < SQL_TO_WON:
                 won_at = sql_at + timedelta(hours=won_lag)

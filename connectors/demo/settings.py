@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import Literal, Self
 
 from pydantic import Field, field_validator
 
@@ -10,7 +11,7 @@ from monitor.config.sources import SourceBase
 from monitor.config.types import TimeZoneName
 
 #: The segment properties every demo record carries.
-DEMO_PROPERTIES = ("region", "icp_tier")
+DEMO_PROPERTIES = ("region", "icp_tier", "lead_source")
 
 
 class DemoSource(SourceBase):
@@ -18,7 +19,7 @@ class DemoSource(SourceBase):
 
     ``timezone`` is the demo company's local time: when its leads arrive,
     when its reps work, where its quarters begin. ``segments`` may rename the
-    demo's properties (``{territory: region}``); by default both come through
+    demo's properties (``{territory: region}``); by default all come through
     under their own names.
     """
 
@@ -41,3 +42,7 @@ class DemoSource(SourceBase):
                 valid = ", ".join(DEMO_PROPERTIES)
                 raise ValueError(f"segment {attr!r}: the demo has no property {prop!r} ({valid})")
         return value
+
+    def reading(self, properties: Iterable[str]) -> Self:
+        """Without ``segments`` the demo already copies every property it has."""
+        return super().reading(properties) if self.segments else self

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from monitor.cli.breakdown_views import breakdown_tables, marketing_text
 from monitor.cli.json_out import document, finding_json
 from monitor.evaluate import Evaluation
 from monitor.findings import Finding
@@ -244,6 +245,11 @@ def print_status(evaluation: Evaluation, console: Console) -> None:
             console.print(rate_goal_line(report.rate_goal))
         for line in plan_limits(report.spend, report.capacity, report.reach):
             console.print(line)
+        for table in breakdown_tables(report):
+            console.print(table)
+        marketing = marketing_text(report)
+        if marketing is not None:
+            console.print(marketing)
     for rule, result in evaluation.sla:
         console.print(sla_table(rule.name, result))
     for rule, reason in evaluation.sla_waiting:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 
 from connectors.registry import Source
+from monitor.config.breakdown import breakdown_properties
 from monitor.config.models import (
     MAX_CHANNEL,
     MAX_RULE_NAME,
@@ -80,6 +81,18 @@ class Config(StrictModel):
 
     def calendar_for(self, rule: SlaRule) -> Calendar:
         return rule.business_hours or self.calendar
+
+    def source_settings(self, name: str) -> Source:
+        """Source ``name``'s settings as its connector reads them: also
+        copying the properties its goals are broken down by onto each
+        record, so they are fetched and stored like segments."""
+        wanted = [
+            prop
+            for goal in self.goals
+            if goal.source == name
+            for prop in breakdown_properties(goal.breakdown, goal.marketing_sources)
+        ]
+        return self.sources[name].reading(wanted)
 
 
 def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import holidays
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
+from monitor.config.breakdown import MAX_BREAKDOWN, MarketingSources
 from monitor.config.plan import Commitments, PlanCosts
 from monitor.config.rate_goal import RateGoal
 from monitor.config.types import (
@@ -263,6 +264,12 @@ class Goal(StrictModel):
     """What each team has promised for the period: stage volumes (e.g. {mql: 600}) and conversion rates (rates: {sql_to_won: 0.2}); a commitment below the plan is reported."""
     plan: PlanCosts = Field(default_factory=PlanCosts)
     """What the plan costs and may use: cost per record, spend_per_month, budget (for the period) and capacity per month."""
+    breakdown: tuple[str, ...] = Field(default=(), max_length=MAX_BREAKDOWN)
+    """CRM properties (or segment attributes) to break the goal down by, e.g. [lead_source, industry]: volumes, conversions and share per value."""
+    marketing_sources: MarketingSources | None = None
+    """Which leads are marketing's, e.g. {property: lead_source, values: [paid_social, webinar, seo]}: their won revenue is marketing's line."""
+    marketing_share: float | None = Field(default=None, gt=0, le=1)
+    """Share of the goal marketing-sourced revenue should carry, 0-1, e.g. 0.6; needs marketing_sources."""
     pacing: Literal["linear", "business_days", "seasonal"] = "seasonal"
     """How the target is spread over the period: seasonal (learned from history), business_days or linear."""
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
@@ -294,6 +301,13 @@ class Goal(StrictModel):
             raise ValueError("a revenue goal needs average_deal_size (a number, or auto)")
         if self.rates.visit_to_lead is None and "visit" in self.plan.cost:
             raise ValueError("plan.cost.visit needs rates.visit_to_lead to plan visits")
+        if self.marketing_share is not None and self.marketing_sources is None:
+            raise ValueError(
+                "marketing_share needs marketing_sources, e.g. "
+                "{property: lead_source, values: [paid_social, webinar]}"
+            )
+        if len(set(self.breakdown)) != len(self.breakdown):
+            raise ValueError("breakdown names a property twice")
         return self
 
 

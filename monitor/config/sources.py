@@ -4,7 +4,9 @@ by ``kind``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import Self
 
 from pydantic import Field
 
@@ -24,3 +26,12 @@ class SourceBase(StrictModel):
     """Segment attribute <- CRM property, e.g. {region: hs_region}; goals and SLA rules filter on these."""
     stale_after: int = Field(default=3, ge=1)
     """Sync intervals without a successful sync after which the source's data counts as stale."""
+
+    def reading(self, properties: Iterable[str]) -> Self:
+        """These settings, also copying ``properties`` onto each record: a
+        name that is not already a segment attribute is read as the CRM
+        property of the same name (a goal's ``breakdown``)."""
+        missing = {p: p for p in properties if p not in self.segments}
+        if not missing:
+            return self
+        return self.model_copy(update={"segments": {**self.segments, **missing}})

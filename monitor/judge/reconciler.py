@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from monitor.config.models import DEFAULT_RATES, Goal
 from monitor.facts import Cohort, DealSample, FunnelFacts, Period
 from monitor.interfaces import RATE_FROM, RATE_NAMES, STAGES, RateName, Stage
-from monitor.judge import budget, checks, forecast, lags, rate_goals
+from monitor.judge import breakdown, budget, checks, forecast, lags, rate_goals
 from monitor.judge.commitments import commitments
 from monitor.judge.funnel import (
     DealSize,
@@ -131,9 +131,15 @@ def evaluate_goal(
         waiting=waiting,
         forecast_note=forecast_note,
         rate_goal=rate_goal,
+        breakdown={a: breakdown.lines(goal, facts.breakdown.get(a, ())) for a in goal.breakdown},
+        marketing=breakdown.marketing(goal, facts),
         **_plan_limits(goal, period, targets, rates, deal),
     )
     report.findings.extend(checks.findings(goal, facts, report))
+    if waiting is None:
+        report.compared.extend(breakdown.compared(goal, facts))
+        found = breakdown.gaps(goal, report.compared)
+        report.findings.extend(breakdown.finding(goal, period, g) for g in found)
     return report
 
 

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from monitor.facts import Period
 from monitor.findings import Finding
 from monitor.interfaces import RateName, Stage
+from monitor.judge.breakdown import Gap, MarketingLine, ValueLine
 from monitor.judge.budget import CapacityLine, Reach, Spend
 from monitor.judge.commitments import Commitment
 from monitor.judge.forecast import Forecast
@@ -96,7 +97,10 @@ class GoalReport:
     ``forecast_note`` why some stages have no pipeline forecast.
     ``commitments``, ``spend``, ``capacity`` and ``reach`` hold the plan
     against what the teams promise, cost and can handle (docs/plan.md);
-    ``rate_goal`` the goal's conversion goal (docs/rate-goals.md)."""
+    ``rate_goal`` the goal's conversion goal (docs/rate-goals.md).
+    ``breakdown`` the goal per value of each breakdown property and
+    ``marketing`` marketing's revenue line, ``compared`` each value's
+    conversion against the rest's (docs/design.md, "Breakdown by property")."""
 
     name: str
     source: str
@@ -119,6 +123,9 @@ class GoalReport:
     capacity: tuple[CapacityLine, ...] = ()
     reach: tuple[Reach, ...] = ()
     rate_goal: RateGoalReport | None = None
+    breakdown: dict[str, list[ValueLine]] = field(default_factory=dict)
+    marketing: MarketingLine | None = None
+    compared: list[Gap] = field(default_factory=list)
 
     def stage(self, name: str) -> StageReport:
         return next(s for s in self.stages if s.stage == name)
@@ -149,6 +156,10 @@ class GoalReport:
             "capacity": [c.to_dict() for c in self.capacity],
             "reach": [r.to_dict() for r in self.reach],
             "rate_goal": None if self.rate_goal is None else self.rate_goal.to_dict(),
+            "breakdown": {
+                attr: [line.to_dict() for line in values] for attr, values in self.breakdown.items()
+            },
+            "marketing": None if self.marketing is None else self.marketing.to_dict(),
             "findings": [finding_dict(f) for f in self.findings],
         }
 

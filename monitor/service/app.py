@@ -95,7 +95,7 @@ class App:
             valid = ", ".join(sorted(self.config.sources))
             raise ConfigError(f"no source named {name!r} (sources: {valid})")
         if name not in self._connectors:
-            self._connectors[name] = create_connector(name, self.config.sources[name])
+            self._connectors[name] = create_connector(name, self.config.source_settings(name))
         return self._connectors[name]
 
     def sync(

@@ -67,7 +67,8 @@ def checks_for(loaded: LoadedConfig) -> list[Check]:
             "is the database server up, and the `database` URL right?",
         )
     ]
-    for name, settings in config.sources.items():
+    for name in config.sources:
+        settings = config.source_settings(name)
         checks.append(
             Check(
                 name,

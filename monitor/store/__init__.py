@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from monitor.errors import ConfigError, StoreError
 from monitor.facts import FactsQuery, FunnelFacts, SlaRecord, SourceStatus
 from monitor.interfaces import Batch, Cursor
+from monitor.store import breakdown as _breakdown
 from monitor.store import bulk as _bulk
 from monitor.store import engine as _engine
 from monitor.store import facts as _facts
@@ -213,7 +214,8 @@ class Store:
         with self.begin() as conn:
             if _rollups.current_zone(conn) != query.zone.key:
                 return None
-            return _facts.funnel_facts(conn, query, self._profiles)
+            facts = _facts.funnel_facts(conn, query, self._profiles)
+            return _breakdown.with_breakdown(conn, query, facts)
 
     def use_zone(self, zone: ZoneInfo) -> None:
         """Keep the day rollups in ``zone``: rebuilt from the records if they

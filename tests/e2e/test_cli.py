@@ -128,6 +128,34 @@ def test_status_as_of_is_reproducible_and_fails_on_critical(tmp_path: Path) -> N
     assert gated.returncode == 1
 
 
+def test_status_on_the_demo_breaks_the_goal_down_by_lead_source(tmp_path: Path) -> None:
+    """The demo's paid social leads convert MQL→SQL at a fifth of the
+    others' rate: status shows the lead_source table, marketing's revenue
+    line, and the quality gap naming paid social."""
+    assert alignmon("sync", cwd=tmp_path).returncode == 0
+    result = alignmon("status", "--format", "json", "--as-of", "2026-11-16T12:00", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    goal = json.loads(result.stdout)["goals"][0]
+    values = {v["value"]: v for v in goal["breakdown"]["lead_source"]}
+    assert set(values) == {"paid_social", "webinar", "seo", "referral", "event"}
+    paid, seo = values["paid_social"], values["seo"]
+    assert paid["rates"]["mql_to_sql"] < seo["rates"]["mql_to_sql"] / 2
+    assert sum(v["share"]["lead"] for v in values.values()) == pytest.approx(1, abs=1e-3)
+    marketing = goal["marketing"]
+    assert marketing["values"] == ["paid_social", "webinar", "seo"]
+    assert marketing["target"] == 2_100_000 * 0.6
+    won = sum(values[v]["revenue"] for v in marketing["values"])
+    assert marketing["actual"] == pytest.approx(won, abs=0.01)
+    findings = json.loads(result.stdout)["findings"]
+    (gap,) = [f for f in findings if f["stage"] == "mql:lead_source=paid_social"]
+    assert gap["rule"] == "quality-gap"
+    assert gap["text"].startswith("MQLs with lead_source paid_social convert to SQLs at ")
+    text = alignmon("status", "--as-of", "2026-11-16T12:00", cwd=tmp_path, env={"COLUMNS": "100"})
+    assert "q-new-business by lead_source" in text.stdout
+    assert "Marketing: " in text.stdout and "won revenue from lead_source" in text.stdout
+    assert "MQL→SQL of lead_source paid_social far below the rest" in text.stdout
+
+
 def test_bad_as_of_is_a_usage_error(tmp_path: Path) -> None:
     result = alignmon("targets", "--as-of", "last tuesday", cwd=tmp_path)
     assert result.returncode == 2

@@ -41,6 +41,7 @@ SCOPE = {
     "sessions": "business-intelligence",
 }
 STAGES = ("lead", "marketingqualifiedlead", "salesqualifiedlead", "customer")
+ANALYTICS_SOURCES = ("PAID_SOCIAL", "ORGANIC_SEARCH", "REFERRALS", "EMAIL_MARKETING")
 PROPERTIES = {
     "contacts": {
         "firstname",
@@ -55,6 +56,7 @@ PROPERTIES = {
         "hs_sa_first_engagement_date",
         "hs_region",
         "icp_tier",
+        "hs_analytics_source",
         "hs_merged_object_ids",
         *(f"hs_v2_date_entered_{s}" for s in STAGES),
         *(f"hs_lifecyclestage_{s}_date" for s in STAGES),
@@ -369,6 +371,8 @@ class FakeHubSpot(FakeServer):
             lifecyclestage=stage,
             email=f"{first.lower()}.{rec.id}@example.org",
             icp_tier=str(rng.randint(1, 3)),
+            # HubSpot's "original source"; from the id, so no other draw moves.
+            hs_analytics_source=ANALYTICS_SOURCES[rec.id % len(ANALYTICS_SOURCES)],
         )
         for i, name in enumerate(STAGES[:reached]):
             props[f"hs_v2_date_entered_{name}"] = iso(at[i])

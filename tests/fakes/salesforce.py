@@ -79,6 +79,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "First_Touch__c": "datetime",
         "Status_Changed__c": "datetime",
         "Region__c": "picklist",
+        "LeadSource": "picklist",
         "IsConverted": "boolean",
         "ConvertedDate": "date",
         "ConvertedOpportunityId": "reference",

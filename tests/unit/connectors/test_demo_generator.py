@@ -145,7 +145,21 @@ def test_conversion_rates_before_the_dip(history: History) -> None:
     matured = [p for p in live(history) if p.lead_at < Q1 - timedelta(days=60)]
     assert 0.25 <= cohort_rate(matured, "lead_at", "mql_at") <= 0.30
     assert 0.35 <= cohort_rate(matured, "mql_at", "sql_at") <= 0.40
-    assert 0.20 <= cohort_rate(matured, "sql_at", "won_at") <= 0.25
+    # Around SQL_TO_WON (22.5%); the lead sources re-draw which MQLs become
+    # SQLs, so the sample's rate moves by a point or two.
+    assert 0.20 <= cohort_rate(matured, "sql_at", "won_at") <= 0.26
+
+
+def test_paid_social_converts_to_sql_at_a_fifth_of_the_rest(history: History) -> None:
+    matured = [p for p in live(history) if p.lead_at < Q1 - timedelta(days=60)]
+    paid = [p for p in matured if p.segments["lead_source"] == "paid_social"]
+    rest = [p for p in matured if p.segments["lead_source"] != "paid_social"]
+    assert 0.12 <= len(paid) / len(matured) <= 0.18
+    ratio = cohort_rate(paid, "mql_at", "sql_at") / cohort_rate(rest, "mql_at", "sql_at")
+    assert 0.1 <= ratio <= 0.3
+    assert {p.segments["lead_source"] for p in matured} == {
+        "paid_social", "webinar", "seo", "referral", "event",
+    }  # fmt: skip
 
 
 def test_deal_sizes_are_lognormal_around_25k(history: History) -> None:
