@@ -16,8 +16,8 @@ from typing import Literal
 
 from monitor.interfaces import Severity
 
-#: What a finding says. Goals yield the first eight, SLA rules the three
-#: ``sla-*``, data health ``source-stale``.
+#: What a finding says. Goals yield the first eight and ``stalled``, SLA
+#: rules the three ``sla-*``, data health ``source-stale``.
 Rule = Literal[
     "pacing",
     "conversion-drift",
@@ -31,6 +31,7 @@ Rule = Literal[
     "sla-breach",
     "sla-late",
     "source-stale",
+    "stalled",
 ]
 AlertState = Literal["pending", "firing", "resolved"]
 #: Why a firing alert stopped: its finding cleared, its period ended (a

@@ -14,6 +14,7 @@ import holidays
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from monitor.config.plan import Commitments, PlanCosts
+from monitor.config.stalls import Stalls
 from monitor.config.types import (
     ClockTime,
     Duration,
@@ -264,6 +265,8 @@ class Goal(StrictModel):
     """How the target is spread over the period: seasonal (learned from history), business_days or linear."""
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
     """When a stage behind pace or a falling conversion rate is reported."""
+    stalls: Stalls | None = Field(default_factory=Stalls)
+    """When records sitting in a stage beyond its usual lag are reported; null looks for none."""
     channel: Channel | None = None
     """Slack channel for this goal's alerts; default: slack.channel."""
 
