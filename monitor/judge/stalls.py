@@ -99,6 +99,7 @@ class StageStall:
         """The ``stalls`` entries of ``status --format json``."""
         owners = sorted(set(self.counts.open) | set(self.counts.stalled))
         return {
+            "goal": self.goal,
             "stage": self.stage,
             "open": self.open,
             "stalled": self.stalled,
