@@ -26,6 +26,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "monitor.config.sources",
         "monitor.config.models",
         "monitor.config.plan",
+        "monitor.config.stalls",
     ),
     "types": ("monitor.facts", "monitor.findings", "monitor.short_ids"),
     "connectors": ("connectors",),
