@@ -111,7 +111,7 @@ def stall_line(stall: StageStall) -> str:
     """``12 SQLs stalled beyond 21 days (p90), oldest: …``: the records are
     CRM text, shown literally."""
     oldest = ", ".join(shown_name(stall.oldest_line(r)) for r in stall.counts.oldest[:OLDEST_NAMED])
-    share = "" if stall.share is None else f" ({percent(stall.share)} of {count(stall.open)} open)"
+    share = "" if stall.share is None else f", {percent(stall.share)} of {count(stall.open)} open"
     return f"{stall.headline()}{share}, oldest: {oldest}"
 
 

@@ -12,6 +12,7 @@ from monitor.facts import StageOpen, StalledRecord
 from monitor.interfaces import Severity
 from monitor.judge.lags import LagCurve
 from monitor.judge.stalls import StageStall, beyond_days, finding
+from monitor.summary import stall_line
 
 AS_OF = datetime(2026, 11, 16, 12, tzinfo=UTC)
 MAYA, JO = "maya@example.com", "jo@example.com"
@@ -79,3 +80,12 @@ def test_how_long_a_record_may_sit() -> None:
     assert beyond_days("p90", None) is None  # no lag learned: not judged
     instant = LagCurve((0.3,), 100)  # every conversion on the day
     assert beyond_days("p90", instant) == 1
+
+
+def test_the_summary_line_names_the_oldest_literally() -> None:
+    line = stall_line(stall({MAYA: 20, JO: 20}, {JO: 12}, oldest=5))
+    assert line == (
+        "12 SQLs stalled beyond 21 days (p90), 30% of 40 open, oldest: "
+        "Person 0, Contoso (Jo Park, 60 days), Person 1, Contoso (Jo Park, 59 days), "
+        "Person 2, Contoso (Jo Park, 58 days)"
+    )
