@@ -20,7 +20,7 @@ from monitor.errors import ConfigError
 from monitor.facts import FactsQuery, FunnelFacts, SourceStatus
 from monitor.findings import Finding, fingerprint
 from monitor.interfaces import RATE_STAGES
-from monitor.judge import breakdown, rate_goals, sla
+from monitor.judge import breakdown, rate_goals, sla, stalls
 from monitor.judge.business_time import BusinessCalendar, business_calendar
 from monitor.judge.health import stale_findings, waiting_reason
 from monitor.judge.lags import visit_recent_days
@@ -43,10 +43,14 @@ class Evaluation:
     held: frozenset[str] = frozenset()
     held_critical: frozenset[str] = frozenset()
     facts: dict[str, FunnelFacts] = field(default_factory=dict)  # by goal name, for charts
+    #: Each goal's stages with records sitting in them, and their findings.
+    stalls: dict[str, list[stalls.StageStall]] = field(default_factory=dict)
+    stall_findings: list[Finding] = field(default_factory=list)
 
     @property
     def findings(self) -> list[Finding]:
         out = [f for report in self.goals for f in report.findings]
+        out += self.stall_findings
         for rule, result in self.sla:
             out.extend(sla.findings(rule, result, rule.source))
         return out + self.health
@@ -80,7 +84,16 @@ def evaluate(
     for chosen in select_goals(config, goal):
         facts = goal_facts(config, store, chosen, as_of)
         result.facts[chosen.name] = facts
-        result.goals.append(goal_report(config, chosen, facts, result.waiting.get(chosen.source)))
+        report = goal_report(config, chosen, facts, result.waiting.get(chosen.source))
+        result.goals.append(report)
+        judged = goal_stalls(store, chosen, facts, report)
+        result.stalls[chosen.name] = judged
+        if chosen.stalls is not None:
+            result.stall_findings += [
+                found
+                for stall in judged
+                if (found := stalls.finding(chosen.stalls, stall, chosen.source, chosen.channel))
+            ]
     if with_sla and goal is None:
         for rule in config.sla:
             if rule.source in result.waiting:
@@ -89,6 +102,7 @@ def evaluate(
                 result.sla.append((rule, sla_result(config, store, rule, as_of)))
     goals = {g.name: g for g in config.goals}
     result.held = held_fingerprints(goals, result.goals, config.alerts.hysteresis)
+    result.held |= held_stalls(goals, result.stalls, config.alerts.hysteresis)
     result.held_critical = held_critical(goals, result.goals, config.alerts.hysteresis)
     return result
 
@@ -151,6 +165,46 @@ def waiting_sources(
         if reason is not None:
             waiting[name] = reason
     return waiting
+
+
+def goal_stalls(
+    store: Store, goal: Goal, facts: FunnelFacts, report: GoalReport
+) -> list[stalls.StageStall]:
+    """The goal's stages with their open and stalled records, each stalled
+    beyond its transition's usual lag. None while the source's data is
+    partial, for a source that never closes a record (all its non-converters
+    would look stalled), and for a transition with no learned lag or no
+    cohorts (SQL→won where persons carry no won deals)."""
+    settings = goal.stalls
+    if settings is None or report.waiting is not None or not store.reports_closures(goal.source):
+        return []
+    out = []
+    for stage, rate in stalls.STALL_STAGES.items():
+        days = stalls.beyond_days(settings.beyond, report.lags.get(rate))
+        if rate not in facts.tables or days is None:
+            continue
+        counts = store.stage_open(
+            goal.source, goal.segment, stage, facts.as_of, stalls.stalled_before(facts.as_of, days)
+        )
+        basis = None if isinstance(settings.beyond, int) else settings.beyond
+        out.append(stalls.StageStall(goal.name, stage, days, basis, facts.as_of, counts))
+    return out
+
+
+def held_stalls(
+    goals: Mapping[str, Goal], judged: Mapping[str, Sequence[stalls.StageStall]], margin: float
+) -> frozenset[str]:
+    """Stalled stages still within the hysteresis margin of the threshold."""
+    held = set()
+    for name, items in judged.items():
+        settings = goals[name].stalls
+        for stall in items:
+            share = stall.share
+            if settings is None or share is None or not stalls.judged(settings, stall):
+                continue
+            if share > settings.threshold - margin:
+                held.add(fingerprint("stalled", name, stall.stage))
+    return frozenset(held)
 
 
 def sla_result(config: Config, store: Store, rule: SlaRule, as_of: datetime) -> sla.SlaResult:

@@ -201,3 +201,30 @@ class SourceStatus:
     def needs_action(self) -> bool:
         """The last sync failed in a way only a person can fix."""
         return bool(self.last_error) and str(self.last_error).startswith(ACTION_NEEDED)
+
+
+@dataclass(frozen=True, slots=True)
+class StalledRecord:
+    """One record sitting in a stage: when it entered it, and whose it is."""
+
+    crm_id: str
+    name: str
+    owner_email: str | None
+    owner_name: str | None
+    url: str
+    entered_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StageOpen:
+    """The open records of one stage as of an instant: in the stage, not
+    moved on to any later one, not closed or deleted. ``open`` and
+    ``stalled`` (those that entered before the stall cut-off) are keyed by
+    owner email, ``""`` for unassigned; ``oldest``: the longest-stalled
+    records, oldest first."""
+
+    stage: str
+    open: Mapping[str, int]
+    stalled: Mapping[str, int]
+    owner_names: Mapping[str, str]
+    oldest: tuple[StalledRecord, ...] = ()

@@ -16,8 +16,8 @@ from typing import Literal
 
 from monitor.interfaces import Severity
 
-#: What a finding says. Goals yield the first nine, SLA rules the three
-#: ``sla-*``, data health ``source-stale``.
+#: What a finding says. Goals yield the first nine and ``stalled``, SLA
+#: rules the three ``sla-*``, data health ``source-stale``.
 Rule = Literal[
     "pacing",
     "conversion-drift",
@@ -32,6 +32,7 @@ Rule = Literal[
     "sla-breach",
     "sla-late",
     "source-stale",
+    "stalled",
 ]
 AlertState = Literal["pending", "firing", "resolved"]
 #: Why a firing alert stopped: its finding cleared, its period ended (a

@@ -70,7 +70,9 @@ class FunnelRecord:
     None when it never did. ``crm_id`` is unique within (source, object_type).
     ``deleted`` marks a record archived, merged or deleted in the CRM: it is
     kept so a later sync can tell "gone" from "never seen", but it leaves
-    every count.
+    every count. ``closed_at``: when the CRM closed the record without it
+    moving on (a lead disqualified, an opportunity lost), or None while it
+    is open; a closed record still counts, but is no longer stalled.
     """
 
     object_type: str
@@ -91,6 +93,7 @@ class FunnelRecord:
     url: str | None = None
     segments: Mapping[str, str] = field(default_factory=dict)
     deleted: bool = False
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

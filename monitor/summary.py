@@ -29,6 +29,7 @@ from monitor.interfaces import STAGES, Severity
 from monitor.judge.format import ago, count, percent, stage_noun
 from monitor.judge.periods import linear_elapsed, local_midnight
 from monitor.judge.report import GoalReport, StageReport
+from monitor.judge.stalls import StageStall
 
 ACTUAL_COLOUR, EXPECTED_COLOUR = "#1f77b4", "#888888"
 PIPELINE_COLOUR, RUN_RATE_COLOUR = "#2ca02c", "#d62728"
@@ -107,6 +108,18 @@ def rate_goal_line(report: GoalReport) -> str:
     return "" if report.rate_goal is None else f"Rate goal: {report.rate_goal.text}\n"
 
 
+#: How many of a stage's oldest stalled records the summary names.
+OLDEST_NAMED = 3
+
+
+def stall_line(stall: StageStall) -> str:
+    """``12 SQLs stalled beyond 21 days (p90), oldest: …``: the records are
+    CRM text, shown literally."""
+    oldest = ", ".join(shown_name(stall.oldest_line(r)) for r in stall.counts.oldest[:OLDEST_NAMED])
+    share = "" if stall.share is None else f", {percent(stall.share)} of {count(stall.open)} open"
+    return f"{stall.headline()}{share}, oldest: {oldest}"
+
+
 def build_payload(
     config: Config, evaluation: Evaluation, open_alerts: Sequence[Alert]
 ) -> dict[str, Any]:
@@ -117,19 +130,29 @@ def build_payload(
         bullets = [f"• {f.title}" for f in report.findings]
         if report.waiting:
             bullets.insert(0, f"• {report.source}: {report.waiting}; only commitments are checked")
+        stalled = [s for s in evaluation.stalls.get(report.name, []) if s.stalled]
+        bullets += [f"• {stall_line(stall)}" for stall in stalled]
         findings = "\n".join(bullets) or "• on plan: nothing to flag"
         marketing = f"{report.marketing.sentence()}\n" if report.marketing else ""
+        raised = [f for f in evaluation.stall_findings if f.subject == report.name]
         lines.append(
             {
                 "fingerprint": f"summary/{report.name}",
-                "severity": int(max((f.severity for f in report.findings), default=Severity.INFO)),
+                "severity": int(
+                    max((f.severity for f in [*report.findings, *raised]), default=Severity.INFO)
+                ),
                 "title": f"{report.name} — {percent(report.elapsed)} of the period gone",
                 "text": (
                     f"```\n{goal_table(report)}\n```\n{forecast_line(report)}\n"
                     f"{rates_line(report)}\n{rate_goal_line(report)}{marketing}{findings}"
                 ),
                 "mentions": [],
-                "links": [],
+                "links": [
+                    [stall.oldest_line(record), record.url]
+                    for stall in stalled
+                    for record in stall.counts.oldest
+                    if record.url
+                ],
             }
         )
     for rule, result in evaluation.sla:

@@ -28,6 +28,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "monitor.config.plan",
         "monitor.config.rate_goal",
         "monitor.config.breakdown",
+        "monitor.config.stalls",
     ),
     "types": ("monitor.facts", "monitor.findings", "monitor.short_ids"),
     "connectors": ("connectors",),

@@ -13,6 +13,11 @@ story the demo tells: lead→MQL conversion drops to ``DIP`` of normal from the
 start of the current calendar quarter, so a quarterly MQL goal is visibly
 behind. At a quarter turn the dip moves on with it; within a quarter the
 history is stable.
+
+Records that never move on are closed a while later (leads and MQLs
+disqualified, SQLs lost), each from a stream of its own so the funnel above
+does not change, except ``STALLER``'s lost SQLs: a share of them is never
+closed and sits in the pipeline, where prospects stall.
 """
 
 from __future__ import annotations
@@ -57,6 +62,11 @@ SQL_TO_WON = 0.225
 DROPPED = 0.08  # MQLs even a prompt rep loses track of for days
 DIP = 0.6  # lead→MQL conversion in the current quarter, relative to normal
 ARCHIVED = 0.007  # share of never-qualified leads archived as junk (≈0.5% of all)
+#: Hours until a record that never moves on is closed (lognormal µ, σ): a
+#: lead disqualified in ≈ 3 days, an MQL in ≈ 6, an SQL lost in ≈ 20.
+CLOSE_AFTER = {"lead": (4.28, 0.4), "mql": (4.97, 0.4), "sql": (6.17, 0.3)}
+STALLER = "U102"  # Jordan Ellis leaves lost SQLs open…
+STALLED = 0.7  # …this share of them
 
 #: Lead sources and their share of leads. Paid social brings volume that
 #: converts MQL→SQL at a fifth of the others' rate; the others convert a
@@ -193,7 +203,8 @@ def generate(
                 continue
             properties = {"region": journey.region, "icp_tier": journey.tier, "lead_source": source}
             tags = {attr: properties[prop] for attr, prop in mapping.items()}
-            persons.append(_person(journey, tags, now, crm_url))
+            closed_at = _closed_at(seed, journey)
+            persons.append(_person(journey, tags, now, crm_url, closed_at))
             if journey.sql_at is not None and journey.sql_at <= now:
                 deals.append(_deal(journey, tags, journey.sql_at, now, crm_url))
         visits.append(_visits(seed, day, mean, now, zone))
@@ -276,16 +287,37 @@ def _journey(
     )
 
 
+def _closed_at(seed: int, j: _Journey) -> datetime | None:
+    """When a lead that stops short of a won deal is closed in the CRM, if
+    ever: drawn from the lead's own stream, after the journey's last step."""
+    if j.won_at is not None or j.archived_at is not None:
+        return None
+    rng = random.Random(f"{seed}:{j.suffix}:closed")  # noqa: S311 - demo data, not secrets
+    u_stalled = rng.random()
+    if j.sql_at is not None:
+        stage, since = "sql", j.sql_at
+        if j.owner.id == STALLER and u_stalled < STALLED:
+            return None
+    elif j.mql_at is not None:
+        stage, since = "mql", j.touched_at or j.mql_at
+    else:
+        stage, since = "lead", j.lead_at
+    mu, sigma = CLOSE_AFTER[stage]
+    return since + timedelta(hours=rng.lognormvariate(mu, sigma))
+
+
 def _reached(at: datetime | None, now: datetime) -> datetime | None:
     return at if at is not None and at <= now else None
 
 
-def _person(j: _Journey, tags: dict[str, str], now: datetime, crm_url: str) -> FunnelRecord:
+def _person(
+    j: _Journey, tags: dict[str, str], now: datetime, crm_url: str, closed: datetime | None
+) -> FunnelRecord:
     mql_at, sql_at = _reached(j.mql_at, now), _reached(j.sql_at, now)
     won_at = _reached(j.won_at, now)
     assigned_at, touched_at = _reached(j.assigned_at, now), _reached(j.touched_at, now)
-    archived_at = _reached(j.archived_at, now)
-    events = (j.lead_at, mql_at, assigned_at, touched_at, sql_at, won_at, archived_at)
+    archived_at, closed_at = _reached(j.archived_at, now), _reached(closed, now)
+    events = (j.lead_at, mql_at, assigned_at, touched_at, sql_at, won_at, archived_at, closed_at)
     owner = j.owner if assigned_at else None
     return FunnelRecord(
         object_type="persons",
@@ -305,6 +337,7 @@ def _person(j: _Journey, tags: dict[str, str], now: datetime, crm_url: str) -> F
         url=f"{crm_url}/persons/P{j.suffix}",
         segments=tags,
         deleted=archived_at is not None,
+        closed_at=closed_at,
     )
 
 

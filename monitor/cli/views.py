@@ -27,6 +27,7 @@ from monitor.judge.format import ago, amount, count, percent, price, rate_label,
 from monitor.judge.rate_goals import RateGoalReport
 from monitor.judge.report import GoalReport, StageReport
 from monitor.judge.sla import SlaResult, State
+from monitor.judge.stalls import StageStall
 
 _RATE_LABEL = {name: rate_label(*stages) for name, stages in RATE_STAGES.items()}
 SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
@@ -250,6 +251,9 @@ def print_status(evaluation: Evaluation, console: Console) -> None:
         marketing = marketing_text(report)
         if marketing is not None:
             console.print(marketing)
+        stalled = evaluation.stalls.get(report.name, [])
+        if stalled:
+            console.print(stalls_table(report.name, stalled))
     for rule, result in evaluation.sla:
         console.print(sla_table(rule.name, result))
     for rule, reason in evaluation.sla_waiting:
@@ -285,8 +289,30 @@ def status_json(evaluation: Evaluation, extra: dict[str, Any] | None = None) -> 
     payload = targets_json(evaluation.goals, evaluation.as_of)
     payload["findings"] = [finding_json(f) for f in evaluation.findings]
     payload["waiting"] = dict(evaluation.waiting)
+    payload["stalls"] = [s.to_dict() for items in evaluation.stalls.values() for s in items]
     payload.update(extra or {})
     return payload
+
+
+def stalls_table(goal: str, stalled: Sequence[StageStall]) -> Table:
+    """Per stage, the open records and the stalled ones, by owner."""
+    table = Table(title=f"{goal}: where prospects stall", title_justify="left")
+    for column in ("stage", "open", "stalled", "share", "beyond", "by owner"):
+        table.add_column(
+            column, justify="right" if column in ("open", "stalled", "share") else "left"
+        )
+    for stall in stalled:
+        owners = sorted(stall.counts.stalled.items(), key=lambda item: (-item[1], item[0]))
+        basis = f" ({stall.basis})" if stall.basis else ""
+        table.add_row(
+            stall.stage,
+            count(stall.open),
+            count(stall.stalled),
+            "—" if stall.share is None else percent(stall.share),
+            f"{stall.beyond_days}d{basis}",
+            Text(", ".join(f"{stall.owner_name(owner)} {n}" for owner, n in owners) or "—"),
+        )
+    return table
 
 
 def _minutes(seconds: float | None) -> str:

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 from monitor.config.breakdown import MAX_BREAKDOWN, MarketingSources
 from monitor.config.plan import Commitments, PlanCosts
 from monitor.config.rate_goal import RateGoal
+from monitor.config.stalls import Stalls
 from monitor.config.types import (
     ClockTime,
     Duration,
@@ -274,6 +275,8 @@ class Goal(StrictModel):
     """How the target is spread over the period: seasonal (learned from history), business_days or linear."""
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
     """When a stage behind pace or a falling conversion rate is reported."""
+    stalls: Stalls | None = Field(default_factory=Stalls)
+    """When records sitting in a stage beyond its usual lag are reported; null looks for none."""
     channel: Channel | None = None
     """Slack channel for this goal's alerts; default: slack.channel."""
 

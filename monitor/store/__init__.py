@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.errors import ConfigError, StoreError
-from monitor.facts import FactsQuery, FunnelFacts, SlaRecord, SourceStatus
-from monitor.interfaces import Batch, Cursor
+from monitor.facts import FactsQuery, FunnelFacts, SlaRecord, SourceStatus, StageOpen
+from monitor.interfaces import Batch, Cursor, PersonStage
 from monitor.store import breakdown as _breakdown
 from monitor.store import bulk as _bulk
 from monitor.store import engine as _engine
@@ -30,6 +30,7 @@ from monitor.store import facts as _facts
 from monitor.store import leases as _leases
 from monitor.store import rollups as _rollups
 from monitor.store import sla as _sla
+from monitor.store import stalls as _stalls
 from monitor.store import writes as _writes
 from monitor.store.schema import records, source_status, sync_cursors
 from monitor.store.transaction import Transaction
@@ -253,3 +254,18 @@ class Store:
     ) -> list[SlaRecord]:
         with self.begin() as conn:
             return _sla.sla_records(conn, source, stage, segment, since, as_of)
+
+    def stage_open(
+        self,
+        source: str,
+        segment: Mapping[str, str],
+        stage: PersonStage,
+        as_of: datetime,
+        stalled_before: datetime,
+    ) -> StageOpen:
+        with self.begin() as conn:
+            return _stalls.stage_open(conn, source, segment, stage, as_of, stalled_before)
+
+    def reports_closures(self, source: str) -> bool:
+        with self.begin() as conn:
+            return _stalls.reports_closures(conn, source)

@@ -104,6 +104,7 @@ records = Table(
     Column("segments", JSON, nullable=False, default=dict),
     Column("deleted", Boolean, nullable=False, default=False),
     Column("synced_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
     UniqueConstraint("source", "object_type", "crm_id"),
     # Stage indexes serve the SLA look-back and the partial days at the
     # edges of a window that the day rollups cannot answer.
@@ -111,6 +112,8 @@ records = Table(
     Index(None, "source", "kind", "mql_at"),
     Index(None, "source", "kind", "sql_at"),
     Index(None, "source", "kind", "won_at"),
+    # Answers "does this source close records at all" without a scan.
+    Index(None, "source", "closed_at"),
 )
 
 #: Records of ``kind`` that entered ``stage`` on local ``day`` (in the zone

@@ -126,6 +126,9 @@ def test_status_as_of_is_reproducible_and_fails_on_critical(tmp_path: Path) -> N
     assert any(f["rule"] == "pacing" and f["stage"] == "mql" for f in payload["findings"])
     gated = alignmon("status", "--as-of", "2026-11-16T12:00", "--fail-on", "critical", cwd=tmp_path)
     assert gated.returncode == 1
+    assert "q-new-business: where prospects stall" in gated.stdout
+    assert "SQLs stalled beyond" in gated.stdout and "Jordan Ellis" in gated.stdout
+    assert any(s["goal"] == "q-new-business" and s["stage"] == "sql" for s in payload["stalls"])
 
 
 def test_status_on_the_demo_breaks_the_goal_down_by_lead_source(tmp_path: Path) -> None:

@@ -116,6 +116,32 @@ def test_the_outputs_hold_what_the_schemas_describe(outputs: dict[str, Any]) -> 
         assert rate_goal["baseline"] is not None and rate_goal["cohorts"] is not None
 
 
+def test_status_shows_where_the_demo_s_prospects_stall(outputs: dict[str, Any]) -> None:
+    """The demo's Jordan Ellis leaves lost SQLs open: the SQL stage of the
+    goal he sells in has a stalled share beyond the threshold, held by him,
+    and the finding about it; every stage with a learned lag is listed."""
+    status = outputs["status"]
+    stages = {(s["goal"], s["stage"]): s for s in status["stalls"]}
+    assert set(stages) == {
+        (goal, stage)
+        for goal in ("q-new-business", "emea-pipeline")
+        for stage in ("lead", "mql", "sql")
+    }
+    sql = stages[("q-new-business", "sql")]
+    assert sql["share"] > 0.25 and sql["beyond"] == "p90" and sql["beyond_days"] >= 1
+    assert sql["stalled"] == sum(owner["stalled"] for owner in sql["by_owner"].values())
+    jordan = sql["by_owner"]["jordan.ellis@example.com"]
+    assert jordan["name"] == "Jordan Ellis" and jordan["stalled"] > sql["stalled"] / 2
+    assert len(sql["oldest"]) == 5
+    assert [o["days"] for o in sql["oldest"]] == sorted(
+        (o["days"] for o in sql["oldest"]), reverse=True
+    )
+    assert all(o["days"] > sql["beyond_days"] for o in sql["oldest"])
+    stalled = [f for f in status["findings"] if f["rule"] == "stalled"]
+    assert [f["fingerprint"] for f in stalled] == ["stalled/q-new-business/sql"]
+    assert stalled[0]["period"] is None
+
+
 def leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
     if isinstance(value, dict):
         return [leaf for key, item in value.items() for leaf in leaves(item, f"{path}.{key}")]

@@ -27,7 +27,9 @@ ZONE = ZoneInfo("America/New_York")
 NOW = datetime(2025, 5, 14, 19, 30, tzinfo=UTC)  # a Wednesday, 15:30 in New York
 Q2 = datetime(2025, 4, 1, tzinfo=ZONE)
 Q1 = datetime(2025, 1, 1, tzinfo=ZONE)
-STAMPS = ("lead_at", "mql_at", "assigned_at", "first_touch_at", "sql_at", "won_at")
+STAMPS = (
+    "lead_at", "mql_at", "assigned_at", "first_touch_at", "sql_at", "won_at", "closed_at",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -346,3 +348,18 @@ def test_check_reports_one_ok_line_and_create_builds_a_connector() -> None:
     assert connector.object_types == ("persons", "deals", "visits")
     with pytest.raises(KeyError):
         connector.crm.modify(["P-none"], NOW)
+
+
+def test_records_that_stop_short_are_closed_but_one_rep_s_lost_sqls(history: History) -> None:
+    """Closing a record does not move it on; Jordan Ellis leaves most of his
+    lost SQLs open, every other rep closes theirs."""
+    assert all(p.won_at is None for p in history.persons if p.closed_at is not None)
+    lost = [p for p in history.persons if p.sql_at is not None and p.won_at is None]
+    left_open = {
+        p.owner_name for p in lost if p.closed_at is None and p.sql_at < NOW - timedelta(days=90)
+    }
+    assert left_open == {"Jordan Ellis"}
+    jordan = [
+        p for p in lost if p.owner_name == "Jordan Ellis" and p.sql_at < NOW - timedelta(days=90)
+    ]
+    assert 0.5 < sum(p.closed_at is None for p in jordan) / len(jordan) < 0.9
