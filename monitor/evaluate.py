@@ -174,9 +174,14 @@ def goal_stalls(
     beyond its transition's usual lag. None while the source's data is
     partial, for a source that never closes a record (all its non-converters
     would look stalled), and for a transition with no learned lag or no
-    cohorts (SQL→won where persons carry no won deals)."""
+    cohorts (SQL→won where persons carry no won deals). A goal that is a
+    rate alone is judged by its rate: the stalls of its funnel are the
+    volume goals' to report."""
     settings = goal.stalls
-    if settings is None or report.waiting is not None or not store.reports_closures(goal.source):
+    rate_only = goal.revenue is None and goal.closes is None
+    if settings is None or rate_only or report.waiting is not None:
+        return []
+    if not store.reports_closures(goal.source):
         return []
     out = []
     for stage, rate in stalls.STALL_STAGES.items():
