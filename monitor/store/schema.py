@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 #: The instants the store accepts: a day inside the calendar's ends, so any
@@ -80,6 +81,12 @@ metadata = MetaData(
     }
 )
 
+
+def _reached_index(stage: str) -> Index:
+    reached = text(f"{stage} IS NOT NULL")
+    return Index(None, "source", "kind", stage, sqlite_where=reached, postgresql_where=reached)
+
+
 records = Table(
     "records",
     metadata,
@@ -106,11 +113,9 @@ records = Table(
     Column("synced_at", UTCDateTime, nullable=False),
     UniqueConstraint("source", "object_type", "crm_id"),
     # Stage indexes serve the SLA look-back and the partial days at the
-    # edges of a window that the day rollups cannot answer.
-    Index(None, "source", "kind", "lead_at"),
-    Index(None, "source", "kind", "mql_at"),
-    Index(None, "source", "kind", "sql_at"),
-    Index(None, "source", "kind", "won_at"),
+    # edges of a window that the day rollups cannot answer; they hold only
+    # the records that reached the stage, the only ones those reads ask for.
+    *(_reached_index(stage) for stage in ("lead_at", "mql_at", "sql_at", "won_at")),
 )
 
 #: Records of ``kind`` that entered ``stage`` on local ``day`` (in the zone
