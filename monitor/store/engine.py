@@ -92,14 +92,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    # A first sync inserts into the unique key in CRM id order, not file
-    # order: with SQLite's default 2 MiB page cache most inserts at a
-    # million records re-read an index page. 64 MiB holds the hot pages of
-    # the indexes (an upper bound, taken only as pages are read). The same
-    # index pages change in batch after batch: copied back to the database
-    # every 64 MiB of log rather than every 4 MiB, each is written once for
-    # many commits (a third of a million-record load was checkpoints).
-    cursor.execute("PRAGMA cache_size=-65536")
+    # A sync changes the same index pages in batch after batch: copied back
+    # to the database every 64 MiB of log rather than every 4 MiB, each is
+    # written once for many commits (checkpoints were a third of a
+    # million-record first load).
     cursor.execute("PRAGMA wal_autocheckpoint=16384")
     cursor.close()
 

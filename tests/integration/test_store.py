@@ -155,7 +155,6 @@ def test_sqlite_file_is_private_and_in_wal_mode(tmp_path) -> None:  # type: igno
     with store.begin() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
         # Sized for a million-record first sync (see engine._sqlite_pragmas).
-        assert conn.execute(text("PRAGMA cache_size")).scalar_one() == -65536
         assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == 16384
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     store.close()
