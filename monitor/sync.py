@@ -10,7 +10,9 @@ recorded on the source (which the alert lifecycle turns into
 from __future__ import annotations
 
 import logging
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,10 +57,7 @@ def sync_source(
     started = clock()
     result = SyncResult(name)
 
-    def flush(object_type: str, pending: _Pending) -> None:
-        if not pending.batches:
-            return
-        batch = pending.take()
+    def write(object_type: str, batch: Batch) -> None:
         store.write_batch(name, object_type, _clamped(batch, started), started)
         # Counted once committed, so a sync that fails later still reports
         # every record it stored.
@@ -67,36 +66,46 @@ def sync_source(
         result.records += seen
         result.rejected += batch.rejected
 
+    writer = _Writer(write, threaded=store.shared_across_threads)
     try:
-        for object_type in connector.object_types:
-            cursor = None if full else store.cursor(name, object_type)
-            result.by_type[object_type] = 0
-            pending = _Pending()
-            total: int | None = None
-            try:
-                for batch in connector.pull(object_type, cursor, started):
-                    pending.add(batch)
-                    total = batch.total if batch.total is not None else total
-                    if pending.full():
-                        flush(object_type, pending)
-                    if progress:  # per page pulled, committed or about to be
-                        seen = result.by_type[object_type] + pending.seen
-                        # Deletions and linked records come on top of the
-                        # CRM's count: the total is never below what is seen.
-                        progress(object_type, seen, None if total is None else max(total, seen))
-                    if stop():
-                        flush(object_type, pending)
-                        log.info(
-                            "sync of %s stopped between batches at shutdown",
-                            name,
-                            extra={"source": name, "object_type": object_type},
-                        )
-                        result.interrupted = True
-                        return result
-            except SourceError:
-                flush(object_type, pending)  # the pages before the failure are complete
-                raise
-            flush(object_type, pending)
+        try:
+            for object_type in connector.object_types:
+                cursor = None if full else store.cursor(name, object_type)
+                result.by_type[object_type] = 0
+                pending = _Pending()
+                pulled = 0
+                total: int | None = None
+                try:
+                    for batch in connector.pull(object_type, cursor, started):
+                        pending.add(batch)
+                        pulled += len(batch.records) + len(batch.daily) + len(batch.touches)
+                        total = batch.total if batch.total is not None else total
+                        if pending.full():
+                            writer.put(object_type, pending.take())
+                        if progress:  # per page pulled, committed or about to be
+                            # Deletions and linked records come on top of the
+                            # CRM's count: the total is never below what is seen.
+                            shown = None if total is None else max(total, pulled)
+                            progress(object_type, pulled, shown)
+                        if stop():
+                            writer.put(object_type, pending.take())
+                            writer.drain()
+                            log.info(
+                                "sync of %s stopped between batches at shutdown",
+                                name,
+                                extra={"source": name, "object_type": object_type},
+                            )
+                            result.interrupted = True
+                            return result
+                except SourceError:
+                    # The pages before the failure are complete.
+                    writer.put(object_type, pending.take())
+                    writer.drain()
+                    raise
+                writer.put(object_type, pending.take())
+            writer.drain()
+        finally:
+            writer.close()
     except SourceError as exc:
         result.error = exc
         log.warning("sync of %s failed: %s", name, exc, extra={"source": name})
@@ -158,7 +167,6 @@ class _Pending:
     def __init__(self) -> None:
         self.batches: list[Batch] = []
         self.records = 0
-        self.seen = 0  # records, daily counts and touches
         self.since = 0.0
 
     def add(self, batch: Batch) -> None:
@@ -166,7 +174,6 @@ class _Pending:
             self.since = time.monotonic()
         self.batches.append(batch)
         self.records += len(batch.records)
-        self.seen += len(batch.records) + len(batch.daily) + len(batch.touches)
 
     def full(self) -> bool:
         return (
@@ -174,8 +181,10 @@ class _Pending:
             or time.monotonic() - self.since >= self.WRITE_SECONDS
         )
 
-    def take(self) -> Batch:
-        batches, self.batches, self.records, self.seen = self.batches, [], 0, 0
+    def take(self) -> Batch | None:
+        batches, self.batches, self.records = self.batches, [], 0
+        if not batches:
+            return None
         if len(batches) == 1:
             return batches[0]
         cursor = next((b.cursor for b in reversed(batches) if b.cursor is not None), None)
@@ -186,6 +195,64 @@ class _Pending:
             touches=[t for b in batches for t in b.touches],
             rejected=sum(b.rejected for b in batches),
         )
+
+
+class _Writer:
+    """Writes merged batches on a thread of its own, so the connector's next
+    HTTP requests overlap the store's transaction. One writer, in order:
+    each cursor is still stored with the batch that contains it. The queue
+    is short, so a store slower than the CRM holds the pulling back rather
+    than piling pages up in memory. A write that fails stops the writing;
+    the error is raised in the syncing thread at its next ``put`` or
+    ``drain``, and nothing queued after the failed batch is written."""
+
+    DEPTH = 2
+
+    def __init__(self, write: Callable[[str, Batch], None], *, threaded: bool) -> None:
+        self._write = write
+        self._queue: queue.Queue[tuple[str, Batch] | None] = queue.Queue(self.DEPTH)
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+            self._thread.start()
+
+    def put(self, object_type: str, batch: Batch | None) -> None:
+        self._raise()
+        if batch is None:
+            return
+        if self._thread is None:
+            self._write(object_type, batch)
+            return
+        self._queue.put((object_type, batch))
+
+    def drain(self) -> None:
+        """Return once every batch put is committed; raise if one failed."""
+        self._queue.join()
+        self._raise()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if self._error is None:
+                    self._write(*item)
+            except BaseException as exc:  # raised again in the syncing thread
+                self._error = exc
+            finally:
+                self._queue.task_done()
 
 
 _CODE = re.compile(

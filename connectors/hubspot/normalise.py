@@ -14,6 +14,7 @@ future value is dropped from its field. Both are logged once per page.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -150,6 +151,14 @@ def parse_instant(value: Any) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"not a date: {value!r}")
+    return _instant(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _instant(value: str) -> datetime:
+    # A record carries the same instant in several properties (created,
+    # lead date, last modified), and a page's records share many: each text
+    # is parsed once.
     try:
         if value.isdigit():
             return EPOCH + timedelta(milliseconds=int(value))

@@ -55,6 +55,12 @@ class Store:
             return None
         return Path(str(url.database))
 
+    @property
+    def shared_across_threads(self) -> bool:
+        """Whether another thread sees the same database: not so for an
+        in-memory SQLite database, which is one per connection."""
+        return self.dialect != "sqlite" or self.sqlite_file is not None
+
     def upgrade(self) -> tuple[str | None, str | None]:
         return _engine.upgrade(self.engine)
 

@@ -60,15 +60,17 @@ def execute_many(conn: Connection, stmt: Insert, rows: Sequence[Mapping[str, Any
     conn.exec_driver_sql(str(compiled), params)
 
 
-def _sqlite_datetime(value: datetime) -> str:
+def sqlite_datetime(value: datetime) -> str:
     """Naive UTC with microseconds always written, as SQLAlchemy stores it,
     so that text order is time order."""
+    if value.tzinfo is UTC:  # as connectors parse them: no conversion needed
+        return value.isoformat(" ", "microseconds")[:-6]
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 #: What SQLAlchemy's SQLite types would have stored, by column type.
 _SQLITE: dict[type, Callable[[Any], Any]] = {
-    UTCDateTime: _sqlite_datetime,
+    UTCDateTime: sqlite_datetime,
     Date: date.isoformat,
     JSON: json.dumps,
 }

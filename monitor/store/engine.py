@@ -92,6 +92,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # A sync changes the same index pages in batch after batch: copied back
+    # to the database every 64 MiB of log rather than every 4 MiB, each is
+    # written once for many commits (checkpoints were a third of a
+    # million-record first load).
+    cursor.execute("PRAGMA wal_autocheckpoint=16384")
     cursor.close()
 
 

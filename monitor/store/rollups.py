@@ -21,10 +21,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ARRAY, Connection, RowMapping, String, any_, delete, literal, select
+from sqlalchemy import ARRAY, Connection, Row, String, any_, delete, literal, select
 
 from monitor.interfaces import NEXT_STAGE, RECORD_STAGES, Stage
 from monitor.store.bulk import execute_many, insert_or_update
@@ -38,6 +39,7 @@ NEVER = date(9999, 12, 31)
 #: index entries have a size limit on PostgreSQL.
 SEGMENT_VALUE_WIDTH = 64
 CONTRIBUTING = ("kind", "deleted", "lead_at", "mql_at", "sql_at", "won_at", "amount", "segments")
+_stage_times = attrgetter(*(f"{stage}_at" for stage in RECORD_STAGES))
 _UNBUILT = ""
 _STATE_ID = 1
 
@@ -75,20 +77,20 @@ class Deltas:
         # (stage, day, segment key, next stage's day) -> count
         self.cohorts: dict[tuple[str, date, str, date], int] = defaultdict(int)
 
-    def add(self, row: Mapping[Any, Any], sign: int) -> None:
-        """Count what one stored record contributes, ``sign`` times."""
-        if row["deleted"]:
+    def add(self, row: Any, sign: int) -> None:
+        """Count what one record contributes, ``sign`` times: a stored row
+        or a ``FunnelRecord`` about to be written (the same attributes)."""
+        if row.deleted:
             return
-        kind, key, zone = row["kind"], segment_key(row["segments"] or {}), self.zone
+        kind, key, zone = row.kind, segment_key(row.segments or {}), self.zone
         days: dict[Stage, date] = {}
-        for stage in RECORD_STAGES:
-            at = row[f"{stage}_at"]
+        for stage, at in zip(RECORD_STAGES, _stage_times(row), strict=True):
             if at is None:
                 continue
             day = days[stage] = at.astimezone(zone).date()
             entry = self.stages[(kind, stage, day, key)]
             entry[0] += sign
-            amount = row["amount"]
+            amount = row.amount
             if stage == "won" and kind == "deal" and amount is not None and amount > 0:
                 entry[1] += sign
                 entry[2] += sign * amount
@@ -136,15 +138,17 @@ class Deltas:
 
 def stored_versions(
     conn: Connection, source: str, keys: Iterable[tuple[str, str]]
-) -> list[RowMapping]:
+) -> list[Row[Any]]:
     """The stored rows (their contributing columns) of ``(object_type,
     crm_id)`` keys, read before a batch overwrites them."""
     by_type: dict[str, list[str]] = defaultdict(list)
     for object_type, crm_id in keys:
         by_type[object_type].append(crm_id)
     columns = [records.c[name] for name in CONTRIBUTING]
-    out: list[RowMapping] = []
+    out: list[Row[Any]] = []
     for object_type, ids in by_type.items():
+        if not _any_stored(conn, source, object_type):  # a first sync: nothing to look up
+            continue
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             # On PostgreSQL one array parameter rather than 500: one
@@ -159,9 +163,16 @@ def stored_versions(
                     select(*columns).where(
                         records.c.source == source, records.c.object_type == object_type, wanted
                     )
-                ).mappings()
+                )
             )
     return out
+
+
+def _any_stored(conn: Connection, source: str, object_type: str) -> bool:
+    query = select(records.c.id).where(
+        records.c.source == source, records.c.object_type == object_type
+    )
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def zone_for_writes(conn: Connection, now: datetime) -> ZoneInfo:
@@ -205,7 +216,7 @@ def rebuild(conn: Connection, zone: ZoneInfo, now: datetime) -> None:
             .where(records.c.source == source, records.c.deleted.is_(False))
             .execution_options(yield_per=10_000)
         )
-        for row in rows.mappings():
+        for row in rows:
             deltas.add(row, 1)
             total += 1
         deltas.write(conn, source)

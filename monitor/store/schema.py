@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 #: The instants the store accepts: a day inside the calendar's ends, so any
@@ -80,6 +81,12 @@ metadata = MetaData(
     }
 )
 
+
+def _reached_index(stage: str) -> Index:
+    reached = text(f"{stage} IS NOT NULL")
+    return Index(None, "source", "kind", stage, sqlite_where=reached, postgresql_where=reached)
+
+
 records = Table(
     "records",
     metadata,
@@ -103,15 +110,14 @@ records = Table(
     Column("url", Text),
     Column("segments", JSON, nullable=False, default=dict),
     Column("deleted", Boolean, nullable=False, default=False),
-    Column("synced_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime),
+    # Last: the record writer puts the sync's time after the record's fields.
+    Column("synced_at", UTCDateTime, nullable=False),
     UniqueConstraint("source", "object_type", "crm_id"),
     # Stage indexes serve the SLA look-back and the partial days at the
-    # edges of a window that the day rollups cannot answer.
-    Index(None, "source", "kind", "lead_at"),
-    Index(None, "source", "kind", "mql_at"),
-    Index(None, "source", "kind", "sql_at"),
-    Index(None, "source", "kind", "won_at"),
+    # edges of a window that the day rollups cannot answer; they hold only
+    # the records that reached the stage, the only ones those reads ask for.
+    *(_reached_index(stage) for stage in ("lead_at", "mql_at", "sql_at", "won_at")),
     # Answers "does this source close records at all" without a scan.
     Index(None, "source", "closed_at"),
 )

@@ -13,14 +13,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime
-from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Touch
-from monitor.store import rollups
-from monitor.store.bulk import execute_many, insert_or_update
+from monitor.store import record_rows, rollups
+from monitor.store.bulk import insert_or_update
 from monitor.store.schema import (
     EARLIEST,
     LATEST,
@@ -32,18 +31,6 @@ from monitor.store.schema import (
 from monitor.store.schema import in_calendar as _in_calendar
 
 log = logging.getLogger(__name__)
-
-_RECORD_FIELDS = [f.name for f in fields(FunnelRecord)]
-_UPDATED = [
-    *(n for n in _RECORD_FIELDS if n not in ("object_type", "crm_id", "first_touch_at")),
-    "synced_at",
-]
-#: Widths of the text columns. PostgreSQL refuses a longer value, or a NUL
-#: anywhere in text, and with it the whole batch — so every later sync
-#: would stop at the same hostile record. CRM text is made to fit instead.
-_WIDTHS = {c.name: getattr(c.type, "length", None) for c in records.c}
-_TEXT = [(n, _WIDTHS[n]) for n in _RECORD_FIELDS if isinstance(records.c[n].type, String)]
-_values = attrgetter(*_RECORD_FIELDS)
 
 
 def write_batch(
@@ -120,54 +107,14 @@ def upsert_records(
         return
     # The last version of a record within one batch wins; a duplicate in one
     # INSERT … ON CONFLICT statement is an error on PostgreSQL.
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for record in batch:
-        row = _row(source, record, synced_at)
-        latest[(row["object_type"], row["crm_id"])] = row
-    rows = list(latest.values())
+    latest = {record_rows.key(record): record for record in batch}
     deltas = rollups.Deltas(rollups.zone_for_writes(conn, synced_at))
     for previous in rollups.stored_versions(conn, source, latest):
         deltas.add(previous, -1)
-    for row in rows:
-        deltas.add(row, 1)
-    stmt = insert_or_update(conn, records)
-    excluded = stmt.excluded
-    values = {c: excluded[c] for c in _UPDATED}
-    # A touch learned separately (Touch) must survive a later upsert of
-    # the record that does not carry it: keep the earliest known.
-    values["first_touch_at"] = func.coalesce(
-        _least(conn, records.c.first_touch_at, excluded.first_touch_at),
-        records.c.first_touch_at,
-        excluded.first_touch_at,
-    )
-    execute_many(
-        conn,
-        stmt.on_conflict_do_update(index_elements=["source", "object_type", "crm_id"], set_=values),
-        rows,
-    )
+    for record in latest.values():
+        deltas.add(record, 1)
+    record_rows.write(conn, source, list(latest.values()), synced_at)
     deltas.write(conn, source)
-
-
-def _least(conn: Connection, a: Any, b: Any) -> Any:
-    # SQLite's two-argument min() is its LEAST; both return NULL if either is NULL.
-    return func.least(a, b) if conn.dialect.name == "postgresql" else func.min(a, b)
-
-
-def _row(source: str, record: FunnelRecord, synced_at: datetime) -> dict[str, Any]:
-    row = dict(zip(_RECORD_FIELDS, _values(record), strict=True))
-    for name, width in _TEXT:
-        value = row[name]
-        if value is not None and ("\x00" in value or (width is not None and len(value) > width)):
-            row[name] = _fit(value, width)
-    row["segments"] = dict(record.segments)
-    row["source"] = source
-    row["synced_at"] = synced_at
-    return row
-
-
-def _fit(value: str, width: int | None) -> str:
-    value = value.replace("\x00", "")
-    return value[:width] if width else value
 
 
 def upsert_daily(conn: Connection, source: str, counts: Iterable[DailyCount]) -> None:
@@ -230,7 +177,7 @@ def apply_touches(conn: Connection, source: str, touches: Iterable[Touch]) -> No
 def save_cursor(
     conn: Connection, source: str, object_type: str, cursor: Cursor, at: datetime
 ) -> None:
-    crm_id = _fit(cursor.crm_id, _WIDTHS["crm_id"])
+    crm_id = record_rows.fit(cursor.crm_id, record_rows.WIDTHS["crm_id"])
     stmt = insert_or_update(conn, sync_cursors).values(
         source=source,
         object_type=object_type,

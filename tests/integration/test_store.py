@@ -154,6 +154,8 @@ def test_sqlite_file_is_private_and_in_wal_mode(tmp_path) -> None:  # type: igno
     store.upgrade()
     with store.begin() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        # Sized for a million-record first sync (see engine._sqlite_pragmas).
+        assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == 16384
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     store.close()
 
@@ -287,3 +289,17 @@ def test_an_alert_reads_back_as_written(store: Store) -> None:
         assert tx.predecessor(following) == alert
         later = replace(following, period="2027-04-01..2027-07-01")
         assert tx.predecessor(later) is None, "only the period just before"
+
+
+def test_stage_indexes_hold_only_records_that_reached_the_stage(store: Store) -> None:
+    with store.begin() as conn:
+        if store.dialect == "sqlite":
+            query = "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+        else:
+            query = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'records'"
+        definitions = dict(conn.execute(text(query)).tuples().all())
+    for stage in ("lead", "mql", "sql", "won"):
+        definition = " ".join(definitions[f"ix_records_source_kind_{stage}_at"].split())
+        assert definition.endswith(f"WHERE ({stage}_at IS NOT NULL)") or definition.endswith(
+            f"WHERE {stage}_at IS NOT NULL"
+        ), definition

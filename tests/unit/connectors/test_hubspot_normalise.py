@@ -66,6 +66,13 @@ def test_parse_instant_refuses_garbage(text: str) -> None:
         parse_instant(text)
 
 
+def test_a_date_text_seen_again_is_not_parsed_again() -> None:
+    first = parse_instant("2024-01-17T19:55:04.281Z")
+    assert parse_instant("2024-01-17T19:55:04.281Z") is first
+    with pytest.raises(ValueError):
+        parse_instant(["2024-01-17"])  # not text: refused, not a cache error
+
+
 def test_to_ms_has_no_float_rounding() -> None:
     moment = parse_instant("2024-01-17T19:55:04.281Z")
     assert moment is not None and to_ms(moment) == 1705521304281
