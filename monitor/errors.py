@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 
 
 class AlignmonError(Exception):
@@ -111,6 +110,8 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     try:
         seconds = float(value)
     except ValueError:
+        from email.utils import parsedate_to_datetime  # every CLI call imports this module
+
         try:
             moment = parsedate_to_datetime(value)
             seconds = (moment - (now or datetime.now().astimezone())).total_seconds()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import click
 
-from monitor.config.schema import schema_text
-
 
 @click.group("config")
 def config_group() -> None:
@@ -24,4 +22,6 @@ def schema() -> None:
     Example:
       alignmon config schema > alignmon.schema.json
     """
+    from monitor.config.schema import schema_text
+
     click.echo(schema_text(), nl=False)

@@ -15,37 +15,25 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from rich.text import Text
-from sqlalchemy import Column
 
-from monitor import backtest as backtest_
-from monitor import planner
-from monitor.cli import alert_views, backtest_views, plan_views, views
 from monitor.cli.config_commands import config_group
-from monitor.cli.progress import sync_bars
-from monitor.config import loader
-from monitor.config.database import shown_database
-from monitor.config.schema import SCHEMA_FILE, schema_text
-from monitor.config.types import parse_duration
 from monitor.errors import AlignmonError, ConfigError, SourceError, StoreError
-from monitor.evaluate import parse_as_of
-from monitor.interfaces import CheckStatus, Severity
-from monitor.service.app import App
-from monitor.service.checks import checks_for, run_checks
-from monitor.service.logs import configure, redact, secrets_in
-from monitor.store.schema import silences
+
+# Every other import is made by the command that needs it: `--version`,
+# `--help` and each command load only what they use (the store and
+# SQLAlchemy, the config models, the vendor clients, matplotlib), so a
+# command starts in a fraction of a second.
+if TYPE_CHECKING:
+    from sqlalchemy import Column
+
+    from monitor.config.loader import LoadedConfig
+    from monitor.service.app import App
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +47,14 @@ class Context:
         self.config_path = config_path
         self.log_level = log_level
         self.log_format = log_format
-        self._loaded: loader.LoadedConfig | None = None
+        self._loaded: LoadedConfig | None = None
         self._app: App | None = None
 
-    def loaded(self) -> loader.LoadedConfig:
+    def loaded(self) -> LoadedConfig:
         """The validated config, with logging set up from it."""
+        from monitor.config import loader
+        from monitor.service.logs import configure, secrets_in
+
         if self._loaded is None:
             loaded = loader.load(self.config_path)
             command = click.get_current_context().info_name
@@ -81,6 +72,8 @@ class Context:
         return self._loaded
 
     def app(self, *, read_only: bool = False) -> App:
+        from monitor.service.app import App
+
         if self._app is None:
             self._app = App(self.loaded(), read_only=read_only, json_logs=self.log_format == "json")
         return self._app
@@ -124,6 +117,8 @@ def errors_to_exit() -> Iterator[None]:
     try:
         yield
     except AlignmonError as exc:
+        from monitor.service.logs import redact
+
         label, code = next((w, c) for kind, w, c in _EXITS if isinstance(exc, kind))
         if _json_logs():
             log.error("%s: %s", label, redact(str(exc)), extra={"exit_code": code})
@@ -156,10 +151,14 @@ def fail_on_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def resolve_as_of(app: App, value: str | None) -> datetime:
+    from monitor.evaluate import parse_as_of
+
     return parse_as_of(value, app.config.zone) if value else app.clock()
 
 
 def exit_for(findings: list[Any], fail_on: str | None) -> None:
+    from monitor.interfaces import Severity
+
     if fail_on and any(f.severity >= Severity[fail_on.upper()] for f in findings):
         sys.exit(EXIT_FINDINGS)
 
@@ -192,6 +191,8 @@ def main(
       alignmon status --as-of 2026-11-02
     """
     if log_format == "json":  # so that even an error in the config file is a JSON line
+        from monitor.service.logs import configure
+
         configure(log_level or "WARNING", log_format)
     context = Context(config_path, log_level, log_format)
     ctx.obj = context
@@ -216,6 +217,9 @@ def sync(ctx: click.Context, source: str | None, full: bool) -> None:
     Example:
       alignmon sync --source hubspot --full
     """
+    from monitor.cli.progress import sync_bars
+    from monitor.service.logs import redact
+
     with errors_to_exit():
         app = _app(ctx)
         bars = sync_bars(err, draw=ctx.obj.log_format == "text")
@@ -283,6 +287,8 @@ def targets(ctx: click.Context, goal: str | None, as_of: str | None, fmt: str) -
     Example:
       alignmon targets --goal q1-new-business --format json
     """
+    from monitor.cli import views
+
     with errors_to_exit():
         app = _app(ctx)
         evaluation = app.evaluate(resolve_as_of(app, as_of), goal)
@@ -366,6 +372,10 @@ def plan_command(ctx: click.Context, fmt: str, goal: str | None, **flags: Any) -
       alignmon plan --budget 50000 --cost lead=40 --deal-size 50000 --period month
       alignmon plan --goal q-new-business --rate sql_to_won=0.25 --format json
     """
+    from monitor import planner
+    from monitor.cli import plan_views, views
+    from monitor.config import loader
+
     with errors_to_exit():
         what_if = planner.WhatIf(
             rates=flags.pop("rates")
@@ -396,6 +406,9 @@ def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None)
     Example:
       alignmon status --as-of 2026-11-02T09:00 --fail-on critical
     """
+    from monitor.cli import alert_views, views
+    from monitor.config.database import shown_database
+
     with errors_to_exit():
         app = _app(ctx)
         evaluation = app.evaluate(resolve_as_of(app, as_of))
@@ -442,6 +455,8 @@ def evaluate(ctx: click.Context, as_of: str | None, dry_run: bool, fail_on: str 
     Example:
       alignmon evaluate --dry-run
     """
+    from monitor.cli import views
+
     with errors_to_exit():
         app = _app(ctx)
         evaluation = app.evaluate(resolve_as_of(app, as_of))
@@ -486,6 +501,8 @@ def summary(
     Example:
       alignmon summary --as-of 2026-11-16T09:00 --chart monday.png
     """
+    from monitor.cli import views
+
     with errors_to_exit():
         app = _app(ctx)
         when = resolve_as_of(app, as_of)
@@ -567,6 +584,10 @@ def backtest(
       alignmon --config tuned.yaml backtest --from 2026-06-01 --to 2026-07-01 \\
         --format json --out june.json
     """
+    from monitor import backtest as backtest_
+    from monitor.cli import backtest_views, views
+    from monitor.evaluate import parse_as_of
+
     with errors_to_exit():
         app = _app(ctx, read_only=True)
         zone = app.config.zone
@@ -606,6 +627,8 @@ def _output(path: str | None) -> Iterator[Console]:
 
 
 def _duration(option: str, value: str) -> timedelta:
+    from monitor.config.types import parse_duration
+
     try:
         return parse_duration(value)
     except ValueError as exc:
@@ -616,6 +639,14 @@ def _duration(option: str, value: str) -> timedelta:
 def _replay_progress(total: int) -> Iterator[Callable[[int, int, datetime], None]]:
     """A progress bar on a terminal; elsewhere a line every 5% of a long
     replay, so a log shows it is moving."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     if err.is_terminal and not _json_logs():
         with Progress(
             TextColumn("{task.description}"),
@@ -660,6 +691,8 @@ def alerts(ctx: click.Context, fmt: str, wide: bool) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
+    from monitor.cli import alert_views, views
+
     with errors_to_exit():
         app = _app(ctx)
         listing = app.alert_listing()
@@ -733,6 +766,9 @@ def silence_add(
       alignmon silence add 3f9c2ab --for 4h --reason "fix deployed"
       alignmon silence 'sla-breach/mql-follow-up/*' --for 3d --reason "rep on leave"
     """
+    from monitor.cli import alert_views
+    from monitor.store.schema import silences
+
     with errors_to_exit():
         if not matcher.strip():
             raise ConfigError(
@@ -772,6 +808,8 @@ def silence_list(ctx: click.Context, fmt: str, wide: bool) -> None:
     Example:
       alignmon silence list --format json
     """
+    from monitor.cli import alert_views, views
+
     with errors_to_exit():
         app = _app(ctx)
         found, now = app.list_silences(), app.clock()
@@ -795,6 +833,8 @@ def silence_expire(ctx: click.Context, silence_id: int) -> None:
     Example:
       alignmon silence expire 12
     """
+    from monitor.cli import alert_views
+
     with errors_to_exit():
         app = _app(ctx)
         expired = app.expire_silence(silence_id)
@@ -828,6 +868,9 @@ def run(ctx: click.Context, once: bool) -> None:
 def _run_once(app: App) -> None:
     """One full cycle: sync every source, evaluate, show the status, record
     alerts and deliver what is due."""
+    from monitor.cli import views
+    from monitor.service.logs import redact
+
     for result in app.sync():
         if not result.ok:
             out.print(
@@ -850,6 +893,10 @@ def check(ctx: click.Context) -> None:
     Example:
       alignmon --config alignmon.yaml check
     """
+    from monitor.interfaces import CheckStatus
+    from monitor.service.checks import checks_for, run_checks
+    from monitor.service.logs import redact
+
     with errors_to_exit():
         loaded = ctx.obj.loaded()
         out.print(f"[green]✓[/green] config {loaded.path} is valid")
@@ -878,6 +925,9 @@ def init(path: str, force: bool) -> None:
     Example:
       alignmon init && $EDITOR alignmon.yaml
     """
+    from monitor.config import loader
+    from monitor.config.schema import SCHEMA_FILE, schema_text
+
     target = Path(path)
     if target.exists() and not force:
         tell(f"{path} exists; pass --force to overwrite it", style="red", level=logging.ERROR)

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from datetime import date, time, timedelta
 from typing import Annotated, Literal
 
-import holidays
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from monitor.config.breakdown import MAX_BREAKDOWN, MarketingSources
@@ -80,6 +79,8 @@ class Calendar(StrictModel):
     @model_validator(mode="after")
     def _hours_ordered(self) -> Calendar:
         if self.country is not None:
+            import holidays  # its calendars take a while to load: only when a country is set
+
             supported = holidays.list_supported_countries()
             if self.country not in supported:
                 raise ValueError(

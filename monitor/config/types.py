@@ -41,11 +41,9 @@ class StrictModel(BaseModel):
     """Unknown keys are errors; models are immutable once loaded; ``.inf``
     and ``.nan`` are not numbers any setting can use. The docstring under a
     field is its description in the config's JSON Schema
-    (``alignmon config schema``)."""
+    (``alignmon config schema``; monitor/config/schema.py reads it)."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Secret(SecretStr):

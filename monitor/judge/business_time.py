@@ -34,11 +34,13 @@ import bisect
 import functools
 import threading
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from monitor.config.models import WEEKDAYS, Calendar
+
+if TYPE_CHECKING:
+    import holidays
 
 _MICRO = timedelta(microseconds=1)
 _SECOND = timedelta(seconds=1)
@@ -61,6 +63,8 @@ class BusinessCalendar:
         self._holidays = frozenset(calendar.holidays)
         self._public: holidays.HolidayBase | None = None
         if calendar.country:  # validated against holidays' list at config load
+            import holidays  # its calendars take a while to load: only when a country is set
+
             self._public = holidays.country_holidays(calendar.country, subdiv=calendar.subdivision)
         self._lock = threading.Lock()
         # Parallel per-date lists from ``_origin`` (a date ordinal, for cheap

@@ -16,16 +16,21 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Date, Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from monitor.store.schema import UTCDateTime
 
 
 def insert_or_update(conn: Connection, table: Table) -> Any:
-    """An INSERT that supports ``on_conflict_do_update`` on this backend."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    """An INSERT that supports ``on_conflict_do_update`` on this backend
+    (each dialect's module is imported only where it is used)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 def execute_many(conn: Connection, stmt: Insert, rows: Sequence[Mapping[str, Any]]) -> None:
