@@ -32,7 +32,7 @@ from sqlalchemy import Column
 
 from monitor import backtest as backtest_
 from monitor import planner
-from monitor.cli import alert_views, backtest_views, plan_views, views
+from monitor.cli import alert_views, audit_views, backtest_views, plan_views, views
 from monitor.cli.config_commands import config_group
 from monitor.cli.progress import sync_bars
 from monitor.config import loader
@@ -647,8 +647,9 @@ def _replay_progress(total: int) -> Iterator[Callable[[int, int, datetime], None
 @main.group(invoke_without_command=True)
 @format_option
 @click.option("--wide", is_flag=True, help="Full fingerprints and times; no truncation.")
+@click.option("--audit", is_flag=True, help="What was done to alerts from Slack, by whom.")
 @click.pass_context
-def alerts(ctx: click.Context, fmt: str, wide: bool) -> None:
+def alerts(ctx: click.Context, fmt: str, wide: bool, audit: bool) -> None:
     """Open alerts (with the short id `silence` takes), active silences, and
     notifications not delivered. Times are in the configured time zone.
 
@@ -657,11 +658,19 @@ def alerts(ctx: click.Context, fmt: str, wide: bool) -> None:
       alignmon alerts --wide
       alignmon alerts --format json
       alignmon alerts retry --dead
+      alignmon alerts --audit
     """
     if ctx.invoked_subcommand is not None:
         return
     with errors_to_exit():
         app = _app(ctx)
+        if audit:
+            actions = app.slack_actions()
+            if fmt == "json":
+                views.dump_json({"actions": audit_views.audit_json(actions, app.config.zone)}, out)
+            else:
+                audit_views.print_audit(actions, app.known_fingerprints(), out, app.config.zone)
+            return
         listing = app.alert_listing()
         if fmt == "json":
             views.dump_json(alert_views.alerts_json(listing, app.config.zone), out)

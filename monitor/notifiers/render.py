@@ -22,6 +22,7 @@ from typing import Any
 
 from monitor.display import shown_name, visible
 from monitor.interfaces import Message, MessageLine, Severity
+from monitor.notifiers.buttons import TEXT_COST, actions_block
 
 #: Slack's three control characters (docs/design.md, "Slack messages").
 #: ``str.translate`` replaces in a single pass, so ``&`` is never escaped twice.
@@ -104,45 +105,64 @@ def clip(escaped: str, limit: int) -> str:
     return cut + "…"
 
 
-def render(message: Message, resolve: Resolve, limits: Limits = SLACK_LIMITS) -> Rendered:
+def render(
+    message: Message, resolve: Resolve, limits: Limits = SLACK_LIMITS, *, buttons: bool = False
+) -> Rendered:
     """Lay ``message`` out as Block Kit blocks plus a fallback text.
 
     One header with the message title, one section per line in the order
     given (the caller puts the most severe first), and a closing context
     block "…and N more" when the lines do not all fit. ``resolve`` is called
-    only for the lines that are shown.
+    only for the lines that are shown. ``buttons``: each alert of a new post
+    gets the buttons that act on it (monitor/notifiers/buttons.py).
     """
+    acting = buttons and message.kind == "post"
     title = clip(literal(message.title), limits.header_text)
     blocks: list[dict[str, Any]] = []
     if title:
         blocks.append({"type": "header", "text": {"type": "plain_text", "text": title}})
     used = len(title)
-    sections: list[str] = []
+    sections: list[tuple[str, str | None]] = []
     for line in message.lines:
-        if len(blocks) + len(sections) >= limits.blocks:
+        acts = line.fingerprint if acting and _acts_on(line) else None
+        extra = (1, TEXT_COST) if acts else (0, 0)
+        if len(blocks) + _slots(sections) + 1 + extra[0] > limits.blocks:
             break
         text = section_text(line, resolve, limits)
-        if used + len(text) > limits.total_block_text:
+        if used + len(text) + extra[1] > limits.total_block_text:
             break
-        sections.append(text)
-        used += len(text)
+        sections.append((text, acts))
+        used += len(text) + extra[1]
     omitted = len(message.lines) - len(sections)
     # The "…and N more" block needs a slot and some room of its own.
     while (
         omitted
         and sections
         and (
-            len(blocks) + len(sections) + 1 > limits.blocks
+            len(blocks) + _slots(sections) + 1 > limits.blocks
             or used + len(more(omitted + 1)) > limits.total_block_text
         )
     ):
-        used -= len(sections.pop())
+        text, acts = sections.pop()
+        used -= len(text) + (TEXT_COST if acts else 0)
         omitted += 1
-    blocks.extend(_mrkdwn_section(text) for text in sections)
+    for text, acts in sections:
+        blocks.append(_mrkdwn_section(text))
+        if acts:
+            blocks.append(actions_block(acts))
     if omitted:
         blocks.append({"type": "context", "elements": [_mrkdwn(more(omitted))]})
     fallback = fallback_text(message, len(sections), resolve, limits.fallback_text)
     return Rendered(text=fallback, blocks=blocks, shown=len(sections), omitted=omitted)
+
+
+def _acts_on(line: MessageLine) -> bool:
+    """An alert's line, not a "now watching" notice (judge/messages.py)."""
+    return bool(line.fingerprint) and not line.fingerprint.startswith("watching/")
+
+
+def _slots(sections: Sequence[tuple[str, str | None]]) -> int:
+    return sum(2 if acts else 1 for _, acts in sections)
 
 
 def section_text(line: MessageLine, resolve: Resolve, limits: Limits = SLACK_LIMITS) -> str:

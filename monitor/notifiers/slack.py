@@ -56,8 +56,10 @@ SCOPES = {
     "channels:history": "look in a public channel for a post a killed process may have sent "
     "before sending it again (otherwise it may be posted twice)",
     "groups:history": "the same look in a private channel",
-    "channels:read": "let `alignmon check` see the bot is in each public channel",
     "groups:read": "let `alignmon check` see the bot is in each private channel",
+    "usergroups:read": "let members of slack.operators.usergroups act on alerts from Slack",
+    "channels:read": "let `alignmon check` see the bot is in each public channel, and members "
+    "of slack.operators.channels act on alerts from Slack",
 }
 #: Without these nothing reaches Slack; without the others a feature degrades.
 REQUIRED_SCOPES = frozenset({"chat:write"})
@@ -420,7 +422,7 @@ class SlackNotifier:
                     found,
                 )
                 return found
-        rendered = render(message, self._user_id)
+        rendered = render(message, self._user_id, buttons=self._settings.app_token is not None)
         response = self._call(
             "chat.postMessage",
             where=channel,

@@ -27,6 +27,7 @@ from monitor.short_ids import short_ids
 from monitor.store import Store
 from monitor.store.alerts import Silence
 from monitor.store.outbox import OutboxRow
+from monitor.store.slack_actions import SlackAction
 from monitor.sync import SyncResult, sync_source
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,11 @@ class App:
 
     def expire_silence(self, silence_id: int) -> silences.Expired | None:
         return silences.expire(self.store, silence_id, self.clock())
+
+    def slack_actions(self) -> list[SlackAction]:
+        """Actions taken on alerts from Slack, newest first (the audit)."""
+        with self.store.transaction() as tx:
+            return tx.slack_actions()
 
     def known_fingerprints(self) -> list[str]:
         with self.store.transaction() as tx:

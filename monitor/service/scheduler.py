@@ -9,6 +9,9 @@ APScheduler fires, the jobs do the work, the database decides who:
 - ``deliver`` every ``service.deliver_every``: drain the outbox;
 - ``summary`` daily at ``slack.summary_at`` in the configured time zone.
 
+With ``slack.app_token`` the service also holds a Slack Socket Mode
+connection for the buttons on alert messages (monitor/service/slack_socket.py).
+
 Each sync, evaluation and summary occurrence first takes a lease in the
 database (monitor/store/leases.py), so with N replicas on one PostgreSQL
 exactly one runs it; the outbox is drained with ``SKIP LOCKED`` and needs no
@@ -44,6 +47,7 @@ from monitor.service.app import App
 from monitor.service.http import HealthServer
 from monitor.service.metrics import Metrics
 from monitor.service.single import single_instance
+from monitor.service.slack_socket import SlackSocket
 from monitor.service.sync_progress import LOG_EVERY, SyncWatch
 from monitor.sync import error_code
 
@@ -202,9 +206,20 @@ class Service:
                 # The file lock says no other service is alive: leases left
                 # by a killed one would only delay this one until they expire.
                 self.app.store.clear_leases()
-            server = HealthServer(self.app.config.service.listen, self.metrics, self.readiness)
+            socket_mode = (
+                SlackSocket(self.app, self.metrics) if self.app.config.slack.app_token else None
+            )
+
+            def details() -> list[str]:
+                return [f"slack socket: {socket_mode.state()}"] if socket_mode else []
+
+            server = HealthServer(
+                self.app.config.service.listen, self.metrics, self.readiness, details
+            )
             scheduler = self._scheduler()
             server.start()
+            if socket_mode is not None:
+                socket_mode.start()
 
             def stop(signum: int, _frame: FrameType | None) -> None:
                 log.info("signal %d: finishing the job in flight, then exiting", signum)
@@ -228,6 +243,8 @@ class Service:
             try:
                 scheduler.start()
             finally:
+                if socket_mode is not None:
+                    socket_mode.stop()
                 server.stop()
                 self.app.store.release_leases(self.holder)
                 log.info("stopped")

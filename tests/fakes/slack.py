@@ -6,7 +6,10 @@ conversations.info, conversations.list (paged; private channels only those
 the bot is in, as Slack lists them), conversations.history and
 conversations.replies (IDs only,
 metadata only with ``include_all_metadata``, as Slack does) and the
-three-call file upload, whose upload URL it serves itself) on 127.0.0.1 with
+three-call file upload, whose upload URL it serves itself; for the
+two-way part apps.connections.open (with the app-level token ``APP_TOKEN``,
+handing out ``socket``, tests/fakes/slack_socket.py), usergroups.users.list,
+conversations.members and chat.postEphemeral) on 127.0.0.1 with
 an ephemeral port. It checks the bearer token, records every call, and
 validates messages against Slack's Block Kit limits the way Slack does
 (``invalid_blocks``, ``msg_too_long``, ``msg_blocks_too_long``), so tests prove
@@ -28,12 +31,14 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl
 
 from tests.fakes.server import FakeServer, Fault, Reply, Request, json_reply
+from tests.fakes.slack_socket import FakeSocketMode
 
 TOKEN = "xoxb-fake-slack-token"
+APP_TOKEN = "xapp-fake-app-token"
 JSON = "application/json; charset=utf-8"
 SCOPES = (
     "chat:write",
@@ -44,6 +49,7 @@ SCOPES = (
     "groups:read",
     "channels:history",
     "groups:history",
+    "usergroups:read",
 )
 #: Channels per page of conversations.list (Slack's default is 100).
 LIST_PAGE = 100
@@ -94,6 +100,21 @@ class FakeSlack(FakeServer):
         self.post_delay = 0.0
         self._ts = itertools.count(100)
         self._file_ids = itertools.count(1)
+        #: Socket Mode (apps.connections.open hands out its URL), user
+        #: groups and channel members by ID, ephemeral messages sent.
+        self.socket = FakeSocketMode()
+        self.usergroups: dict[str, list[str]] = {}
+        self.channel_members: dict[str, list[str]] = {}
+        self.ephemeral: list[dict[str, Any]] = []
+
+    def start(self) -> Self:
+        if self.socket.port == 0:
+            self.socket.start()
+        return super().start()
+
+    def close(self) -> None:
+        self.socket.close()
+        super().close()
 
     @property
     def api_url(self) -> str:
@@ -189,7 +210,9 @@ class FakeSlack(FakeServer):
         auth = request.headers.get("Authorization", "")
         if not auth:
             error = "not_authed"
-        elif auth != f"Bearer {TOKEN}":
+        elif (
+            auth != f"Bearer {APP_TOKEN if request.endpoint == 'apps.connections.open' else TOKEN}"
+        ):
             error = "invalid_auth"
         elif self.revoked:
             error = "token_revoked"
@@ -284,6 +307,35 @@ class FakeSlack(FakeServer):
             return problem
         self.messages[key].update(text=params.get("text"), blocks=params.get("blocks"))
         return {"ok": True, "channel": channel, "ts": key[1], "text": params.get("text")}
+
+    def _api_apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": self.socket.url}
+
+    def _api_usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        if "usergroups:read" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "usergroups:read"}
+        group = str(params.get("usergroup", ""))
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": self.usergroups[group]}
+
+    def _api_conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel", ""))
+        scope = "groups:read" if channel in self.private else "channels:read"
+        if scope not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": scope}
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        members = self.channel_members.get(channel, [])
+        return {"ok": True, "members": members, "response_metadata": {"next_cursor": ""}}
+
+    def _api_chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(str(params.get("channel", "")))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        with self.lock:
+            self.ephemeral.append(params)
+        return {"ok": True, "message_ts": f"1700000001.{next(self._ts):06d}"}
 
     def _api_users_lookupByEmail(self, params: dict[str, Any]) -> dict[str, Any]:
         if "users:read.email" not in self.scopes:
@@ -471,6 +523,14 @@ def _block_texts(block: Any) -> list[str] | None:
             return [str(block["text"]["text"])]
         if block["type"] == "context":
             return [str(element["text"]) for element in block["elements"]]
+        if block["type"] == "actions":
+            buttons = block["elements"]
+            if not 0 < len(buttons) <= 25 or len(str(block.get("block_id", ""))) > 255:
+                return None
+            for button in buttons:
+                if button["type"] != "button" or len(str(button.get("value", ""))) > 2000:
+                    return None
+            return [str(button["text"]["text"]) for button in buttons]
     except (KeyError, TypeError):
         return None
     return None
