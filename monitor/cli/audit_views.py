@@ -46,7 +46,7 @@ def print_audit(
         pad_edge=False,
     )
     for column in ("at", "user", "action", "alert", "outcome", "detail"):
-        table.add_column(column, no_wrap=column in ("at", "action", "outcome"))
+        table.add_column(column, no_wrap=column != "detail")
     for a in actions:
         table.add_row(
             shown(a.at, zone, wide=True),
