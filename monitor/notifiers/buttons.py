@@ -31,9 +31,8 @@ _LABELS = {
 OPEN = (ACKNOWLEDGE, SILENCE_DAY, SILENCE_PERIOD)
 ACKNOWLEDGED = (SILENCE_DAY, SILENCE_PERIOD)
 SILENCED = (UNSILENCE,)
-#: What the buttons of one alert add to a message's block text, for the
-#: renderer's budget.
-TEXT_COST = sum(len(label) for label in _LABELS.values())
+#: The buttons of each ``MessageLine.state``.
+BY_STATE = {"open": OPEN, "acknowledged": ACKNOWLEDGED, "silenced": SILENCED}
 
 
 def _block_id(prefix: str, fingerprint: str) -> str:
@@ -56,6 +55,16 @@ def actions_block(fingerprint: str, shown: tuple[str, ...] = OPEN) -> dict[str, 
     }
 
 
+def state_block(fingerprint: str, text: str) -> dict[str, Any]:
+    """The line under an alert saying who did what (``text``: mrkdwn,
+    already escaped)."""
+    return {
+        "type": "context",
+        "block_id": _block_id("alignmon-state", fingerprint),
+        "elements": [{"type": "mrkdwn", "text": text}],
+    }
+
+
 def with_state(
     blocks: list[dict[str, Any]], fingerprint: str, shown: tuple[str, ...], state: str
 ) -> list[dict[str, Any]]:
@@ -68,13 +77,7 @@ def with_state(
         if block.get("block_id") == state_id:
             continue
         if block.get("block_id") == actions_id:
-            out.append(
-                {
-                    "type": "context",
-                    "block_id": state_id,
-                    "elements": [{"type": "mrkdwn", "text": state}],
-                }
-            )
+            out.append(state_block(fingerprint, state))
             block = actions_block(fingerprint, shown)
         out.append(block)
     return out

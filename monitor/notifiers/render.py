@@ -22,7 +22,7 @@ from typing import Any
 
 from monitor.display import shown_name, visible
 from monitor.interfaces import Message, MessageLine, Severity
-from monitor.notifiers.buttons import TEXT_COST, actions_block
+from monitor.notifiers.buttons import BY_STATE, actions_block, state_block
 
 #: Slack's three control characters (docs/design.md, "Slack messages").
 #: ``str.translate`` replaces in a single pass, so ``&`` is never escaped twice.
@@ -113,26 +113,26 @@ def render(
     One header with the message title, one section per line in the order
     given (the caller puts the most severe first), and a closing context
     block "…and N more" when the lines do not all fit. ``resolve`` is called
-    only for the lines that are shown. ``buttons``: each alert of a new post
-    gets the buttons that act on it (monitor/notifiers/buttons.py).
+    only for the lines that are shown. ``buttons``: each line with a
+    ``state`` gets the buttons that act on its alert, and its ``note``
+    (monitor/notifiers/buttons.py).
     """
-    acting = buttons and message.kind == "post"
     title = clip(literal(message.title), limits.header_text)
     blocks: list[dict[str, Any]] = []
     if title:
         blocks.append({"type": "header", "text": {"type": "plain_text", "text": title}})
     used = len(title)
-    sections: list[tuple[str, str | None]] = []
+    sections: list[tuple[str, list[dict[str, Any]]]] = []
     for line in message.lines:
-        acts = line.fingerprint if acting and _acts_on(line) else None
-        extra = (1, TEXT_COST) if acts else (0, 0)
-        if len(blocks) + _slots(sections) + 1 + extra[0] > limits.blocks:
+        extra = _extra_blocks(line) if buttons else []
+        if len(blocks) + _slots(sections) + 1 + len(extra) > limits.blocks:
             break
         text = section_text(line, resolve, limits)
-        if used + len(text) + extra[1] > limits.total_block_text:
+        cost = len(text) + _text_cost(extra)
+        if used + cost > limits.total_block_text:
             break
-        sections.append((text, acts))
-        used += len(text) + extra[1]
+        sections.append((text, extra))
+        used += cost
     omitted = len(message.lines) - len(sections)
     # The "…and N more" block needs a slot and some room of its own.
     while (
@@ -143,26 +143,42 @@ def render(
             or used + len(more(omitted + 1)) > limits.total_block_text
         )
     ):
-        text, acts = sections.pop()
-        used -= len(text) + (TEXT_COST if acts else 0)
+        text, extra = sections.pop()
+        used -= len(text) + _text_cost(extra)
         omitted += 1
-    for text, acts in sections:
+    for text, extra in sections:
         blocks.append(_mrkdwn_section(text))
-        if acts:
-            blocks.append(actions_block(acts))
+        blocks.extend(extra)
     if omitted:
         blocks.append({"type": "context", "elements": [_mrkdwn(more(omitted))]})
     fallback = fallback_text(message, len(sections), resolve, limits.fallback_text)
     return Rendered(text=fallback, blocks=blocks, shown=len(sections), omitted=omitted)
 
 
-def _acts_on(line: MessageLine) -> bool:
-    """An alert's line, not a "now watching" notice (judge/messages.py)."""
-    return bool(line.fingerprint) and not line.fingerprint.startswith("watching/")
+def _extra_blocks(line: MessageLine) -> list[dict[str, Any]]:
+    """What follows a line's section when alerts can be acted on: who
+    acknowledged or silenced it, and the buttons its state allows."""
+    extra = []
+    if line.note:
+        extra.append(
+            state_block(line.fingerprint, clip(escape(line.note), SLACK_LIMITS.line_title))
+        )
+    if line.state in BY_STATE:
+        extra.append(actions_block(line.fingerprint, BY_STATE[line.state]))
+    return extra
 
 
-def _slots(sections: Sequence[tuple[str, str | None]]) -> int:
-    return sum(2 if acts else 1 for _, acts in sections)
+def _text_cost(extra: Sequence[dict[str, Any]]) -> int:
+    """Characters ``extra`` adds to the message's block text."""
+    return sum(
+        len(element["text"]["text"] if block["type"] == "actions" else element["text"])
+        for block in extra
+        for element in block["elements"]
+    )
+
+
+def _slots(sections: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> int:
+    return sum(1 + len(extra) for _, extra in sections)
 
 
 def section_text(line: MessageLine, resolve: Resolve, limits: Limits = SLACK_LIMITS) -> str:

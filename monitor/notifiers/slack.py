@@ -292,6 +292,8 @@ class SlackNotifier:
             retry_handlers=[],
         )
         self._users: dict[str, tuple[str | None, float]] = {}
+        #: Alerts get buttons only where a press can reach the service.
+        self._buttons = settings.app_token is not None
         # Summaries whose post went out but whose chart upload failed: a retry
         # of the same message uploads the chart without posting twice.
         self._posted: dict[str, str] = {}
@@ -307,7 +309,7 @@ class SlackNotifier:
         if message.kind == "summary":
             return self._summary(message, channel, thread)
         if message.kind == "update":
-            rendered = render(message, self._user_id)
+            rendered = render(message, self._user_id, buttons=self._buttons)
             self._call(
                 "chat.update",
                 where=channel,
@@ -422,7 +424,7 @@ class SlackNotifier:
                     found,
                 )
                 return found
-        rendered = render(message, self._user_id, buttons=self._settings.app_token is not None)
+        rendered = render(message, self._user_id, buttons=self._buttons)
         response = self._call(
             "chat.postMessage",
             where=channel,

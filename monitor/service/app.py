@@ -173,6 +173,7 @@ class App:
                 self.config.alerts.give_up_after,
                 holder=self.holder,
                 claim_span=outbox.CLAIM_SPAN + 4 * timedelta(seconds=self.config.slack.timeout),
+                zone=self.config.zone,
             )
             if report.paused and report.paused != self.delivery_problem:
                 log.error(

@@ -39,8 +39,12 @@ class SlackActionRows:
         recorded (a redelivered press), which must then do nothing."""
         values = {name: getattr(action, name) for name in SlackAction.__slots__}
         stmt = insert_or_update(self._conn, slack_actions).values(**values)
-        result = self._conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
-        return bool(result.rowcount)
+        # RETURNING, not rowcount: on PostgreSQL the rowcount of a skipped
+        # INSERT … ON CONFLICT DO NOTHING was seen non-zero.
+        inserted = self._conn.execute(
+            stmt.on_conflict_do_nothing(index_elements=["key"]).returning(slack_actions.c.id)
+        )
+        return inserted.scalar_one_or_none() is not None
 
     def settle_action(self, key: str, outcome: str, detail: str, silence_id: int | None) -> None:
         """What a claimed action turned out to do."""

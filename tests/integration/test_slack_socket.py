@@ -84,17 +84,17 @@ def make_app(database: str, slack: FakeSlack, clock: Clock) -> App:
     return App(LoadedConfig(config, "test.yaml"), clock=clock)
 
 
-def pacing() -> Finding:
+def pacing(stage: str = "mql") -> Finding:
     return Finding(
         rule="pacing",
         subject="q-new-business",
         severity=Severity.WARNING,
-        title="mql 20% behind pace",
+        title=f"{stage} 20% behind pace",
         text="numbers",
         source="crm",
         period=PERIOD,
         period_end=PERIOD_END,
-        stage="mql",
+        stage=stage,
         metric=-0.2,
     )
 
@@ -114,13 +114,13 @@ def socket(app: App) -> Iterator[SlackSocket]:
     socket.stop()
 
 
-def fire(app: App) -> tuple[str, str]:
-    """Record the finding until its alert fires and deliver the post;
-    return its channel and ts."""
+def fire(app: App, *stages: str) -> tuple[str, str]:
+    """Record the findings (default: mql) until their alerts fire and
+    deliver the post; return its channel and ts."""
     clock = app.clock
     assert isinstance(clock, Clock)
     for _ in range(2):
-        dispatch.record(app.store, app.config, [pacing()], clock())
+        dispatch.record(app.store, app.config, [pacing(s) for s in stages or ["mql"]], clock())
         clock.now += timedelta(minutes=1)
     assert app.deliver().sent == 1
     with app.store.transaction() as tx:
@@ -312,3 +312,41 @@ def _metrics(socket: SlackSocket) -> bytes:
     from prometheus_client import generate_latest
 
     return generate_latest(socket.metrics.registry)
+
+
+def test_a_resolution_update_keeps_who_acknowledged(
+    app: App, slack: FakeSlack, presser: Presser
+) -> None:
+    presser.press(ACKNOWLEDGE)
+    eventually(lambda: "Acknowledged" in presser.state())
+
+    clock = app.clock
+    assert isinstance(clock, Clock)
+    clock.now += timedelta(minutes=1)
+    dispatch.record(app.store, app.config, [], clock())
+    app.deliver()
+
+    eventually(lambda: not presser.buttons())  # closed: nothing left to press
+    note = presser.state()
+    assert note == "Acknowledged by u0ops at Mon 16 Nov 15:02 UTC"
+    assert "Resolved" in presser.message()["text"]
+
+
+def test_an_update_shows_a_silence_and_keeps_unsilence_on_the_alert_still_open(
+    app: App, slack: FakeSlack, socket: SlackSocket
+) -> None:
+    channel, ts = fire(app, "mql", "sql")
+    slack.socket.wait_connected()
+    presser = Presser(slack, channel, ts)
+    presser.press(SILENCE_PERIOD)
+    eventually(lambda: "Unsilence" in presser.buttons())
+
+    clock = app.clock
+    assert isinstance(clock, Clock)
+    clock.now += timedelta(minutes=1)
+    dispatch.record(app.store, app.config, [pacing("mql")], clock())  # sql resolves
+    app.deliver()
+
+    eventually(lambda: "✅" in presser.message()["text"] or "Resolved" in presser.message()["text"])
+    assert presser.buttons() == ["Unsilence"]  # mql: still open, still silenced
+    assert presser.state() == "Silenced by u0ops (Slack) until Fri 01 Jan 05:00 UTC"
