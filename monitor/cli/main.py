@@ -32,7 +32,7 @@ from sqlalchemy import Column
 
 from monitor import backtest as backtest_
 from monitor import planner
-from monitor.cli import alert_views, audit_views, backtest_views, plan_views, views
+from monitor.cli import alert_views, audit_views, backtest_views, plan_views, slash, views
 from monitor.cli.config_commands import config_group
 from monitor.cli.progress import sync_bars
 from monitor.config import loader
@@ -831,7 +831,7 @@ def run(ctx: click.Context, once: bool) -> None:
         if once:
             _run_once(app)
         else:
-            run_service(app)
+            run_service(app, commands=slash.answer)
 
 
 def _run_once(app: App) -> None:

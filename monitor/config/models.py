@@ -341,6 +341,8 @@ class Slack(StrictModel):
     """App-level token (xapp-..., scope connections:write), best as ${SLACK_APP_TOKEN}; with one, alert messages get buttons that act over Socket Mode."""
     operators: Operators = Field(default_factory=Operators)
     """Who may acknowledge and silence alerts from Slack; everyone else is politely refused."""
+    command: str = Field(default="/alignmon", pattern=r"^/[a-z0-9_-]{1,31}$")
+    """The slash command as named in the Slack app (lowercase, e.g. /alignmon)."""
 
     @model_validator(mode="after")
     def _app_token_with_bot_token(self) -> Slack:

@@ -57,6 +57,7 @@ SCOPES = {
     "before sending it again (otherwise it may be posted twice)",
     "groups:history": "the same look in a private channel",
     "groups:read": "let `alignmon check` see the bot is in each private channel",
+    "commands": "answer the slash command (/alignmon) over Socket Mode",
     "usergroups:read": "let members of slack.operators.usergroups act on alerts from Slack",
     "channels:read": "let `alignmon check` see the bot is in each public channel, and members "
     "of slack.operators.channels act on alerts from Slack",

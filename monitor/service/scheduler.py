@@ -47,7 +47,7 @@ from monitor.service.app import App
 from monitor.service.http import HealthServer
 from monitor.service.metrics import Metrics
 from monitor.service.single import single_instance
-from monitor.service.slack_socket import SlackSocket
+from monitor.service.slack_socket import Commands, SlackSocket
 from monitor.service.sync_progress import LOG_EVERY, SyncWatch
 from monitor.sync import error_code
 
@@ -57,8 +57,12 @@ MIN_LEASE = timedelta(seconds=1)
 
 
 class Service:
-    def __init__(self, app: App, *, progress_every: float = LOG_EVERY) -> None:
+    def __init__(
+        self, app: App, *, progress_every: float = LOG_EVERY, commands: Commands | None = None
+    ) -> None:
         self.app = app
+        #: Answers the Slack slash command (with slack.app_token).
+        self.commands = commands
         #: Seconds between the progress lines of a running sync.
         self.progress_every = progress_every
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -207,7 +211,9 @@ class Service:
                 # by a killed one would only delay this one until they expire.
                 self.app.store.clear_leases()
             socket_mode = (
-                SlackSocket(self.app, self.metrics) if self.app.config.slack.app_token else None
+                SlackSocket(self.app, self.metrics, commands=self.commands)
+                if self.app.config.slack.app_token
+                else None
             )
 
             def details() -> list[str]:
@@ -290,8 +296,8 @@ class Service:
         return scheduler
 
 
-def run_service(app: App) -> None:
-    Service(app).run()
+def run_service(app: App, commands: Commands | None = None) -> None:
+    Service(app, commands=commands).run()
 
 
 def _guarded(

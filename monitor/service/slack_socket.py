@@ -1,6 +1,7 @@
 """Slack's Socket Mode inside ``alignmon run``: button presses on alert
-messages arrive over a WebSocket the service opens with the app-level token
-(``slack.app_token``), so alignmon needs no public URL.
+messages and the slash command (``/alignmon``) arrive over a WebSocket the
+service opens with the app-level token (``slack.app_token``), so alignmon
+needs no public URL.
 
 slack-sdk's own client (``slack_sdk.socket_mode.builtin``, standard library
 only) keeps the connection: it pings, and reconnects through a new
@@ -28,6 +29,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
+from slack_sdk.webhook import WebhookClient
 
 from monitor.config.models import Operators as OperatorSettings
 from monitor.service.app import App
@@ -35,6 +37,10 @@ from monitor.service.metrics import Metrics
 from monitor.service.slack_actions import Press, act
 
 log = logging.getLogger(__name__)
+
+#: Answers a slash command: (app, its text, who typed it, whether they may
+#: act) → the ephemeral reply. The CLI layer provides it (its views).
+Commands = Callable[[App, str, str, Callable[[], bool]], str]
 
 #: How long a membership lookup (user group, channel) is trusted.
 MEMBERS_TTL = 300.0
@@ -100,6 +106,7 @@ class SlackSocket:
         *,
         ping_interval: float = PING_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        commands: Commands | None = None,
     ) -> None:
         settings = app.config.slack
         if settings.token is None or settings.app_token is None:
@@ -119,6 +126,7 @@ class SlackSocket:
         )
         self.client.socket_mode_request_listeners.append(self._on_request)
         self.operators = Operators(settings.operators, self.web, clock)
+        self.commands = commands
         self._stopping = threading.Event()
         metrics.slack_socket.set_function(lambda: 1.0 if self.connected() else 0.0)
 
@@ -150,6 +158,11 @@ class SlackSocket:
 
     def _on_request(self, client: Any, request: SocketModeRequest) -> None:
         payload = request.payload or {}
+        if request.type == "slash_commands":
+            # Acknowledged first: Slack waits three seconds, an evaluation may not.
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+            self._command(payload)
+            return
         presses = (
             Press.from_payload(payload)
             if request.type == "interactive" and payload.get("type") == "block_actions"
@@ -168,6 +181,29 @@ class SlackSocket:
                 extra={"alert": press.fingerprint, "reason": result.outcome},
             )
             self._tell(press, result.blocks, result.reply)
+
+    def _command(self, payload: dict[str, Any]) -> None:
+        user_id = str(payload.get("user_id") or "")
+        user_name = str(payload.get("user_name") or user_id)
+        text = str(payload.get("text") or "")
+        if self.commands is None:
+            reply = "This alignmon answers no commands."
+        else:
+            reply = self.commands(self.app, text, user_name, lambda: self.operators(user_id))
+        verb = (text.split() or ["help"])[0]
+        self.metrics.slack_actions.labels(f"command:{verb[:20]}", "answered").inc()
+        log.info("slack: %s ran %s %s", user_name, payload.get("command"), verb)
+        try:
+            response = WebhookClient(str(payload.get("response_url"))).send(
+                text=reply, response_type="ephemeral"
+            )
+        except (SlackClientError, OSError) as exc:
+            log.warning("slack: could not answer %s: %s", payload.get("command"), exc)
+            return
+        if response.status_code >= 300:
+            log.warning(
+                "slack: could not answer %s (HTTP %d)", payload.get("command"), response.status_code
+            )
 
     def _tell(self, press: Press, blocks: list[dict[str, Any]] | None, reply: str | None) -> None:
         try:

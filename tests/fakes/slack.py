@@ -50,6 +50,7 @@ SCOPES = (
     "channels:history",
     "groups:history",
     "usergroups:read",
+    "commands",
 )
 #: Channels per page of conversations.list (Slack's default is 100).
 LIST_PAGE = 100
@@ -106,6 +107,11 @@ class FakeSlack(FakeServer):
         self.usergroups: dict[str, list[str]] = {}
         self.channel_members: dict[str, list[str]] = {}
         self.ephemeral: list[dict[str, Any]] = []
+        #: What was POSTed to a slash command's ``response_url`` (``response_url(n)``).
+        self.responses: list[dict[str, Any]] = []
+
+    def response_url(self, number: int) -> str:
+        return f"{self.url}/response/{number}"
 
     def start(self) -> Self:
         if self.socket.port == 0:
@@ -182,6 +188,8 @@ class FakeSlack(FakeServer):
         path = request.path
         if path.startswith("/upload/"):
             return "upload", {"file_id": path[8:], "data": request.body}
+        if path.startswith("/response/"):
+            return "response", {"id": path[10:], **json.loads(request.body or b"{}")}
         params: dict[str, Any] = dict(request.args)
         if request.headers.get_content_type() == "application/json":
             params.update(json.loads(request.body or b"{}"))
@@ -195,7 +203,7 @@ class FakeSlack(FakeServer):
         self.calls.append(Call(request.endpoint, request.params))
 
     def fault_applies(self, fault: Fault, endpoint: str) -> bool:
-        return endpoint != "upload" and super().fault_applies(fault, endpoint)
+        return endpoint not in ("upload", "response") and super().fault_applies(fault, endpoint)
 
     def error_reply(self, request: Request, fault: Fault) -> Reply:
         reply = json_reply(fault.status, {"ok": False, "error": fault.code}, JSON)
@@ -205,7 +213,7 @@ class FakeSlack(FakeServer):
 
     def refuse(self, request: Request) -> Reply | None:
         """Slack's answers to a call it will not run: HTTP 200, ``ok: false``."""
-        if request.endpoint == "upload":
+        if request.endpoint in ("upload", "response"):
             return None
         auth = request.headers.get("Authorization", "")
         if not auth:
@@ -224,6 +232,10 @@ class FakeSlack(FakeServer):
         if request.endpoint == "upload":
             status = self.upload(request.params["file_id"], request.params["data"])
             return Reply(status, b"OK", JSON)
+        if request.endpoint == "response":
+            with self.lock:
+                self.responses.append(request.params)
+            return Reply(200, b"ok", "text/plain")
         route = getattr(self, "_api_" + request.endpoint.replace(".", "_"), None)
         if route is None:
             return self._answer(request, {"ok": False, "error": "unknown_method"})

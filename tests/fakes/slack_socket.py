@@ -173,3 +173,22 @@ def block_actions(
             }
         ],
     }
+
+
+def slash_command(
+    text: str, *, user: str, response_url: str, command: str = "/alignmon"
+) -> dict[str, Any]:
+    """The payload of a slash command, as Slack sends it."""
+    return {
+        "token": "",
+        "team_id": "T0ACME",
+        "channel_id": "C0ALIGN1",
+        "channel_name": "revenue-alignment",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": "A0ALIGNMON",
+        "response_url": response_url,
+        "trigger_id": "trigger-command",
+    }

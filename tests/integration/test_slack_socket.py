@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from monitor import dispatch
+from monitor.cli import slash
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.findings import Finding, fingerprint
@@ -30,7 +31,7 @@ from monitor.service.app import App
 from monitor.service.metrics import Metrics
 from monitor.service.slack_socket import SlackSocket
 from tests.fakes.slack import APP_TOKEN, TOKEN, FakeSlack
-from tests.fakes.slack_socket import block_actions
+from tests.fakes.slack_socket import block_actions, slash_command
 
 PERIOD = "2026-10-01..2027-01-01"
 PERIOD_END = datetime(2027, 1, 1, 5, 0, tzinfo=UTC)
@@ -185,6 +186,7 @@ def eventually(check: Callable[[], bool], timeout: float = 5) -> None:
 def presser(app: App, slack: FakeSlack, socket: SlackSocket) -> Presser:
     channel, ts = fire(app)
     slack.socket.wait_connected()
+    eventually(socket.connected)  # the client records its session just after the handshake
     return Presser(slack, channel, ts)
 
 
@@ -350,3 +352,53 @@ def test_an_update_shows_a_silence_and_keeps_unsilence_on_the_alert_still_open(
     eventually(lambda: "✅" in presser.message()["text"] or "Resolved" in presser.message()["text"])
     assert presser.buttons() == ["Unsilence"]  # mql: still open, still silenced
     assert presser.state() == "Silenced by u0ops (Slack) until Fri 01 Jan 05:00 UTC"
+
+
+def run_command(app: App, slack: FakeSlack, text: str, user: str = OPERATOR) -> str:
+    """``/alignmon text`` typed by ``user``: the envelope is acknowledged,
+    and the ephemeral answer POSTed to the command's response_url."""
+    number = len(slack.responses)
+    payload = slash_command(text, user=user, response_url=slack.response_url(number))
+    envelope = slack.socket.send("slash_commands", payload, response=True)
+    slack.socket.wait_acked(envelope)
+    eventually(lambda: len(slack.responses) > number)
+    answer = slack.responses[number]
+    assert answer["response_type"] == "ephemeral" and answer["id"] == str(number)
+    return str(answer["text"])
+
+
+@pytest.fixture
+def commanded(app: App, slack: FakeSlack) -> Iterator[SlackSocket]:
+    socket = SlackSocket(app, Metrics(), ping_interval=0.2, commands=slash.answer)
+    socket.start()
+    slack.socket.wait_connected()
+    yield socket
+    socket.stop()
+
+
+def test_the_slash_command_answers_with_the_cli_views_and_silences_for_operators(
+    app: App, slack: FakeSlack, commanded: SlackSocket
+) -> None:
+    fire(app)
+    assert "`/alignmon silence <id> <duration>`" in run_command(app, slack, "help")
+    assert "`/alignmon status [goal]`" in run_command(app, slack, "")
+
+    listed = run_command(app, slack, "alerts")
+    assert listed.startswith("```") and "mql 20% behind pace" in listed
+    short = app.alert_listing().ids[FP]
+    assert short in listed
+
+    assert "only alignmon operators" in run_command(app, slack, f"silence {short} 4h", STRANGER)
+    assert app.alert_listing().silences == []
+
+    done = run_command(app, slack, f"silence {short} 4h rep on leave")
+    (silence,) = app.alert_listing().silences
+    assert done.startswith(f"silence {silence.id}: '{FP}' until")
+    assert silence.reason == "rep on leave" and silence.created_by == "u0ops (Slack)"
+    assert silence.expires_at == app.clock() + timedelta(hours=4)
+
+    assert run_command(app, slack, f"silence {short} forever").startswith("duration: ")
+    assert (
+        run_command(app, slack, "sla nope") == "no SLA rule named 'nope' (rules: none configured)"
+    )
+    assert run_command(app, slack, "status nope").startswith("no goal named 'nope'")
