@@ -831,7 +831,7 @@ def run(ctx: click.Context, once: bool) -> None:
         if once:
             _run_once(app)
         else:
-            run_service(app, commands=slash.answer)
+            run_service(app, commands=slash.answer, home=slash.home_blocks)
 
 
 def _run_once(app: App) -> None:

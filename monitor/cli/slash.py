@@ -1,5 +1,5 @@
-"""``/alignmon`` in Slack: the CLI's views answered to the person who typed
-the command, ephemerally, in the same words as in a terminal (errors
+"""``/alignmon`` and the App Home tab in Slack: the CLI's views answered to
+the person who typed the command, ephemerally, in the same words as in a terminal (errors
 included). The service acknowledges the command at once and answers through
 its ``response_url`` (monitor/service/slack_socket.py), so a slow evaluation
 never outlasts Slack's three seconds.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import Any
 
 import click
 from rich.console import Console
@@ -26,6 +27,9 @@ from monitor.service.slack_actions import REFUSAL
 #: a longer answer is cut and says where to see all of it.
 MAX_ANSWER = 3500
 WIDTH = 100
+#: Slack's limits for a Home tab: blocks, and text in one section.
+HOME_BLOCKS = 100
+HOME_SECTION = 3000
 
 
 def help_text(command: str) -> str:
@@ -47,9 +51,7 @@ def answer(app: App, text: str, user_name: str, may_act: Callable[[], bool]) -> 
     command = app.config.slack.command
     words = text.split()
     verb, args = (words[0].lower(), words[1:]) if words else ("help", [])
-    console = Console(
-        file=io.StringIO(), width=WIDTH, highlight=False, color_system=None, soft_wrap=False
-    )
+    console = _console()
     try:
         if verb in ("status", "targets", "sla"):
             _evaluation_view(app, verb, args[0] if args else None, console)
@@ -69,6 +71,59 @@ def answer(app: App, text: str, user_name: str, may_act: Callable[[], bool]) -> 
     if len(shown) > MAX_ANSWER:
         shown = shown[:MAX_ANSWER] + f"\n…cut short: `alignmon {verb}` shows all of it"
     return f"```\n{shown}\n```"
+
+
+def home_blocks(app: App, user_id: str) -> list[dict[str, Any]]:
+    """The App Home tab: each goal's pace, SLA compliance and the open
+    alerts, as ``status`` and ``alerts`` show them (one section each, cut
+    to what a section holds)."""
+    evaluation = app.evaluate()
+    parts: list[tuple[str, Callable[[Console], None]]] = []
+    for report in evaluation.goals:
+        parts.append((f"Pace: {report.name}", _printer(views.status_table(report))))
+    for rule, result in evaluation.sla:
+        parts.append((f"SLA: {rule.name}", _printer(views.sla_table(rule.name, result))))
+    listing = app.alert_listing()
+    parts.append(
+        (
+            "Open alerts",
+            lambda console: alert_views.print_alerts(listing, console, app.config.zone, wide=False),
+        )
+    )
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "alignmon"}},
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"As of {evaluation.as_of.astimezone(app.config.zone):%a %d %b %H:%M %Z}"
+                    f" · `{app.config.slack.command} help` for commands",
+                }
+            ],
+        },
+    ]
+    for title, show in parts:
+        console = _console()
+        show(console)
+        text = console.file.getvalue().rstrip()  # type: ignore[attr-defined]
+        room = HOME_SECTION - len(title) - 12
+        if len(text) > room:
+            text = text[: room - 1] + "…"
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n```{text}```"}}
+        )
+    return blocks[:HOME_BLOCKS]
+
+
+def _printer(renderable: Any) -> Callable[[Console], None]:
+    return lambda console: console.print(renderable)
+
+
+def _console() -> Console:
+    return Console(
+        file=io.StringIO(), width=WIDTH, highlight=False, color_system=None, soft_wrap=False
+    )
 
 
 def _evaluation_view(app: App, verb: str, name: str | None, console: Console) -> None:

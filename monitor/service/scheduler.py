@@ -47,7 +47,7 @@ from monitor.service.app import App
 from monitor.service.http import HealthServer
 from monitor.service.metrics import Metrics
 from monitor.service.single import single_instance
-from monitor.service.slack_socket import Commands, SlackSocket
+from monitor.service.slack_socket import Commands, Home, SlackSocket
 from monitor.service.sync_progress import LOG_EVERY, SyncWatch
 from monitor.sync import error_code
 
@@ -58,11 +58,19 @@ MIN_LEASE = timedelta(seconds=1)
 
 class Service:
     def __init__(
-        self, app: App, *, progress_every: float = LOG_EVERY, commands: Commands | None = None
+        self,
+        app: App,
+        *,
+        progress_every: float = LOG_EVERY,
+        commands: Commands | None = None,
+        home: Home | None = None,
     ) -> None:
         self.app = app
-        #: Answers the Slack slash command (with slack.app_token).
+        #: Answer the Slack slash command and draw the App Home tab (with
+        #: slack.app_token).
         self.commands = commands
+        self.home = home
+        self.socket: SlackSocket | None = None
         #: Seconds between the progress lines of a running sync.
         self.progress_every = progress_every
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -170,6 +178,8 @@ class Service:
             if result.overall.met_rate is not None:
                 self.metrics.sla_compliance.labels(rule.name).set(result.overall.met_rate)
         self.evaluated.set()
+        if self.socket is not None:
+            self.socket.refresh_homes()
         self.deliver()
 
     def deliver(self) -> None:
@@ -211,7 +221,7 @@ class Service:
                 # by a killed one would only delay this one until they expire.
                 self.app.store.clear_leases()
             socket_mode = (
-                SlackSocket(self.app, self.metrics, commands=self.commands)
+                SlackSocket(self.app, self.metrics, commands=self.commands, home=self.home)
                 if self.app.config.slack.app_token
                 else None
             )
@@ -226,6 +236,7 @@ class Service:
             server.start()
             if socket_mode is not None:
                 socket_mode.start()
+                self.socket = socket_mode
 
             def stop(signum: int, _frame: FrameType | None) -> None:
                 log.info("signal %d: finishing the job in flight, then exiting", signum)
@@ -296,8 +307,8 @@ class Service:
         return scheduler
 
 
-def run_service(app: App, commands: Commands | None = None) -> None:
-    Service(app, commands=commands).run()
+def run_service(app: App, commands: Commands | None = None, home: Home | None = None) -> None:
+    Service(app, commands=commands, home=home).run()
 
 
 def _guarded(

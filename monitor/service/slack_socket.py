@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 #: act) → the ephemeral reply. The CLI layer provides it (its views).
 Commands = Callable[[App, str, str, Callable[[], bool]], str]
 
+#: The App Home tab for a user: (app, user id) → its blocks. From the CLI
+#: layer, like ``Commands``.
+Home = Callable[[App, str], list[dict[str, Any]]]
+
 #: How long a membership lookup (user group, channel) is trusted.
 MEMBERS_TTL = 300.0
 #: The wait between first connection attempts doubles up to this.
@@ -107,6 +111,7 @@ class SlackSocket:
         ping_interval: float = PING_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         commands: Commands | None = None,
+        home: Home | None = None,
     ) -> None:
         settings = app.config.slack
         if settings.token is None or settings.app_token is None:
@@ -127,6 +132,9 @@ class SlackSocket:
         self.client.socket_mode_request_listeners.append(self._on_request)
         self.operators = Operators(settings.operators, self.web, clock)
         self.commands = commands
+        self.home = home
+        #: Users who opened the Home tab: it is republished after evaluations.
+        self.home_users: set[str] = set()
         self._stopping = threading.Event()
         metrics.slack_socket.set_function(lambda: 1.0 if self.connected() else 0.0)
 
@@ -163,6 +171,12 @@ class SlackSocket:
             client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
             self._command(payload)
             return
+        if request.type == "events_api":
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+            event = payload.get("event") or {}
+            if event.get("type") == "app_home_opened" and event.get("tab", "home") == "home":
+                self.publish_home(str(event.get("user") or ""))
+            return
         presses = (
             Press.from_payload(payload)
             if request.type == "interactive" and payload.get("type") == "block_actions"
@@ -181,6 +195,29 @@ class SlackSocket:
                 extra={"alert": press.fingerprint, "reason": result.outcome},
             )
             self._tell(press, result.blocks, result.reply)
+
+    def publish_home(self, user_id: str) -> None:
+        """Show ``user_id`` the Home tab as of now."""
+        if self.home is None or not user_id:
+            return
+        self.home_users.add(user_id)
+        try:
+            blocks = self.home(self.app, user_id)
+            self.web.views_publish(user_id=user_id, view={"type": "home", "blocks": blocks})
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("slack: could not publish the Home tab: %s", exc)
+
+    def refresh_homes(self) -> None:
+        """After an evaluation: every Home tab opened so far, brought up to
+        date, in the background (the evaluation job does not wait)."""
+        users = sorted(self.home_users)
+
+        def publish() -> None:
+            for user in users:
+                self.publish_home(user)
+
+        if users and self.home is not None:
+            threading.Thread(target=publish, name="slack-home", daemon=True).start()
 
     def _command(self, payload: dict[str, Any]) -> None:
         user_id = str(payload.get("user_id") or "")

@@ -1,8 +1,9 @@
 """`alignmon run` with an app-level token, against the fake Slack: its
 alert posts carry buttons, a press arrives over Socket Mode, and the
 silence it adds is the CLI's (`alignmon silence list`, `alignmon alerts`),
-listed by `alignmon alerts --audit`; /readyz and /metrics follow the
-socket through a drop and its reconnection."""
+listed by `alignmon alerts --audit`; the slash command and the Home tab are
+answered; /readyz and /metrics follow the socket through a drop and its
+reconnection."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from monitor.notifiers.buttons import ACKNOWLEDGE, SILENCE_DAY
 from tests.e2e.cli import ALIGNMON, alignmon, service_config
 from tests.e2e.test_health import free_port, get
 from tests.fakes.slack import APP_TOKEN, FakeSlack
-from tests.fakes.slack_socket import block_actions
+from tests.fakes.slack_socket import app_home_opened, block_actions, slash_command
 
 pytestmark = [pytest.mark.slow]
 
@@ -95,6 +96,14 @@ def test_a_silence_from_slack_is_the_cli_silence(tmp_path: Path, slack: FakeSlac
             slack.socket.wait_acked(slack.socket.send("interactive", payload), timeout=wait)
 
         press(SILENCE_DAY, "1700000300.000001")
+
+        # The slash command and the Home tab, answered by the service.
+        command = slash_command("alerts", user=OPERATOR, response_url=slack.response_url(0))
+        slack.socket.wait_acked(slack.socket.send("slash_commands", command), timeout=20)
+        answer = eventually(lambda: slack.responses)[0]
+        assert answer["response_type"] == "ephemeral" and "Open alerts" in answer["text"]
+        slack.socket.wait_acked(slack.socket.send("events_api", app_home_opened(OPERATOR)))
+        assert "Pace: q-new-business" in json.dumps(eventually(lambda: slack.homes.get(OPERATOR)))
 
         # The socket drops; the service reconnects, and a press sent
         # while it was away arrives.

@@ -9,7 +9,8 @@ metadata only with ``include_all_metadata``, as Slack does) and the
 three-call file upload, whose upload URL it serves itself; for the
 two-way part apps.connections.open (with the app-level token ``APP_TOKEN``,
 handing out ``socket``, tests/fakes/slack_socket.py), usergroups.users.list,
-conversations.members and chat.postEphemeral) on 127.0.0.1 with
+conversations.members, chat.postEphemeral, views.publish, and the
+``response_url`` of slash commands) on 127.0.0.1 with
 an ephemeral port. It checks the bearer token, records every call, and
 validates messages against Slack's Block Kit limits the way Slack does
 (``invalid_blocks``, ``msg_too_long``, ``msg_blocks_too_long``), so tests prove
@@ -107,6 +108,7 @@ class FakeSlack(FakeServer):
         self.usergroups: dict[str, list[str]] = {}
         self.channel_members: dict[str, list[str]] = {}
         self.ephemeral: list[dict[str, Any]] = []
+        self.homes: dict[str, dict[str, Any]] = {}  # user → the Home tab published
         #: What was POSTed to a slash command's ``response_url`` (``response_url(n)``).
         self.responses: list[dict[str, Any]] = []
 
@@ -340,6 +342,22 @@ class FakeSlack(FakeServer):
             return {"ok": False, "error": "channel_not_found"}
         members = self.channel_members.get(channel, [])
         return {"ok": True, "members": members, "response_metadata": {"next_cursor": ""}}
+
+    def _api_views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        view = params.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        blocks = view.get("blocks") or []
+        if len(blocks) > 100:
+            return {"ok": False, "error": "invalid_blocks"}
+        problem = validate_message({"blocks": blocks, "text": "home"})
+        if problem and problem["error"] != "msg_blocks_too_long":  # a view's total is larger
+            return problem
+        with self.lock:
+            self.homes[str(params.get("user_id"))] = view
+        return {"ok": True, "view": {"id": "V0HOME", **view}}
 
     def _api_chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(str(params.get("channel", "")))

@@ -192,3 +192,22 @@ def slash_command(
         "response_url": response_url,
         "trigger_id": "trigger-command",
     }
+
+
+def app_home_opened(user: str) -> dict[str, Any]:
+    """The ``events_api`` payload Slack sends when ``user`` opens the Home tab."""
+    return {
+        "token": "",
+        "team_id": "T0ACME",
+        "api_app_id": "A0ALIGNMON",
+        "type": "event_callback",
+        "event_id": f"Ev-{user}",
+        "event_time": 1700000000,
+        "event": {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": "D0HOME",
+            "tab": "home",
+            "event_ts": "1700000000.000100",
+        },
+    }

@@ -7,6 +7,7 @@ the audit table. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ from monitor.service.app import App
 from monitor.service.metrics import Metrics
 from monitor.service.slack_socket import SlackSocket
 from tests.fakes.slack import APP_TOKEN, TOKEN, FakeSlack
-from tests.fakes.slack_socket import block_actions, slash_command
+from tests.fakes.slack_socket import app_home_opened, block_actions, slash_command
 
 PERIOD = "2026-10-01..2027-01-01"
 PERIOD_END = datetime(2027, 1, 1, 5, 0, tzinfo=UTC)
@@ -369,7 +370,9 @@ def run_command(app: App, slack: FakeSlack, text: str, user: str = OPERATOR) -> 
 
 @pytest.fixture
 def commanded(app: App, slack: FakeSlack) -> Iterator[SlackSocket]:
-    socket = SlackSocket(app, Metrics(), ping_interval=0.2, commands=slash.answer)
+    socket = SlackSocket(
+        app, Metrics(), ping_interval=0.2, commands=slash.answer, home=slash.home_blocks
+    )
     socket.start()
     slack.socket.wait_connected()
     yield socket
@@ -402,3 +405,18 @@ def test_the_slash_command_answers_with_the_cli_views_and_silences_for_operators
         run_command(app, slack, "sla nope") == "no SLA rule named 'nope' (rules: none configured)"
     )
     assert run_command(app, slack, "status nope").startswith("no goal named 'nope'")
+
+
+def test_the_home_tab_is_drawn_on_open_and_redrawn_after_an_evaluation(
+    app: App, slack: FakeSlack, commanded: SlackSocket
+) -> None:
+    fire(app)
+    envelope = slack.socket.send("events_api", app_home_opened(MEMBER))
+    slack.socket.wait_acked(envelope)
+    eventually(lambda: MEMBER in slack.homes)
+    text = json.dumps(slack.homes[MEMBER]["blocks"])
+    assert "Open alerts" in text and "mql 20% behind pace" in text
+
+    dispatch.record(app.store, app.config, [], app.clock())  # mql resolves
+    commanded.refresh_homes()
+    eventually(lambda: "No open alerts" in json.dumps(slack.homes[MEMBER]["blocks"]))
