@@ -34,6 +34,7 @@ from monitor.judge import messages
 from monitor.judge.alerts import Notice, Policy, mark_notified, reconcile, silenced
 from monitor.judge.business_time import business_calendar
 from monitor.store import Store
+from monitor.store.slack_actions import SlackAction
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,9 @@ def record(
             for channel, subjects in _watchers(config, source):
                 enqueue(Queued(channel, "post", messages.watching_payload(source, subjects)))
                 report.queued += 1
+        previous = tx.alerts()
         step = advance(
-            tx.alerts(),
+            previous,
             findings,
             now,
             config,
@@ -137,6 +139,7 @@ def record(
             held=held,
             held_critical=held_critical,
             stale_sources=stale_sources,
+            acknowledged=_acknowledged(previous, tx.acknowledgements(previous)),
         )
         tx.save_alerts(step.alerts.values())
         tx.forget_alerts(step.forgotten)
@@ -178,13 +181,16 @@ def advance(
     held: frozenset[str] = frozenset(),
     held_critical: frozenset[str] = frozenset(),
     stale_sources: frozenset[str] = frozenset(),
+    acknowledged: frozenset[str] = frozenset(),
 ) -> Advanced:
     """Move the alerts in ``previous`` by one evaluation's findings and
     queue, through ``enqueue``, what people must hear: one post per channel
     for everything new, changed or repeated (most severe first); records
     that joined an announced alert as a reply in its post's thread; and for
     alerts that closed a reply in that thread plus an update of the post.
-    ``matchers``: the silences in force at ``now``."""
+    ``matchers``: the silences in force at ``now``; ``acknowledged``:
+    alerts someone took on in Slack since they fired, which are not
+    repeated (a change of severity or records is still told)."""
     policy = Policy(config.alerts.for_evaluations, config.alerts.repeat_interval)
     outcome = reconcile(
         previous,
@@ -199,6 +205,8 @@ def advance(
     updated = {a.fingerprint: a for a in outcome.alerts}
     step = Advanced(updated, outcome.forgotten)
     for notice in outcome.notices:
+        if notice.reason == "repeat" and notice.alert.fingerprint in acknowledged:
+            continue
         held_back = silenced(notice.alert.fingerprint, matchers)
         (step.silenced if held_back else step.spoken).append(notice)
     zone, default = config.zone, config.slack.channel
@@ -233,6 +241,16 @@ def advance(
         # Rebuilt from the parent at delivery, so it shows every closure so far.
         add(Queued(channel, "update", {}, tuple(notices), parent))
     return step
+
+
+def _acknowledged(alerts: Mapping[str, Alert], acks: Mapping[str, SlackAction]) -> frozenset[str]:
+    """Of ``alerts``, those acknowledged since they last fired (an
+    acknowledgement of an earlier firing does not carry over)."""
+    return frozenset(
+        fp
+        for fp, ack in acks.items()
+        if (fired := alerts[fp].fired_at) is not None and ack.at >= fired
+    )
 
 
 #: Notices that go out as (part of) a new post; ``joined`` ones are thread

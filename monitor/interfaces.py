@@ -226,6 +226,12 @@ class MessageLine:
     text: str
     mentions: Sequence[str] = ()  # owner emails to turn into mentions
     links: Sequence[tuple[str, str]] = ()  # (label from the CRM, url)
+    #: What can still be done about the alert from the channel (Slack
+    #: buttons): "" nothing (a notice, a closed alert), else "open",
+    #: "acknowledged" or "silenced". ``note``: who acknowledged or silenced
+    #: it, shown under the line.
+    state: str = ""
+    note: str = ""
 
 
 #: A new grouped post, a thread reply to an earlier post, an update of an

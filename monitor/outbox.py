@@ -28,7 +28,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from monitor.errors import NotifyPaused, NotifyRejected, NotifyRetry
@@ -76,8 +76,10 @@ def deliver_due(
     *,
     holder: str | None = None,
     claim_span: timedelta = CLAIM_SPAN,
+    zone: tzinfo = UTC,
 ) -> Delivery:
-    """Send every due row (at most ``limit``); returns what happened."""
+    """Send every due row (at most ``limit``); returns what happened.
+    ``zone``: the times an updated post states are in it."""
     holder = holder or new_holder()
     report = Delivery()
     with store.transaction() as tx:
@@ -88,7 +90,7 @@ def deliver_due(
             row = tx.claim(now, holder, now + claim_span)
             if row is None:
                 break
-            message = _prepare(tx, row, now, report)
+            message = _prepare(tx, row, now, report, zone)
         if message is None:
             continue
         outcome: str | Exception
@@ -103,7 +105,9 @@ def deliver_due(
     return report
 
 
-def _prepare(tx: Transaction, row: OutboxRow, now: datetime, report: Delivery) -> Message | None:
+def _prepare(
+    tx: Transaction, row: OutboxRow, now: datetime, report: Delivery, zone: tzinfo
+) -> Message | None:
     """The message to send for a claimed row, or None when it must wait for
     (or dies with) its parent; the claim is released in that case."""
     payload, ref = row.payload, None
@@ -124,7 +128,7 @@ def _prepare(tx: Transaction, row: OutboxRow, now: datetime, report: Delivery) -
         ref = parent.ref
         if row.kind == "update":
             closed = tx.closures(parent.fingerprints)
-            payload = messages.updated_payload(parent.payload, closed)
+            payload = _acted_on(tx, messages.updated_payload(parent.payload, closed), now, zone)
     message = messages.to_message(row.channel, row.kind, payload, ref)
     recheck = None
     if row.claimed_by is not None and row.kind != "update":  # an edit is idempotent
@@ -137,6 +141,38 @@ def _prepare(tx: Transaction, row: OutboxRow, now: datetime, report: Delivery) -
         )
         recheck = ref.partition(":")[0] if ref else (tx.channel_id(row.channel) or row.channel)
     return dataclasses.replace(message, key=str(row.id), recheck_in=recheck)
+
+
+def _acted_on(
+    tx: Transaction, payload: dict[str, Any], now: datetime, zone: tzinfo
+) -> dict[str, Any]:
+    """``payload`` of an updated post with each alert's acknowledgement and
+    silence stated, and the buttons of those still open set to match, so an
+    edit (a resolution) keeps what people did visible."""
+    fingerprints = [line["fingerprint"] for line in payload["lines"]]
+    alerts = tx.alerts(include_resolved=True)
+    acks = tx.acknowledgements(fingerprints)
+    active = tx.silences(now)
+    lines = []
+    for line in payload["lines"]:
+        fp, notes = line["fingerprint"], []
+        alert, ack = alerts.get(fp), acks.get(fp)
+        acked = ack is not None and alert is not None and (alert.fired_at or now) <= ack.at
+        if acked and ack is not None:
+            notes.append(f"Acknowledged by {ack.user_name} at {_when(ack.at, zone)}")
+        muting = sorted((s for s in active if s.matcher == fp), key=lambda s: s.expires_at)
+        if muting:
+            by = muting[-1].created_by or "an operator"
+            notes.append(f"Silenced by {by} until {_when(muting[-1].expires_at, zone)}")
+        state = line.get("state", "")
+        if state:
+            state = "silenced" if muting else "acknowledged" if acked else "open"
+        lines.append({**line, "state": state, "note": "; ".join(notes)})
+    return {**payload, "lines": lines}
+
+
+def _when(at: datetime, zone: tzinfo) -> str:
+    return f"{at.astimezone(zone):%a %d %b %H:%M %Z}"
 
 
 _RELEASED: dict[str, Any] = {"claimed_by": None, "claimed_until": None}

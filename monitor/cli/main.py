@@ -678,8 +678,9 @@ def _replay_progress(total: int) -> Iterator[Callable[[int, int, datetime], None
 @main.group(invoke_without_command=True)
 @format_option
 @click.option("--wide", is_flag=True, help="Full fingerprints and times; no truncation.")
+@click.option("--audit", is_flag=True, help="What was done to alerts from Slack, by whom.")
 @click.pass_context
-def alerts(ctx: click.Context, fmt: str, wide: bool) -> None:
+def alerts(ctx: click.Context, fmt: str, wide: bool, audit: bool) -> None:
     """Open alerts (with the short id `silence` takes), active silences, and
     notifications not delivered. Times are in the configured time zone.
 
@@ -688,13 +689,21 @@ def alerts(ctx: click.Context, fmt: str, wide: bool) -> None:
       alignmon alerts --wide
       alignmon alerts --format json
       alignmon alerts retry --dead
+      alignmon alerts --audit
     """
     if ctx.invoked_subcommand is not None:
         return
-    from monitor.cli import alert_views, views
+    from monitor.cli import alert_views, audit_views, views
 
     with errors_to_exit():
         app = _app(ctx)
+        if audit:
+            actions = app.slack_actions()
+            if fmt == "json":
+                views.dump_json({"actions": audit_views.audit_json(actions, app.config.zone)}, out)
+            else:
+                audit_views.print_audit(actions, app.known_fingerprints(), out, app.config.zone)
+            return
         listing = app.alert_listing()
         if fmt == "json":
             views.dump_json(alert_views.alerts_json(listing, app.config.zone), out)
@@ -855,6 +864,7 @@ def run(ctx: click.Context, once: bool) -> None:
     Example:
       alignmon --config alignmon.yaml run
     """
+    from monitor.cli import slash
     from monitor.service.scheduler import run_service
 
     with errors_to_exit():
@@ -862,7 +872,7 @@ def run(ctx: click.Context, once: bool) -> None:
         if once:
             _run_once(app)
         else:
-            run_service(app)
+            run_service(app, commands=slash.answer, home=slash.home_blocks)
 
 
 def _run_once(app: App) -> None:

@@ -340,6 +340,18 @@ class SlaRule(StrictModel):
     """Report once each record first touched after its deadline."""
 
 
+class Operators(StrictModel):
+    """Slack members allowed to act on alerts: any listed user, any member
+    of a listed user group or channel."""
+
+    users: list[str] = Field(default_factory=list)
+    """Slack user IDs (U…)."""
+    usergroups: list[str] = Field(default_factory=list)
+    """Slack user group IDs (S…)."""
+    channels: list[str] = Field(default_factory=list)
+    """Slack channel IDs (C…) whose members may act."""
+
+
 class Slack(StrictModel):
     """No token: the console notifier prints what would be posted."""
 
@@ -353,6 +365,21 @@ class Slack(StrictModel):
     """Local time of the daily summary on working days, quoted: "09:00"."""
     timeout: float = Field(default=30, gt=0, le=MAX_TIMEOUT)
     """Seconds to wait for one Slack API call (a number of seconds, e.g. 30)."""
+    app_token: Secret | None = None
+    """App-level token (xapp-..., scope connections:write), best as ${SLACK_APP_TOKEN}; with one, alert messages get buttons that act over Socket Mode."""
+    operators: Operators = Field(default_factory=Operators)
+    """Who may acknowledge and silence alerts from Slack; everyone else is politely refused."""
+    command: str = Field(default="/alignmon", pattern=r"^/[a-z0-9_-]{1,31}$")
+    """The slash command as named in the Slack app (lowercase, e.g. /alignmon)."""
+
+    @model_validator(mode="after")
+    def _app_token_with_bot_token(self) -> Slack:
+        if self.app_token is not None and self.token is None:
+            raise ValueError(
+                "app_token is set without token: the buttons need the bot token "
+                "(xoxb-…) too; set slack.token or remove slack.app_token"
+            )
+        return self
 
 
 class QuietHours(StrictModel):

@@ -54,7 +54,9 @@ NoticeReason = Literal[
 #: Rules whose findings must hold ``for`` evaluations before firing; the
 #: others (a commitment gap, an SLA breach, a stale source) are facts, not
 #: trends, and fire at once.
-DEBOUNCED_RULES = frozenset({"pacing", "conversion-drift", "quality-gap", "rate-goal-behind"})
+DEBOUNCED_RULES = frozenset(
+    {"pacing", "conversion-drift", "quality-gap", "rate-goal-behind", "stalled"}
+)
 
 #: Rules that report events, not conditions: each record is announced once
 #: as it joins, and the alert is neither repeated nor announced as resolved

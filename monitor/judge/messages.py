@@ -83,7 +83,8 @@ def post_payload(notices: Sequence[Notice], zone: ZoneInfo) -> dict[str, Any]:
     if critical:
         title += f" ({critical} critical)"
     ordered = sorted(notices, key=lambda n: (-n.alert.severity, n.alert.fingerprint))
-    return {"title": title, "lines": [line_payload(n, zone) for n in ordered]}
+    lines = [{**line_payload(n, zone), "state": "open"} for n in ordered]
+    return {"title": title, "lines": lines}
 
 
 def joined_payload(notices: Sequence[Notice], zone: ZoneInfo) -> dict[str, Any]:
@@ -208,6 +209,7 @@ def updated_payload(original: Mapping[str, Any], closed: Mapping[str, Closure]) 
                 **line,
                 "title": _CLOSED_MARK[closure] + line["title"],
                 "severity": int(Severity.INFO),
+                "state": "",
             }
         lines.append(line)
     title = original.get("title", "")
@@ -234,6 +236,8 @@ def to_message(
                 text=line["text"],
                 mentions=tuple(line.get("mentions", ())),
                 links=tuple((label, url) for label, url in line.get("links", ())),
+                state=line.get("state", ""),
+                note=line.get("note", ""),
             )
             for line in payload.get("lines", [])
         ],

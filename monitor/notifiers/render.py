@@ -22,6 +22,7 @@ from typing import Any
 
 from monitor.display import shown_name, visible
 from monitor.interfaces import Message, MessageLine, Severity
+from monitor.notifiers.buttons import BY_STATE, actions_block, state_block
 
 #: Slack's three control characters (docs/design.md, "Slack messages").
 #: ``str.translate`` replaces in a single pass, so ``&`` is never escaped twice.
@@ -104,45 +105,80 @@ def clip(escaped: str, limit: int) -> str:
     return cut + "…"
 
 
-def render(message: Message, resolve: Resolve, limits: Limits = SLACK_LIMITS) -> Rendered:
+def render(
+    message: Message, resolve: Resolve, limits: Limits = SLACK_LIMITS, *, buttons: bool = False
+) -> Rendered:
     """Lay ``message`` out as Block Kit blocks plus a fallback text.
 
     One header with the message title, one section per line in the order
     given (the caller puts the most severe first), and a closing context
     block "…and N more" when the lines do not all fit. ``resolve`` is called
-    only for the lines that are shown.
+    only for the lines that are shown. ``buttons``: each line with a
+    ``state`` gets the buttons that act on its alert, and its ``note``
+    (monitor/notifiers/buttons.py).
     """
     title = clip(literal(message.title), limits.header_text)
     blocks: list[dict[str, Any]] = []
     if title:
         blocks.append({"type": "header", "text": {"type": "plain_text", "text": title}})
     used = len(title)
-    sections: list[str] = []
+    sections: list[tuple[str, list[dict[str, Any]]]] = []
     for line in message.lines:
-        if len(blocks) + len(sections) >= limits.blocks:
+        extra = _extra_blocks(line) if buttons else []
+        if len(blocks) + _slots(sections) + 1 + len(extra) > limits.blocks:
             break
         text = section_text(line, resolve, limits)
-        if used + len(text) > limits.total_block_text:
+        cost = len(text) + _text_cost(extra)
+        if used + cost > limits.total_block_text:
             break
-        sections.append(text)
-        used += len(text)
+        sections.append((text, extra))
+        used += cost
     omitted = len(message.lines) - len(sections)
     # The "…and N more" block needs a slot and some room of its own.
     while (
         omitted
         and sections
         and (
-            len(blocks) + len(sections) + 1 > limits.blocks
+            len(blocks) + _slots(sections) + 1 > limits.blocks
             or used + len(more(omitted + 1)) > limits.total_block_text
         )
     ):
-        used -= len(sections.pop())
+        text, extra = sections.pop()
+        used -= len(text) + _text_cost(extra)
         omitted += 1
-    blocks.extend(_mrkdwn_section(text) for text in sections)
+    for text, extra in sections:
+        blocks.append(_mrkdwn_section(text))
+        blocks.extend(extra)
     if omitted:
         blocks.append({"type": "context", "elements": [_mrkdwn(more(omitted))]})
     fallback = fallback_text(message, len(sections), resolve, limits.fallback_text)
     return Rendered(text=fallback, blocks=blocks, shown=len(sections), omitted=omitted)
+
+
+def _extra_blocks(line: MessageLine) -> list[dict[str, Any]]:
+    """What follows a line's section when alerts can be acted on: who
+    acknowledged or silenced it, and the buttons its state allows."""
+    extra = []
+    if line.note:
+        extra.append(
+            state_block(line.fingerprint, clip(escape(line.note), SLACK_LIMITS.line_title))
+        )
+    if line.state in BY_STATE:
+        extra.append(actions_block(line.fingerprint, BY_STATE[line.state]))
+    return extra
+
+
+def _text_cost(extra: Sequence[dict[str, Any]]) -> int:
+    """Characters ``extra`` adds to the message's block text."""
+    return sum(
+        len(element["text"]["text"] if block["type"] == "actions" else element["text"])
+        for block in extra
+        for element in block["elements"]
+    )
+
+
+def _slots(sections: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> int:
+    return sum(1 + len(extra) for _, extra in sections)
 
 
 def section_text(line: MessageLine, resolve: Resolve, limits: Limits = SLACK_LIMITS) -> str:

@@ -56,8 +56,11 @@ SCOPES = {
     "channels:history": "look in a public channel for a post a killed process may have sent "
     "before sending it again (otherwise it may be posted twice)",
     "groups:history": "the same look in a private channel",
-    "channels:read": "let `alignmon check` see the bot is in each public channel",
     "groups:read": "let `alignmon check` see the bot is in each private channel",
+    "commands": "answer the slash command (/alignmon) over Socket Mode",
+    "usergroups:read": "let members of slack.operators.usergroups act on alerts from Slack",
+    "channels:read": "let `alignmon check` see the bot is in each public channel, and members "
+    "of slack.operators.channels act on alerts from Slack",
 }
 #: Without these nothing reaches Slack; without the others a feature degrades.
 REQUIRED_SCOPES = frozenset({"chat:write"})
@@ -290,6 +293,8 @@ class SlackNotifier:
             retry_handlers=[],
         )
         self._users: dict[str, tuple[str | None, float]] = {}
+        #: Alerts get buttons only where a press can reach the service.
+        self._buttons = settings.app_token is not None
         # Summaries whose post went out but whose chart upload failed: a retry
         # of the same message uploads the chart without posting twice.
         self._posted: dict[str, str] = {}
@@ -305,7 +310,7 @@ class SlackNotifier:
         if message.kind == "summary":
             return self._summary(message, channel, thread)
         if message.kind == "update":
-            rendered = render(message, self._user_id)
+            rendered = render(message, self._user_id, buttons=self._buttons)
             self._call(
                 "chat.update",
                 where=channel,
@@ -420,7 +425,7 @@ class SlackNotifier:
                     found,
                 )
                 return found
-        rendered = render(message, self._user_id)
+        rendered = render(message, self._user_id, buttons=self._buttons)
         response = self._call(
             "chat.postMessage",
             where=channel,

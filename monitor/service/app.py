@@ -27,6 +27,7 @@ from monitor.short_ids import short_ids
 from monitor.store import Store
 from monitor.store.alerts import Silence
 from monitor.store.outbox import OutboxRow
+from monitor.store.slack_actions import SlackAction
 from monitor.sync import SyncResult, sync_source
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,7 @@ class App:
                 self.config.alerts.give_up_after,
                 holder=self.holder,
                 claim_span=outbox.CLAIM_SPAN + 4 * timedelta(seconds=self.config.slack.timeout),
+                zone=self.config.zone,
             )
             if report.paused and report.paused != self.delivery_problem:
                 log.error(
@@ -241,6 +243,11 @@ class App:
 
     def expire_silence(self, silence_id: int) -> silences.Expired | None:
         return silences.expire(self.store, silence_id, self.clock())
+
+    def slack_actions(self) -> list[SlackAction]:
+        """Actions taken on alerts from Slack, newest first (the audit)."""
+        with self.store.transaction() as tx:
+            return tx.slack_actions()
 
     def known_fingerprints(self) -> list[str]:
         with self.store.transaction() as tx:

@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 #: Returns None when ready, else the reason it is not.
 Readiness = Callable[[], str | None]
+#: Lines added to /readyz's answer, ready or not (e.g. the Slack socket's
+#: state, which does not decide readiness: alerts are still judged and
+#: posted while it reconnects).
+Details = Callable[[], list[str]]
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -36,10 +40,17 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 class HealthServer:
-    def __init__(self, listen: str, metrics: Metrics, readiness: Readiness) -> None:
+    def __init__(
+        self,
+        listen: str,
+        metrics: Metrics,
+        readiness: Readiness,
+        details: Details = lambda: [],
+    ) -> None:
         host, port = parse_listen(listen)
         self.metrics = metrics
         self.readiness = readiness
+        self.details = details
         handler = type("Handler", (_Handler,), {"server_state": self})
         try:
             self._server = ThreadingHTTPServer((host, port), handler)
@@ -72,10 +83,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"ok\n", "text/plain")
         elif path == "/readyz":
             reason = self.server_state.readiness()
+            lines = [f"{line}\n" for line in self.server_state.details()]
             if reason is None:
-                self._send(200, b"ready\n", "text/plain")
+                self._send(200, "".join(["ready\n", *lines]).encode(), "text/plain")
             else:
-                self._send(503, f"not ready: {reason}\n".encode(), "text/plain")
+                body = "".join([f"not ready: {reason}\n", *lines])
+                self._send(503, body.encode(), "text/plain")
         elif path == "/metrics":
             self._send(
                 200, generate_latest(self.server_state.metrics.registry), CONTENT_TYPE_LATEST

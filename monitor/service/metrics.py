@@ -92,6 +92,17 @@ class Metrics:
             ["problem"],
             registry=r,
         )
+        self.slack_socket = Gauge(
+            "alignmon_slack_socket_connected",
+            "1 while the Slack Socket Mode connection (alert buttons) is open.",
+            registry=r,
+        )
+        self.slack_actions = Counter(
+            "alignmon_slack_actions",
+            "Buttons pressed on alerts in Slack, by button and outcome.",
+            ["button", "outcome"],
+            registry=r,
+        )
         self.sla_compliance = Gauge(
             "alignmon_sla_compliance_ratio", "Share of follow-ups met, trailing 7 days.",
             ["rule"], registry=r,

@@ -9,6 +9,9 @@ APScheduler fires, the jobs do the work, the database decides who:
 - ``deliver`` every ``service.deliver_every``: drain the outbox;
 - ``summary`` daily at ``slack.summary_at`` in the configured time zone.
 
+With ``slack.app_token`` the service also holds a Slack Socket Mode
+connection for the buttons on alert messages (monitor/service/slack_socket.py).
+
 Each sync, evaluation and summary occurrence first takes a lease in the
 database (monitor/store/leases.py), so with N replicas on one PostgreSQL
 exactly one runs it; the outbox is drained with ``SKIP LOCKED`` and needs no
@@ -44,6 +47,7 @@ from monitor.service.app import App
 from monitor.service.http import HealthServer
 from monitor.service.metrics import Metrics
 from monitor.service.single import single_instance
+from monitor.service.slack_socket import Commands, Home, SlackSocket
 from monitor.service.sync_progress import LOG_EVERY, SyncWatch
 from monitor.sync import error_code
 
@@ -53,8 +57,20 @@ MIN_LEASE = timedelta(seconds=1)
 
 
 class Service:
-    def __init__(self, app: App, *, progress_every: float = LOG_EVERY) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        progress_every: float = LOG_EVERY,
+        commands: Commands | None = None,
+        home: Home | None = None,
+    ) -> None:
         self.app = app
+        #: Answer the Slack slash command and draw the App Home tab (with
+        #: slack.app_token).
+        self.commands = commands
+        self.home = home
+        self.socket: SlackSocket | None = None
         #: Seconds between the progress lines of a running sync.
         self.progress_every = progress_every
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -162,6 +178,8 @@ class Service:
             if result.overall.met_rate is not None:
                 self.metrics.sla_compliance.labels(rule.name).set(result.overall.met_rate)
         self.evaluated.set()
+        if self.socket is not None:
+            self.socket.refresh_homes()
         self.deliver()
 
     def deliver(self) -> None:
@@ -202,9 +220,23 @@ class Service:
                 # The file lock says no other service is alive: leases left
                 # by a killed one would only delay this one until they expire.
                 self.app.store.clear_leases()
-            server = HealthServer(self.app.config.service.listen, self.metrics, self.readiness)
+            socket_mode = (
+                SlackSocket(self.app, self.metrics, commands=self.commands, home=self.home)
+                if self.app.config.slack.app_token
+                else None
+            )
+
+            def details() -> list[str]:
+                return [f"slack socket: {socket_mode.state()}"] if socket_mode else []
+
+            server = HealthServer(
+                self.app.config.service.listen, self.metrics, self.readiness, details
+            )
             scheduler = self._scheduler()
             server.start()
+            if socket_mode is not None:
+                socket_mode.start()
+                self.socket = socket_mode
 
             def stop(signum: int, _frame: FrameType | None) -> None:
                 log.info("signal %d: finishing the job in flight, then exiting", signum)
@@ -228,6 +260,8 @@ class Service:
             try:
                 scheduler.start()
             finally:
+                if socket_mode is not None:
+                    socket_mode.stop()
                 server.stop()
                 self.app.store.release_leases(self.holder)
                 log.info("stopped")
@@ -273,8 +307,8 @@ class Service:
         return scheduler
 
 
-def run_service(app: App) -> None:
-    Service(app).run()
+def run_service(app: App, commands: Commands | None = None, home: Home | None = None) -> None:
+    Service(app, commands=commands, home=home).run()
 
 
 def _guarded(

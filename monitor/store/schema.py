@@ -265,6 +265,27 @@ silences = Table(
     Column("created_by", String(200), nullable=True),
 )
 
+#: Every action taken from Slack on an alert, refused ones too (``alignmon
+#: alerts --audit``). ``key`` is the pressed button's identity (message,
+#: action and its timestamp): Slack redelivers an envelope that was not
+#: acknowledged in time, possibly to another replica, and the unique key
+#: makes the second delivery act not at all.
+slack_actions = Table(
+    "slack_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("action", String(30), nullable=False),  # acknowledge | silence | unsilence
+    Column("fingerprint", String(400), nullable=False),
+    Column("user_id", String(40), nullable=False),
+    Column("user_name", String(200), nullable=False),
+    Column("outcome", String(20), nullable=False),  # done | refused | unchanged
+    Column("detail", Text, nullable=False, default=""),
+    Column("silence_id", Integer),
+    Index(None, "fingerprint", "action"),
+)
+
 leases = Table(
     "leases",
     metadata,

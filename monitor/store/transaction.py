@@ -14,9 +14,10 @@ from sqlalchemy import Connection
 
 from monitor.store.alerts import AlertRows
 from monitor.store.outbox import OutboxRows
+from monitor.store.slack_actions import SlackActionRows
 from monitor.store.watching import WatchRows
 
 
-class Transaction(AlertRows, OutboxRows, WatchRows):
+class Transaction(AlertRows, OutboxRows, WatchRows, SlackActionRows):
     def __init__(self, conn: Connection) -> None:
         self._conn = conn

@@ -6,7 +6,11 @@ conversations.info, conversations.list (paged; private channels only those
 the bot is in, as Slack lists them), conversations.history and
 conversations.replies (IDs only,
 metadata only with ``include_all_metadata``, as Slack does) and the
-three-call file upload, whose upload URL it serves itself) on 127.0.0.1 with
+three-call file upload, whose upload URL it serves itself; for the
+two-way part apps.connections.open (with the app-level token ``APP_TOKEN``,
+handing out ``socket``, tests/fakes/slack_socket.py), usergroups.users.list,
+conversations.members, chat.postEphemeral, views.publish, and the
+``response_url`` of slash commands) on 127.0.0.1 with
 an ephemeral port. It checks the bearer token, records every call, and
 validates messages against Slack's Block Kit limits the way Slack does
 (``invalid_blocks``, ``msg_too_long``, ``msg_blocks_too_long``), so tests prove
@@ -28,12 +32,14 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl
 
 from tests.fakes.server import FakeServer, Fault, Reply, Request, json_reply
+from tests.fakes.slack_socket import FakeSocketMode
 
 TOKEN = "xoxb-fake-slack-token"
+APP_TOKEN = "xapp-fake-app-token"
 JSON = "application/json; charset=utf-8"
 SCOPES = (
     "chat:write",
@@ -44,6 +50,8 @@ SCOPES = (
     "groups:read",
     "channels:history",
     "groups:history",
+    "usergroups:read",
+    "commands",
 )
 #: Channels per page of conversations.list (Slack's default is 100).
 LIST_PAGE = 100
@@ -94,6 +102,27 @@ class FakeSlack(FakeServer):
         self.post_delay = 0.0
         self._ts = itertools.count(100)
         self._file_ids = itertools.count(1)
+        #: Socket Mode (apps.connections.open hands out its URL), user
+        #: groups and channel members by ID, ephemeral messages sent.
+        self.socket = FakeSocketMode()
+        self.usergroups: dict[str, list[str]] = {}
+        self.channel_members: dict[str, list[str]] = {}
+        self.ephemeral: list[dict[str, Any]] = []
+        self.homes: dict[str, dict[str, Any]] = {}  # user → the Home tab published
+        #: What was POSTed to a slash command's ``response_url`` (``response_url(n)``).
+        self.responses: list[dict[str, Any]] = []
+
+    def response_url(self, number: int) -> str:
+        return f"{self.url}/response/{number}"
+
+    def start(self) -> Self:
+        if self.socket.port == 0:
+            self.socket.start()
+        return super().start()
+
+    def close(self) -> None:
+        self.socket.close()
+        super().close()
 
     @property
     def api_url(self) -> str:
@@ -161,6 +190,8 @@ class FakeSlack(FakeServer):
         path = request.path
         if path.startswith("/upload/"):
             return "upload", {"file_id": path[8:], "data": request.body}
+        if path.startswith("/response/"):
+            return "response", {"id": path[10:], **json.loads(request.body or b"{}")}
         params: dict[str, Any] = dict(request.args)
         if request.headers.get_content_type() == "application/json":
             params.update(json.loads(request.body or b"{}"))
@@ -174,7 +205,7 @@ class FakeSlack(FakeServer):
         self.calls.append(Call(request.endpoint, request.params))
 
     def fault_applies(self, fault: Fault, endpoint: str) -> bool:
-        return endpoint != "upload" and super().fault_applies(fault, endpoint)
+        return endpoint not in ("upload", "response") and super().fault_applies(fault, endpoint)
 
     def error_reply(self, request: Request, fault: Fault) -> Reply:
         reply = json_reply(fault.status, {"ok": False, "error": fault.code}, JSON)
@@ -184,12 +215,14 @@ class FakeSlack(FakeServer):
 
     def refuse(self, request: Request) -> Reply | None:
         """Slack's answers to a call it will not run: HTTP 200, ``ok: false``."""
-        if request.endpoint == "upload":
+        if request.endpoint in ("upload", "response"):
             return None
         auth = request.headers.get("Authorization", "")
         if not auth:
             error = "not_authed"
-        elif auth != f"Bearer {TOKEN}":
+        elif (
+            auth != f"Bearer {APP_TOKEN if request.endpoint == 'apps.connections.open' else TOKEN}"
+        ):
             error = "invalid_auth"
         elif self.revoked:
             error = "token_revoked"
@@ -201,6 +234,10 @@ class FakeSlack(FakeServer):
         if request.endpoint == "upload":
             status = self.upload(request.params["file_id"], request.params["data"])
             return Reply(status, b"OK", JSON)
+        if request.endpoint == "response":
+            with self.lock:
+                self.responses.append(request.params)
+            return Reply(200, b"ok", "text/plain")
         route = getattr(self, "_api_" + request.endpoint.replace(".", "_"), None)
         if route is None:
             return self._answer(request, {"ok": False, "error": "unknown_method"})
@@ -284,6 +321,51 @@ class FakeSlack(FakeServer):
             return problem
         self.messages[key].update(text=params.get("text"), blocks=params.get("blocks"))
         return {"ok": True, "channel": channel, "ts": key[1], "text": params.get("text")}
+
+    def _api_apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": self.socket.url}
+
+    def _api_usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        if "usergroups:read" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "usergroups:read"}
+        group = str(params.get("usergroup", ""))
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": self.usergroups[group]}
+
+    def _api_conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel", ""))
+        scope = "groups:read" if channel in self.private else "channels:read"
+        if scope not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": scope}
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        members = self.channel_members.get(channel, [])
+        return {"ok": True, "members": members, "response_metadata": {"next_cursor": ""}}
+
+    def _api_views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        view = params.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        blocks = view.get("blocks") or []
+        if len(blocks) > 100:
+            return {"ok": False, "error": "invalid_blocks"}
+        problem = validate_message({"blocks": blocks, "text": "home"})
+        if problem and problem["error"] != "msg_blocks_too_long":  # a view's total is larger
+            return problem
+        with self.lock:
+            self.homes[str(params.get("user_id"))] = view
+        return {"ok": True, "view": {"id": "V0HOME", **view}}
+
+    def _api_chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(str(params.get("channel", "")))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        with self.lock:
+            self.ephemeral.append(params)
+        return {"ok": True, "message_ts": f"1700000001.{next(self._ts):06d}"}
 
     def _api_users_lookupByEmail(self, params: dict[str, Any]) -> dict[str, Any]:
         if "users:read.email" not in self.scopes:
@@ -471,6 +553,14 @@ def _block_texts(block: Any) -> list[str] | None:
             return [str(block["text"]["text"])]
         if block["type"] == "context":
             return [str(element["text"]) for element in block["elements"]]
+        if block["type"] == "actions":
+            buttons = block["elements"]
+            if not 0 < len(buttons) <= 25 or len(str(block.get("block_id", ""))) > 255:
+                return None
+            for button in buttons:
+                if button["type"] != "button" or len(str(button.get("value", ""))) > 2000:
+                    return None
+            return [str(button["text"]["text"]) for button in buttons]
     except (KeyError, TypeError):
         return None
     return None

@@ -17,12 +17,14 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from monitor.config.models import Operators as OperatorSettings
 from monitor.config.models import Slack
 from monitor.errors import NotifyError, NotifyPaused, NotifyRejected, NotifyRetry
 from monitor.interfaces import CheckResult, CheckStatus, Message, MessageLine, Notifier, Severity
 from monitor.notifiers import create_notifier
 from monitor.notifiers.console import ConsoleNotifier
 from monitor.notifiers.slack import MISS_TTL_SECONDS, SCOPES, SlackNotifier
+from monitor.service.slack_socket import Operators
 from tests.fakes.network import blackhole, silent_server
 from tests.fakes.slack import TOKEN, FakeSlack
 from tests.unit.notifiers.test_slack_manifest import manifest_scopes
@@ -592,8 +594,9 @@ def test_check_without_channels_read_cannot_tell_about_a_named_channel(
 def use_everything(slack: FakeSlack) -> tuple[str | None, list[CheckResult]]:
     """Every Slack call alignmon makes: a post mentioning an owner, resends
     looked up in a public and a private channel, an update, a summary with
-    its chart, and a check of channels by name and by ID. Returns the
-    mentioning post's blocks (None if it failed) and the check's results."""
+    its chart, a check of channels by name and by ID, and the lookup of
+    operators by user group and channel. Returns the mentioning post's
+    blocks (None if it failed) and the check's results."""
     slack.channels["G0SALES1"] = "sales-leads"
     slack.private.add("G0SALES1")
     slack.members.add("G0SALES1")
@@ -609,6 +612,11 @@ def use_everything(slack: FakeSlack) -> tuple[str | None, list[CheckResult]]:
     chart = Message(CHANNEL, "summary", "Daily summary", (line(),), attachment=PNG)
     with contextlib.suppress(NotifyError):
         notifier.send(chart)
+    slack.usergroups = {"S0OPS": ["U0OPS"]}
+    slack.channel_members = {"C0LEADS1": ["U0LEAD"]}
+    operators = OperatorSettings(usergroups=["S0OPS"], channels=["C0LEADS1"])
+    web = WebClient(token=TOKEN, base_url=slack.api_url, timeout=2)
+    Operators(operators, web)("U0NOBODY")
     return blocks, notifier.check(["#revenue-alignment", "#sales-leads", "C0LEADS1", "G0SALES1"])
 
 
@@ -626,9 +634,10 @@ def test_the_manifest_scopes_are_enough_for_everything_alignmon_does(
     assert len(slack.files) == 1
 
 
-@pytest.mark.parametrize("scope", sorted(set(SCOPES) - {"users:read"}))
+@pytest.mark.parametrize("scope", sorted(set(SCOPES) - {"users:read", "commands"}))
 def test_every_manifest_scope_is_used(slack: FakeSlack, scope: str) -> None:
-    # users:read is asked for because Slack grants users:read.email only with it.
+    # users:read is asked for because Slack grants users:read.email only with it;
+    # commands lets Slack send the slash command, which no API call needs.
     slack.scopes = tuple(granted for granted in manifest_scopes() if granted != scope)
 
     _, results = use_everything(slack)

@@ -1,0 +1,137 @@
+"""`alignmon run` with an app-level token, against the fake Slack: its
+alert posts carry buttons, a press arrives over Socket Mode, and the
+silence it adds is the CLI's (`alignmon silence list`, `alignmon alerts`),
+listed by `alignmon alerts --audit`; the slash command and the Home tab are
+answered; /readyz and /metrics follow the socket through a drop and its
+reconnection."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.notifiers.buttons import ACKNOWLEDGE, SILENCE_DAY
+from tests.e2e.cli import ALIGNMON, alignmon, service_config
+from tests.e2e.test_health import free_port, get
+from tests.fakes.slack import APP_TOKEN, FakeSlack
+from tests.fakes.slack_socket import app_home_opened, block_actions, slash_command
+
+pytestmark = [pytest.mark.slow]
+
+OPERATOR = "U0OPS"
+TOKENS = {"SLACK_APP_TOKEN": APP_TOKEN}
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+def eventually(check: Callable[[], Any], seconds: float = 40) -> Any:
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+    return found
+
+
+def with_buttons(slack: FakeSlack) -> tuple[tuple[str, str], dict[str, Any]] | None:
+    """A posted message with buttons, and its first actions block."""
+    for key, message in sorted(slack.messages.items()):
+        for block in message.get("blocks") or []:
+            if block["type"] == "actions":
+                return key, block
+    return None
+
+
+def test_a_silence_from_slack_is_the_cli_silence(tmp_path: Path, slack: FakeSlack) -> None:
+    port = free_port()
+    text = service_config(
+        database=f"sqlite:///{tmp_path / 'alignmon.db'}", slack_url=slack.api_url, port=port
+    ).replace(
+        "slack:\n",
+        "slack:\n  app_token: ${SLACK_APP_TOKEN}\n  operators: {users: [" + OPERATOR + "]}\n",
+    )
+    config = tmp_path / "alignmon.yaml"
+    config.write_text(text)
+    env = {k: v for k, v in os.environ.items() if k != "ALIGNMON_CONFIG"}
+    env["SLACK_APP_TOKEN"] = APP_TOKEN
+    log = tmp_path / "run.log"
+    service = subprocess.Popen(
+        [ALIGNMON, "--config", str(config), "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        env=env,
+    )
+    try:
+        slack.socket.wait_connected(timeout=40)
+        (channel, ts), actions = eventually(lambda: with_buttons(slack))
+        fingerprint = actions["elements"][0]["value"]
+        eventually(lambda: get(f"http://127.0.0.1:{port}/readyz")[0] == 200)
+        assert "slack socket: connected" in get(f"http://127.0.0.1:{port}/readyz")[1]
+        assert "alignmon_slack_socket_connected 1.0" in get(f"http://127.0.0.1:{port}/metrics")[1]
+
+        def press(action: str, action_ts: str, wait: float = 20) -> None:
+            message = slack.messages[(channel, ts)]
+            payload = block_actions(
+                action,
+                fingerprint,
+                user=OPERATOR,
+                username="ops",
+                channel=channel,
+                ts=ts,
+                blocks=message["blocks"],
+                text=message["text"],
+                action_ts=action_ts,
+            )
+            slack.socket.wait_acked(slack.socket.send("interactive", payload), timeout=wait)
+
+        press(SILENCE_DAY, "1700000300.000001")
+
+        # The slash command and the Home tab, answered by the service.
+        command = slash_command("alerts", user=OPERATOR, response_url=slack.response_url(0))
+        slack.socket.wait_acked(slack.socket.send("slash_commands", command), timeout=20)
+        answer = eventually(lambda: slack.responses)[0]
+        assert answer["response_type"] == "ephemeral" and "Open alerts" in answer["text"]
+        slack.socket.wait_acked(slack.socket.send("events_api", app_home_opened(OPERATOR)))
+        assert "Pace: q-new-business" in json.dumps(eventually(lambda: slack.homes.get(OPERATOR)))
+
+        # The socket drops; the service reconnects, and a press sent
+        # while it was away arrives.
+        slack.socket.drop()
+        press(ACKNOWLEDGE, "1700000300.000002", wait=40)
+        assert slack.socket.connects >= 2
+        eventually(lambda: "slack socket: connected" in get(f"http://127.0.0.1:{port}/readyz")[1])
+    finally:
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(timeout=60) == 0, log.read_text()
+
+    listed = alignmon(
+        "--config", str(config), "silence", "list", "--format", "json", cwd=tmp_path, env=TOKENS
+    )
+    assert listed.returncode == 0, listed.stderr
+    (silence,) = json.loads(listed.stdout)["silences"]
+    assert silence["matcher"] == fingerprint and silence["created_by"] == "ops (Slack)"
+
+    alerts = alignmon(
+        "--config", str(config), "alerts", "--format", "json", cwd=tmp_path, env=TOKENS
+    )
+    (muted,) = [a for a in json.loads(alerts.stdout)["alerts"] if a["fingerprint"] == fingerprint]
+    assert muted["silenced_by"] == [silence["id"]]
+
+    audit = alignmon(
+        "--config", str(config), "alerts", "--audit", "--format", "json", cwd=tmp_path, env=TOKENS
+    )
+    actions_done = [(a["action"], a["outcome"]) for a in json.loads(audit.stdout)["actions"]]
+    assert actions_done == [("acknowledge", "done"), ("silence", "done")]
+    table = alignmon("--config", str(config), "alerts", "--audit", cwd=tmp_path, env=TOKENS)
+    assert "ops (U0OPS)" in table.stdout and "silence" in table.stdout
