@@ -79,6 +79,7 @@ class Service:
         self.stopping = threading.Event()
         self.evaluated = threading.Event()
         self.last_tick = time.monotonic()
+        self._last_slot: dict[str, int] = {}  # per job, the last slot this process ran
 
     # -- leases ---------------------------------------------------------------
 
@@ -91,8 +92,14 @@ class Service:
         falls in. Replicas firing in the same slot find it taken."""
         seconds = max(1, int(every.total_seconds()))
         slot = int(self.app.clock().timestamp()) // seconds
+        # The lease stops other replicas; this process's own lease would let
+        # it in again (a renewal), so a firing that lands early or late in a
+        # slot this process already ran is skipped here.
+        if slot <= self._last_slot.get(job, -1):
+            return False
         if not self.leased(f"{job}@{slot}", 2 * every):
             return False
+        self._last_slot[job] = slot
         log.info("%s: running %s (slot %d)", self.holder, job, slot)
         return True
 

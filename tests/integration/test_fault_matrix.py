@@ -61,6 +61,9 @@ FAULTS = [
 #: one-second rate-limit policy, a timeout, a reconnection backoff): the
 #: transient rows inject these once, the others on two successive pages.
 COSTLY = frozenset({"429-retry-after", "429", "timeout", "refused"})
+#: The CRM clients' timeout: a login or a page of 200 on a loaded two-core
+#: machine (both test workers busy) must not time out by itself.
+TIMEOUT = "1s"
 RETRY_AFTER = 1  # seconds: Retry-After is whole seconds on the wire
 OUTAGE = 0.2  # seconds a transient "connection refused" lasts
 HTML_PAGE = "<html><head><title>Service Unavailable</title></head><body>Down</body></html>"
@@ -89,7 +92,7 @@ class HubSpotSide(_Side):
 
     def __init__(self) -> None:
         self.fake = FakeHubSpot()
-        self.fake.stall_seconds = 1.0
+        self.fake.stall_seconds = 2.5  # beyond the source's timeout
 
     def source(self, retries: int) -> dict[str, Any]:
         return {
@@ -97,7 +100,7 @@ class HubSpotSide(_Side):
             "token": self.fake.token,
             "api_url": self.fake.url,
             "requests_per_second": 100,
-            "timeout": "0.3s",
+            "timeout": TIMEOUT,
             "retries": retries,
             "retry_backoff": "0.05s",
         }
@@ -156,7 +159,7 @@ class SalesforceSide(_Side):
 
     def source(self, retries: int) -> Any:
         return self.fake.settings(
-            "oauth_password", bulk_threshold=None, page_size=200, retries=retries, timeout="0.3s"
+            "oauth_password", bulk_threshold=None, page_size=200, retries=retries, timeout=TIMEOUT
         )
 
     def now(self) -> datetime:
@@ -193,7 +196,7 @@ class SalesforceSide(_Side):
         elif fault == "refused":
             fake.down()
         elif fault == "timeout":
-            fake.delay_next(1.0, times=count, endpoint=where)
+            fake.delay_next(2.5, times=count, endpoint=where)  # beyond the timeout
         elif fault == "truncated":
             body = '{"totalSize": 1000, "done": false, "records": [{"attributes": {"type": "Le'
             fake.fail_next(200, body=body, times=count, endpoint=where)

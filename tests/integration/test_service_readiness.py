@@ -89,3 +89,13 @@ def test_pace_per_goal_and_stage_is_exported(app: App) -> None:
     actual = {labels["stage"]: value for labels, value in found["alignmon_stage_actual"]}
     assert actual == {s.stage: s.actual for s in report.stages if s.actual is not None}
     assert found["alignmon_stage_expected"]
+
+
+def test_a_process_never_runs_one_occurrence_twice(app: App) -> None:
+    """Its own lease would let a replica in again (a renewal): a firing that
+    lands in a slot this process already ran, early or late, is skipped."""
+    service = Service(app)
+    every = app.config.sources["demo"].every
+    assert service.occurrence("evaluate", every)
+    assert not service.occurrence("evaluate", every), "the same slot ran twice"
+    assert service.occurrence("sync:demo", every), "slots are per job"
