@@ -7,6 +7,14 @@ the current lifecycle stage, so a contact that moved on still counts in the
 period it entered each stage. Deals count as won by ``hs_is_closed_won``
 (stage ids are not semantic: docs/design.md, "HubSpot").
 
+Closures: a contact is closed when its lead status is one of
+``closed_lead_statuses`` and it did not become a customer; a deal when it is
+lost. HubSpot keeps when the lead status changed only in the property's
+history, which costs a request per record batch (``propertiesWithHistory``),
+so the contact's last modification stands in for the closure instant: it
+is never before the real one, so a closed contact may stay stalled a little
+longer than it was, never shorter.
+
 Bad data never raises: a record without an id or a modified time is
 rejected (counted in ``Batch.rejected``); an unparseable, non-finite or
 future value is dropped from its field. Both are logged once per page.
@@ -24,6 +32,8 @@ from typing import Any
 
 from connectors.amounts import NotAnAmount, parse_amount
 from connectors.hubspot.settings import (
+    DEAL_CLOSED_PROPERTY,
+    LEAD_STATUS_PROPERTY,
     MERGED_IDS_PROPERTY,
     MODIFIED_PROPERTY,
     OBJECT_TYPE_IDS,
@@ -75,13 +85,17 @@ class Fields:
     amount: str | None = None
     segments: Mapping[str, str] = field(default_factory=dict)
     url_prefix: str | None = None
+    #: The property saying a record is closed (lead status, deal closed
+    #: flag), None when the portal lacks it or no status closes a contact.
+    closed: str | None = None
+    closed_statuses: frozenset[str] = frozenset()
 
     @property
     def properties(self) -> list[str]:
         names: list[str | None] = [MODIFIED_PROPERTY[self.object_type], MERGED_IDS_PROPERTY]
         names += BUILT_IN[self.object_type]
         names += [p for chain in self.stages.values() for p in chain]
-        names += [self.lead_fallback, self.first_touch, self.assigned, self.amount]
+        names += [self.lead_fallback, self.first_touch, self.assigned, self.amount, self.closed]
         names += self.segments.values()
         return list(dict.fromkeys(n for n in names if n))
 
@@ -99,9 +113,13 @@ def wanted(settings: HubSpotSource, object_type: str) -> list[Wanted]:
             prop = getattr(settings, key)
             if prop:
                 out.append(Wanted(prop, key, key in named))
+        if settings.closed_lead_statuses:
+            # HubSpot's own property: a portal without it closes no contact.
+            out.append(Wanted(LEAD_STATUS_PROPERTY, "closed_lead_statuses", False))
     else:
         out.append(Wanted(settings.deal_amount, "deal_amount", "deal_amount" in named))
         out.append(Wanted(settings.deal_won_date, "deal_won_date", "deal_won_date" in named))
+        out.append(Wanted(DEAL_CLOSED_PROPERTY, "closed deals", False))
     # Segments are read from both object types but configured for persons:
     # a deal without the property simply carries no segment.
     for attr, prop in settings.segments.items():
@@ -127,6 +145,7 @@ def fields(settings: HubSpotSource, object_type: str, available: set[str]) -> Fi
             amount=have(settings.deal_amount),
             segments=segments,
             url_prefix=prefix,
+            closed=have(DEAL_CLOSED_PROPERTY),
         )
     chains = settings.stage_dates
     return Fields(
@@ -138,6 +157,8 @@ def fields(settings: HubSpotSource, object_type: str, available: set[str]) -> Fi
         assigned=have(settings.assigned),
         segments=segments,
         url_prefix=prefix,
+        closed=have(LEAD_STATUS_PROPERTY) if settings.closed_lead_statuses else None,
+        closed_statuses=frozenset(settings.closed_lead_statuses),
     )
 
 
@@ -275,20 +296,29 @@ def _record(page: _Page, raw: Json, owners: Mapping[str, Owner]) -> FunnelRecord
                 amount = parse_amount(props.get(fields.amount))
             except NotAnAmount:
                 page.drop(f"{fields.amount} (not a number)", crm_id)
+        closed = page.instant(props, fields.stages["won"], crm_id)
+        lost = bool(fields.closed) and props.get(fields.closed) == "true" and not won
         return FunnelRecord(
             "deals",
             crm_id,
             modified,
             kind="deal",
             name=props.get("dealname") or None,
-            won_at=page.instant(props, fields.stages["won"], crm_id) if won else None,
+            won_at=closed if won else None,
             amount=amount,
+            closed_at=(closed or modified) if lost else None,
             **common,
         )
     stage = {s: page.instant(props, chain, crm_id) for s, chain in fields.stages.items()}
     if stage["lead"] is None and props.get("lifecyclestage") not in fields.not_leads:
         stage["lead"] = page.instant(props, (fields.lead_fallback,), crm_id)
     name = " ".join(filter(None, (props.get("firstname"), props.get("lastname")))).strip()
+    # A disqualified contact that went on to become a customer moved on.
+    closed = (
+        fields.closed is not None
+        and props.get(fields.closed) in fields.closed_statuses
+        and stage["won"] is None
+    )
     return FunnelRecord(
         "contacts",
         crm_id,
@@ -301,6 +331,7 @@ def _record(page: _Page, raw: Json, owners: Mapping[str, Owner]) -> FunnelRecord
         won_at=stage["won"],
         assigned_at=page.instant(props, (fields.assigned,), crm_id),
         first_touch_at=page.instant(props, (fields.first_touch,), crm_id),
+        closed_at=modified if closed else None,
         **common,
     )
 

@@ -31,6 +31,10 @@ OBJECT_TYPE_IDS = {"contacts": "0-1", "deals": "0-3"}
 ID_PROPERTY = "hs_object_id"
 #: Set on the surviving record of a merge: ``;``-separated ids that are gone.
 MERGED_IDS_PROPERTY = "hs_merged_object_ids"
+#: The contact's lead status, whose closed values mean "disqualified".
+LEAD_STATUS_PROPERTY = "hs_lead_status"
+#: True on a deal in a closed stage, won or lost.
+DEAL_CLOSED_PROPERTY = "hs_is_closed"
 
 #: The slowest pacing: one request every 100 s. Slower paces overflow the
 #: wait between requests and sync nothing in any useful time.
@@ -90,6 +94,12 @@ class HubSpotSource(SourceBase):
     cursor an incremental sync re-reads: HubSpot's search index shows fresh
     changes "after a few moments", so a change can surface behind the cursor.
 
+    ``closed_lead_statuses``: a contact whose lead status is one of these
+    was disqualified, so it is no longer stalled in its stage; a deal is
+    closed when lost (``hs_is_closed`` and not ``hs_is_closed_won``). Without
+    closures the source's stalls are not judged (docs/design.md, "Where
+    prospects stall").
+
     HubSpot gives an account two budgets: search, per second (5), and every
     other endpoint, per ten seconds (190 for a Professional portal's private
     app). ``requests_per_second`` paces searches and ``requests_per_10s`` the
@@ -120,6 +130,8 @@ class HubSpotSource(SourceBase):
     """Property used as the lead date when no lead date is set (null: none)."""
     not_leads: tuple[str, ...] = ("subscriber",)
     """Lifecycle stages whose contacts are not leads, e.g. [subscriber]."""
+    closed_lead_statuses: tuple[str, ...] = ("UNQUALIFIED",)
+    """Lead status values (hs_lead_status) that close a contact, e.g. [UNQUALIFIED] ([]: none)."""
     first_touch: str | None = "hs_sa_first_engagement_date"
     """Property holding the owner's first sales engagement (null: no SLA clock)."""
     assigned: str | None = "hubspot_owner_assigneddate"

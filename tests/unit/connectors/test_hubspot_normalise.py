@@ -193,6 +193,69 @@ def test_archived_records_become_deletions_inside_the_window() -> None:
     assert rejected == 1
 
 
+MODIFIED = datetime(2025, 3, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("props", "values", "closed"),
+    [
+        ({"hs_lead_status": "UNQUALIFIED"}, {}, MODIFIED),
+        ({"hs_lead_status": "IN_PROGRESS"}, {}, None),
+        ({}, {}, None),
+        (
+            {"hs_lead_status": "BAD_FIT"},
+            {"closed_lead_statuses": ["UNQUALIFIED", "BAD_FIT"]},
+            MODIFIED,
+        ),
+        ({"hs_lead_status": "UNQUALIFIED"}, {"closed_lead_statuses": []}, None),
+        # Disqualified, then a customer after all: it moved on.
+        (
+            {
+                "hs_lead_status": "UNQUALIFIED",
+                "hs_v2_date_entered_customer": "2025-02-20T00:00:00Z",
+            },
+            {},
+            None,
+        ),
+    ],
+)
+def test_a_contact_is_closed_at_its_last_change_while_its_lead_status_is_a_closed_one(
+    props: dict[str, str], values: dict[str, Any], closed: datetime | None
+) -> None:
+    record = one(
+        "contacts", contact(hs_v2_date_entered_lead="2025-01-05T00:00:00Z", **props), **values
+    )
+    assert record.closed_at == closed
+
+
+def test_a_portal_without_lead_status_closes_no_contact() -> None:
+    fields = normalise.fields(
+        settings(), "contacts", every_property("contacts") - {"hs_lead_status"}
+    )
+    assert "hs_lead_status" not in fields.properties
+    records, _ = normalise.records(fields, [contact(hs_lead_status="UNQUALIFIED")], OWNERS, NOW)
+    assert records[0].closed_at is None
+    assert "hs_lead_status" in plan("contacts").properties
+    assert "hs_is_closed" in plan("deals").properties
+
+
+@pytest.mark.parametrize(
+    ("closed", "won", "closedate", "expected"),
+    [
+        ("true", "false", "2025-02-28T12:00:00Z", datetime(2025, 2, 28, 12, tzinfo=UTC)),
+        ("true", "false", None, datetime(2025, 3, 1, tzinfo=UTC)),  # no close date: last change
+        ("true", "true", "2025-02-28T12:00:00Z", None),  # won is not closed
+        ("false", "false", "2025-03-20T12:00:00Z", None),  # open, with an expected close date
+    ],
+)
+def test_a_lost_deal_is_closed_at_its_close_date(
+    closed: str, won: str, closedate: str | None, expected: datetime | None
+) -> None:
+    props = {"hs_lastmodifieddate": "2025-03-01T00:00:00Z", "closedate": closedate}
+    raw = {"id": "7", "properties": {**props, "hs_is_closed": closed, "hs_is_closed_won": won}}
+    assert one("deals", raw).closed_at == expected
+
+
 def test_owners_map_ids_to_email_and_name() -> None:
     page = [{"id": "201", "email": "a@x.io", "firstName": "A", "lastName": "B"}, {"id": "9"}, {}]
     assert normalise.owners(page) == {"201": Owner("a@x.io", "A B"), "9": Owner(None, None)}
