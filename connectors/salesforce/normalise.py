@@ -66,12 +66,34 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class Closure:
+    """How a row says it closed without moving on, with field names as
+    ``describe`` spells them. A lead: its ``status`` is one of ``statuses``
+    and ``converted`` is false. Salesforce keeps when Status changed only in
+    field history (off by default), so ``at`` is the lead's
+    ``LastModifiedDate``: never before the real closure, so a closed lead
+    may stay stalled a little longer than it was, never shorter. An
+    opportunity: ``flag`` (``IsClosed``) is true and it is not won, closed
+    at ``at``, its close date."""
+
+    at: str
+    flag: str | None = None
+    status: str | None = None
+    statuses: frozenset[str] = frozenset()
+    converted: str | None = None
+
+    def columns(self) -> list[str]:
+        return [c for c in (self.at, self.flag, self.status, self.converted) if c]
+
+
+@dataclass(frozen=True, slots=True)
 class Shape:
     """What to read from rows of one object type, with field names as
     ``describe`` spells them (responses use that spelling, whatever case
     the config used). ``stages`` maps a FunnelRecord ``*_at`` attribute to
     its field; ``won`` is the flag that makes ``won_at`` count. ``link``
-    (leads only) gives a person the won date of its opportunity."""
+    (leads only) gives a person the won date of its opportunity;
+    ``closure``, when the org has its fields, says when a record closed."""
 
     object_type: str
     sobject: str
@@ -86,6 +108,7 @@ class Shape:
     status_at: str | None = None
     segments: Mapping[str, str] = field(default_factory=dict)
     link: Link | None = None
+    closure: Closure | None = None
 
     def columns(self) -> list[str]:
         """The SELECT list, without repeats, system columns first."""
@@ -93,6 +116,7 @@ class Shape:
         wanted += [self.amount, self.won, self.status if self.status_stages else None]
         wanted += [self.status_at, *self.segments.values()]
         wanted += self.link.columns() if self.link else []
+        wanted += self.closure.columns() if self.closure else []
         return list(dict.fromkeys(c for c in wanted if c))
 
 
@@ -197,6 +221,7 @@ def to_record(
             stages["won_at"] = linked_won_at(row, shape.link, until)
         except (BadRow, TypeError, AttributeError) as exc:
             dropped.add(f"{shape.link.relation} won date", position.crm_id, str(exc))
+    closed_at = _closed_at(row, shape, stages.get("won_at"), position.modified_at)
     amount = None
     if shape.amount:
         try:
@@ -221,6 +246,7 @@ def to_record(
         owner_name=(row.get("Owner.Name") or None) if is_user else None,
         assigned_at=stages.get("assigned_at"),
         first_touch_at=stages.get("first_touch_at"),
+        closed_at=closed_at,
         name=str(name) if name not in (None, "") else None,
         url=f"{shape.instance_url}/lightning/r/{shape.sobject}/{position.crm_id}/view",
         segments={
@@ -243,6 +269,30 @@ def _status_stages(row: Row, shape: Shape) -> dict[str, datetime | None]:
         return {}
     at = parse_instant(row.get(shape.status_at), shape.status_at)
     return {f"{s}_at": at for s in order[: max(reached) + 1] if f"{s}_at" not in shape.stages}
+
+
+def _closed_at(
+    row: Row, shape: Shape, won_at: datetime | None, modified: datetime
+) -> datetime | None:
+    """When the record closed without moving on, or None: a lead converted
+    or won after its status closed it has moved on. A record was closed by
+    its last change at the latest, whatever its close date says (a lost
+    opportunity keeps the close date it was expected on)."""
+    closure = shape.closure
+    if closure is None or won_at is not None:
+        return None
+    if closure.flag is not None:
+        won = shape.won is not None and parse_bool(row.get(shape.won), shape.won)
+        closed = parse_bool(row.get(closure.flag), closure.flag) and not won
+    else:
+        converted = closure.converted is not None and parse_bool(
+            row.get(closure.converted), closure.converted
+        )
+        closed = row.get(closure.status or "") in closure.statuses and not converted
+    if not closed:
+        return None
+    at = parse_instant(row.get(closure.at), closure.at)
+    return modified if at is None else min(at, modified)
 
 
 def linked_won_at(row: Row, link: Link, until: datetime) -> datetime | None:

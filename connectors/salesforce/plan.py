@@ -10,16 +10,25 @@ Leads also read the won state of the opportunity they were converted into,
 through ``ConvertedOpportunityId`` (docs/design.md, "Salesforce"), when the
 org lets the integration user see that field and it points at the
 configured deal object; otherwise persons carry no won date, as before.
+Closures (a lead disqualified, an opportunity lost) are read the same way:
+when the org has the fields, else records are never closed and the
+source's stalls are not judged.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.salesforce.normalise import ACTIVITY_COLUMNS, SYSTEM_COLUMNS, Link, Shape
+from connectors.salesforce.normalise import (
+    ACTIVITY_COLUMNS,
+    SYSTEM_COLUMNS,
+    Closure,
+    Link,
+    Shape,
+)
 from connectors.salesforce.settings import SalesforceSource
 
 log = logging.getLogger(__name__)
@@ -29,6 +38,9 @@ NUMBER_TYPES = frozenset({"currency", "double", "int", "long", "percent"})
 ACTIVITY_OBJECTS = {"tasks": "Task", "events": "Event"}
 #: The Lead field naming the opportunity a lead was converted into.
 CONVERTED_FIELD = "convertedopportunityid"
+#: Standard fields that tell a closed record: a lead converted (so not
+#: closed) and its last change; an opportunity closed, won or lost.
+IS_CONVERTED, LAST_MODIFIED, IS_CLOSED = "isconverted", "lastmodifieddate", "isclosed"
 
 
 class FieldProblems(ValueError):
@@ -140,7 +152,45 @@ def resolve(
         )
     link = _link(fields, deal) if object_type == "leads" else None
     shape = _shape(settings, object_type, sobject, names, segments, link)
+    closure = _closure(settings, object_type, fields, shape)
+    if closure is not None:
+        shape = replace(shape, closure=closure)
     return Plan(object_type, sobject, shape.columns(), shape)
+
+
+def _closure(
+    settings: SalesforceSource,
+    object_type: str,
+    fields: Mapping[str, Mapping[str, Any]],
+    shape: Shape,
+) -> Closure | None:
+    """How this object's rows say they closed, from the fields the
+    integration user can read; None (and a log line) when it cannot tell."""
+
+    def field(name: str, types: frozenset[str]) -> str | None:
+        found = fields.get(name.lower())
+        return str(found["name"]) if found and found.get("type") in types else None
+
+    if object_type == "opportunities":
+        flag, at = field(IS_CLOSED, frozenset({"boolean"})), shape.stages.get("won_at")
+        if flag and at:
+            return Closure(at, flag=flag)
+        log.info("%s has no readable IsClosed: no deal is closed lost", shape.sobject)
+        return None
+    if not settings.closed_lead_statuses:
+        return None
+    status = field(settings.fields.status, frozenset({"picklist", "string"}))
+    converted = field(IS_CONVERTED, frozenset({"boolean"}))
+    at = field(LAST_MODIFIED, INSTANT_TYPES)
+    if status and converted and at:
+        statuses = frozenset(settings.closed_lead_statuses)
+        return Closure(at, status=status, statuses=statuses, converted=converted)
+    log.info(
+        "%s lacks a readable %s, IsConverted or LastModifiedDate: no lead is closed",
+        shape.sobject,
+        settings.fields.status,
+    )
+    return None
 
 
 def _link(fields: Mapping[str, Mapping[str, Any]], deal: Shape | None) -> Link | None:

@@ -203,7 +203,11 @@ class SalesforceSource(SourceBase):
     """A Salesforce org. ``quota_guard``: stop syncing before this share of
     the org's daily API allowance is used (other integrations share it).
     ``bulk_threshold``: a pull with more rows than this left after its first
-    page goes through Bulk API 2.0 (None: never)."""
+    page goes through Bulk API 2.0 (None: never). ``closed_lead_statuses``:
+    a lead not converted whose Status is one of these was disqualified, so it
+    is no longer stalled in its stage; an opportunity is closed when lost
+    (``IsClosed`` and not won). Without closures the source's stalls are not
+    judged (docs/design.md, "Where prospects stall")."""
 
     kind: Literal["salesforce"]
     """salesforce: a Salesforce org."""
@@ -219,6 +223,8 @@ class SalesforceSource(SourceBase):
     """Where each person stage lives on the Lead."""
     deal_fields: DealFields = Field(default_factory=DealFields)
     """Where a won deal lives on the Opportunity."""
+    closed_lead_statuses: tuple[str, ...] = ("Closed - Not Converted",)
+    """Lead Status values that close a lead not converted, e.g. ["Closed - Not Converted"] ([]: none)."""
     ca_bundle: str | None = None
     """Path of a CA bundle for a TLS-inspecting proxy."""
     quota_guard: float = Field(default=0.8, gt=0, le=1)

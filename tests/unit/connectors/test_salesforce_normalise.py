@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from connectors.salesforce.normalise import (
+    Closure,
     Link,
     Shape,
     normalise,
@@ -264,3 +265,56 @@ def test_a_bad_won_date_is_dropped_and_the_lead_kept(caplog: pytest.LogCaptureFi
     assert [r.mql_at for r in records] == [datetime(2024, 2, 10, 15, tzinfo=UTC)] * 3
     [line] = [r.getMessage() for r in caplog.records]
     assert "ConvertedOpportunity won date ×3" in line and "'soon' is not a date" in line
+
+
+CLOSING = replace(
+    LINKED,
+    closure=Closure(
+        "LastModifiedDate",
+        status="Status",
+        statuses=frozenset({"Closed - Not Converted"}),
+        converted="IsConverted",
+    ),
+)
+CLOSED = {"Status": "Closed - Not Converted", "LastModifiedDate": "2024-02-19T08:00:00.000+0000"}
+
+
+@pytest.mark.parametrize(
+    ("row", "closed_at"),
+    [
+        (lead(**CLOSED, IsConverted=False), datetime(2024, 2, 19, 8, tzinfo=UTC)),
+        (lead(**CLOSED, IsConverted="false"), datetime(2024, 2, 19, 8, tzinfo=UTC)),  # Bulk CSV
+        (lead(**CLOSED), datetime(2024, 2, 19, 8, tzinfo=UTC)),
+        (lead(**CLOSED | {"Status": "Working"}, IsConverted=False), None),
+        # Closed, then converted after all: it moved on.
+        (lead(**CLOSED, IsConverted=True), None),
+        (converted() | CLOSED, None),  # its opportunity won
+    ],
+)
+def test_a_lead_is_closed_at_its_last_change_while_its_status_is_a_closed_one(
+    row: dict[str, Any], closed_at: datetime | None
+) -> None:
+    assert to_record(row, CLOSING, UNTIL).closed_at == closed_at
+    assert to_record(row, LINKED, UNTIL).closed_at is None  # an org that cannot tell
+
+
+@pytest.mark.parametrize(
+    ("fields", "closed_at"),
+    [
+        ({"IsClosed": True, "IsWon": False}, datetime(2024, 2, 18, 12, tzinfo=UTC)),
+        ({"IsClosed": "true", "IsWon": "false"}, datetime(2024, 2, 18, 12, tzinfo=UTC)),
+        ({"IsClosed": True, "IsWon": True}, None),
+        ({"IsClosed": False, "IsWon": False}, None),
+        # Lost early, keeping the close date it was expected on: closed by its last change.
+        (
+            {"IsClosed": True, "IsWon": False, "CloseDate": "2024-04-30"},
+            datetime(2024, 2, 20, 10, tzinfo=UTC),
+        ),
+    ],
+)
+def test_a_lost_opportunity_is_closed_at_its_close_date(
+    fields: dict[str, Any], closed_at: datetime | None
+) -> None:
+    row = {"Id": "006A", "SystemModstamp": "2024-02-20T10:00:00.000Z", "CloseDate": "2024-02-18"}
+    shape = replace(DEALS, closure=Closure("CloseDate", flag="IsClosed"))
+    assert to_record(row | fields, shape, UNTIL).closed_at == closed_at

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from connectors.salesforce.normalise import Closure
 from connectors.salesforce.plan import FieldProblems, resolve
 from connectors.salesforce.query import bulk_calls, converted, csv_rows, flatten, select, window
 from connectors.salesforce.settings import SalesforceSource
@@ -205,3 +206,42 @@ def test_converted_leads_are_found_by_their_opportunitys_modstamp_and_deleted_id
     assert converted(plan.columns, plan.sobject, plan.shape.link, None, []) == []
     [only_ids] = converted(plan.columns, plan.sobject, plan.shape.link, None, ["0061'"])
     assert only_ids.endswith("WHERE ConvertedOpportunityId IN ('0061\\'')")
+
+
+CLOSURE_FIELDS = {"Status": "picklist", "IsConverted": "boolean", "LastModifiedDate": "datetime"}
+
+
+def test_leads_read_their_closure_when_the_org_has_its_fields() -> None:
+    described = describe(MQL_Date__c="datetime", Region__c="picklist", **CLOSURE_FIELDS)
+    plan = resolve(settings(), "leads", described)
+    assert plan.shape is not None and plan.shape.closure == Closure(
+        "LastModifiedDate",
+        status="Status",
+        statuses=frozenset({"Closed - Not Converted"}),
+        converted="IsConverted",
+    )
+    assert {"Status", "IsConverted", "LastModifiedDate"} <= set(plan.columns)
+    custom = settings(closed_lead_statuses=["Junk", "Duplicate"])
+    shape = resolve(custom, "leads", described).shape
+    assert shape is not None and shape.closure is not None
+    assert shape.closure.statuses == {"Junk", "Duplicate"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "missing"),
+    [({}, "IsConverted"), ({}, "LastModifiedDate"), ({"closed_lead_statuses": []}, None)],
+)
+def test_leads_are_never_closed_when_the_org_cannot_tell(
+    changes: dict[str, Any], missing: str | None
+) -> None:
+    types = {k: v for k, v in CLOSURE_FIELDS.items() if k != missing}
+    described = describe(MQL_Date__c="datetime", Region__c="picklist", **types)
+    plan = resolve(settings(**changes), "leads", described)
+    assert plan.shape is not None and plan.shape.closure is None
+    assert "IsConverted" not in plan.columns
+
+
+def test_opportunities_are_closed_lost_by_is_closed_when_readable() -> None:
+    shape = deal_shape(IsClosed="boolean")
+    assert shape.closure == Closure("CloseDate", flag="IsClosed")
+    assert deal_shape().closure is None
