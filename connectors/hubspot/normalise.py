@@ -296,17 +296,20 @@ def _record(page: _Page, raw: Json, owners: Mapping[str, Owner]) -> FunnelRecord
                 amount = parse_amount(props.get(fields.amount))
             except NotAnAmount:
                 page.drop(f"{fields.amount} (not a number)", crm_id)
-        closed = page.instant(props, fields.stages["won"], crm_id)
+        closed_on = page.instant(props, fields.stages["won"], crm_id)
         lost = bool(fields.closed) and props.get(fields.closed) == "true" and not won
+        # A deal lost before its expected close date was closed by its last
+        # change at the latest.
+        lost_at = min(closed_on or modified, modified) if lost else None
         return FunnelRecord(
             "deals",
             crm_id,
             modified,
             kind="deal",
             name=props.get("dealname") or None,
-            won_at=closed if won else None,
+            won_at=closed_on if won else None,
             amount=amount,
-            closed_at=(closed or modified) if lost else None,
+            closed_at=lost_at,
             **common,
         )
     stage = {s: page.instant(props, chain, crm_id) for s, chain in fields.stages.items()}

@@ -245,6 +245,8 @@ def test_a_portal_without_lead_status_closes_no_contact() -> None:
         ("true", "false", "2025-02-28T12:00:00Z", datetime(2025, 2, 28, 12, tzinfo=UTC)),
         ("true", "false", None, datetime(2025, 3, 1, tzinfo=UTC)),  # no close date: last change
         ("true", "true", "2025-02-28T12:00:00Z", None),  # won is not closed
+        # Lost before its expected close date: closed by its last change.
+        ("true", "false", "2025-03-03T12:00:00Z", datetime(2025, 3, 1, tzinfo=UTC)),
         ("false", "false", "2025-03-20T12:00:00Z", None),  # open, with an expected close date
     ],
 )
