@@ -272,7 +272,7 @@ class HubSpotConnector:
                         "HubSpot %s has no property %r (%s): left out",
                         object_type,
                         w.prop,
-                        w.setting,
+                        w.setting or "read by default",
                     )
             plan = normalise.fields(self.settings, object_type, available)
             self._fields[object_type] = checked = (plan, until)
@@ -396,6 +396,8 @@ class HubSpotConnector:
 
 
 def _missing_line(source: str, object_type: str, w: normalise.Wanted) -> str:
+    if not w.setting:
+        return f"{object_type} property {w.prop!r} does not exist in the portal: left out"
     return (
         f"{object_type} property {w.prop!r} (sources.{source}.{w.setting}) does not exist "
         "in the portal: fix the name or create the property"

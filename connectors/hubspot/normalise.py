@@ -63,7 +63,8 @@ class Owner:
 
 @dataclass(frozen=True, slots=True)
 class Wanted:
-    """A configured property: where it is set, and whether its absence
+    """A property read: where it is set ("" for one read by default, not
+    configured), and whether its absence
     from the portal must stop the sync (it was named in the config) or only
     leaves a default out (older portals lack some calculated properties)."""
 
@@ -101,7 +102,8 @@ class Fields:
 
 
 def wanted(settings: HubSpotSource, object_type: str) -> list[Wanted]:
-    """Every configured property this object type reads."""
+    """Every configured property this object type reads, and the built-in
+    ones the portal may lack."""
     named = settings.model_fields_set
     out: list[Wanted] = []
     if object_type == "contacts":
@@ -119,7 +121,7 @@ def wanted(settings: HubSpotSource, object_type: str) -> list[Wanted]:
     else:
         out.append(Wanted(settings.deal_amount, "deal_amount", "deal_amount" in named))
         out.append(Wanted(settings.deal_won_date, "deal_won_date", "deal_won_date" in named))
-        out.append(Wanted(DEAL_CLOSED_PROPERTY, "closed deals", False))
+        out.append(Wanted(DEAL_CLOSED_PROPERTY, "", False))  # built in: tells lost deals
     # Segments are read from both object types but configured for persons:
     # a deal without the property simply carries no segment.
     for attr, prop in settings.segments.items():

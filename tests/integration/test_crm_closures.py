@@ -17,6 +17,7 @@ from connectors.hubspot.settings import HubSpotSource
 from connectors.registry import create
 from monitor.config.file import Config
 from monitor.evaluate import evaluate
+from monitor.interfaces import CheckStatus
 from monitor.store import Store
 from monitor.store.schema import records
 from monitor.sync import sync_source
@@ -174,3 +175,23 @@ def test_salesforce_without_is_converted_closes_no_lead(
 
     assert result.ok, result
     assert stored_closures(store, "sf")[closed] is None
+
+
+def test_a_portal_without_the_closed_properties_closes_nothing(
+    hubspot: FakeHubSpot, store: Store
+) -> None:
+    hubspot.remove_property("contacts", "hs_lead_status")
+    hubspot.remove_property("deals", "hs_is_closed")
+    contact = hubspot_contact(hubspot, 60, 10, hs_lead_status="UNQUALIFIED")
+    (deal,) = hubspot.add("deals", [days_ago(4)], generated=False)
+    hubspot.set_props("deals", deal, hs_is_closed="true", hs_is_closed_won="false")
+    connector = create(
+        "hs", HubSpotSource(kind="hubspot", token=hubspot.token, api_url=hubspot.url)
+    )
+
+    warnings = [r.detail for r in connector.check() if r.status is CheckStatus.WARN]
+    assert "deals property 'hs_is_closed' does not exist in the portal: left out" in warnings
+    assert any("'hs_lead_status' (sources.hs.closed_lead_statuses)" in w for w in warnings)
+    assert sync_source(store, "hs", connector, lambda: hubspot.now).ok
+    assert stored_closures(store, "hs") == {contact: None, deal: None}
+    assert not store.reports_closures("hs")
