@@ -86,11 +86,11 @@ def make_app(database: str, slack: FakeSlack, clock: Clock) -> App:
     return App(LoadedConfig(config, "test.yaml"), clock=clock)
 
 
-def pacing(stage: str = "mql") -> Finding:
+def pacing(stage: str = "mql", severity: Severity = Severity.WARNING) -> Finding:
     return Finding(
         rule="pacing",
         subject="q-new-business",
-        severity=Severity.WARNING,
+        severity=severity,
         title=f"{stage} 20% behind pace",
         text="numbers",
         source="crm",
@@ -220,6 +220,49 @@ def test_acknowledge_shows_who_and_when_and_stops_repeats(
     clock.now = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
     dispatch.record(app.store, app.config, [pacing()], clock())
     assert app.deliver().sent == 0
+
+
+def newest_post(app: App, slack: FakeSlack) -> Presser:
+    with app.store.transaction() as tx:
+        row = max((r for r in tx.outbox_rows() if r.kind == "post"), key=lambda r: r.id)
+    channel, _, ts = str(row.ref).partition(":")
+    return Presser(slack, channel, ts)
+
+
+def test_an_escalation_clears_the_acknowledgement_and_an_easing_keeps_it(
+    app: App, slack: FakeSlack, presser: Presser
+) -> None:
+    clock = app.clock
+    assert isinstance(clock, Clock)
+    presser.press(ACKNOWLEDGE)
+    eventually(lambda: "Acknowledged" in presser.state())
+
+    clock.now += timedelta(minutes=1)
+    dispatch.record(app.store, app.config, [pacing(severity=Severity.CRITICAL)], clock())
+    assert app.deliver().sent == 1
+    escalated = newest_post(app, slack)
+    assert escalated.ts != presser.ts
+    assert escalated.buttons() == ["Acknowledge", "Silence 1 day", "Silence until period end"]
+    assert escalated.state() == ""
+    cleared = app.slack_actions()[0]
+    assert (cleared.action, cleared.user_name, cleared.outcome) == (
+        "unacknowledge",
+        "alignmon",
+        "done",
+    )
+    assert cleared.detail == "acknowledgement by u0ops cleared: escalated to critical"
+
+    # Taken on again from the new post; easing back keeps that.
+    escalated.press(ACKNOWLEDGE, user=GROUPIE)
+    eventually(lambda: "Acknowledged" in escalated.state())
+    assert app.slack_actions()[0].outcome == "done"
+    clock.now += timedelta(minutes=1)
+    dispatch.record(app.store, app.config, [pacing()], clock())
+    assert app.deliver().sent == 1
+    eased = newest_post(app, slack)
+    assert eased.ts not in (presser.ts, escalated.ts)
+    assert eased.buttons() == ["Silence 1 day", "Silence until period end"]
+    assert eased.state() == "Acknowledged by u0group at Mon 16 Nov 15:03 UTC"
 
 
 def test_silence_buttons_add_the_cli_silence_and_unsilence_lifts_it(
