@@ -21,7 +21,7 @@ from monitor.cli import slash
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.findings import Finding, fingerprint
-from monitor.interfaces import Severity
+from monitor.interfaces import Batch, FunnelRecord, Severity
 from monitor.notifiers.buttons import (
     ACKNOWLEDGE,
     SILENCE_DAY,
@@ -64,7 +64,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres").create_database())
 
 
-def make_app(database: str, slack: FakeSlack, clock: Clock) -> App:
+def make_app(database: str, slack: FakeSlack, clock: Clock, **extra: Any) -> App:
     config = Config.model_validate(
         {
             "timezone": "UTC",
@@ -81,6 +81,7 @@ def make_app(database: str, slack: FakeSlack, clock: Clock) -> App:
                     "channels": ["C0LEADS1"],
                 },
             },
+            **extra,
         }
     )
     return App(LoadedConfig(config, "test.yaml"), clock=clock)
@@ -463,3 +464,54 @@ def test_the_home_tab_is_drawn_on_open_and_redrawn_after_an_evaluation(
     dispatch.record(app.store, app.config, [], app.clock())  # mql resolves
     commanded.refresh_homes()
     eventually(lambda: "No open alerts" in json.dumps(slack.homes[MEMBER]["blocks"]))
+
+
+def lead(crm_id: str, owner: str, name: str) -> FunnelRecord:
+    """An MQL assigned to ``owner`` a business day before T0, never touched."""
+    mql_at = T0 - timedelta(days=1, hours=1)
+    return FunnelRecord(
+        object_type="persons",
+        crm_id=crm_id,
+        modified_at=mql_at,
+        lead_at=mql_at - timedelta(days=2),
+        mql_at=mql_at,
+        owner_email=owner,
+        owner_name=owner.split("@")[0],
+        assigned_at=mql_at,
+        name=name,
+        url=f"https://crm.example.com/persons/{crm_id}",
+    )
+
+
+def test_the_home_tab_shows_a_rep_their_own_sla_records_first(
+    database: str, slack: FakeSlack
+) -> None:
+    slack.users = {"sam@acme.test": "U0SAM", "maya@acme.test": "U0MAYA"}
+    rule = {"name": "mql-follow-up", "source": "crm", "within": "4h", "warn_before": "1h"}
+    app = make_app(database, slack, Clock(T0), sla=[rule])
+    leads = [lead("P1", "Sam@acme.test", "Dana Whitfield"), lead("P2", "maya@acme.test", "Ola")]
+    app.store.write_batch("crm", "persons", Batch(leads), T0)
+    app.store.record_sync("crm", T0, ok=True, records_seen=2)
+    socket = SlackSocket(app, Metrics(), ping_interval=0.2, home=slash.home_blocks)
+    socket.start()
+    try:
+        slack.socket.wait_connected()
+        for user in ("U0SAM", "U0SAM", STRANGER):
+            slack.homes.pop(user, None)
+            slack.socket.wait_acked(slack.socket.send("events_api", app_home_opened(user)))
+            eventually(lambda user=user: user in slack.homes)
+    finally:
+        socket.stop()
+        app.close()
+
+    blocks = slack.homes["U0SAM"]["blocks"]
+    first = blocks[2]["text"]["text"]
+    assert first == (
+        "*Your SLA mql-follow-up*: 0% followed up in time, last 7 days "
+        "(0 met, 0 late, 1 overdue, 0 at risk) · everyone: 0%\n"
+        "• <https://crm.example.com/persons/P1|Dana Whitfield>: overdue since Mon 16 Nov 13:00 UTC"
+    )
+    assert blocks[3]["text"]["text"].startswith("*SLA: mql-follow-up*")  # everyone's, after
+    assert "Your SLA" not in json.dumps(slack.homes[STRANGER]["blocks"])
+    asked = [call.params["user"] for call in slack.calls_to("users.info")]
+    assert asked == ["U0SAM", STRANGER]  # the second open of U0SAM came from the cache
