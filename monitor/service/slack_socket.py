@@ -34,6 +34,7 @@ from slack_sdk.webhook import WebhookClient
 from monitor.config.models import Operators as OperatorSettings
 from monitor.notifiers.slack import MISS_TTL_SECONDS, USER_TTL_SECONDS
 from monitor.service.app import App
+from monitor.service.home_chart import HomeChart
 from monitor.service.metrics import Metrics
 from monitor.service.slack_actions import Press, act
 
@@ -101,6 +102,21 @@ class Operators:
         return members
 
 
+def with_chart(blocks: list[dict[str, Any]], chart: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """``blocks`` of a Home tab with ``chart`` before the first goal's pace."""
+    at = next(
+        (
+            i
+            for i, block in enumerate(blocks)
+            if str((block.get("text") or {}).get("text", "")).startswith("*Pace: ")
+        ),
+        None,
+    )
+    if chart is None or at is None:
+        return blocks
+    return [*blocks[:at], chart, *blocks[at:]]
+
+
 class SlackSocket:
     """The Socket Mode connection of one service process."""
 
@@ -137,6 +153,7 @@ class SlackSocket:
         #: Users who opened the Home tab: it is republished after evaluations.
         self.home_users: set[str] = set()
         self._emails: dict[str, tuple[str | None, float]] = {}
+        self.chart = HomeChart(self.web)
         self._clock = clock
         self._stopping = threading.Event()
         metrics.slack_socket.set_function(lambda: 1.0 if self.connected() else 0.0)
@@ -205,7 +222,9 @@ class SlackSocket:
             return
         self.home_users.add(user_id)
         try:
-            blocks = self.home(self.app, user_id, self.email_of(user_id))
+            blocks = with_chart(
+                self.home(self.app, user_id, self.email_of(user_id)), self.chart.block(self.app)
+            )
             self.web.views_publish(user_id=user_id, view={"type": "home", "blocks": blocks})
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("slack: could not publish the Home tab: %s", exc)

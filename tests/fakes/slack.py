@@ -353,6 +353,13 @@ class FakeSlack(FakeServer):
         blocks = view.get("blocks") or []
         if len(blocks) > 100:
             return {"ok": False, "error": "invalid_blocks"}
+        images = [block for block in blocks if block.get("type") == "image"]
+        for image in images:
+            file_id = (image.get("slack_file") or {}).get("id")
+            stored = self.files.get(str(file_id))
+            if not image.get("alt_text") or stored is None or stored["data"] is None:
+                return {"ok": False, "error": "invalid_blocks"}
+        blocks = [block for block in blocks if block.get("type") != "image"]
         problem = validate_message({"blocks": blocks, "text": "home"})
         if problem and problem["error"] != "msg_blocks_too_long":  # a view's total is larger
             return problem
@@ -480,7 +487,7 @@ class FakeSlack(FakeServer):
 
     def _api_files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(params.get("channel_id", ""))
-        if channel not in self.channels:  # this method takes IDs only
+        if channel and channel not in self.channels:  # this method takes IDs only
             return {"ok": False, "error": "channel_not_found"}
         done = []
         for item in json.loads(params.get("files", "[]")):
@@ -489,9 +496,9 @@ class FakeSlack(FakeServer):
                 return {"ok": False, "error": "file_not_found"}
             stored.update(
                 title=item.get("title"),
-                channel=channel,
+                channel=channel or None,
                 thread_ts=params.get("thread_ts"),
-                shared=True,
+                shared=bool(channel),  # without a channel: a private file
             )
             done.append(
                 {

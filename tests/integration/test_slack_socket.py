@@ -515,3 +515,42 @@ def test_the_home_tab_shows_a_rep_their_own_sla_records_first(
     assert "Your SLA" not in json.dumps(slack.homes[STRANGER]["blocks"])
     asked = [call.params["user"] for call in slack.calls_to("users.info")]
     assert asked == ["U0SAM", STRANGER]  # the second open of U0SAM came from the cache
+
+
+def test_the_home_tab_shows_the_chart_uploaded_privately_once_a_day(
+    database: str, slack: FakeSlack
+) -> None:
+    goal = {
+        "name": "q-new-business",
+        "source": "crm",
+        "closes": 40,
+        "rates": {"sql_to_won": 0.2, "mql_to_sql": 0.4, "lead_to_mql": 0.25},
+    }
+    clock = Clock(T0)
+    app = make_app(database, slack, clock, goals=[goal])
+    socket = SlackSocket(app, Metrics(), ping_interval=0.2, home=slash.home_blocks)
+    socket.start()
+
+    def open_home() -> list[dict[str, Any]]:
+        slack.homes.pop(MEMBER, None)
+        slack.socket.wait_acked(slack.socket.send("events_api", app_home_opened(MEMBER)))
+        eventually(lambda: MEMBER in slack.homes, timeout=20)
+        return list(slack.homes[MEMBER]["blocks"])
+
+    try:
+        slack.socket.wait_connected()
+        first, again = open_home(), open_home()
+        clock.now += timedelta(days=1)
+        tomorrow = open_home()
+    finally:
+        socket.stop()
+        app.close()
+
+    (image,) = [b for b in first if b["type"] == "image"]
+    assert first[first.index(image) + 1]["text"]["text"].startswith("*Pace: q-new-business*")
+    stored = slack.files[image["slack_file"]["id"]]
+    assert stored["data"].startswith(b"\x89PNG") and stored["shared"] is False
+    assert [b for b in again if b["type"] == "image"] == [image]
+    (next_day,) = [b for b in tomorrow if b["type"] == "image"]
+    assert next_day["slack_file"]["id"] != image["slack_file"]["id"]
+    assert len(slack.calls_to("files.completeUploadExternal")) == 2
