@@ -50,9 +50,11 @@ MISS_TTL_SECONDS = 3600.0
 #: keeps the two equal, and ``check`` names each one a token lacks.
 SCOPES = {
     "chat:write": "post alerts and summaries, and mark resolved alerts in their posts",
-    "files:write": "upload the daily summary chart",
-    "users:read.email": "mention lead owners (otherwise their email is shown)",
-    "users:read": "nothing by itself: Slack grants users:read.email only with it",
+    "files:write": "upload the daily summary chart (and the App Home tab's)",
+    "users:read.email": "mention lead owners (otherwise their email is shown), and show a rep "
+    "their own SLA records first on the App Home tab",
+    "users:read": "read the profile of who opens the App Home tab; Slack grants "
+    "users:read.email only with it",
     "channels:history": "look in a public channel for a post a killed process may have sent "
     "before sending it again (otherwise it may be posted twice)",
     "groups:history": "the same look in a private channel",

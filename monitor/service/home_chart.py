@@ -20,7 +20,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from monitor.service.app import App
-from monitor.summary import chart
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,9 @@ class HomeChart:
     def _upload(self, app: App, day: date) -> str | None:
         if not any(not goal.rate_goal_only for goal in app.config.goals):
             return None
-        png = chart(app.config, app.evaluate())
+        from monitor import summary  # matplotlib: loaded when a chart is drawn, not at start
+
+        png = summary.chart(app.config, app.evaluate())
         try:
             response = self._web.files_upload_v2(
                 content=png, filename=f"alignmon-pace-{day}.png", title="alignmon pace"
