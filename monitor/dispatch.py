@@ -34,7 +34,7 @@ from monitor.judge import messages
 from monitor.judge.alerts import Notice, Policy, mark_notified, reconcile, silenced
 from monitor.judge.business_time import business_calendar
 from monitor.store import Store
-from monitor.store.slack_actions import SlackAction
+from monitor.store.slack_actions import ACKNOWLEDGEMENT_CLEARED, ALIGNMON, SlackAction
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,8 @@ def record(
                 enqueue(Queued(channel, "post", messages.watching_payload(source, subjects)))
                 report.queued += 1
         previous = tx.alerts()
+        acks = tx.acknowledgements(previous)
+        acknowledged = _acknowledged(previous, acks)
         step = advance(
             previous,
             findings,
@@ -139,8 +141,12 @@ def record(
             held=held,
             held_critical=held_critical,
             stale_sources=stale_sources,
-            acknowledged=_acknowledged(previous, tx.acknowledgements(previous)),
+            acknowledged=acknowledged,
         )
+        for notice in step.notices:
+            fp = notice.alert.fingerprint
+            if notice.reason == "escalated" and fp in acknowledged:
+                tx.claim_action(_cleared(notice.alert, acks[fp], now))
         tx.save_alerts(step.alerts.values())
         tx.forget_alerts(step.forgotten)
     report.queued += step.queued
@@ -250,6 +256,24 @@ def _acknowledged(alerts: Mapping[str, Alert], acks: Mapping[str, SlackAction]) 
         fp
         for fp, ack in acks.items()
         if (fired := alerts[fp].fired_at) is not None and ack.at >= fired
+    )
+
+
+def _cleared(alert: Alert, ack: SlackAction, now: datetime) -> SlackAction:
+    """The audit row of an escalation clearing ``ack``. Whoever acknowledged
+    took on the alert as it was; more severe, it is new information that
+    someone must take on again: its post shows the Acknowledge button, and
+    it is repeated until someone presses it. (An alert that eases keeps its
+    acknowledgement.)"""
+    return SlackAction(
+        key=f"escalated:{alert.fingerprint}:{now.isoformat()}"[:200],
+        at=now,
+        action=ACKNOWLEDGEMENT_CLEARED,
+        fingerprint=alert.fingerprint,
+        user_id="",
+        user_name=ALIGNMON,
+        outcome="done",
+        detail=f"acknowledgement by {ack.user_name} cleared: escalated to {alert.severity}",
     )
 
 

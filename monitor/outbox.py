@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -129,6 +130,10 @@ def _prepare(
         if row.kind == "update":
             closed = tx.closures(parent.fingerprints)
             payload = _acted_on(tx, messages.updated_payload(parent.payload, closed), now, zone)
+    elif row.kind == "post" and any(line.get("state") for line in payload.get("lines", [])):
+        # A new post of an alert already acknowledged (one that eased) or
+        # silenced since it was queued says so, and offers what still fits.
+        payload = _acted_on(tx, payload, now, zone)
     message = messages.to_message(row.channel, row.kind, payload, ref)
     recheck = None
     if row.claimed_by is not None and row.kind != "update":  # an edit is idempotent
@@ -144,11 +149,12 @@ def _prepare(
 
 
 def _acted_on(
-    tx: Transaction, payload: dict[str, Any], now: datetime, zone: tzinfo
+    tx: Transaction, payload: Mapping[str, Any], now: datetime, zone: tzinfo
 ) -> dict[str, Any]:
-    """``payload`` of an updated post with each alert's acknowledgement and
-    silence stated, and the buttons of those still open set to match, so an
-    edit (a resolution) keeps what people did visible."""
+    """``payload`` of a post, or of an update of one, with each alert's
+    acknowledgement and silence stated, and the buttons of those still open
+    set to match, so a new post or an edit (a resolution) keeps what people
+    did visible."""
     fingerprints = [line["fingerprint"] for line in payload["lines"]]
     alerts = tx.alerts(include_resolved=True)
     acks = tx.acknowledgements(fingerprints)

@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 
 from monitor.cli import alert_views, views
+from monitor.cli.home_sla import own_sla_blocks
 from monitor.config.types import parse_duration
 from monitor.errors import AlignmonError, ConfigError
 from monitor.service.app import App
@@ -73,10 +74,11 @@ def answer(app: App, text: str, user_name: str, may_act: Callable[[], bool]) -> 
     return f"```\n{shown}\n```"
 
 
-def home_blocks(app: App, user_id: str) -> list[dict[str, Any]]:
+def home_blocks(app: App, user_id: str, email: str | None = None) -> list[dict[str, Any]]:
     """The App Home tab: each goal's pace, SLA compliance and the open
     alerts, as ``status`` and ``alerts`` show them (one section each, cut
-    to what a section holds)."""
+    to what a section holds). A rep (``email``, their Slack profile's,
+    owns CRM records) first sees their own compliance and waiting records."""
     evaluation = app.evaluate()
     parts: list[tuple[str, Callable[[Console], None]]] = []
     for report in evaluation.goals:
@@ -103,6 +105,9 @@ def home_blocks(app: App, user_id: str) -> list[dict[str, Any]]:
             ],
         },
     ]
+    blocks += own_sla_blocks(
+        evaluation.sla, email, app.config.zone, app.config.slack.command, HOME_SECTION
+    )
     for title, show in parts:
         console = _console()
         show(console)

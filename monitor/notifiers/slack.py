@@ -50,9 +50,11 @@ MISS_TTL_SECONDS = 3600.0
 #: keeps the two equal, and ``check`` names each one a token lacks.
 SCOPES = {
     "chat:write": "post alerts and summaries, and mark resolved alerts in their posts",
-    "files:write": "upload the daily summary chart",
-    "users:read.email": "mention lead owners (otherwise their email is shown)",
-    "users:read": "nothing by itself: Slack grants users:read.email only with it",
+    "files:write": "upload the daily summary chart (and the App Home tab's)",
+    "users:read.email": "mention lead owners (otherwise their email is shown), and show a rep "
+    "their own SLA records first on the App Home tab",
+    "users:read": "read the profile of who opens the App Home tab; Slack grants "
+    "users:read.email only with it",
     "channels:history": "look in a public channel for a post a killed process may have sent "
     "before sending it again (otherwise it may be posted twice)",
     "groups:history": "the same look in a private channel",
@@ -111,6 +113,13 @@ _HINTS = {
     "cant_update_message": "Slack no longer lets the bot edit that message",
     "edit_window_closed": "Slack no longer lets the bot edit that message",
 }
+#: What ``check`` says when Slack refuses the app-level token.
+APP_LEVEL_REFUSED = (
+    "the app-level token is refused: generate one with connections:write under Basic "
+    "Information → App-Level Tokens and set slack.app_token to it (xapp-…)"
+)
+#: Slack's answers to apps.connections.open that mean the token itself is wrong.
+_APP_TOKEN_ERRORS = _AUTH | {"not_allowed_token_type", "missing_scope", "invalid_token"}
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 #: Slack's ``error`` is always a code like ``channel_not_found``. When a body
 #: is not JSON, slack-sdk substitutes ``{"ok": false, "error": <a sentence
@@ -323,10 +332,13 @@ class SlackNotifier:
         return self._post(message, channel, thread)
 
     def check(self, channels: Sequence[str] = ()) -> list[CheckResult]:
-        """Token, granted scopes, and that the bot can post in each of
-        ``channels`` (default: ``slack.channel``). Each call is made once,
-        without the connection retry, so no network shows within
-        ``slack.timeout``."""
+        """Token, granted scopes, that the bot can post in each of
+        ``channels`` (default: ``slack.channel``), and the app-level token
+        when one is set. Each call is made once, without the connection
+        retry, so no network shows within ``slack.timeout``."""
+        return self._check_bot(channels) + self._check_app_token()
+
+    def _check_bot(self, channels: Sequence[str]) -> list[CheckResult]:
         try:
             auth = self._call("auth.test", client=self._check_client)
         except NotifyError as exc:
@@ -349,6 +361,26 @@ class SlackNotifier:
             results += _missing_scopes(granted)
         wanted = list(dict.fromkeys(channels or (self._settings.channel,)))
         return results + self._check_channels(wanted, bot, granted)
+
+    def _check_app_token(self) -> list[CheckResult]:
+        """With ``slack.app_token``: whether Slack accepts it, by asking for
+        a Socket Mode URL once (``apps.connections.open``). The URL is not
+        opened: that is ``alignmon run``'s connection, and a check must not
+        take a running service's place in Slack's rotation."""
+        app_token = self._settings.app_token
+        if app_token is None:
+            return []
+        label = "slack app token"
+        try:
+            self._call(
+                "apps.connections.open", client=self._check_client, app_token=app_token.reveal()
+            )
+        except NotifyError as exc:
+            code = _error_code(exc)
+            if code in _APP_TOKEN_ERRORS:
+                return [CheckResult(label, CheckStatus.FAIL, f"{APP_LEVEL_REFUSED} ({code})")]
+            return [CheckResult(label, CheckStatus.FAIL, str(exc))]
+        return [CheckResult(label, CheckStatus.OK, "accepted: Socket Mode can connect")]
 
     def _check_channels(
         self, channels: list[str], bot: str, granted: frozenset[str] | None

@@ -32,7 +32,9 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.webhook import WebhookClient
 
 from monitor.config.models import Operators as OperatorSettings
+from monitor.notifiers.slack import MISS_TTL_SECONDS, USER_TTL_SECONDS
 from monitor.service.app import App
+from monitor.service.home_chart import HomeChart
 from monitor.service.metrics import Metrics
 from monitor.service.slack_actions import Press, act
 
@@ -42,9 +44,9 @@ log = logging.getLogger(__name__)
 #: act) → the ephemeral reply. The CLI layer provides it (its views).
 Commands = Callable[[App, str, str, Callable[[], bool]], str]
 
-#: The App Home tab for a user: (app, user id) → its blocks. From the CLI
-#: layer, like ``Commands``.
-Home = Callable[[App, str], list[dict[str, Any]]]
+#: The App Home tab for a user: (app, user id, their profile's e-mail or
+#: None) → its blocks. From the CLI layer, like ``Commands``.
+Home = Callable[[App, str, str | None], list[dict[str, Any]]]
 
 #: How long a membership lookup (user group, channel) is trusted.
 MEMBERS_TTL = 300.0
@@ -100,6 +102,21 @@ class Operators:
         return members
 
 
+def with_chart(blocks: list[dict[str, Any]], chart: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """``blocks`` of a Home tab with ``chart`` before the first goal's pace."""
+    at = next(
+        (
+            i
+            for i, block in enumerate(blocks)
+            if str((block.get("text") or {}).get("text", "")).startswith("*Pace: ")
+        ),
+        None,
+    )
+    if chart is None or at is None:
+        return blocks
+    return [*blocks[:at], chart, *blocks[at:]]
+
+
 class SlackSocket:
     """The Socket Mode connection of one service process."""
 
@@ -135,6 +152,9 @@ class SlackSocket:
         self.home = home
         #: Users who opened the Home tab: it is republished after evaluations.
         self.home_users: set[str] = set()
+        self._emails: dict[str, tuple[str | None, float]] = {}
+        self.chart = HomeChart(self.web)
+        self._clock = clock
         self._stopping = threading.Event()
         metrics.slack_socket.set_function(lambda: 1.0 if self.connected() else 0.0)
 
@@ -202,10 +222,29 @@ class SlackSocket:
             return
         self.home_users.add(user_id)
         try:
-            blocks = self.home(self.app, user_id)
+            blocks = with_chart(
+                self.home(self.app, user_id, self.email_of(user_id)), self.chart.block(self.app)
+            )
             self.web.views_publish(user_id=user_id, view={"type": "home", "blocks": blocks})
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("slack: could not publish the Home tab: %s", exc)
+
+    def email_of(self, user_id: str) -> str | None:
+        """The e-mail of ``user_id``'s Slack profile (``users.info``, which
+        shows it with ``users:read.email``), to match them to CRM owners;
+        cached like the notifier's lookups the other way."""
+        cached = self._emails.get(user_id)
+        if cached is not None and cached[1] > self._clock():
+            return cached[0]
+        try:
+            user = self.web.users_info(user=user_id)["user"]
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("slack: cannot read the profile of %s for the Home tab: %s", user_id, exc)
+            return None
+        email = (user.get("profile") or {}).get("email") or None
+        ttl = USER_TTL_SECONDS if email else MISS_TTL_SECONDS
+        self._emails[user_id] = (email, self._clock() + ttl)
+        return email
 
     def refresh_homes(self) -> None:
         """After an evaluation: every Home tab opened so far, brought up to

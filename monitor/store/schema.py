@@ -276,7 +276,8 @@ slack_actions = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("key", String(200), nullable=False, unique=True),
     Column("at", UTCDateTime, nullable=False),
-    Column("action", String(30), nullable=False),  # acknowledge | silence | unsilence
+    # acknowledge | silence | unsilence | unacknowledge (by an escalation)
+    Column("action", String(30), nullable=False),
     Column("fingerprint", String(400), nullable=False),
     Column("user_id", String(40), nullable=False),
     Column("user_name", String(200), nullable=False),

@@ -13,6 +13,12 @@ from sqlalchemy import Connection, select
 from monitor.store.bulk import insert_or_update
 from monitor.store.schema import slack_actions
 
+#: The audit row alignmon writes when an escalation clears an
+#: acknowledgement (monitor/dispatch.py): a later one, if any, counts again.
+ACKNOWLEDGEMENT_CLEARED = "unacknowledge"
+#: Who such a row names.
+ALIGNMON = "alignmon"
+
 
 @dataclass(frozen=True, slots=True)
 class SlackAction:
@@ -55,17 +61,19 @@ class SlackActionRows:
         )
 
     def acknowledgements(self, fingerprints: Iterable[str]) -> dict[str, SlackAction]:
-        """The latest acknowledgement of each of ``fingerprints`` that has one."""
+        """The latest acknowledgement of each of ``fingerprints`` that has
+        one not cleared since by an escalation."""
         rows = self._conn.execute(
             select(slack_actions)
             .where(
                 slack_actions.c.fingerprint.in_(list(fingerprints)),
-                slack_actions.c.action == "acknowledge",
+                slack_actions.c.action.in_(["acknowledge", ACKNOWLEDGEMENT_CLEARED]),
                 slack_actions.c.outcome == "done",
             )
             .order_by(slack_actions.c.at, slack_actions.c.id)
         ).mappings()
-        return {row["fingerprint"]: _action(row) for row in rows}
+        latest = {row["fingerprint"]: _action(row) for row in rows}
+        return {fp: a for fp, a in latest.items() if a.action == "acknowledge"}
 
     def slack_actions(self, limit: int = 200) -> list[SlackAction]:
         """The newest ``limit`` actions, newest first."""

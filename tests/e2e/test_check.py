@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.cli import ALIGNMON, SLACK_TOKEN, alignmon
 from tests.fakes.network import blackhole, closed_port, silent_server, trickle_server
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import APP_TOKEN, FakeSlack
 
 TIMEOUT = 2.0
 #: Beyond the timeout: the half second a check is given to report its own
@@ -99,6 +99,30 @@ def test_check_passes_when_everything_is_reachable(slack: FakeSlack, tmp_path: P
     assert lines["slack: slack scopes — all granted"] == "✓"
     assert lines["slack: slack channel #leadership — #leadership, the bot is a member"] == "✓"
     assert "✗" not in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("app_token", "mark"),
+    [(APP_TOKEN, "✓"), ("xapp-1-not-this-one", "✗")],
+)
+def test_check_tests_the_app_token_without_opening_the_socket(
+    slack: FakeSlack, tmp_path: Path, app_token: str, mark: str
+) -> None:
+    write_config(tmp_path, slack.api_url)
+    config = tmp_path / "alignmon.yaml"
+    config.write_text(
+        config.read_text().replace("  timeout:", f"  app_token: {app_token}\n  timeout:")
+    )
+
+    run = alignmon("check", cwd=tmp_path)
+
+    assert run.returncode == (0 if mark == "✓" else 3), run.stdout + run.stderr
+    (line,) = [text for text in marks(run.stdout) if text.startswith("slack: slack app token")]
+    assert marks(run.stdout)[line] == mark
+    if mark == "✗":
+        assert "generate one with connections:write" in line
+    assert app_token not in run.stdout + run.stderr
+    assert slack.socket.connects == 0
 
 
 def test_check_reports_every_failure_not_only_the_first(slack: FakeSlack, tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ metadata only with ``include_all_metadata``, as Slack does) and the
 three-call file upload, whose upload URL it serves itself; for the
 two-way part apps.connections.open (with the app-level token ``APP_TOKEN``,
 handing out ``socket``, tests/fakes/slack_socket.py), usergroups.users.list,
-conversations.members, chat.postEphemeral, views.publish, and the
+conversations.members, chat.postEphemeral, views.publish, users.info
+(the profile's e-mail only with users:read.email), and the
 ``response_url`` of slash commands) on 127.0.0.1 with
 an ephemeral port. It checks the bearer token, records every call, and
 validates messages against Slack's Block Kit limits the way Slack does
@@ -352,6 +353,13 @@ class FakeSlack(FakeServer):
         blocks = view.get("blocks") or []
         if len(blocks) > 100:
             return {"ok": False, "error": "invalid_blocks"}
+        images = [block for block in blocks if block.get("type") == "image"]
+        for image in images:
+            file_id = (image.get("slack_file") or {}).get("id")
+            stored = self.files.get(str(file_id))
+            if not image.get("alt_text") or stored is None or stored["data"] is None:
+                return {"ok": False, "error": "invalid_blocks"}
+        blocks = [block for block in blocks if block.get("type") != "image"]
         problem = validate_message({"blocks": blocks, "text": "home"})
         if problem and problem["error"] != "msg_blocks_too_long":  # a view's total is larger
             return problem
@@ -374,6 +382,16 @@ class FakeSlack(FakeServer):
         if user_id is None:
             return {"ok": False, "error": "users_not_found"}
         return {"ok": True, "user": {"id": user_id, "profile": {"email": params["email"]}}}
+
+    def _api_users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        if "users:read" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "users:read"}
+        user_id = str(params.get("user", ""))
+        emails = [email for email, uid in self.users.items() if uid == user_id]
+        profile = {"real_name": user_id.lower()}
+        if emails and "users:read.email" in self.scopes:  # Slack hides it without the scope
+            profile["email"] = emails[0]
+        return {"ok": True, "user": {"id": user_id, "name": user_id.lower(), "profile": profile}}
 
     def _api_conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(params.get("channel", ""))
@@ -469,7 +487,7 @@ class FakeSlack(FakeServer):
 
     def _api_files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(params.get("channel_id", ""))
-        if channel not in self.channels:  # this method takes IDs only
+        if channel and channel not in self.channels:  # this method takes IDs only
             return {"ok": False, "error": "channel_not_found"}
         done = []
         for item in json.loads(params.get("files", "[]")):
@@ -478,9 +496,9 @@ class FakeSlack(FakeServer):
                 return {"ok": False, "error": "file_not_found"}
             stored.update(
                 title=item.get("title"),
-                channel=channel,
+                channel=channel or None,
                 thread_ts=params.get("thread_ts"),
-                shared=True,
+                shared=bool(channel),  # without a channel: a private file
             )
             done.append(
                 {

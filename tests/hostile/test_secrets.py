@@ -3,7 +3,7 @@
 One config, read from YAML with every credential as ``${VAR}``, reaches the
 fake HubSpot (private-app token), the fake Salesforce over TLS (OAuth
 username-password flow: password, security token, consumer secret) and the
-fake Slack (bot token). It syncs, evaluates, records alerts and delivers
+fake Slack (bot token, and the app-level token of Socket Mode). It syncs, evaluates, records alerts and delivers
 them, at DEBUG with the CLI's logging set-up; then credentials are revoked
 or wrong so that they could surface in exceptions. The secrets — and the
 Salesforce sessions the fake issued — must then be absent from the log
@@ -21,6 +21,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import traceback
 import urllib.request
 from collections.abc import Iterable, Iterator
@@ -28,14 +29,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import MetaData, create_engine, select
 
 from monitor.config import loader
 from monitor.config.loader import LoadedConfig
+from monitor.notifiers.buttons import ACKNOWLEDGE
 from monitor.service.app import App
 from monitor.service.http import HealthServer
 from monitor.service.logs import configure, secrets_in
+from monitor.service.metrics import Metrics
 from monitor.service.scheduler import Service
+from monitor.service.slack_socket import SlackSocket
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.salesforce import (
     CONSUMER_KEY,
@@ -45,11 +50,14 @@ from tests.fakes.salesforce import (
     USERNAME,
     FakeSalesforce,
 )
+from tests.fakes.slack import APP_TOKEN as SLACK_APP_TOKEN
 from tests.fakes.slack import TOKEN as SLACK_TOKEN
 from tests.fakes.slack import FakeSlack
+from tests.fakes.slack_socket import app_home_opened, block_actions, slash_command
 
 ALIGNMON = str(Path(sys.executable).with_name("alignmon"))
 WRONG_PASSWORD = "wrong-password-5150"
+WRONG_APP_TOKEN = "xapp-1-A0WRONG-5150-0123456789abcdef"
 
 CONFIG = """\
 timezone: UTC
@@ -77,6 +85,7 @@ sources:
     retries: 1
 slack:
   token: ${{SLACK_BOT_TOKEN}}
+  app_token: ${{SLACK_APP_TOKEN}}
   api_url: {slack}
   channel: "#revenue-alignment"
 goals:
@@ -109,6 +118,7 @@ class Fakes:
             "SF_SECURITY_TOKEN": SECURITY_TOKEN,
             "SF_CONSUMER_SECRET": CONSUMER_SECRET,
             "SLACK_BOT_TOKEN": SLACK_TOKEN,
+            "SLACK_APP_TOKEN": SLACK_APP_TOKEN,
             **overrides,
         }
 
@@ -132,7 +142,9 @@ class Fakes:
             SECURITY_TOKEN,
             CONSUMER_SECRET,
             SLACK_TOKEN,
+            SLACK_APP_TOKEN,
             WRONG_PASSWORD,
+            WRONG_APP_TOKEN,
             *self.salesforce.tokens,
             *self.issued,
         }
@@ -225,9 +237,14 @@ def test_a_full_cycle_leaves_no_secret_anywhere(
 ) -> None:
     db = tmp_path / "alignmon.db"
     loaded = load(fakes, db)
-    assert {fakes.hubspot.token, PASSWORD, SECURITY_TOKEN, CONSUMER_SECRET, SLACK_TOKEN} <= set(
-        secrets_in(loaded.config)
-    )
+    assert {
+        fakes.hubspot.token,
+        PASSWORD,
+        SECURITY_TOKEN,
+        CONSUMER_SECRET,
+        SLACK_TOKEN,
+        SLACK_APP_TOKEN,
+    } <= set(secrets_in(loaded.config))
     start_logging(loaded, log_output)
     errors: list[BaseException] = []
     app = App(loaded)
@@ -325,13 +342,76 @@ def test_check_output_never_shows_a_secret(fakes: Fakes, tmp_path: Path) -> None
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     assert "config" in healthy.stdout and "hs" in healthy.stdout and "sf" in healthy.stdout
     fakes.hubspot.revoke_token()
-    refused = alignmon_check(config, fakes.env(SF_PASSWORD=WRONG_PASSWORD))
+    assert "✓ slack: slack app token" in healthy.stdout
+    refused = alignmon_check(
+        config, fakes.env(SF_PASSWORD=WRONG_PASSWORD, SLACK_APP_TOKEN=WRONG_APP_TOKEN)
+    )
     assert refused.returncode == 3
     assert "hs" in refused.stdout and "✗" in refused.stdout
+    assert "✗ slack: slack app token — the app-level token is refused" in refused.stdout
     secrets = fakes.secrets() | set(fakes.salesforce.tokens)
     for result in (healthy, refused):
         assert leaks(result.stdout + result.stderr, secrets) == []
         assert "DEBUG" in result.stderr  # the debug log went through the redaction
+
+
+def test_socket_mode_leaves_the_app_token_nowhere(
+    fakes: Fakes, log_output: io.StringIO, tmp_path: Path
+) -> None:
+    """The app-level token goes to Slack only as the bearer of
+    apps.connections.open: a connection, a button press, a slash command
+    and a Home tab at DEBUG, then a refused token, leave it out of the
+    logs, the errors, the metrics and the database."""
+    db = tmp_path / "alignmon.db"
+    loaded = load(fakes, db)
+    assert SLACK_APP_TOKEN in secrets_in(loaded.config)
+    start_logging(loaded, log_output)
+    slack = fakes.slack
+    app = App(loaded)
+    metrics = Metrics()
+    socket = SlackSocket(app, metrics, ping_interval=0.2, home=lambda app, user: [])
+    socket.start()
+    try:
+        slack.socket.wait_connected()
+        press = block_actions(
+            ACKNOWLEDGE,
+            "no-such-alert",
+            user="U0ANA",
+            channel="C0ALIGN1",
+            ts="1700000000.000001",
+            blocks=[],
+            action_ts="1700000100.000001",
+        )
+        command = slash_command("help", user="U0ANA", response_url=slack.response_url(1))
+        for kind, payload in [
+            ("interactive", press),
+            ("slash_commands", command),
+            ("events_api", app_home_opened("U0ANA")),
+        ]:
+            slack.socket.wait_acked(slack.socket.send(kind, payload))
+        slack.revoke_token()
+        slack.socket.drop()  # the reconnect asks for a new URL with the refused token
+        deadline = time.monotonic() + 10
+        while len(slack.calls_to("apps.connections.open")) < 2:
+            assert time.monotonic() < deadline, "no reconnect was tried"
+            time.sleep(0.05)
+        checked = app.notifier().check()
+    finally:
+        socket.stop()
+        app.close()
+    metrics_text = generate_latest(metrics.registry).decode()
+    assert "alignmon_slack_socket" in metrics_text
+    # A line that carries the token: the capture must show it redacted.
+    logging.getLogger("monitor.service.slack_socket.client").debug("probe %s", SLACK_APP_TOKEN)
+    logs = log_output.getvalue()
+    assert "probe <secret>" in logs
+    assert "DEBUG   monitor.service.slack_socket.client" in logs
+    assert "apps.connections.open" in logs and "token_revoked" in logs
+    assert leaks(logs, fakes.secrets()) == []
+    assert any(r.name == "slack app token" and r.status == "fail" for r in checked)
+    assert leaks(" ".join(f"{r.name} {r.detail}" for r in checked), fakes.secrets()) == []
+    assert leaks(metrics_text, fakes.secrets()) == []
+    assert leaks(database_text(db), fakes.secrets()) == []
 
 
 # -- secrets as files hand them over, and in every printed form ----------------
@@ -409,6 +489,7 @@ SECRETS = [
     "pat-na1-0123abcd-4567-89ef",
     "hostile/pass+word=1?&",
     "xoxb-1234-5678-ABCDEFGHijkl",
+    "xapp-1-A0123ABCD-4567890123-abcdef0123456789",
     "quo\"te\\back'slash",
     "ünïcode-sécret-ß",
 ]

@@ -26,7 +26,7 @@ from monitor.notifiers.console import ConsoleNotifier
 from monitor.notifiers.slack import MISS_TTL_SECONDS, SCOPES, SlackNotifier
 from monitor.service.slack_socket import Operators
 from tests.fakes.network import blackhole, silent_server
-from tests.fakes.slack import TOKEN, FakeSlack
+from tests.fakes.slack import APP_TOKEN, TOKEN, FakeSlack
 from tests.unit.notifiers.test_slack_manifest import manifest_scopes
 
 CHANNEL = "#revenue-alignment"
@@ -451,6 +451,36 @@ def test_check_fails_clearly_on_a_bad_token(slack: FakeSlack) -> None:
     (result,) = SlackNotifier(settings(slack, token="xoxb-nope")).check()
 
     assert result.status is CheckStatus.FAIL and "slack.token" in result.detail
+
+
+def test_check_asks_slack_once_whether_it_takes_the_app_token_without_connecting(
+    slack: FakeSlack,
+) -> None:
+    results = {r.name: r for r in SlackNotifier(settings(slack, app_token=APP_TOKEN)).check()}
+
+    assert results["slack app token"].status is CheckStatus.OK
+    assert len(slack.calls_to("apps.connections.open")) == 1
+    assert slack.socket.connects == 0
+
+
+def test_check_says_how_to_get_an_app_token_slack_takes(slack: FakeSlack) -> None:
+    results = {r.name: r for r in SlackNotifier(settings(slack, app_token="xapp-nope")).check()}
+
+    refused = results["slack app token"]
+    assert refused.status is CheckStatus.FAIL
+    assert refused.detail.startswith("the app-level token is refused: generate one with ")
+    assert "connections:write" in refused.detail and "xapp-nope" not in refused.detail
+    assert results["slack"].status is CheckStatus.OK
+
+
+def test_check_of_the_app_token_reports_a_slack_outage_as_such(slack: FakeSlack) -> None:
+    slack.fail_next(503, method="apps.connections.open")
+
+    results = {r.name: r for r in SlackNotifier(settings(slack, app_token=APP_TOKEN)).check()}
+
+    assert results["slack app token"].status is CheckStatus.FAIL
+    assert "apps.connections.open" in results["slack app token"].detail
+    assert "refused" not in results["slack app token"].detail
 
 
 def test_check_warns_about_missing_scopes_and_a_channel_without_the_bot(

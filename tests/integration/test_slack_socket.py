@@ -21,7 +21,7 @@ from monitor.cli import slash
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.findings import Finding, fingerprint
-from monitor.interfaces import Severity
+from monitor.interfaces import Batch, FunnelRecord, Severity
 from monitor.notifiers.buttons import (
     ACKNOWLEDGE,
     SILENCE_DAY,
@@ -64,7 +64,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres").create_database())
 
 
-def make_app(database: str, slack: FakeSlack, clock: Clock) -> App:
+def make_app(database: str, slack: FakeSlack, clock: Clock, **extra: Any) -> App:
     config = Config.model_validate(
         {
             "timezone": "UTC",
@@ -81,16 +81,17 @@ def make_app(database: str, slack: FakeSlack, clock: Clock) -> App:
                     "channels": ["C0LEADS1"],
                 },
             },
+            **extra,
         }
     )
     return App(LoadedConfig(config, "test.yaml"), clock=clock)
 
 
-def pacing(stage: str = "mql") -> Finding:
+def pacing(stage: str = "mql", severity: Severity = Severity.WARNING) -> Finding:
     return Finding(
         rule="pacing",
         subject="q-new-business",
-        severity=Severity.WARNING,
+        severity=severity,
         title=f"{stage} 20% behind pace",
         text="numbers",
         source="crm",
@@ -220,6 +221,49 @@ def test_acknowledge_shows_who_and_when_and_stops_repeats(
     clock.now = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
     dispatch.record(app.store, app.config, [pacing()], clock())
     assert app.deliver().sent == 0
+
+
+def newest_post(app: App, slack: FakeSlack) -> Presser:
+    with app.store.transaction() as tx:
+        row = max((r for r in tx.outbox_rows() if r.kind == "post"), key=lambda r: r.id)
+    channel, _, ts = str(row.ref).partition(":")
+    return Presser(slack, channel, ts)
+
+
+def test_an_escalation_clears_the_acknowledgement_and_an_easing_keeps_it(
+    app: App, slack: FakeSlack, presser: Presser
+) -> None:
+    clock = app.clock
+    assert isinstance(clock, Clock)
+    presser.press(ACKNOWLEDGE)
+    eventually(lambda: "Acknowledged" in presser.state())
+
+    clock.now += timedelta(minutes=1)
+    dispatch.record(app.store, app.config, [pacing(severity=Severity.CRITICAL)], clock())
+    assert app.deliver().sent == 1
+    escalated = newest_post(app, slack)
+    assert escalated.ts != presser.ts
+    assert escalated.buttons() == ["Acknowledge", "Silence 1 day", "Silence until period end"]
+    assert escalated.state() == ""
+    cleared = app.slack_actions()[0]
+    assert (cleared.action, cleared.user_name, cleared.outcome) == (
+        "unacknowledge",
+        "alignmon",
+        "done",
+    )
+    assert cleared.detail == "acknowledgement by u0ops cleared: escalated to critical"
+
+    # Taken on again from the new post; easing back keeps that.
+    escalated.press(ACKNOWLEDGE, user=GROUPIE)
+    eventually(lambda: "Acknowledged" in escalated.state())
+    assert app.slack_actions()[0].outcome == "done"
+    clock.now += timedelta(minutes=1)
+    dispatch.record(app.store, app.config, [pacing()], clock())
+    assert app.deliver().sent == 1
+    eased = newest_post(app, slack)
+    assert eased.ts not in (presser.ts, escalated.ts)
+    assert eased.buttons() == ["Silence 1 day", "Silence until period end"]
+    assert eased.state() == "Acknowledged by u0group at Mon 16 Nov 15:03 UTC"
 
 
 def test_silence_buttons_add_the_cli_silence_and_unsilence_lifts_it(
@@ -420,3 +464,93 @@ def test_the_home_tab_is_drawn_on_open_and_redrawn_after_an_evaluation(
     dispatch.record(app.store, app.config, [], app.clock())  # mql resolves
     commanded.refresh_homes()
     eventually(lambda: "No open alerts" in json.dumps(slack.homes[MEMBER]["blocks"]))
+
+
+def lead(crm_id: str, owner: str, name: str) -> FunnelRecord:
+    """An MQL assigned to ``owner`` a business day before T0, never touched."""
+    mql_at = T0 - timedelta(days=1, hours=1)
+    return FunnelRecord(
+        object_type="persons",
+        crm_id=crm_id,
+        modified_at=mql_at,
+        lead_at=mql_at - timedelta(days=2),
+        mql_at=mql_at,
+        owner_email=owner,
+        owner_name=owner.split("@")[0],
+        assigned_at=mql_at,
+        name=name,
+        url=f"https://crm.example.com/persons/{crm_id}",
+    )
+
+
+def test_the_home_tab_shows_a_rep_their_own_sla_records_first(
+    database: str, slack: FakeSlack
+) -> None:
+    slack.users = {"sam@acme.test": "U0SAM", "maya@acme.test": "U0MAYA"}
+    rule = {"name": "mql-follow-up", "source": "crm", "within": "4h", "warn_before": "1h"}
+    app = make_app(database, slack, Clock(T0), sla=[rule])
+    leads = [lead("P1", "Sam@acme.test", "Dana Whitfield"), lead("P2", "maya@acme.test", "Ola")]
+    app.store.write_batch("crm", "persons", Batch(leads), T0)
+    app.store.record_sync("crm", T0, ok=True, records_seen=2)
+    socket = SlackSocket(app, Metrics(), ping_interval=0.2, home=slash.home_blocks)
+    socket.start()
+    try:
+        slack.socket.wait_connected()
+        for user in ("U0SAM", "U0SAM", STRANGER):
+            slack.homes.pop(user, None)
+            slack.socket.wait_acked(slack.socket.send("events_api", app_home_opened(user)))
+            eventually(lambda user=user: user in slack.homes)
+    finally:
+        socket.stop()
+        app.close()
+
+    blocks = slack.homes["U0SAM"]["blocks"]
+    first = blocks[2]["text"]["text"]
+    assert first == (
+        "*Your SLA mql-follow-up*: 0% followed up in time, last 7 days "
+        "(0 met, 0 late, 1 overdue, 0 at risk) · everyone: 0%\n"
+        "• <https://crm.example.com/persons/P1|Dana Whitfield>: overdue since Mon 16 Nov 13:00 UTC"
+    )
+    assert blocks[3]["text"]["text"].startswith("*SLA: mql-follow-up*")  # everyone's, after
+    assert "Your SLA" not in json.dumps(slack.homes[STRANGER]["blocks"])
+    asked = [call.params["user"] for call in slack.calls_to("users.info")]
+    assert asked == ["U0SAM", STRANGER]  # the second open of U0SAM came from the cache
+
+
+def test_the_home_tab_shows_the_chart_uploaded_privately_once_a_day(
+    database: str, slack: FakeSlack
+) -> None:
+    goal = {
+        "name": "q-new-business",
+        "source": "crm",
+        "closes": 40,
+        "rates": {"sql_to_won": 0.2, "mql_to_sql": 0.4, "lead_to_mql": 0.25},
+    }
+    clock = Clock(T0)
+    app = make_app(database, slack, clock, goals=[goal])
+    socket = SlackSocket(app, Metrics(), ping_interval=0.2, home=slash.home_blocks)
+    socket.start()
+
+    def open_home() -> list[dict[str, Any]]:
+        slack.homes.pop(MEMBER, None)
+        slack.socket.wait_acked(slack.socket.send("events_api", app_home_opened(MEMBER)))
+        eventually(lambda: MEMBER in slack.homes, timeout=20)
+        return list(slack.homes[MEMBER]["blocks"])
+
+    try:
+        slack.socket.wait_connected()
+        first, again = open_home(), open_home()
+        clock.now += timedelta(days=1)
+        tomorrow = open_home()
+    finally:
+        socket.stop()
+        app.close()
+
+    (image,) = [b for b in first if b["type"] == "image"]
+    assert first[first.index(image) + 1]["text"]["text"].startswith("*Pace: q-new-business*")
+    stored = slack.files[image["slack_file"]["id"]]
+    assert stored["data"].startswith(b"\x89PNG") and stored["shared"] is False
+    assert [b for b in again if b["type"] == "image"] == [image]
+    (next_day,) = [b for b in tomorrow if b["type"] == "image"]
+    assert next_day["slack_file"]["id"] != image["slack_file"]["id"]
+    assert len(slack.calls_to("files.completeUploadExternal")) == 2
