@@ -54,14 +54,23 @@ Source = Annotated[DemoSource | HubSpotSource | SalesforceSource, Field(discrimi
 
 def create(name: str, settings: SourceBase) -> Connector:
     """Build the connector for source ``name`` from its validated settings."""
+    connector: Connector = connector_class(name, settings)(name, settings)
+    return connector
+
+
+def connector_class(name: str, settings: SourceBase) -> type:
+    """The class of source ``name``'s connector, its module (and vendor
+    library) imported. Code that builds connectors on several threads at
+    once calls this first, on one thread: two threads importing the same
+    modules at once can deadlock."""
     kind = getattr(settings, "kind", None)
     if kind not in KINDS:
         raise ConfigError(
             f"sources.{name}.kind: unknown kind {kind!r} (valid: {', '.join(sorted(KINDS))})"
         )
     module, _, cls = KINDS[kind].connector.partition(":")
-    connector: Connector = getattr(importlib.import_module(module), cls)(name, settings)
-    return connector
+    found: type = getattr(importlib.import_module(module), cls)
+    return found
 
 
 def vendor_loggers() -> tuple[str, ...]:

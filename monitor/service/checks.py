@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from connectors.registry import connector_class
 from connectors.registry import create as create_connector
 from monitor.config.database import shown_database
 from monitor.config.loader import LoadedConfig
@@ -77,10 +78,11 @@ def checks_for(loaded: LoadedConfig) -> list[Check]:
                 f"is the network up, and sources.{name}'s URLs right?",
             )
         )
+    notifier = create_notifier(config.slack)  # imported here too, not on a check's thread
     checks.append(
         Check(
             "slack",
-            lambda: create_notifier(config.slack).check(config.channels),
+            lambda: notifier.check(config.channels),
             config.slack.timeout,
             "is the network up, and slack.api_url right?",
         )
@@ -128,9 +130,12 @@ def _database(loaded: LoadedConfig) -> list[CheckResult]:
 
 
 def _source(name: str, settings: SourceBase) -> Callable[[], list[CheckResult]]:
-    """The source's own check, on a connector that makes each call once."""
+    """The source's own check, on a connector that makes each call once.
+    Its module is imported here, on the calling thread: checks run side by
+    side, and two threads importing one vendor library at once deadlock."""
     if "retries" in type(settings).model_fields:
         settings = settings.model_copy(update={"retries": 0})
+    connector_class(name, settings)
 
     def run() -> list[CheckResult]:
         connector = create_connector(name, settings)

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, create_engine, select
 
 from monitor.store.schema import alerts, outbox
 from tests.e2e.cli import alignmon, service_config
-from tests.e2e.test_health import free_port, wait_for
+from tests.e2e.test_health import wait_for
 from tests.e2e.test_kill import (
     ALL_DAY_EVERY_DAY,
     crash_lines,
@@ -39,6 +39,7 @@ from tests.e2e.test_replicas import slack as slack  # the fake Slack fixture
 from tests.e2e.test_replicas import start
 from tests.fakes.slack import FakeSlack
 from tests.pg import PostgresCluster
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 

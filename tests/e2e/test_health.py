@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.pg import PostgresCluster, find_bin_dir
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -33,12 +34,6 @@ def cluster() -> Iterator[PostgresCluster]:
     own.start()
     yield own
     own.remove()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, str]:

@@ -37,11 +37,12 @@ from monitor.store import Store
 from monitor.store.schema import alerts, outbox, records
 from monitor.store.transaction import Transaction
 from tests.e2e.cli import ALIGNMON, alignmon, service_config
-from tests.e2e.test_health import free_port, wait_for
+from tests.e2e.test_health import wait_for
 from tests.e2e.test_replicas import slack as slack  # the fake Slack fixture
 from tests.e2e.test_replicas import start
 from tests.fakes.hubspot import SEARCH_LIMIT, FakeHubSpot, ms
 from tests.fakes.slack import FakeSlack
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -23,13 +23,14 @@ from sqlalchemy.exc import OperationalError
 from monitor.store.schema import alerts, outbox, records
 from tests.e2e.cli import service_config
 from tests.e2e.test_health import cluster as cluster  # this test's own cluster: it restarts it
-from tests.e2e.test_health import free_port, wait_for
+from tests.e2e.test_health import wait_for
 from tests.e2e.test_kill import crash_lines, queued, summary_time, wait_until
 from tests.e2e.test_replicas import slack as slack  # the fake Slack fixture
 from tests.e2e.test_replicas import start
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.slack import FakeSlack
 from tests.pg import PostgresCluster
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

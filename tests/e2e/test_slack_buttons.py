@@ -20,9 +20,10 @@ import pytest
 
 from monitor.notifiers.buttons import ACKNOWLEDGE, SILENCE_DAY
 from tests.e2e.cli import ALIGNMON, alignmon, service_config
-from tests.e2e.test_health import free_port, get
+from tests.e2e.test_health import get
 from tests.fakes.slack import APP_TOKEN, FakeSlack
 from tests.fakes.slack_socket import app_home_opened, block_actions, slash_command
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.slow]
 

@@ -21,11 +21,12 @@ from sqlalchemy import create_engine, func, select
 
 from monitor.store.schema import alerts, outbox, records
 from tests.e2e.cli import service_config
-from tests.e2e.test_health import free_port, get, wait_for
+from tests.e2e.test_health import get, wait_for
 from tests.e2e.test_kill import crash_lines, log_messages, queued, summary_time, wait_until
 from tests.e2e.test_replicas import slack as slack  # the fake Slack fixture
 from tests.e2e.test_replicas import start
 from tests.fakes.slack import FakeSlack
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 
