@@ -23,6 +23,7 @@ from tests.e2e.cli import ALIGNMON, alignmon, service_config
 from tests.e2e.test_health import get
 from tests.fakes.slack import APP_TOKEN, FakeSlack
 from tests.fakes.slack_socket import app_home_opened, block_actions, slash_command
+from tests.pg import PostgresCluster
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.slow]
@@ -136,3 +137,72 @@ def test_a_silence_from_slack_is_the_cli_silence(tmp_path: Path, slack: FakeSlac
     assert actions_done == [("acknowledge", "done"), ("silence", "done")]
     table = alignmon("--config", str(config), "alerts", "--audit", cwd=tmp_path, env=TOKENS)
     assert "ops (U0OPS)" in table.stdout and "silence" in table.stdout
+
+
+@pytest.mark.postgres
+def test_one_press_delivered_to_two_replicas_acts_once(
+    tmp_path: Path, slack: FakeSlack, postgres: PostgresCluster
+) -> None:
+    """Two `alignmon run` replicas on one PostgreSQL database both hold a
+    socket; the same press reaches both at once. One silence is made and
+    the audit trail shows one action done."""
+    database = postgres.create_database()
+    env = {k: v for k, v in os.environ.items() if k != "ALIGNMON_CONFIG"}
+    env["SLACK_APP_TOKEN"] = APP_TOKEN
+    replicas: list[subprocess.Popen[bytes]] = []
+    config = tmp_path / "alignmon.yaml"
+    try:
+        for n in range(2):
+            text = service_config(
+                database=database, slack_url=slack.api_url, port=free_port()
+            ).replace(
+                "slack:\n",
+                "slack:\n  app_token: ${SLACK_APP_TOKEN}\n  operators: {users: ["
+                + OPERATOR
+                + "]}\n",
+            )
+            path = tmp_path / f"replica{n}.yaml"
+            path.write_text(text)
+            if n == 0:
+                config.write_text(text)
+            replicas.append(
+                subprocess.Popen(
+                    [ALIGNMON, "--config", str(path), "run"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=(tmp_path / f"replica{n}.log").open("wb"),
+                    env=env,
+                )
+            )
+        slack.socket.wait_connected(count=2, timeout=60)
+        (channel, ts), actions = eventually(lambda: with_buttons(slack), seconds=60)
+        fingerprint = actions["elements"][0]["value"]
+        message = slack.messages[(channel, ts)]
+        payload = block_actions(
+            SILENCE_DAY,
+            fingerprint,
+            user=OPERATOR,
+            username="ops",
+            channel=channel,
+            ts=ts,
+            blocks=message["blocks"],
+            text=message["text"],
+            action_ts="1700000400.000001",
+        )
+        envelope = slack.socket.send_to_all("interactive", payload)
+        eventually(lambda: slack.socket.acks_of(envelope) == 2, seconds=30)
+    finally:
+        for replica in replicas:
+            replica.send_signal(signal.SIGTERM)
+        for replica in replicas:
+            assert replica.wait(timeout=60) == 0
+
+    listed = alignmon(
+        "--config", str(config), "silence", "list", "--format", "json", cwd=tmp_path, env=TOKENS
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [s["matcher"] for s in json.loads(listed.stdout)["silences"]] == [fingerprint]
+    audit = alignmon(
+        "--config", str(config), "alerts", "--audit", "--format", "json", cwd=tmp_path, env=TOKENS
+    )
+    done = [a for a in json.loads(audit.stdout)["actions"] if a["outcome"] == "done"]
+    assert [(a["action"], a["fingerprint"]) for a in done] == [("silence", fingerprint)]

@@ -95,6 +95,30 @@ class FakeSocketMode:
             self._deliver(targets[next(self._turn) % len(targets)], envelope)
         return envelope_id
 
+    def send_to_all(self, kind: str, payload: dict[str, Any]) -> str:
+        """One envelope to every open connection at once: what replicas see
+        when Slack redelivers an envelope to another connection while the
+        first is still handling it."""
+        envelope_id = f"env-{next(self._ids):04d}"
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": False,
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
+        with self.lock:
+            self.pending[envelope_id] = envelope
+            targets = list(self._open)
+        for connection in targets:
+            self._deliver(connection, envelope)
+        return envelope_id
+
+    def acks_of(self, envelope_id: str) -> int:
+        with self.lock:
+            return sum(1 for ack in self.acks if ack.get("envelope_id") == envelope_id)
+
     def acked(self, envelope_id: str) -> bool:
         with self.lock:
             return any(ack.get("envelope_id") == envelope_id for ack in self.acks)
