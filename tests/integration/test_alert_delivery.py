@@ -7,12 +7,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from monitor import dispatch
@@ -48,19 +46,6 @@ def config_dict(database: str, slack: FakeSlack, **alerts: Any) -> dict[str, Any
         "slack": {"token": TOKEN, "api_url": slack.api_url, "channel": "#revenue-alignment"},
         "alerts": alerts,
     }
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'alerts.db'}"
-    return str(request.getfixturevalue("postgres").create_database())
 
 
 def make_app(database: str, slack: FakeSlack, clock: Clock, **alerts: Any) -> App:

@@ -6,19 +6,12 @@ summary carries marketing's revenue line."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
-import pytest
-
-from monitor.config.file import Config
-from monitor.config.loader import LoadedConfig
-from monitor.service.app import App
 from monitor.summary import build_payload
-from tests.fakes.slack import TOKEN, FakeSlack
-from tests.integration.test_plan_alerts import NOW, Clock, accepted
+from tests.fakes.slack import FakeSlack
+from tests.integration.demo_goal import Clock, accepted, demo_app
+from tests.integration.test_plan_alerts import NOW
 
 GOAL = {
     "name": "q-new-business",
@@ -32,35 +25,9 @@ GOAL = {
 FINGERPRINT = "quality-gap/q-new-business/mql:lead_source=paid_social/2026-10-01..2027-01-01"
 
 
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'breakdown.db'}"
-    return str(request.getfixturevalue("postgres").create_database())
-
-
-def make_app(database: str, slack: FakeSlack, clock: Clock, goal: dict[str, Any]) -> App:
-    config = Config.model_validate(
-        {
-            "timezone": "UTC",
-            "database": database,
-            "sources": {"crm": {"kind": "demo", "months": 4}},
-            "slack": {"token": TOKEN, "api_url": slack.api_url, "channel": "#revenue-alignment"},
-            "goals": [goal],
-        }
-    )
-    return App(LoadedConfig(config, "breakdown.yaml"), clock=clock)
-
-
 def test_a_weak_lead_source_reaches_slack(database: str, slack: FakeSlack) -> None:
     clock = Clock(NOW)
-    app = make_app(database, slack, clock, GOAL)
+    app = demo_app(database, slack, clock, GOAL, months=4)
     assert all(result.ok for result in app.sync())
     first = app.evaluate()
     assert FINGERPRINT in {f.fingerprint for f in first.findings}

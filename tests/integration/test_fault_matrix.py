@@ -249,12 +249,6 @@ def slack_matrix(kind: str) -> list[Any]:
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
 def crm(request: pytest.FixtureRequest) -> Iterator[Crm]:
     side = SIDES[request.node.callspec.params["api"]]()
     yield side

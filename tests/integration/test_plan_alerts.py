@@ -5,17 +5,10 @@ and PostgreSQL; and once the plan fits, resolved in the same thread."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
-import pytest
-
-from monitor.config.file import Config
-from monitor.config.loader import LoadedConfig
-from monitor.service.app import App
-from tests.fakes.slack import TOKEN, FakeSlack
+from tests.fakes.slack import FakeSlack
+from tests.integration.demo_goal import Clock, accepted, demo_app
 
 NOW = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)
 #: 20 closes a quarter: 100 SQLs, 250 MQLs, 1,000 leads.
@@ -29,48 +22,9 @@ GOAL = {
 }
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'plan.db'}"
-    return str(request.getfixturevalue("postgres").create_database())
-
-
-def make_app(database: str, slack: FakeSlack, clock: Clock, goal: dict[str, Any]) -> App:
-    config = Config.model_validate(
-        {
-            "timezone": "UTC",
-            "database": database,
-            "sources": {"crm": {"kind": "demo", "months": 3}},
-            "slack": {"token": TOKEN, "api_url": slack.api_url, "channel": "#revenue-alignment"},
-            "goals": [goal],
-        }
-    )
-    return App(LoadedConfig(config, "plan.yaml"), clock=clock)
-
-
-def accepted(slack: FakeSlack) -> list[dict[str, Any]]:
-    """Messages Slack accepted, oldest first."""
-    return [message for _, message in sorted(slack.messages.items(), key=lambda kv: kv[0][1])]
-
-
 def test_commitment_budget_and_capacity_alerts_reach_slack(database: str, slack: FakeSlack) -> None:
     clock = Clock(NOW)
-    app = make_app(database, slack, clock, GOAL)
+    app = demo_app(database, slack, clock, GOAL)
     assert all(result.ok for result in app.sync())
     evaluation = app.evaluate()
     rules = {f.rule: f for f in evaluation.findings if f.subject == "q-new-business"}
@@ -96,7 +50,7 @@ def test_commitment_budget_and_capacity_alerts_reach_slack(database: str, slack:
         "plan": {"cost": {"lead": 40}, "budget": 40_000, "capacity": {"sql": 40}},
     }
     clock.now += timedelta(minutes=5)
-    app = make_app(database, slack, clock, fitted)
+    app = demo_app(database, slack, clock, fitted)
     before = len(accepted(slack))
     app.record(app.evaluate())
     app.deliver()

@@ -6,17 +6,10 @@ reach, resolved in the same thread."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
-import pytest
-
-from monitor.config.file import Config
-from monitor.config.loader import LoadedConfig
-from monitor.service.app import App
-from tests.fakes.slack import TOKEN, FakeSlack
+from tests.fakes.slack import FakeSlack
+from tests.integration.demo_goal import Clock, accepted, demo_app
 
 NOW = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)
 #: The demo's leads convert to MQLs at about 16% this quarter.
@@ -27,48 +20,9 @@ GOAL = {
 }
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'rates.db'}"
-    return str(request.getfixturevalue("postgres").create_database())
-
-
-def make_app(database: str, slack: FakeSlack, clock: Clock, goal: dict[str, Any]) -> App:
-    config = Config.model_validate(
-        {
-            "timezone": "UTC",
-            "database": database,
-            "sources": {"crm": {"kind": "demo", "months": 3}},
-            "slack": {"token": TOKEN, "api_url": slack.api_url, "channel": "#revenue-alignment"},
-            "goals": [goal],
-        }
-    )
-    return App(LoadedConfig(config, "rates.yaml"), clock=clock)
-
-
-def accepted(slack: FakeSlack) -> list[dict[str, Any]]:
-    """Messages Slack accepted, oldest first."""
-    return [message for _, message in sorted(slack.messages.items(), key=lambda kv: kv[0][1])]
-
-
 def test_rate_goal_behind_reaches_slack_and_resolves(database: str, slack: FakeSlack) -> None:
     clock = Clock(NOW)
-    app = make_app(database, slack, clock, GOAL)
+    app = demo_app(database, slack, clock, GOAL)
     assert all(result.ok for result in app.sync())
     for _ in range(2):  # a judgment, not a fact: it must hold for two evaluations
         evaluation = app.evaluate()
@@ -85,7 +39,7 @@ def test_rate_goal_behind_reaches_slack_and_resolves(database: str, slack: FakeS
     app.close()
 
     # Marketing sets a target the quarter already beats: the alert resolves.
-    app = make_app(database, slack, clock, GOAL | {"rate": {"stage": "lead_to_mql", "target": 0.1}})
+    app = demo_app(database, slack, clock, GOAL | {"rate": {"stage": "lead_to_mql", "target": 0.1}})
     before = len(accepted(slack))
     app.record(app.evaluate())
     app.deliver()

@@ -4,11 +4,8 @@ from it, and says "Now watching" once per channel when the sync completes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
@@ -25,12 +22,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 def make_app(tmp_path: Path, slack: FakeSlack) -> App:

@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,13 +54,6 @@ def slack() -> Iterator[FakeSlack]:
         fake.usergroups = {"S0OPS": [GROUPIE]}
         fake.channel_members = {"C0LEADS1": [MEMBER]}
         yield fake
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'alerts.db'}"
-    return str(request.getfixturevalue("postgres").create_database())
 
 
 def make_app(database: str, slack: FakeSlack, clock: Clock, **extra: Any) -> App:

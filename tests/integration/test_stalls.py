@@ -6,21 +6,16 @@ recorded as an alert and delivered by slack-sdk to the fake Slack."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from monitor.config.file import Config
-from monitor.config.loader import LoadedConfig
 from monitor.evaluate import evaluate
 from monitor.interfaces import Batch, FunnelRecord
-from monitor.service.app import App
 from monitor.store import Store
-from tests.fakes.slack import TOKEN, FakeSlack
+from tests.fakes.slack import FakeSlack
+from tests.integration.demo_goal import Clock, accepted, demo_app
 
 AS_OF = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
 CUT = AS_OF - timedelta(days=20)
@@ -114,53 +109,15 @@ def test_evaluation_reports_stalls_only_for_a_source_that_closes_records(store: 
 NOW = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'stalls.db'}"
-    return str(request.getfixturevalue("postgres").create_database())
-
-
-def make_app(database: str, slack: FakeSlack, clock: Clock, goal: dict[str, Any]) -> App:
-    config = Config.model_validate(
-        {
-            "timezone": "UTC",
-            "database": database,
-            "sources": {"crm": {"kind": "demo", "months": 4}},
-            "slack": {"token": TOKEN, "api_url": slack.api_url, "channel": "#revenue-alignment"},
-            "goals": [goal],
-        }
-    )
-    return App(LoadedConfig(config, "stalls.yaml"), clock=clock)
-
-
-def messages(slack: FakeSlack) -> list[dict[str, Any]]:
-    return [message for _, message in sorted(slack.messages.items(), key=lambda kv: kv[0][1])]
-
-
 def test_stalled_sqls_reach_slack_and_resolve(database: str, slack: FakeSlack) -> None:
     clock = Clock(NOW)
-    app = make_app(database, slack, clock, GOAL)
+    app = demo_app(database, slack, clock, GOAL, months=4)
     assert all(result.ok for result in app.sync())
     for _ in range(2):  # pending, then firing
         app.record(app.evaluate())
         clock.now += timedelta(minutes=5)
     assert app.deliver().sent >= 1
-    posted = [m for m in messages(slack) if "stalled beyond" in m["text"]]
+    posted = [m for m in accepted(slack) if "stalled beyond" in m["text"]]
     assert len(posted) == 1
     text = posted[0]["text"]
     assert "SQLs stalled beyond" in text and "(p90)" in text
@@ -171,10 +128,10 @@ def test_stalled_sqls_reach_slack_and_resolve(database: str, slack: FakeSlack) -
     app.close()
 
     # A threshold above the stalled share: the alert resolves in its thread.
-    app = make_app(database, slack, clock, GOAL | {"stalls": {"threshold": 0.95}})
-    before = len(messages(slack))
+    app = demo_app(database, slack, clock, GOAL | {"stalls": {"threshold": 0.95}}, months=4)
+    before = len(accepted(slack))
     app.record(app.evaluate())
     app.deliver()
-    replies = [m["text"] for m in messages(slack)[before:] if m.get("thread_ts")]
+    replies = [m["text"] for m in accepted(slack)[before:] if m.get("thread_ts")]
     assert any("Resolved" in reply and "stalled beyond" in reply for reply in replies)
     app.close()
