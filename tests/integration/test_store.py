@@ -297,7 +297,7 @@ def test_stage_indexes_hold_only_records_that_reached_the_stage(store: Store) ->
             query = "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
         else:
             query = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'records'"
-        definitions = dict(conn.execute(text(query)).tuples().all())
+        definitions = {name: sql for name, sql in conn.execute(text(query))}
     for stage in ("lead", "mql", "sql", "won"):
         definition = " ".join(definitions[f"ix_records_source_kind_{stage}_at"].split())
         assert definition.endswith(f"WHERE ({stage}_at IS NOT NULL)") or definition.endswith(

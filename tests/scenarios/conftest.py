@@ -1,6 +1,9 @@
 """Month replays shared by the signal-quality and lifecycle suites: each
-case is replayed once per session, at the service's cadence (every 15
-minutes in working hours, hourly outside), and judged by both."""
+case is replayed once per session (per test worker) and judged by both. Hourly: a shortfall
+and a drop show the same at 15-minute steps in working hours (the service's
+cadence), at a third of the evaluations; the on-plan and slow-follow-up
+months, whose false alarms and breaches only show at that resolution, keep
+the service's cadence in their own suites."""
 
 from __future__ import annotations
 
@@ -12,10 +15,10 @@ from tests.scenarios.catalogue import LEAD_SHORTFALL, MQL_DROP, replay
 
 @pytest.fixture(scope="session")
 def lead_shortfall(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
-    return replay(LEAD_SHORTFALL, tmp_path_factory.mktemp("lead-shortfall"))
+    return replay(LEAD_SHORTFALL, tmp_path_factory.mktemp("lead-shortfall"), cadence="hourly")
 
 
 @pytest.fixture(scope="session")
 def mql_drop(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
     """Replayed from May 4 to June 30: crosses a period's end."""
-    return replay(MQL_DROP, tmp_path_factory.mktemp("mql-drop"))
+    return replay(MQL_DROP, tmp_path_factory.mktemp("mql-drop"), cadence="hourly")

@@ -20,8 +20,7 @@ from tests.scenarios.catalogue import (
     replay,
 )
 
-# One worker replays the shared months (conftest.py) for both suites.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("months")]
+pytestmark = pytest.mark.slow
 
 #: The daily summary's time in the scenarios' config (slack.summary_at), and
 #: the end of the hour in which repeats may go out after it.

@@ -20,8 +20,7 @@ from tests.scenarios import backtest
 from tests.scenarios.backtest import GOAL, Backtest
 from tests.scenarios.catalogue import LEAD_SHORTFALL, MQL_DROP, MQL_SHORTFALL, ON_PLAN, replay
 
-# One worker replays the shared months (conftest.py) for both suites.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("months")]
+pytestmark = pytest.mark.slow
 
 DRIFT = f"conversion-drift/{GOAL}/"
 
