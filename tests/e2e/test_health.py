@@ -36,6 +36,17 @@ def cluster() -> Iterator[PostgresCluster]:
     own.remove()
 
 
+def run_service(config: Path) -> subprocess.Popen[bytes]:
+    """``alignmon run`` on ``config``, output discarded."""
+    env = {k: v for k, v in os.environ.items() if k != "ALIGNMON_CONFIG"}
+    return subprocess.Popen(
+        [ALIGNMON, "--config", str(config), "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback test URL
@@ -68,13 +79,7 @@ def test_metrics_and_readiness(tmp_path: Path, cluster: PostgresCluster) -> None
         "sla:\n  - {name: mql-follow-up, source: demo, within: 4h}\n"
         f'service: {{listen: "127.0.0.1:{port}", deliver_every: 1s}}\n'
     )
-    env = {k: v for k, v in os.environ.items() if k != "ALIGNMON_CONFIG"}
-    service = subprocess.Popen(
-        [ALIGNMON, "--config", str(config), "run"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    service = run_service(config)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"{base}/healthz", 200)
@@ -136,13 +141,7 @@ def test_ready_only_after_the_first_evaluation(tmp_path: Path) -> None:
             "goals:\n  - {name: q, source: hs, closes: 60, rates: {sql_to_won: 0.2, mql_to_sql: 0.4, lead_to_mql: 0.25}}\n"
             f'service: {{listen: "127.0.0.1:{port}", sla_check_every: 1h}}\n'
         )
-        env = {k: v for k, v in os.environ.items() if k != "ALIGNMON_CONFIG"}
-        service = subprocess.Popen(
-            [ALIGNMON, "--config", str(config), "run"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        service = run_service(config)
         base = f"http://127.0.0.1:{port}"
         try:
             wait_for(f"{base}/healthz", 200)

@@ -55,14 +55,35 @@ def with_buttons(slack: FakeSlack) -> tuple[tuple[str, str], dict[str, Any]] | N
     return None
 
 
-def test_a_silence_from_slack_is_the_cli_silence(tmp_path: Path, slack: FakeSlack) -> None:
-    port = free_port()
-    text = service_config(
-        database=f"sqlite:///{tmp_path / 'alignmon.db'}", slack_url=slack.api_url, port=port
-    ).replace(
+def button_config(database: str, slack: FakeSlack, port: int) -> str:
+    """A service config with the app-level token and OPERATOR allowed to act."""
+    return service_config(database=database, slack_url=slack.api_url, port=port).replace(
         "slack:\n",
         "slack:\n  app_token: ${SLACK_APP_TOKEN}\n  operators: {users: [" + OPERATOR + "]}\n",
     )
+
+
+def press_on(
+    slack: FakeSlack, key: tuple[str, str], fingerprint: str, action: str, action_ts: str
+) -> dict[str, Any]:
+    """OPERATOR pressing ``action`` on the message ``key`` (channel, ts)."""
+    message = slack.messages[key]
+    return block_actions(
+        action,
+        fingerprint,
+        user=OPERATOR,
+        username="ops",
+        channel=key[0],
+        ts=key[1],
+        blocks=message["blocks"],
+        text=message["text"],
+        action_ts=action_ts,
+    )
+
+
+def test_a_silence_from_slack_is_the_cli_silence(tmp_path: Path, slack: FakeSlack) -> None:
+    port = free_port()
+    text = button_config(f"sqlite:///{tmp_path / 'alignmon.db'}", slack, port)
     config = tmp_path / "alignmon.yaml"
     config.write_text(text)
     env = {k: v for k, v in os.environ.items() if k != "ALIGNMON_CONFIG"}
@@ -83,18 +104,7 @@ def test_a_silence_from_slack_is_the_cli_silence(tmp_path: Path, slack: FakeSlac
         assert "alignmon_slack_socket_connected 1.0" in get(f"http://127.0.0.1:{port}/metrics")[1]
 
         def press(action: str, action_ts: str, wait: float = 20) -> None:
-            message = slack.messages[(channel, ts)]
-            payload = block_actions(
-                action,
-                fingerprint,
-                user=OPERATOR,
-                username="ops",
-                channel=channel,
-                ts=ts,
-                blocks=message["blocks"],
-                text=message["text"],
-                action_ts=action_ts,
-            )
+            payload = press_on(slack, (channel, ts), fingerprint, action, action_ts)
             slack.socket.wait_acked(slack.socket.send("interactive", payload), timeout=wait)
 
         press(SILENCE_DAY, "1700000300.000001")
@@ -153,14 +163,7 @@ def test_one_press_delivered_to_two_replicas_acts_once(
     config = tmp_path / "alignmon.yaml"
     try:
         for n in range(2):
-            text = service_config(
-                database=database, slack_url=slack.api_url, port=free_port()
-            ).replace(
-                "slack:\n",
-                "slack:\n  app_token: ${SLACK_APP_TOKEN}\n  operators: {users: ["
-                + OPERATOR
-                + "]}\n",
-            )
+            text = button_config(database, slack, free_port())
             path = tmp_path / f"replica{n}.yaml"
             path.write_text(text)
             if n == 0:
@@ -176,18 +179,7 @@ def test_one_press_delivered_to_two_replicas_acts_once(
         slack.socket.wait_connected(count=2, timeout=60)
         (channel, ts), actions = eventually(lambda: with_buttons(slack), seconds=60)
         fingerprint = actions["elements"][0]["value"]
-        message = slack.messages[(channel, ts)]
-        payload = block_actions(
-            SILENCE_DAY,
-            fingerprint,
-            user=OPERATOR,
-            username="ops",
-            channel=channel,
-            ts=ts,
-            blocks=message["blocks"],
-            text=message["text"],
-            action_ts="1700000400.000001",
-        )
+        payload = press_on(slack, (channel, ts), fingerprint, SILENCE_DAY, "1700000400.000001")
         envelope = slack.socket.send_to_all("interactive", payload)
         eventually(lambda: slack.socket.acks_of(envelope) == 2, seconds=30)
     finally:
