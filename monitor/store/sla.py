@@ -3,14 +3,17 @@ segment that entered its stage, recently enough to matter."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Collection, Mapping, Sequence
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, and_, or_, select
 
 from monitor.facts import COMPLIANCE_WINDOW, SlaRecord
 from monitor.store.facts import live_filter
 from monitor.store.schema import records
+from monitor.store.sla_folds import day_start, sla_columns, sla_record
+
+_IDS = 500
 
 
 def sla_records(
@@ -20,19 +23,18 @@ def sla_records(
     segment: Mapping[str, str],
     since: datetime,
     as_of: datetime,
-) -> list[SlaRecord]:
+    folded: Collection[date] = (),
+    unsettled: Sequence[int] = (),
+) -> dict[int, SlaRecord]:
     """Records that entered ``stage`` in ``[since, as_of)`` and can still
     change a number: untouched, or touched or entered within the compliance
     window (a record answered before it was decided before it, so it counts
     nowhere). ``since`` is the rule's look-back: an unanswered lead older
-    than that no longer alerts."""
+    than that no longer alerts. Of the ``folded`` UTC days of entry, only
+    the ``unsettled`` records (ids) are read. By id."""
     window_start = as_of - COMPLIANCE_WINDOW
     entered = records.c[f"{stage}_at"]
-    columns = (
-        records.c.crm_id, records.c.name, records.c.owner_email, records.c.owner_name,
-        records.c.url, entered, records.c.assigned_at, records.c.first_touch_at,
-    )  # fmt: skip
-    query = select(*columns).where(
+    wanted = (
         *live_filter(source, "person", segment),
         entered >= since,
         entered < as_of,
@@ -42,16 +44,35 @@ def sla_records(
             entered >= window_start,
         ),
     )
-    return [
-        SlaRecord(
-            crm_id=row[0],
-            name=row[1] or row[0],
-            owner_email=row[2],
-            owner_name=row[3],
-            url=row[4] or "",
-            entered_at=row[5],
-            assigned_at=row[6],
-            first_touch_at=row[7],
-        )
-        for row in conn.execute(query)
-    ]
+    columns = (records.c.id, *sla_columns(stage))
+    found: dict[int, SlaRecord] = {}
+    spans = _unfolded(since, as_of, folded)
+    if spans:
+        days = or_(*(and_(entered >= start, entered < end) for start, end in spans))
+        for row in conn.execute(select(*columns).where(*wanted, days)):
+            found[row[0]] = sla_record(row[1:])
+    for start in range(0, len(unsettled), _IDS):
+        chunk = unsettled[start : start + _IDS]
+        for row in conn.execute(select(*columns).where(*wanted, records.c.id.in_(chunk))):
+            found[row[0]] = sla_record(row[1:])
+    return found
+
+
+def _unfolded(
+    since: datetime, as_of: datetime, folded: Collection[date]
+) -> list[tuple[datetime, datetime]]:
+    """``[since, as_of)`` without the ``folded`` UTC days, as spans."""
+    if not folded:
+        return [(since, as_of)]
+    spans: list[tuple[datetime, datetime]] = []
+    start = since
+    for day in sorted(folded):
+        first, after = day_start(day), day_start(day + timedelta(days=1))
+        if after <= start or first >= as_of:
+            continue
+        if first > start:
+            spans.append((start, first))
+        start = max(start, after)
+    if start < as_of:
+        spans.append((start, as_of))
+    return spans

@@ -1,0 +1,148 @@
+"""Evaluating an SLA rule over folded outcomes: the store keeps, per day of
+stage entry, the outcomes that can no longer change (see
+``monitor.store.sla_folds``); this folds the days that ended since and the
+records settled since (touched, with an owner), and hands the SLA engine
+the folds and the records still open.
+
+Lives beside ``monitor.evaluate``, the other code that knows both the store
+and the judges: folding is judging (business time), storing its result is
+the store's. The figures are those of judging every record afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from array import array
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from monitor.config.file import Config
+from monitor.config.models import Calendar, SlaRule
+from monitor.facts import SlaFold, SlaOutcomes, SlaRecord
+from monitor.judge import sla
+from monitor.judge.business_time import BusinessCalendar, business_calendar
+from monitor.store import Store
+
+_DAY = timedelta(days=1)
+Folded = dict[date, tuple[list[SlaOutcomes], list[int]]]
+
+
+def sla_result(
+    config: Config, store: Store, rule: SlaRule, as_of: datetime, *, fold: bool = True
+) -> sla.SlaResult:
+    """``rule`` judged at ``as_of``. With ``fold`` (the service's steady
+    state), the UTC days of stage entry that ended by ``as_of`` are read
+    folded, and folded first where they are not yet. Without it, or for a
+    rule that names each late touch (read record by record), every record is
+    judged afresh and nothing is written."""
+    settings = config.calendar_for(rule)
+    calendar = business_calendar(settings, config.zone)
+    since = as_of - rule.lookback
+    if not fold or rule.report_late_touch:
+        records = store.sla_records(rule.source, rule.stage, rule.segment, since, as_of)
+        return sla.evaluate(rule, calendar, records, as_of)
+    key = fingerprint(rule, settings, config.zone)
+    stored, ids = store.sla_folds(rule.name, key, since, as_of)
+    folds = {item.day: item for item in stored}
+    unsettled = {record_id: item.day for item in stored for record_id in ids[item.day]}
+    first = since.astimezone(UTC).date()
+    ended = (as_of.astimezone(UTC).date() - first).days
+    due = [day for day in (first + n * _DAY for n in range(ended)) if day not in folds]
+    changed: Folded = {}
+    if due:
+        by_day = store.sla_day_records(rule.source, rule.stage, rule.segment, due)
+        for day, pairs in by_day.items():
+            outcomes, positions = sla.fold(rule, calendar, [record for _, record in pairs], as_of)
+            changed[day] = (outcomes, [pairs[i][0] for i in positions])
+    found = store.sla_records_by_id(
+        rule.source,
+        rule.stage,
+        rule.segment,
+        since,
+        as_of,
+        folded=folds.keys() | changed.keys(),
+        unsettled=[*unsettled, *(i for _, day_ids in changed.values() for i in day_ids)],
+    )
+    changed |= _settle(rule, calendar, as_of, folds, ids, unsettled, found)
+    if changed:
+        store.save_sla_folds(rule.name, rule.source, key, as_of, changed, keep_from=first)
+        for day, (outcomes, _) in changed.items():
+            folds[day] = SlaFold(day, as_of, outcomes)
+    return sla.evaluate(
+        rule, calendar, found.values(), as_of, folds=list(folds.values()), since=since
+    )
+
+
+def _settle(
+    rule: SlaRule,
+    calendar: BusinessCalendar,
+    as_of: datetime,
+    folds: Mapping[date, SlaFold],
+    ids: Mapping[date, Sequence[int]],
+    unsettled: Mapping[int, date],
+    found: dict[int, SlaRecord],
+) -> Folded:
+    """Fold the records of folded days touched since (taken out of
+    ``found``) into their day's outcomes: the days changed."""
+    by_day: dict[date, list[tuple[int, SlaRecord]]] = defaultdict(list)
+    for record_id, record in found.items():
+        day = unsettled.get(record_id)
+        if day is not None and record.first_touch_at is not None and record.owner_email:
+            by_day[day].append((record_id, record))
+    changed: Folded = {}
+    for day, pairs in by_day.items():
+        outcomes, positions = sla.fold(rule, calendar, [record for _, record in pairs], as_of)
+        if not outcomes:
+            continue
+        still = {pairs[i][0] for i in positions}
+        for record_id, _ in pairs:
+            if record_id not in still:
+                del found[record_id]
+        settled = {record_id for record_id, _ in pairs} - still
+        kept = [i for i in ids[day] if i not in settled]
+        changed[day] = (_merge(folds[day].owners, outcomes), kept)
+    return changed
+
+
+def _merge(old: Sequence[SlaOutcomes], new: Sequence[SlaOutcomes]) -> list[SlaOutcomes]:
+    """The outcomes of ``old`` and ``new`` per owner and name (as ``fold``
+    groups them), ordered by touch."""
+    owners: dict[tuple[str, str], list[SlaOutcomes]] = defaultdict(list)
+    for item in (*old, *new):
+        owners[(item.owner, item.owner_name or "")].append(item)
+    out = []
+    for (owner, name), parts in sorted(owners.items()):
+        if len(parts) == 1:
+            out.append(parts[0])
+            continue
+        rows = sorted(
+            row for part in parts for row in zip(*(getattr(part, c) for c in _COLUMNS), strict=True)
+        )
+        columns = [array("q", column) for column in zip(*rows, strict=True)]
+        out.append(SlaOutcomes(owner, name or None, *columns))
+    return out
+
+
+_COLUMNS = ("touched", "entered", "decided", "met", "sla_times", "speeds")
+
+
+def fingerprint(rule: SlaRule, calendar: Calendar, zone: ZoneInfo) -> str:
+    """What a folded outcome was judged under: the rule's settings that
+    decide an outcome, its working time and zone, and the public holiday
+    tables' version where a country's holidays are kept."""
+    settings: dict[str, object] = {
+        "rule": rule.model_dump(
+            mode="json", include={"source", "stage", "within", "warn_before", "segment"}
+        ),
+        "calendar": calendar.model_dump(mode="json"),
+        "zone": zone.key,
+    }
+    if calendar.country:
+        import holidays
+
+        settings["holidays"] = holidays.__version__
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
