@@ -183,11 +183,12 @@ class SlaOutcomes:
 @dataclass(frozen=True, slots=True)
 class SlaFold:
     """An SLA rule's outcomes of the records that entered its stage on one
-    UTC ``day``, judged at ``folded_at``; the day's other records are read
-    and judged at every evaluation."""
+    UTC ``day`` before ``until``, judged at ``folded_at``; the day's other
+    records are read and judged at every evaluation."""
 
     day: date
     folded_at: datetime
+    until: datetime
     owners: Sequence[SlaOutcomes]
 
 

@@ -25,19 +25,25 @@ from monitor.facts import SlaFold, SlaOutcomes, SlaRecord
 from monitor.judge import sla
 from monitor.judge.business_time import BusinessCalendar, business_calendar
 from monitor.store import Store
+from monitor.store.sla_folds import day_start
 
 _DAY = timedelta(days=1)
-Folded = dict[date, tuple[list[SlaOutcomes], list[int]]]
+#: Records that entered their stage this recently are judged afresh rather
+#: than folded: one stored a little after it entered (a sync's lag) would
+#: otherwise drop the day's fold as soon as it arrives.
+FOLD_DELAY = timedelta(hours=1)
+#: Per day: folded until when, the outcomes, the unsettled records' ids.
+Folded = dict[date, tuple[datetime, list[SlaOutcomes], list[int]]]
 
 
 def sla_result(
     config: Config, store: Store, rule: SlaRule, as_of: datetime, *, fold: bool = True
 ) -> sla.SlaResult:
     """``rule`` judged at ``as_of``. With ``fold`` (the service's steady
-    state), the UTC days of stage entry that ended by ``as_of`` are read
-    folded, and folded first where they are not yet. Without it, or for a
-    rule that names each late touch (read record by record), every record is
-    judged afresh and nothing is written."""
+    state), the records that entered the rule's stage up to ``FOLD_DELAY``
+    before ``as_of`` are read folded, and folded first where they are not
+    yet. Without it, or for a rule that names each late touch (read record
+    by record), every record is judged afresh and nothing is written."""
     settings = config.calendar_for(rule)
     calendar = business_calendar(settings, config.zone)
     since = as_of - rule.lookback
@@ -47,33 +53,69 @@ def sla_result(
     key = fingerprint(rule, settings, config.zone)
     stored, ids = store.sla_folds(rule.name, key, since, as_of)
     folds = {item.day: item for item in stored}
-    unsettled = {record_id: item.day for item in stored for record_id in ids[item.day]}
+    unsettled = {record_id: day for day, day_ids in ids.items() for record_id in day_ids}
     first = since.astimezone(UTC).date()
-    ended = (as_of.astimezone(UTC).date() - first).days
-    due = [day for day in (first + n * _DAY for n in range(ended)) if day not in folds]
-    changed: Folded = {}
-    if due:
-        by_day = store.sla_day_records(rule.source, rule.stage, rule.segment, due)
-        for day, pairs in by_day.items():
-            outcomes, positions = sla.fold(rule, calendar, [record for _, record in pairs], as_of)
-            changed[day] = (outcomes, [pairs[i][0] for i in positions])
+    changed = _extend(rule, calendar, store, as_of, first, folds, ids, unsettled)
     found = store.sla_records_by_id(
         rule.source,
         rule.stage,
         rule.segment,
         since,
         as_of,
-        folded=folds.keys() | changed.keys(),
-        unsettled=[*unsettled, *(i for _, day_ids in changed.values() for i in day_ids)],
+        folded=[(day_start(day), item.until) for day, item in folds.items()],
+        unsettled=list(unsettled),
     )
-    changed |= _settle(rule, calendar, as_of, folds, ids, unsettled, found)
+    for day, (outcomes, kept) in _settle(
+        rule, calendar, as_of, folds, ids, unsettled, found
+    ).items():
+        until = folds[day].until
+        changed[day] = (until, outcomes, kept)
+        folds[day] = SlaFold(day, as_of, until, outcomes)
     if changed:
         store.save_sla_folds(rule.name, rule.source, key, as_of, changed, keep_from=first)
-        for day, (outcomes, _) in changed.items():
-            folds[day] = SlaFold(day, as_of, outcomes)
     return sla.evaluate(
         rule, calendar, found.values(), as_of, folds=list(folds.values()), since=since
     )
+
+
+def _extend(
+    rule: SlaRule,
+    calendar: BusinessCalendar,
+    store: Store,
+    as_of: datetime,
+    first: date,
+    folds: dict[date, SlaFold],
+    ids: dict[date, list[int]],
+    unsettled: dict[int, date],
+) -> Folded:
+    """Fold each day from ``first`` up to ``FOLD_DELAY`` before ``as_of``
+    (or the day's end), from where its fold stops (or its start): the days
+    changed, also updated in ``folds``, ``ids`` and ``unsettled``."""
+    cut = as_of - FOLD_DELAY
+    wanted: dict[date, tuple[datetime, datetime]] = {}
+    day = first
+    while day_start(day) < cut:
+        held = folds.get(day)
+        start, end = held.until if held else day_start(day), min(day_start(day + _DAY), cut)
+        if start < end:
+            wanted[day] = (start, end)
+        day += _DAY
+    if not wanted:
+        return {}
+    by_day = store.sla_span_records(rule.source, rule.stage, rule.segment, list(wanted.values()))
+    changed: Folded = {}
+    for day, (_, end) in wanted.items():
+        pairs = by_day.get(day, [])
+        outcomes, positions = sla.fold(rule, calendar, [record for _, record in pairs], as_of)
+        added = [pairs[i][0] for i in positions]
+        held = folds.get(day)
+        if held is not None:
+            outcomes = _merge(held.owners, outcomes)
+        ids[day] = [*ids.get(day, ()), *added]
+        unsettled.update(dict.fromkeys(added, day))
+        folds[day] = SlaFold(day, as_of, end, outcomes)
+        changed[day] = (end, outcomes, ids[day])
+    return changed
 
 
 def _settle(
@@ -84,7 +126,7 @@ def _settle(
     ids: Mapping[date, Sequence[int]],
     unsettled: Mapping[int, date],
     found: dict[int, SlaRecord],
-) -> Folded:
+) -> dict[date, tuple[list[SlaOutcomes], list[int]]]:
     """Fold the records of folded days touched since (taken out of
     ``found``) into their day's outcomes: the days changed."""
     by_day: dict[date, list[tuple[int, SlaRecord]]] = defaultdict(list)
@@ -92,7 +134,7 @@ def _settle(
         day = unsettled.get(record_id)
         if day is not None and record.first_touch_at is not None and record.owner_email:
             by_day[day].append((record_id, record))
-    changed: Folded = {}
+    changed = {}
     for day, pairs in by_day.items():
         outcomes, positions = sla.fold(rule, calendar, [record for _, record in pairs], as_of)
         if not outcomes:

@@ -10,7 +10,7 @@ stays in this package, and the store depends on types only
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -271,7 +271,7 @@ class Store:
         segment: Mapping[str, str],
         since: datetime,
         as_of: datetime,
-        folded: Collection[date] = (),
+        folded: Sequence[tuple[datetime, datetime]] = (),
         unsettled: Sequence[int] = (),
     ) -> list[SlaRecord]:
         return list(
@@ -285,7 +285,7 @@ class Store:
         segment: Mapping[str, str],
         since: datetime,
         as_of: datetime,
-        folded: Collection[date] = (),
+        folded: Sequence[tuple[datetime, datetime]] = (),
         unsettled: Sequence[int] = (),
     ) -> dict[int, SlaRecord]:
         """The records an SLA rule judges, by id (``monitor.store.sla``)."""
@@ -300,11 +300,15 @@ class Store:
         with self.begin() as conn:
             return _sla_folds.load(conn, rule, fingerprint, since, as_of)
 
-    def sla_day_records(
-        self, source: str, stage: str, segment: Mapping[str, str], days: Sequence[date]
+    def sla_span_records(
+        self,
+        source: str,
+        stage: str,
+        segment: Mapping[str, str],
+        spans: Sequence[tuple[datetime, datetime]],
     ) -> dict[date, list[tuple[int, SlaRecord]]]:
         with self.begin() as conn:
-            return _sla_folds.day_records(conn, source, stage, segment, days)
+            return _sla_folds.span_records(conn, source, stage, segment, spans)
 
     def save_sla_folds(
         self,
@@ -312,7 +316,7 @@ class Store:
         source: str,
         fingerprint: str,
         folded_at: datetime,
-        fold: Mapping[date, tuple[Sequence[SlaOutcomes], Sequence[int]]],
+        fold: Mapping[date, tuple[datetime, Sequence[SlaOutcomes], Sequence[int]]],
         keep_from: date,
     ) -> None:
         with self.begin() as conn:

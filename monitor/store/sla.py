@@ -3,15 +3,15 @@ segment that entered its stage, recently enough to matter."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from sqlalchemy import Connection, and_, or_, select
 
 from monitor.facts import COMPLIANCE_WINDOW, SlaRecord
 from monitor.store.facts import live_filter
 from monitor.store.schema import records
-from monitor.store.sla_folds import day_start, sla_columns, sla_record
+from monitor.store.sla_folds import sla_columns, sla_record
 
 _IDS = 500
 
@@ -23,14 +23,14 @@ def sla_records(
     segment: Mapping[str, str],
     since: datetime,
     as_of: datetime,
-    folded: Collection[date] = (),
+    folded: Sequence[tuple[datetime, datetime]] = (),
     unsettled: Sequence[int] = (),
 ) -> dict[int, SlaRecord]:
     """Records that entered ``stage`` in ``[since, as_of)`` and can still
     change a number: untouched, or touched or entered within the compliance
     window (a record answered before it was decided before it, so it counts
     nowhere). ``since`` is the rule's look-back: an unanswered lead older
-    than that no longer alerts. Of the ``folded`` UTC days of entry, only
+    than that no longer alerts. Of the entries in ``folded`` spans, only
     the ``unsettled`` records (ids) are read. By id."""
     window_start = as_of - COMPLIANCE_WINDOW
     entered = records.c[f"{stage}_at"]
@@ -59,15 +59,12 @@ def sla_records(
 
 
 def _unfolded(
-    since: datetime, as_of: datetime, folded: Collection[date]
+    since: datetime, as_of: datetime, folded: Sequence[tuple[datetime, datetime]]
 ) -> list[tuple[datetime, datetime]]:
-    """``[since, as_of)`` without the ``folded`` UTC days, as spans."""
-    if not folded:
-        return [(since, as_of)]
+    """``[since, as_of)`` without the ``folded`` spans."""
     spans: list[tuple[datetime, datetime]] = []
     start = since
-    for day in sorted(folded):
-        first, after = day_start(day), day_start(day + timedelta(days=1))
+    for first, after in sorted(folded):
         if after <= start or first >= as_of:
             continue
         if first > start:

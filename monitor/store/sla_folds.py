@@ -3,11 +3,13 @@
 A record touched and assigned before an evaluation has an outcome (met or
 late, its times in business time) that no later evaluation sees change
 unless the record itself changes. Evaluation folds such outcomes per rule
-and UTC day of stage entry, once the day is over, into ``sla_folds``, with
-the ids of the day's other records (still waiting for a first touch, or
-without an owner), which it keeps reading and judging. So an evaluation
-reads a row per day and the records still open, however many records a
-day brings.
+and UTC day of stage entry into ``sla_folds``, for the records that entered
+before the row's ``until`` (the day's end, or for today a while before the
+evaluation; later evaluations extend it), with the ids of the other
+records (still waiting for a first touch, or without an owner), which it
+keeps reading and judging. So an evaluation reads a row per day, the
+records still open and the latest hour's, however many records a day
+brings.
 
 A fold holds while its ``fingerprint`` (the rule's and its calendar's
 settings) does, and until a write changes a record of its day in a way that
@@ -15,7 +17,8 @@ could change a folded outcome: a new record, a record that changed stage
 dates, kind, segments or deletion, or one already touched whose touch,
 owner or assignment changed (``changed_days``; a record still untouched is
 read afresh anyway). The write deletes the fold in its own transaction, and
-the next evaluation folds the day again.
+the next evaluation folds the day again. A record entered after ``until``
+is not in the fold, so today's new records leave it in place.
 """
 
 from __future__ import annotations
@@ -25,16 +28,16 @@ import sys
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Date, bindparam, delete, select
 
 from monitor.facts import SlaFold, SlaOutcomes, SlaRecord
 from monitor.interfaces import RECORD_STAGES, FunnelRecord
 from monitor.store.bulk import insert_or_update
 from monitor.store.facts import live_filter
-from monitor.store.schema import records, sla_folds
+from monitor.store.schema import UTCDateTime, records, sla_folds
 
 #: Folded columns, in their order in a fold's bytes.
 _COLUMNS = ("touched", "entered", "decided", "met", "sla_times", "speeds")
@@ -56,8 +59,12 @@ def load(
     """The rule's folds of days that end after ``since`` made at or before
     ``as_of`` under ``fingerprint``, and the ids of each day's unsettled
     records."""
+    columns = (
+        sla_folds.c.day, sla_folds.c.folded_at, sla_folds.c.until, sla_folds.c.outcomes,
+        sla_folds.c.unsettled,
+    )  # fmt: skip
     rows = conn.execute(
-        select(sla_folds.c.day, sla_folds.c.folded_at, sla_folds.c.outcomes, sla_folds.c.unsettled)
+        select(*columns)
         .where(
             sla_folds.c.rule == rule,
             sla_folds.c.fingerprint == fingerprint,
@@ -67,8 +74,8 @@ def load(
         .order_by(sla_folds.c.day)
     )
     folds, unsettled = [], {}
-    for day, folded_at, outcomes, ids in rows:
-        folds.append(SlaFold(day, folded_at, [_decode(item) for item in outcomes]))
+    for day, folded_at, until, outcomes, ids in rows:
+        folds.append(SlaFold(day, folded_at, until, [_decode(item) for item in outcomes]))
         unsettled[day] = list(ids)
     return folds, unsettled
 
@@ -79,12 +86,12 @@ def save(
     source: str,
     fingerprint: str,
     folded_at: datetime,
-    fold: Mapping[date, tuple[Sequence[SlaOutcomes], Sequence[int]]],
+    fold: Mapping[date, tuple[datetime, Sequence[SlaOutcomes], Sequence[int]]],
     keep_from: date,
 ) -> None:
-    """Store the rule's folds of each day of ``fold`` (outcomes and the
-    unsettled records' ids), replacing earlier ones, and drop its folds of
-    days before ``keep_from``, which no look-back reaches any more."""
+    """Store the rule's folds of each day of ``fold`` (until when, outcomes
+    and the unsettled records' ids), replacing earlier ones, and drop its
+    folds of days before ``keep_from``, which no look-back reaches any more."""
     conn.execute(delete(sla_folds).where(sla_folds.c.rule == rule, sla_folds.c.day < keep_from))
     if not fold:
         return
@@ -95,36 +102,38 @@ def save(
             "source": source,
             "fingerprint": fingerprint,
             "folded_at": folded_at,
+            "until": until,
             "outcomes": [_encode(item) for item in outcomes],
             "unsettled": list(ids),
         }
-        for day, (outcomes, ids) in fold.items()
+        for day, (until, outcomes, ids) in fold.items()
     ]
     stmt = insert_or_update(conn, sla_folds)
     replaced = {name: stmt.excluded[name] for name in rows[0] if name not in ("rule", "day")}
     conn.execute(stmt.on_conflict_do_update(index_elements=["rule", "day"], set_=replaced), rows)
 
 
-def day_records(
+def span_records(
     conn: Connection,
     source: str,
     stage: str,
     segment: Mapping[str, str],
-    days: Sequence[date],
+    spans: Sequence[tuple[datetime, datetime]],
 ) -> dict[date, list[tuple[int, SlaRecord]]]:
     """Every live record of the rule's source and segment that entered
-    ``stage`` on each of ``days`` (UTC), with its id."""
+    ``stage`` in one of ``spans`` (``[start, end)``, each within a UTC
+    day), with its id, by the UTC day of ``spans``."""
     entered = records.c[f"{stage}_at"]
-    out: dict[date, list[tuple[int, SlaRecord]]] = {day: [] for day in days}
-    for first, last in _runs(sorted(days)):
+    out: dict[date, list[tuple[int, SlaRecord]]] = {
+        start.astimezone(UTC).date(): [] for start, _ in spans
+    }
+    for start, end in _joined(spans):
         query = select(records.c.id, *sla_columns(stage)).where(
-            *live_filter(source, "person", segment),
-            entered >= day_start(first),
-            entered < day_start(last + timedelta(days=1)),
+            *live_filter(source, "person", segment), entered >= start, entered < end
         )
         for row in conn.execute(query):
             record = sla_record(row[1:])
-            out[record.entered_at.date()].append((row[0], record))
+            out[record.entered_at.astimezone(UTC).date()].append((row[0], record))
     return out
 
 
@@ -149,14 +158,14 @@ def sla_record(row: Sequence[Any]) -> SlaRecord:
     )
 
 
-def _runs(days: Sequence[date]) -> list[tuple[date, date]]:
-    """Consecutive days as ``(first, last)`` pairs."""
-    out: list[tuple[date, date]] = []
-    for day in days:
-        if out and out[-1][1] + timedelta(days=1) == day:
-            out[-1] = (out[-1][0], day)
+def _joined(spans: Sequence[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """``spans`` in order, those that meet joined into one."""
+    out: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(spans):
+        if out and out[-1][1] == start:
+            out[-1] = (out[-1][0], end)
         else:
-            out.append((day, day))
+            out.append((start, end))
     return out
 
 
@@ -165,19 +174,19 @@ def has_folds(conn: Connection, source: str) -> bool:
     return conn.execute(query).first() is not None
 
 
-def changed_days(
+def changed_entries(
     conn: Connection, source: str, latest: Mapping[tuple[str, str], FunnelRecord]
-) -> set[date]:
-    """The UTC days of stage entry (before and after) of the records in
-    ``latest`` (by stored key) whose write could change a folded outcome
-    (see the module notes); read before the batch is written."""
+) -> list[datetime]:
+    """The stage entries (before and after) of the records in ``latest``
+    (by stored key) whose write could change a folded outcome (see the
+    module notes); read before the batch is written."""
     stored = _stored(conn, source, latest)
-    days: set[date] = set()
+    days: list[datetime] = []
     for key, record in latest.items():
         before = stored.get(key)
         if before is None:
             if record.kind == "person":
-                days |= _days(getattr(record, name) for name in _STAGE_COLUMNS)
+                days += _entries(getattr(record, name) for name in _STAGE_COLUMNS)
             continue
         if before["kind"] != "person" and record.kind != "person":
             continue
@@ -191,18 +200,18 @@ def changed_days(
         moved = any(before[name] != now[name] for name in _MEMBERSHIP)
         touched = before["first_touch_at"] is not None
         if moved or (touched and any(before[name] != now[name] for name in _OUTCOME)):
-            days |= _days(before[name] for name in _STAGE_COLUMNS)
-            days |= _days(now[name] for name in _STAGE_COLUMNS)
+            days += _entries(before[name] for name in _STAGE_COLUMNS)
+            days += _entries(now[name] for name in _STAGE_COLUMNS)
     return days
 
 
-def touched_days(
+def touched_entries(
     conn: Connection, source: str, earliest: Mapping[tuple[str, str], datetime]
-) -> set[date]:
-    """The UTC days of stage entry of already touched records that an
-    earlier touch in ``earliest`` (by ``(object_type, crm_id)``) changes."""
+) -> list[datetime]:
+    """The stage entries of already touched records that an earlier touch
+    in ``earliest`` (by ``(object_type, crm_id)``) changes."""
     stored = _stored(conn, source, earliest)
-    days: set[date] = set()
+    days: list[datetime] = []
     for key, at in earliest.items():
         before = stored.get(key)
         if (
@@ -210,17 +219,26 @@ def touched_days(
             and before["first_touch_at"] is not None
             and at < before["first_touch_at"]
         ):
-            days |= _days(before[name] for name in _STAGE_COLUMNS)
+            days += _entries(before[name] for name in _STAGE_COLUMNS)
     return days
 
 
-def invalidate(conn: Connection, source: str, days: Iterable[date]) -> None:
-    wanted = sorted(set(days))
-    for start in range(0, len(wanted), _LOOKUP):
-        chunk = wanted[start : start + _LOOKUP]
-        conn.execute(
-            delete(sla_folds).where(sla_folds.c.source == source, sla_folds.c.day.in_(chunk))
-        )
+def invalidate(conn: Connection, source: str, entries: Iterable[datetime]) -> None:
+    """Drop the folds holding any of ``entries``: of its UTC day, folded
+    until after it."""
+    earliest: dict[date, datetime] = {}
+    for moment in entries:
+        day = moment.astimezone(UTC).date()
+        if day not in earliest or moment < earliest[day]:
+            earliest[day] = moment
+    if not earliest:
+        return
+    stmt = delete(sla_folds).where(
+        sla_folds.c.source == source,
+        sla_folds.c.day == bindparam("b_day", type_=Date),
+        sla_folds.c.until > bindparam("b_at", type_=UTCDateTime),
+    )
+    conn.execute(stmt, [{"b_day": day, "b_at": at} for day, at in earliest.items()])
 
 
 def _stored(
@@ -243,8 +261,8 @@ def _stored(
     return out
 
 
-def _days(moments: Iterable[datetime | None]) -> set[date]:
-    return {moment.astimezone(UTC).date() for moment in moments if moment is not None}
+def _entries(moments: Iterable[datetime | None]) -> list[datetime]:
+    return [moment for moment in moments if moment is not None]
 
 
 def _encode(outcomes: SlaOutcomes) -> dict[str, Any]:

@@ -109,7 +109,7 @@ def upsert_records(
     # INSERT … ON CONFLICT statement is an error on PostgreSQL.
     latest = {record_rows.key(record): record for record in batch}
     if sla_folds.has_folds(conn, source):
-        sla_folds.invalidate(conn, source, sla_folds.changed_days(conn, source, latest))
+        sla_folds.invalidate(conn, source, sla_folds.changed_entries(conn, source, latest))
     deltas = rollups.Deltas(rollups.zone_for_writes(conn, synced_at))
     for previous in rollups.stored_versions(conn, source, latest):
         deltas.add(previous, -1)
@@ -155,7 +155,7 @@ def apply_touches(conn: Connection, source: str, touches: Iterable[Touch]) -> No
     if not earliest:
         return
     if sla_folds.has_folds(conn, source):
-        sla_folds.invalidate(conn, source, sla_folds.touched_days(conn, source, earliest))
+        sla_folds.invalidate(conn, source, sla_folds.touched_entries(conn, source, earliest))
     stmt = (
         update(records)
         .where(

@@ -16,7 +16,7 @@ from monitor.config.file import Config
 from monitor.evaluate import evaluate
 from monitor.interfaces import Batch, FunnelRecord, Touch
 from monitor.judge import sla
-from monitor.sla_folding import sla_result
+from monitor.sla_folding import FOLD_DELAY, sla_result
 from monitor.store import Store
 from monitor.store.schema import sla_folds
 
@@ -124,11 +124,11 @@ def test_a_steady_evaluation_judges_only_the_records_still_open(
     fresh = sla_result(config, store, rule, T0, fold=False)
     sla_result(config, store, rule, T0)
     folded = sla_result(config, store, rule, T0)
-    today = T0.replace(hour=0)
+    recent = T0 - FOLD_DELAY
     still_open = {
         item.record.crm_id
         for item in fresh.records
-        if item.touched_at is None or not item.record.owner_email or item.record.entered_at >= today
+        if item.touched_at is None or not item.record.owner_email or item.record.entered_at >= recent
     }
     assert {item.record.crm_id for item in folded.records} == still_open
     assert len(still_open) < len(fresh.records)
@@ -162,11 +162,21 @@ def test_late_writes_to_folded_days_are_seen(loaded: tuple[Store, list[FunnelRec
             mql_at=T0 - timedelta(days=5, hours=2),
             first_touch_at=T0 - timedelta(days=5),
         ),
+        # today's records stored late: one in today's fold, one after it
+        *(
+            replace(
+                touched[6],
+                crm_id=f"TODAY{minutes}",
+                mql_at=T0 - timedelta(minutes=minutes),
+                first_touch_at=T0 - timedelta(minutes=minutes - 10),
+            )
+            for minutes in (30, 180)
+        ),
     ]
     write(store, changed)
     assert_same(config, store, T0 + timedelta(minutes=5))
     # An earlier touch of a folded record, learned as an activity.
-    target = rng.choice(touched[6:])
+    target = rng.choice(touched[7:])
     earlier = Touch("contacts", target.crm_id, target.mql_at - timedelta(hours=2))
     write(store, [], touches=(earlier,))
     assert_same(config, store, T0 + timedelta(minutes=10))

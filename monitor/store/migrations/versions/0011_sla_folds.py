@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(100), nullable=False),
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("folded_at", UTCDateTime(), nullable=False),
+        sa.Column("until", UTCDateTime(), nullable=False),
         sa.Column("outcomes", sa.JSON, nullable=False),
         sa.Column("unsettled", sa.JSON, nullable=False),
         sa.PrimaryKeyConstraint("rule", "day", name="pk_sla_folds"),
