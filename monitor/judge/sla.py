@@ -133,7 +133,10 @@ def _whole(seconds: float | None) -> int | None:
 @dataclass(frozen=True, slots=True)
 class SlaResult:
     """One rule evaluated as of ``as_of``. ``by_owner`` is keyed by owner
-    email, with unassigned records under ``""``."""
+    email, with unassigned records under ``""``. ``records``: those judged
+    here, which are all but those whose outcome came folded (touched and
+    assigned before the fold: counted in ``overall`` and ``by_owner``, and
+    in ``judged``); every record waiting for a touch is among them."""
 
     rule: str
     stage: str

@@ -3,17 +3,29 @@ segment that entered its stage, recently enough to matter."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    and_,
+    any_,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+)
 
 from monitor.facts import COMPLIANCE_WINDOW, SlaRecord
 from monitor.store.facts import live_filter
 from monitor.store.schema import records
 from monitor.store.sla_folds import sla_columns, sla_record
-
-_IDS = 500
 
 
 def sla_records(
@@ -51,11 +63,21 @@ def sla_records(
         days = or_(*(and_(entered >= start, entered < end) for start, end in spans))
         for row in conn.execute(select(*columns).where(*wanted, days)):
             found[row[0]] = sla_record(row[1:])
-    for start in range(0, len(unsettled), _IDS):
-        chunk = unsettled[start : start + _IDS]
-        for row in conn.execute(select(*columns).where(*wanted, records.c.id.in_(chunk))):
+    if unsettled:
+        for row in conn.execute(select(*columns).where(*wanted, _among(conn, unsettled))):
             found[row[0]] = sla_record(row[1:])
     return found
+
+
+def _among(conn: Connection, ids: Sequence[int]) -> ColumnElement[bool]:
+    """``records.id`` in ``ids``, as one parameter however many there are:
+    an array on PostgreSQL, a JSON array on SQLite."""
+    if conn.dialect.name == "postgresql":
+        return records.c.id == any_(literal(list(ids), ARRAY(Integer)))
+    listed: Select[int] = select(column("value", Integer)).select_from(
+        func.json_each(literal(json.dumps(list(ids))))
+    )
+    return records.c.id.in_(listed)
 
 
 def _unfolded(

@@ -128,7 +128,9 @@ def test_a_steady_evaluation_judges_only_the_records_still_open(
     still_open = {
         item.record.crm_id
         for item in fresh.records
-        if item.touched_at is None or not item.record.owner_email or item.record.entered_at >= recent
+        if item.touched_at is None
+        or not item.record.owner_email
+        or item.record.entered_at >= recent
     }
     assert {item.record.crm_id for item in folded.records} == still_open
     assert len(still_open) < len(fresh.records)
