@@ -30,7 +30,9 @@ from monitor.store.sla_folds import day_start
 _DAY = timedelta(days=1)
 #: Records that entered their stage this recently are judged afresh rather
 #: than folded: one stored a little after it entered (a sync's lag) would
-#: otherwise drop the day's fold as soon as it arrives.
+#: otherwise drop the day's fold as soon as it arrives. Folds reach to the
+#: whole UTC hour before that, so the every-minute evaluation extends them,
+#: and folds the records touched since, once an hour.
 FOLD_DELAY = timedelta(hours=1)
 #: Per day: folded until when, the outcomes, the unsettled records' ids.
 Folded = dict[date, tuple[datetime, list[SlaOutcomes], list[int]]]
@@ -40,9 +42,8 @@ def sla_result(
     config: Config, store: Store, rule: SlaRule, as_of: datetime, *, fold: bool = True
 ) -> sla.SlaResult:
     """``rule`` judged at ``as_of``. With ``fold`` (the service's steady
-    state), the records that entered the rule's stage up to ``FOLD_DELAY``
-    before ``as_of`` are read folded, and folded first where they are not
-    yet. Without it, or for a rule that names each late touch (read record
+    state), the records that entered the rule's stage up to ``fold_cut``
+    are read folded, and folded first where they are not yet. Without it, or for a rule that names each late touch (read record
     by record), every record is judged afresh and nothing is written."""
     settings = config.calendar_for(rule)
     calendar = business_calendar(settings, config.zone)
@@ -65,17 +66,24 @@ def sla_result(
         folded=[(day_start(day), item.until) for day, item in folds.items()],
         unsettled=list(unsettled),
     )
-    for day, (outcomes, kept) in _settle(
-        rule, calendar, as_of, folds, ids, unsettled, found
-    ).items():
-        until = folds[day].until
-        changed[day] = (until, outcomes, kept)
-        folds[day] = SlaFold(day, as_of, until, outcomes)
     if changed:
+        # Records of folded days touched since their fold: judged afresh
+        # until an extension (once an hour) folds them too.
+        settled = _settle(rule, calendar, as_of, folds, ids, unsettled, found)
+        for day, (outcomes, kept) in settled.items():
+            until = folds[day].until
+            changed[day] = (until, outcomes, kept)
+            folds[day] = SlaFold(day, as_of, until, outcomes)
         store.save_sla_folds(rule.name, rule.source, key, as_of, changed, keep_from=first)
     return sla.evaluate(
         rule, calendar, found.values(), as_of, folds=list(folds.values()), since=since
     )
+
+
+def fold_cut(as_of: datetime) -> datetime:
+    """Up to where records are folded at ``as_of``: ``FOLD_DELAY`` before
+    it, down to the whole UTC hour."""
+    return (as_of - FOLD_DELAY).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _extend(
@@ -88,10 +96,10 @@ def _extend(
     ids: dict[date, list[int]],
     unsettled: dict[int, date],
 ) -> Folded:
-    """Fold each day from ``first`` up to ``FOLD_DELAY`` before ``as_of``
-    (or the day's end), from where its fold stops (or its start): the days
-    changed, also updated in ``folds``, ``ids`` and ``unsettled``."""
-    cut = as_of - FOLD_DELAY
+    """Fold each day from ``first`` up to ``fold_cut(as_of)`` (or the day's
+    end), from where its fold stops (or its start): the days changed, also
+    updated in ``folds``, ``ids`` and ``unsettled``."""
+    cut = fold_cut(as_of)
     wanted: dict[date, tuple[datetime, datetime]] = {}
     day = first
     while day_start(day) < cut:

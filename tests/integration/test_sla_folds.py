@@ -16,7 +16,7 @@ from monitor.config.file import Config
 from monitor.evaluate import evaluate
 from monitor.interfaces import Batch, FunnelRecord, Touch
 from monitor.judge import sla
-from monitor.sla_folding import FOLD_DELAY, sla_result
+from monitor.sla_folding import fold_cut, sla_result
 from monitor.store import Store
 from monitor.store.schema import sla_folds
 
@@ -124,7 +124,7 @@ def test_a_steady_evaluation_judges_only_the_records_still_open(
     fresh = sla_result(config, store, rule, T0, fold=False)
     sla_result(config, store, rule, T0)
     folded = sla_result(config, store, rule, T0)
-    recent = T0 - FOLD_DELAY
+    recent = fold_cut(T0)
     still_open = {
         item.record.crm_id
         for item in fresh.records
