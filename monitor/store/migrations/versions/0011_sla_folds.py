@@ -2,7 +2,7 @@
 that can no longer change, so evaluation judges only the records still
 waiting for a first touch.
 
-Revision ID: 0011_sla_folds
+Revision ID: 0011
 Revises: 0010
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 from monitor.store.schema import UTCDateTime
 
-revision = "0011_sla_folds"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
