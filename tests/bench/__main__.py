@@ -352,13 +352,14 @@ MISSED_TARGET_NOTES = {
         "aggregating them (the SLA rule's records are the one list read whole)."
     ),
     "growth-dense": (
-        "Dense 5M puts 50× the records of 100k into the same year. The goals' reads "
-        "follow days (history shape: 5M costs 1.4× 100k), but the SLA rule reads the "
-        "MQLs of its 30-day look-back that can still change a number (about 31,000 at "
-        "dense 5M) and judges each in business time, and "
-        "today's partial day is counted from records; both grow with daily volume, not "
-        "history. Next: keep decided SLA outcomes per owner and day in a rollup, so only "
-        "open records are read."
+        "Dense 5M puts 50× the records of 100k into the same year. The SLA rule's decided "
+        "outcomes are folded per UTC day of entry (first_evaluate_seconds includes folding "
+        "them), but the records still waiting for a first touch (about 6,000 at dense 5M, "
+        "each listed in the breach findings) are read and judged at every evaluation, and "
+        "the goals' cohort tables (a row per day entered and day converted, read whole) "
+        "grow with daily volume until every pair of days is filled. Next: keep the waiting "
+        "records' deadlines and names in the folds, and read the cohort tables in fewer "
+        "rows."
     ),
     "growth-history": (
         "Evaluation time grows with history outside the windows: some statement still "
