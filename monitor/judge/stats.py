@@ -1,11 +1,8 @@
 """The distributions the judges test and forecast counts with, exact enough
 for the counts a funnel has and without a numerical library: a stage's count
 against its expectation (Poisson), a cohort's conversions against theirs
-(binomial), and the forecast's interval (Poisson quantiles). When the
-expectation rests on rates learned from a sample, the tests widen by that
-sample's uncertainty (negative binomial, beta-binomial): a plan learned
-from 120 SQLs is known to about ±14%, and a count that far off it is not
-a breach of the funnel."""
+(binomial, widened to a beta-binomial when the planned rate was itself
+learned from a sample), and the forecast's interval (Poisson quantiles)."""
 
 from __future__ import annotations
 
@@ -72,25 +69,6 @@ def poisson_lower_tail(k: int, mean: float, *, mid: bool = False) -> float:
     if mid:
         weights[-1] /= 2
     return min(1.0, math.exp(top) * math.fsum(weights))
-
-
-def negative_binomial_lower_tail(
-    k: int, mean: float, relative_variance: float, *, mid: bool = False
-) -> float:
-    """P(X ≤ k) for a Poisson count whose mean is itself only known to a
-    relative variance (a target worked back from rates learned on a
-    sample): the Gamma–Poisson mixture, a negative binomial with that mean
-    and variance ``mean + mean² × relative_variance``. With an exact mean
-    (``relative_variance`` 0) it is the Poisson tail."""
-    if relative_variance <= 0 or mean <= 0:
-        return poisson_lower_tail(k, mean, mid=mid)
-    if k < 0:
-        return 0.0
-    shape = 1 / relative_variance
-    log_p, log_q = math.log(shape / (shape + mean)), math.log(mean / (shape + mean))
-    base = shape * log_p - math.lgamma(shape)
-    terms = [base + math.lgamma(shape + i) - math.lgamma(i + 1) + i * log_q for i in range(k + 1)]
-    return _sum_tail(terms, mid)
 
 
 def beta_binomial_lower_tail(
