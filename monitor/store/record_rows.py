@@ -5,7 +5,7 @@ A first sync writes a million rows, so the per-row work counts: each row is
 built as one tuple in the statement's column order, straight from the
 record's attributes, with only the values that need it converted (instants
 to text and segments to JSON on SQLite, text cut to fit its column). On
-PostgreSQL the rows are streamed with COPY into a temporary table emptied
+PostgreSQL the rows are streamed with binary COPY into a temporary table emptied
 at every commit, and merged into ``records`` by one INSERT … ON CONFLICT;
 on SQLite they go to the driver's ``executemany``.
 
@@ -19,16 +19,28 @@ import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Column, Connection, Dialect, MetaData, String, Table, delete, func, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Dialect,
+    Float,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.interfaces import FunnelRecord
 from monitor.store.bulk import sqlite_datetime
-from monitor.store.schema import records
+from monitor.store.schema import UTCDateTime, records
 
 _RECORD_FIELDS = [f.name for f in fields(FunnelRecord)]
 #: Set from the incoming row when a record is stored again; the first touch
@@ -58,8 +70,13 @@ _CREATE_INCOMING = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_INCOMING.name} ON COMMIT DELETE ROWS AS "  # noqa: S608
     f"SELECT {', '.join(COLUMNS)} FROM records WITH NO DATA"
 )
-_COPY = f"COPY {_INCOMING.name} ({', '.join(COLUMNS)}) FROM STDIN"
-_COPY_NEW = f"COPY records ({', '.join(COLUMNS)}) FROM STDIN"
+_COPY = f"COPY {_INCOMING.name} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_COPY_NEW = f"COPY records ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+#: How psycopg sends each column in binary COPY: the server never parses
+#: an instant's text, and the driver formats less. Text, and the segments'
+#: JSON, go as their text, which the server reads by the column's own type.
+_BINARY = {UTCDateTime: "timestamptz", Float: "float8", Boolean: "bool"}
+_COPY_TYPES = [_BINARY.get(type(records.c[n].type), "text") for n in COLUMNS]
 
 
 def write(
@@ -129,8 +146,14 @@ def _fields(record: FunnelRecord, instant: Callable[[datetime], Any] | None) -> 
             row[i] = fit(value, width)
     if instant is not None:
         for i in _INSTANTS:
-            if row[i] is not None:
-                row[i] = instant(row[i])
+            value = row[i]
+            if value is not None:
+                # sqlite_datetime's text for UTC, the connectors' zone, inline.
+                row[i] = (
+                    value.isoformat(" ", "microseconds")[:-6]
+                    if value.tzinfo is UTC
+                    else instant(value)
+                )
     row[_SEGMENTS] = _segments_json(record.segments)
     return row
 
@@ -165,6 +188,7 @@ def _copy_rows(
 ) -> None:
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(statement) as copy:
+        copy.set_types(_COPY_TYPES)
         for record in batch:
             copy.write_row((source, *_fields(record, None), synced_at))
 
