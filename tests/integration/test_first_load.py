@@ -18,6 +18,7 @@ from monitor.interfaces import Batch, Cursor, FunnelRecord, Touch
 from monitor.store import Store
 from monitor.store.loading import SQLITE_CACHE_KIB
 from monitor.store.schema import cohort_days, records, stage_days, sync_cursors
+from monitor.sync import _Pending, sync_source
 from tests.conftest import open_store
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
@@ -162,3 +163,26 @@ def test_only_the_loading_connection_has_the_large_page_cache(tmp_path: Path) ->
             conn.close()
     assert sizes == {-2000}
     store.close()
+
+
+class Pages:
+    """A connector of contacts in pages of 10, as ``batches`` has them."""
+
+    object_types = ("contacts",)
+
+    def pull(self, object_type: str, cursor: Cursor | None, until: datetime) -> Iterator[Batch]:
+        for kind, batch in batches():
+            if kind == object_type:
+                yield batch
+
+
+def test_a_first_sync_is_one_load(store: Store) -> None:
+    _Pending.WRITE_RECORDS = 10
+    try:
+        statements = Statements(store)
+        result = sync_source(store, "crm", Pages(), lambda: NOW)
+    finally:
+        _Pending.WRITE_RECORDS = 2_000
+    assert result.ok and result.by_type == {"contacts": 44}
+    # Only the page that sends records again reads stored versions.
+    assert statements.lookups() == 1
