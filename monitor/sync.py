@@ -53,7 +53,8 @@ def sync_source(
     """Pull ``name`` into the store. ``full`` re-reads everything from the
     start (the stored records are upserted, so nothing is duplicated).
     ``stop`` is polled between pages so a shutdown ends the sync on a
-    committed batch."""
+    committed batch. The writes are one ``Store.loading``: an object type
+    with nothing stored yet is inserted without reading stored versions."""
     started = clock()
     result = SyncResult(name)
 

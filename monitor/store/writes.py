@@ -132,11 +132,11 @@ def upsert_records(
     *,
     first_load: bool = False,
 ) -> bool:
-    """Store the records and their rollup deltas; returns whether they were
-    inserted as new ones. On a ``first_load`` the records are first inserted as new ones,
-    with no stored version to read back and subtract; should one be stored
-    after all (a connector that sends a record twice), nothing is inserted
-    and the batch takes the way of every other write."""
+    """Store the records and their rollup deltas. On a ``first_load`` they
+    are inserted as new, with no stored version read back and subtracted;
+    should one be stored after all (a connector that sends a record twice),
+    nothing is inserted and the batch takes the way of every other write.
+    Returns whether the records were inserted as new."""
     if not batch:
         return True
     # The last version of a record within one batch wins; a duplicate in one
