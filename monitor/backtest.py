@@ -212,7 +212,7 @@ def replay(
     outbox = _Outbox(config)
     for done, at in enumerate(instants, 1):
         outbox.deliver(state, before=at)
-        evaluation = evaluate(config, store, at, goal=goal, waiting=result.waiting)
+        evaluation = evaluate(config, store, at, goal=goal, waiting=result.waiting, fold_sla=False)
         if on_step is not None:
             on_step(evaluation)
         step = dispatch.advance(

@@ -27,6 +27,7 @@ from monitor.judge.lags import visit_recent_days
 from monitor.judge.periods import period_for
 from monitor.judge.reconciler import evaluate_goal
 from monitor.judge.report import GoalReport
+from monitor.sla_folding import sla_result
 from monitor.store import Store
 
 
@@ -69,12 +70,16 @@ def evaluate(
     with_sla: bool = True,
     now: datetime | None = None,
     waiting: Mapping[str, str] | None = None,
+    fold_sla: bool = True,
 ) -> Evaluation:
     """Judge the goals (or only ``goal``) and SLA rules at ``as_of``. Data
     health (readiness always, staleness when ``now`` is given) is judged
     from one read of the sources' sync status, as of now, not ``as_of``.
     ``waiting``: the sources not to judge, and why, in place of readiness
-    from the sync status (a backtest decides it once for its window)."""
+    from the sync status (a backtest decides it once for its window).
+    ``fold_sla``: keep decided SLA outcomes folded in the store (see
+    ``monitor.sla_folding``); off, every SLA record is judged afresh and
+    nothing is written (a backtest)."""
     statuses = store.source_statuses()
     if waiting is None:
         waiting = waiting_sources(config, store, statuses)
@@ -99,7 +104,8 @@ def evaluate(
             if rule.source in result.waiting:
                 result.sla_waiting.append((rule, result.waiting[rule.source]))
             else:
-                result.sla.append((rule, sla_result(config, store, rule, as_of)))
+                outcome = sla_result(config, store, rule, as_of, fold=fold_sla)
+                result.sla.append((rule, outcome))
     goals = {g.name: g for g in config.goals}
     result.held = held_fingerprints(goals, result.goals, config.alerts.hysteresis)
     result.held |= held_stalls(goals, result.stalls, config.alerts.hysteresis)
@@ -210,12 +216,6 @@ def held_stalls(
             if share > settings.threshold - margin:
                 held.add(fingerprint("stalled", name, stall.stage))
     return frozenset(held)
-
-
-def sla_result(config: Config, store: Store, rule: SlaRule, as_of: datetime) -> sla.SlaResult:
-    calendar = business_calendar(config.calendar_for(rule), config.zone)
-    records = store.sla_records(rule.source, rule.stage, rule.segment, as_of - rule.lookback, as_of)
-    return sla.evaluate(rule, calendar, records, as_of)
 
 
 def held_fingerprints(

@@ -11,7 +11,8 @@ keeps the store ignorant of the judges: it imports these types, not them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from array import array
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -160,6 +161,35 @@ class FunnelFacts:
 
     def actual(self, stage: str) -> int:
         return sum(self.daily.get(stage, {}).values())
+
+
+@dataclass(frozen=True, slots=True)
+class SlaOutcomes:
+    """One owner's folded SLA outcomes: records touched and assigned before
+    the fold, whose state (met or late) and times no longer change. Parallel
+    columns of microseconds (instants since the Unix epoch, spans of business
+    time), ordered by touch."""
+
+    owner: str
+    owner_name: str | None
+    touched: array[int]
+    entered: array[int]
+    decided: array[int]
+    met: array[int]
+    sla_times: array[int]
+    speeds: array[int]
+
+
+@dataclass(frozen=True, slots=True)
+class SlaFold:
+    """An SLA rule's outcomes of the records that entered its stage on one
+    UTC ``day`` before ``until``, judged at ``folded_at``; the day's other
+    records are read and judged at every evaluation."""
+
+    day: date
+    folded_at: datetime
+    until: datetime
+    owners: Sequence[SlaOutcomes]
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "pipeline": (
         "monitor.sync",
         "monitor.evaluate",
+        "monitor.sla_folding",
         "monitor.dispatch",
         "monitor.outbox",
         "monitor.summary",

@@ -406,13 +406,15 @@ def status(ctx: click.Context, as_of: str | None, fmt: str, fail_on: str | None)
     Example:
       alignmon status --as-of 2026-11-02T09:00 --fail-on critical
     """
-    from monitor.cli import alert_views, views
+    from monitor.cli import views
     from monitor.config.database import shown_database
 
     with errors_to_exit():
         app = _app(ctx)
         evaluation = app.evaluate(resolve_as_of(app, as_of))
         if fmt == "json":
+            from monitor.cli import alert_views
+
             extra = {
                 "sla": [result.to_dict() for _, result in evaluation.sla],
                 "alerts": alert_views.alerts_json(app.alert_listing(), app.config.zone)["alerts"],

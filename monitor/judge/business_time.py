@@ -50,6 +50,9 @@ _DAY = timedelta(days=1)
 _GROW = 366
 #: The start stored for a day off; its length is 0, so it is never used as time.
 _OFF = datetime.min.replace(tzinfo=UTC)
+#: Results of ``add`` remembered per calendar: an SLA rule asks for the same
+#: deadlines of its waiting records at every evaluation.
+_REMEMBERED = 50_000
 
 
 class BusinessCalendar:
@@ -76,6 +79,7 @@ class BusinessCalendar:
         self._lengths: list[int] = []
         self._total: list[int] = [0]
         self._days: list[int] = [0]
+        self._added: dict[tuple[datetime, timedelta], datetime] = {}
 
     def is_working_day(self, day: date) -> bool:
         """A configured weekday that is neither a listed nor a public holiday."""
@@ -101,6 +105,9 @@ class BusinessCalendar:
             raise ValueError(f"cannot add a negative business duration ({duration})")
         if not duration:
             return start.astimezone(UTC)
+        found = self._added.get((start, duration))
+        if found is not None:
+            return found
         day = self._local_date(start)
         with self._lock:
             target = self._position(start, self._index(day, day)) + duration // _MICRO
@@ -109,7 +116,11 @@ class BusinessCalendar:
             # The first date whose running total reaches the target holds the
             # result (a date with working time, so its start is real).
             j = bisect.bisect_left(self._total, target) - 1
-            return self._starts[j] + (target - self._total[j]) * _MICRO
+            result = self._starts[j] + (target - self._total[j]) * _MICRO
+            if len(self._added) >= _REMEMBERED:
+                self._added.clear()
+            self._added[(start, duration)] = result
+            return result
 
     def between(self, a: datetime, b: datetime) -> timedelta:
         """Business time from ``a`` to ``b``; zero when ``b`` is not after ``a``."""

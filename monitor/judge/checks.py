@@ -22,14 +22,14 @@ from monitor.config.models import Goal
 from monitor.config.plan import STAGE_TEAM
 from monitor.facts import FunnelFacts
 from monitor.findings import Finding, Rule
-from monitor.interfaces import RATE_STAGES, RateName, Severity, Stage
+from monitor.interfaces import RATE_STAGES, STAGES, RateName, Severity, Stage
 from monitor.judge import format as fmt
 from monitor.judge.budget import CapacityLine, Reach
 from monitor.judge.commitments import Commitment
 from monitor.judge.funnel import back_calculate
 from monitor.judge.lags import SameAge
 from monitor.judge.report import GoalReport, StageReport
-from monitor.judge.stats import poisson_lower_tail
+from monitor.judge.stats import negative_binomial_lower_tail
 
 # Thresholds compare with a little slack: an attainment of exactly 85%
 # computes as a drift of -0.15000000000000002, and a table row written as
@@ -72,7 +72,8 @@ class _Checks:
         severity = self._severity(s.drift)
         if severity is None or s.expected is None:
             return None
-        p_value = poisson_lower_tail(s.actual, s.expected, mid=True)
+        mean, variance = self._learned_expectation(s.stage, s.expected)
+        p_value = negative_binomial_lower_tail(s.actual, mean, variance, mid=True)
         if p_value >= 1 - self.goal.drift.pacing_confidence:
             return None
         noun = fmt.stage_noun(s.stage)
@@ -299,6 +300,25 @@ class _Checks:
         data = {"deals": deals, "min_sample": settings.min_sample}
         title = "No plan: average deal size unknown"
         return self._finding("plan-incomplete", "won", Severity.WARNING, title, text, None, data)
+
+    def _learned_expectation(self, stage: Stage, expected: float) -> tuple[float, float]:
+        """What the learned rates expect of a stage by now, and how sure
+        they are of it (a relative variance), for the pacing test. Its
+        target is worked back through the rates from the stage down to won.
+        A rate learned on a small sample is shaded toward its lower bound so
+        the plan asks for enough volume; the test undoes that shading (the
+        safety margin alone is no evidence) and allows for the sample's
+        uncertainty: a target from 120 learned SQLs is known to about ±14%,
+        and a count that far below it says nothing about the funnel."""
+        order = list(STAGES)
+        mean, variance = expected, 0.0
+        for name, rate in self.report.rates.items():
+            if order.index(RATE_STAGES[name][0]) < order.index(stage):
+                continue
+            variance += rate.relative_variance
+            if rate.source == "observed-lower-bound" and rate.observed:
+                mean *= rate.value / rate.observed
+        return mean, variance
 
     def _same_age(self, name: RateName) -> SameAge | None:
         return self.report.recent.get(name)

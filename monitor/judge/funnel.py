@@ -17,7 +17,7 @@ from typing import Literal
 from monitor.config.models import MIN_DEAL_SIZE, AutoAmount, AutoRateSettings, Goal, RateSetting
 from monitor.facts import Cohort, DealSample
 from monitor.interfaces import RATE_FROM, STAGES, RateName, Stage
-from monitor.judge.stats import wilson_interval
+from monitor.judge.stats import rate_relative_variance, wilson_interval
 
 RateSource = Literal["config", "observed", "observed-lower-bound", "fallback", "rate goal"]
 
@@ -36,6 +36,17 @@ class PlannedRate:
     source: RateSource
     sample: int | None
     observed: float | None = None
+    trials: float | None = None  # the sample weighted by its exposure (still converting)
+
+    @property
+    def relative_variance(self) -> float:
+        """How far the plan can trust this rate: a rate learned on a sample
+        is known only to that sample's binomial variance; one configured,
+        committed or set as a goal is the plan itself."""
+        if self.source not in ("observed", "observed-lower-bound"):
+            return 0.0
+        trials = self.trials if self.trials is not None else self.sample
+        return rate_relative_variance(self.observed or self.value, trials)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +105,16 @@ def resolve_rate(
     observed = cohort.rate if cohort else None
     if cohort is None or observed is None or n < settings.min_sample or cohort.converted == 0:
         return PlannedRate(fallback, "fallback", n, observed)
-    if n >= settings.large_sample:
-        return PlannedRate(observed, "observed", n, observed)
     # A cohort still converting counts by its exposure, its entrants
     # weighted by how much of their conversion time has passed.
     trials = n if cohort.exposure is None else max(cohort.converted, round(cohort.exposure))
+    if n >= settings.large_sample:
+        return PlannedRate(observed, "observed", n, observed, trials)
     bound = min(observed, wilson_lower(cohort.converted, trials))
     span = settings.large_sample - settings.min_sample
     trust = (n - settings.min_sample) / span if span > 0 else 1.0
-    return PlannedRate(bound + trust * (observed - bound), "observed-lower-bound", n, observed)
+    shaded = bound + trust * (observed - bound)
+    return PlannedRate(shaded, "observed-lower-bound", n, observed, trials)
 
 
 def resolve_deal_size(

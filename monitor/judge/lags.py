@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from monitor.facts import Cohort, CohortTable
-from monitor.judge.stats import binomial_lower_tail
+from monitor.judge.periods import WorkingDays
+from monitor.judge.stats import beta_binomial_lower_tail
 
 #: The curve stops where fewer persons than this are still watched: the
 #: tail of a handful of old cohorts says more about chance than about lag.
@@ -79,9 +80,13 @@ class LagCurve:
         }
 
 
-def learn(table: CohortTable, min_conversions: int) -> LagCurve | None:
+def learn(
+    table: CohortTable, min_conversions: int, working_days: WorkingDays | None = None
+) -> LagCurve | None:
     """The Kaplan–Meier conversion-by-age curve of ``table``, or None with
-    fewer than ``min_conversions`` conversions to learn it from.
+    fewer than ``min_conversions`` conversions to learn it from; with
+    ``working_days``, over working days (a conversion's lag is the working
+    days after the entry day up to it), as ``same_age`` reads it there.
 
     At lag ``k`` the persons at risk are those of cohorts watched for more
     than ``k`` days that had not converted before ``k``; the hazard is the
@@ -90,18 +95,33 @@ def learn(table: CohortTable, min_conversions: int) -> LagCurve | None:
     """
     if not table.entered:
         return None
-    span = max(table.age(day) for day in table.entered)
+
+    def age(day: date) -> int:
+        if working_days is None:
+            return table.age(day)
+        return working_days.business_days_between(day + timedelta(days=1), table.today) + 1
+
+    def lag_of(day: date, lag: int) -> int:
+        if working_days is None:
+            return lag
+        return working_days.business_days_between(
+            day + timedelta(days=1), day + timedelta(days=lag + 1)
+        )
+
+    ages = {day: age(day) for day in table.entered}
+    span = max(ages.values())
     entered_older = [0] * (span + 2)  # persons in cohorts older than k
     for day, n in table.entered.items():
-        entered_older[table.age(day) - 1] += n
+        entered_older[ages[day] - 1] += n
     for k in range(span - 1, -1, -1):
         entered_older[k] += entered_older[k + 1]
     events = [0] * (span + 1)
     gone = [0] * (span + 2)  # converted before k, in cohorts still watched at k
     for (day, lag), n in table.converted.items():
-        events[lag] += n
-        gone[lag + 1] += n
-        gone[table.age(day)] -= n
+        k = lag_of(day, lag)
+        events[k] += n
+        gone[k + 1] += n
+        gone[ages.get(day, age(day))] -= n
     if sum(events) < min_conversions:
         return None
     cumulative, survival, converted_before = [], 1.0, 0
@@ -193,20 +213,43 @@ class SameAge:
         return self.planned * self.ratio
 
 
-def same_age(table: CohortTable, curve: LagCurve, planned: float, days: int) -> SameAge:
+def same_age(
+    table: CohortTable,
+    curve: LagCurve,
+    planned: float,
+    days: int,
+    relative_variance: float = 0.0,
+    working_days: WorkingDays | None = None,
+) -> SameAge:
     """Compare the persons that entered in the last ``days`` whole days with
-    what ``planned`` and ``curve`` expect of them at their ages."""
+    what ``planned`` and ``curve`` expect of them at their ages.
+    ``relative_variance``: how uncertain ``planned`` itself is (learned on a
+    sample), which the test allows for.
+
+    With ``working_days``, a cohort's age counts the working days since it
+    entered, and ``curve`` must be learned over working days too: people
+    convert leads on working days, so on a Monday morning Friday's MQLs have
+    had no day to convert in, where calendar days would expect three days'
+    worth of conversions of them and report a drop every Monday."""
     first = table.today - timedelta(days=days)
     entered = converted = 0
     expected = 0.0
     for day, n in table.entered.items():
         if day >= first:
             entered += n
-            expected += n * planned * curve.share_by(table.age(day) - 1)
+            if working_days is None:
+                lag = table.age(day) - 1
+            else:
+                lag = working_days.business_days_between(day + timedelta(days=1), table.today)
+            expected += n * planned * curve.share_by(lag)
     for (day, _), n in table.converted.items():
         if day >= first:
             converted += n
     p_value = (
-        binomial_lower_tail(converted, entered, expected / entered, mid=True) if entered else 1.0
+        beta_binomial_lower_tail(
+            converted, entered, expected / entered, relative_variance, mid=True
+        )
+        if entered
+        else 1.0
     )
     return SameAge(first, table.today, entered, converted, expected, planned, p_value)

@@ -35,6 +35,9 @@ class WorkingDays(Protocol):
         """Working days in ``[start, end)`` before ``as_of`` (the current day
         counted by the fraction of it that has passed), and the total."""
 
+    def business_days_between(self, d1: date, d2: date) -> int:
+        """Working days in ``[d1, d2)``."""
+
 
 def period_for(
     setting: PeriodSetting, as_of: datetime, zone: ZoneInfo, fiscal_year_start: int = 1

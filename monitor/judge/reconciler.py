@@ -35,7 +35,7 @@ from monitor.judge.funnel import (
 from monitor.judge.lags import LagCurve, SameAge
 from monitor.judge.periods import WorkingDays, calendar_days, seasonal_elapsed
 from monitor.judge.report import Arrival, GoalReport, StageReport
-from monitor.judge.stats import binomial_lower_tail
+from monitor.judge.stats import beta_binomial_lower_tail
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def evaluate_goal(
         # The plan for the period uses the rate the goal aims at.
         learned = rates[rate_goal.stage]
         rates[rate_goal.stage] = PlannedRate(rate_goal.target, "rate goal", None, learned.observed)
-    recent = recent_cohorts(goal, facts, rates, curves)
+    recent = recent_cohorts(goal, facts, rates, curves, working_days)
     deal = None
     if goal.revenue is not None:
         deal = resolve_deal_size(goal.average_deal_size, facts.deals, goal.auto_rates)
@@ -250,25 +250,37 @@ def recent_cohorts(
     facts: FunnelFacts,
     rates: Mapping[RateName, PlannedRate],
     curves: Mapping[RateName, LagCurve],
+    working_days: WorkingDays | None = None,
 ) -> dict[RateName, SameAge]:
-    """Each rate's recent cohort against the plan at its age, where the plan
-    expects enough conversions of it to judge (``min_expected``)."""
+    """Each rate's recent cohort against the plan at its age (in working
+    days, given the calendar), where the plan expects enough conversions of
+    it to judge (``min_expected``)."""
     drift, out = goal.drift, {}
     for name, rate in rates.items():
         if name == "visit_to_lead":
-            cohort = _visit_cohort(goal, facts, rate.value)
+            cohort = _visit_cohort(goal, facts, rate)
         else:
             table, curve = facts.tables.get(name), curves.get(name)
             if table is None or curve is None:
                 continue  # no lag learned yet: no age to compare at
             days = lags.recent_days(drift.recent_days, curve)
-            cohort = lags.same_age(table, curve, rate.value, days)
+            by_working_days = (
+                lags.learn(table, goal.auto_rates.min_sample, working_days)
+                if working_days is not None
+                else None
+            )
+            if by_working_days is None:
+                cohort = lags.same_age(table, curve, rate.value, days, rate.relative_variance)
+            else:
+                cohort = lags.same_age(
+                    table, by_working_days, rate.value, days, rate.relative_variance, working_days
+                )
         if cohort is not None and cohort.expected > 0 and cohort.expected >= drift.min_expected:
             out[name] = cohort
     return out
 
 
-def _visit_cohort(goal: Goal, facts: FunnelFacts, planned: float) -> SameAge | None:
+def _visit_cohort(goal: Goal, facts: FunnelFacts, rate: PlannedRate) -> SameAge | None:
     """Visits convert on the day they happen: the recent visit ratio is its
     own same-age comparison."""
     visits = facts.recent_visits
@@ -276,7 +288,10 @@ def _visit_cohort(goal: Goal, facts: FunnelFacts, planned: float) -> SameAge | N
         return None
     today = facts.as_of.astimezone(facts.period.starts_at.tzinfo).date()
     first = today - timedelta(days=lags.visit_recent_days(goal.drift.recent_days))
-    p_value = binomial_lower_tail(visits.converted, visits.entered, planned, mid=True)
+    planned = rate.value
+    p_value = beta_binomial_lower_tail(
+        visits.converted, visits.entered, planned, rate.relative_variance, mid=True
+    )
     expected = planned * visits.entered
     return SameAge(first, today, visits.entered, visits.converted, expected, planned, p_value)
 

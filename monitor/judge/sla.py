@@ -30,6 +30,9 @@ Choices behind the rules:
   record out, a later assignment leaves it ``pending``, a later touch leaves
   it untouched. At ``as_of`` equal to a deadline the record is ``open``; a
   touch at that very instant is seen (as ``met``) by the next evaluation.
+- A touched, assigned record's outcome never changes again, so the store may
+  hand such records in already judged (``SlaFold``, made by ``fold``): the
+  figures are those of judging them afresh, without the business time.
 """
 
 from __future__ import annotations
@@ -37,16 +40,18 @@ from __future__ import annotations
 import enum
 import logging
 import math
+from array import array
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.config.models import SlaRule
 from monitor.config.types import format_duration
 from monitor.display import shown_name
-from monitor.facts import COMPLIANCE_WINDOW, SlaRecord
+from monitor.facts import COMPLIANCE_WINDOW, SlaFold, SlaOutcomes, SlaRecord
 from monitor.findings import Finding, Rule
 from monitor.interfaces import Severity
 from monitor.judge.business_time import BusinessCalendar
@@ -128,7 +133,10 @@ def _whole(seconds: float | None) -> int | None:
 @dataclass(frozen=True, slots=True)
 class SlaResult:
     """One rule evaluated as of ``as_of``. ``by_owner`` is keyed by owner
-    email, with unassigned records under ``""``."""
+    email, with unassigned records under ``""``. ``records``: those judged
+    here, which are all but those whose outcome came folded (touched and
+    assigned before the fold: counted in ``overall`` and ``by_owner``, and
+    in ``judged``); every record waiting for a touch is among them."""
 
     rule: str
     stage: str
@@ -140,6 +148,8 @@ class SlaResult:
     overall: Compliance
     by_owner: Mapping[str, Compliance]
     owner_names: Mapping[str, str]
+    #: Records judged: ``records`` and the folded outcomes counted with them.
+    judged: int = 0
 
     def to_dict(self) -> dict[str, object]:
         upcoming = next_deadline(self)
@@ -165,6 +175,8 @@ def evaluate(
     as_of: datetime,
     *,
     window: timedelta = COMPLIANCE_WINDOW,
+    folds: Sequence[SlaFold] = (),
+    since: datetime | None = None,
 ) -> SlaResult:
     """Judge every record against ``rule`` as of ``as_of`` and summarise the
     trailing ``window``.
@@ -173,7 +185,9 @@ def evaluate(
     before it change no number here; the store may leave them out to save
     time (about 15 µs a record). Untouched records stay ``open`` however old,
     so it is the caller who bounds how far back an untouched lead still
-    matters."""
+    matters. ``folds``: outcomes judged earlier (see ``fold``), of records
+    not in ``records``, counted as if they were, for a look-back starting
+    at ``since``; their records are left out of ``SlaResult.records``."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be an aware instant")
     judged = [
@@ -181,12 +195,29 @@ def evaluate(
     ]
     window_start = as_of - window
     groups: dict[str, list[RecordSla]] = defaultdict(list)
-    names: dict[str, str] = {}
+    # An owner's name as their latest-entered record gives it (then the
+    # greatest name): the same whichever order the records come in.
+    named: dict[str, tuple[int, str]] = {}
     for item in judged:
         owner = item.record.owner_email or ""
         groups[owner].append(item)
         if owner and item.record.owner_name:
-            names[owner] = item.record.owner_name
+            _name(named, owner, _micros(item.record.entered_at), item.record.owner_name)
+    tally = _Tally()
+    owners: dict[str, _Tally] = defaultdict(_Tally)
+    if folds:
+        if since is None:
+            raise ValueError("folded outcomes need the look-back's start")
+        bounds = _Bounds(_micros(since), _micros(window_start), _micros(as_of))
+        for fold in folds:
+            for outcomes in fold.owners:
+                latest = _count_folded(outcomes, bounds, owners[outcomes.owner])
+                if latest is not None:
+                    groups.setdefault(outcomes.owner, [])
+                    if outcomes.owner and outcomes.owner_name:
+                        _name(named, outcomes.owner, latest, outcomes.owner_name)
+        for part in owners.values():
+            tally.add(part)
     result = SlaResult(
         rule=rule.name,
         stage=rule.stage,
@@ -195,17 +226,19 @@ def evaluate(
         window_start=window_start,
         zone=calendar.zone,
         records=tuple(judged),
-        overall=_compliance(judged, window_start, as_of),
+        overall=_compliance(judged, window_start, as_of, tally),
         by_owner={
-            owner: _compliance(items, window_start, as_of) for owner, items in groups.items()
+            owner: _compliance(items, window_start, as_of, owners.get(owner))
+            for owner, items in groups.items()
         },
-        owner_names=names,
+        owner_names={owner: name for owner, (_, name) in named.items()},
+        judged=len(judged) + tally.judged,
     )
     log.debug(
         "sla %s as of %s: %d records, %s",
         rule.name,
         as_of.isoformat(),
-        len(judged),
+        result.judged,
         dict(result.overall.counts),
     )
     return result
@@ -262,11 +295,7 @@ def _judge(
     if not record.owner_email or assigned >= as_of:
         return RecordSla(record, State.PENDING, None, None, None, touch, None, speed)
     start = max(record.entered_at, assigned)
-    # warn_at first, then the deadline from it: additivity makes this the same
-    # deadline as start + within, for one bisection less.
-    lead_time = max(rule.within - rule.warn_before, timedelta(0))
-    warn_at = calendar.add(start, lead_time)
-    deadline = calendar.add(warn_at, rule.within - lead_time)
+    warn_at, deadline = _clock(start, rule, calendar)
     if touch is not None:
         state = State.MET if touch <= deadline else State.LATE
         sla_time = calendar.between(start, touch)
@@ -280,10 +309,30 @@ def _judge(
     return RecordSla(record, state, start, warn_at, deadline, None, None, None)
 
 
-def _compliance(items: Iterable[RecordSla], window_start: datetime, as_of: datetime) -> Compliance:
+def _clock(start: datetime, rule: SlaRule, calendar: BusinessCalendar) -> tuple[datetime, datetime]:
+    """When a clock started at ``start`` warns and falls due."""
+    # warn_at first, then the deadline from it: additivity makes this the same
+    # deadline as start + within, for one bisection less.
+    lead_time = max(rule.within - rule.warn_before, timedelta(0))
+    warn_at = calendar.add(start, lead_time)
+    return warn_at, calendar.add(warn_at, rule.within - lead_time)
+
+
+def _compliance(
+    items: Iterable[RecordSla],
+    window_start: datetime,
+    as_of: datetime,
+    folded: _Tally | None = None,
+) -> Compliance:
     counts: Counter[State] = Counter()
-    sla_times: list[float] = []
-    speeds: list[float] = []
+    # Microseconds, the unit of both timedeltas and folded outcomes.
+    sla_times: list[int] = []
+    speeds: list[int] = []
+    if folded is not None:
+        counts[State.MET] += folded.met
+        counts[State.LATE] += folded.late
+        sla_times.extend(folded.sla_times)
+        speeds.extend(folded.speeds)
     for item in items:
         decided = item.decided_at
         if decided is None:
@@ -294,9 +343,9 @@ def _compliance(items: Iterable[RecordSla], window_start: datetime, as_of: datet
             continue
         counts[item.state] += 1
         if item.sla_time is not None:
-            sla_times.append(item.sla_time.total_seconds())
+            sla_times.append(_micros_of(item.sla_time))
         if item.speed_to_lead is not None:
-            speeds.append(item.speed_to_lead.total_seconds())
+            speeds.append(_micros_of(item.speed_to_lead))
     decided_count = counts[State.MET] + counts[State.LATE] + counts[State.OPEN]
     return Compliance(
         counts={state: counts[state] for state in State},
@@ -308,15 +357,18 @@ def _compliance(items: Iterable[RecordSla], window_start: datetime, as_of: datet
     )
 
 
-def _quantile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default)."""
+def _quantile(values: list[int], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default), over
+    microseconds, in seconds: the two ranks are turned into seconds as
+    ``timedelta.total_seconds`` does, then interpolated."""
     if not values:
         return None
     ordered = sorted(values)
     position = (len(ordered) - 1) * q
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    below, above = ordered[low] / _SECOND, ordered[high] / _SECOND
+    return below + (above - below) * (position - low)
 
 
 def _finding(
@@ -411,3 +463,138 @@ def _owner_finding(
             "owner_name": result.owner_names.get(owner),
         },
     )
+
+
+_SECOND = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros_of(span: timedelta) -> int:
+    return span // _MICROSECOND
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _name(named: dict[str, tuple[int, str]], owner: str, entered: int, name: str) -> None:
+    if owner not in named or (entered, name) > named[owner]:
+        named[owner] = (entered, name)
+
+
+def fold(
+    rule: SlaRule, calendar: BusinessCalendar, records: Iterable[SlaRecord], as_of: datetime
+) -> tuple[list[SlaOutcomes], list[int]]:
+    """The outcomes of ``records`` that no later evaluation can see change:
+    touched and assigned (to an owner) before ``as_of``; and the positions
+    in ``records`` of the others, which stay to be judged afresh. Outcomes
+    are grouped by owner and the owner's name on the record, each group
+    ordered by touch, so an evaluation finds the touches in its window by
+    bisection."""
+    rows: dict[tuple[str, str], list[tuple[int, int, int, bool, int, int]]] = defaultdict(list)
+    unsettled = []
+    for position, record in enumerate(records):
+        assigned = record.assigned_at or record.entered_at
+        touch = record.first_touch_at
+        if (
+            not record.owner_email
+            or touch is None
+            or touch >= as_of
+            or assigned >= as_of
+            or record.entered_at >= as_of
+        ):
+            unsettled.append(position)
+            continue
+        # As ``_judge`` and ``RecordSla.decided_at`` have it.
+        start = max(record.entered_at, assigned)
+        deadline = _clock(start, rule, calendar)[1]
+        met = touch <= deadline
+        rows[(record.owner_email, record.owner_name or "")].append(
+            (
+                _micros(touch),
+                _micros(record.entered_at),
+                _micros(max(touch, start) if met else deadline),
+                met,
+                _micros_of(calendar.between(start, touch)),
+                _micros_of(calendar.between(record.entered_at, touch)),
+            )
+        )
+    out = []
+    for (owner, name), items in sorted(rows.items()):
+        items.sort()
+        columns = [array("q", column) for column in zip(*items, strict=True)]
+        out.append(SlaOutcomes(owner, name or None, *columns))
+    return out, unsettled
+
+
+@dataclass(frozen=True, slots=True)
+class _Bounds:
+    """The instants that decide whether a folded outcome counts, in
+    microseconds: the look-back's start, the window's start, ``as_of``."""
+
+    since: int
+    window_start: int
+    as_of: int
+
+
+class _Tally:
+    """Folded outcomes counted for one owner (or everyone)."""
+
+    __slots__ = ("judged", "late", "met", "sla_times", "speeds")
+
+    def __init__(self) -> None:
+        self.judged = self.met = self.late = 0
+        self.sla_times: list[int] = []
+        self.speeds: list[int] = []
+
+    def add(self, other: _Tally) -> None:
+        self.judged += other.judged
+        self.met += other.met
+        self.late += other.late
+        self.sla_times += other.sla_times
+        self.speeds += other.speeds
+
+
+def _count_folded(outcomes: SlaOutcomes, bounds: _Bounds, tally: _Tally) -> int | None:
+    """Count ``outcomes`` as ``evaluate`` would count their records, into
+    ``tally``; the latest entry among those judged, None if none was. A record is judged when it entered
+    in the look-back and was touched or entered in the window (see
+    ``monitor.store.sla``); it counts when decided in the window. Touches
+    and decisions precede the fold, so ``as_of`` bounds neither."""
+    entered = outcomes.entered
+    if not entered or max(entered) < bounds.since:
+        return None
+    if min(entered) > bounds.window_start and min(entered) >= bounds.since:
+        # All entered in the window, and each is decided after its entry.
+        met = sum(outcomes.met)
+        tally.judged += len(entered)
+        tally.met += met
+        tally.late += len(entered) - met
+        tally.sla_times += outcomes.sla_times
+        tally.speeds += outcomes.speeds
+        return max(entered)
+    # Ordered by touch: those touched before the window count only if they
+    # entered in it.
+    first = (
+        0
+        if max(entered) >= bounds.window_start
+        else bisect_left(outcomes.touched, bounds.window_start)
+    )
+    latest = None
+    for i in range(first, len(entered)):
+        at = entered[i]
+        if at < bounds.since or (
+            outcomes.touched[i] < bounds.window_start and at < bounds.window_start
+        ):
+            continue
+        latest = at if latest is None else max(latest, at)
+        tally.judged += 1
+        if bounds.window_start < outcomes.decided[i] <= bounds.as_of:
+            if outcomes.met[i]:
+                tally.met += 1
+            else:
+                tally.late += 1
+            tally.sla_times.append(outcomes.sla_times[i])
+            tally.speeds.append(outcomes.speeds[i])
+    return latest

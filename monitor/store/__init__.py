@@ -10,9 +10,9 @@ stays in this package, and the store depends on types only
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.errors import ConfigError, StoreError
-from monitor.facts import FactsQuery, FunnelFacts, SlaRecord, SourceStatus, StageOpen
+from monitor.facts import (
+    FactsQuery,
+    FunnelFacts,
+    SlaFold,
+    SlaOutcomes,
+    SlaRecord,
+    SourceStatus,
+    StageOpen,
+)
 from monitor.interfaces import Batch, Cursor, PersonStage
 from monitor.store import breakdown as _breakdown
 from monitor.store import bulk as _bulk
@@ -31,6 +39,7 @@ from monitor.store import leases as _leases
 from monitor.store import loading as _loading
 from monitor.store import rollups as _rollups
 from monitor.store import sla as _sla
+from monitor.store import sla_folds as _sla_folds
 from monitor.store import stalls as _stalls
 from monitor.store import writes as _writes
 from monitor.store.schema import records, source_status, sync_cursors
@@ -291,10 +300,62 @@ class Store:
             conn.execute(select(1))
 
     def sla_records(
-        self, source: str, stage: str, segment: Mapping[str, str], since: datetime, as_of: datetime
+        self,
+        source: str,
+        stage: str,
+        segment: Mapping[str, str],
+        since: datetime,
+        as_of: datetime,
+        folded: Sequence[tuple[datetime, datetime]] = (),
+        unsettled: Sequence[int] = (),
     ) -> list[SlaRecord]:
+        return list(
+            self.sla_records_by_id(source, stage, segment, since, as_of, folded, unsettled).values()
+        )
+
+    def sla_records_by_id(
+        self,
+        source: str,
+        stage: str,
+        segment: Mapping[str, str],
+        since: datetime,
+        as_of: datetime,
+        folded: Sequence[tuple[datetime, datetime]] = (),
+        unsettled: Sequence[int] = (),
+    ) -> dict[int, SlaRecord]:
+        """The records an SLA rule judges, by id (``monitor.store.sla``)."""
         with self.begin() as conn:
-            return _sla.sla_records(conn, source, stage, segment, since, as_of)
+            return _sla.sla_records(conn, source, stage, segment, since, as_of, folded, unsettled)
+
+    def sla_folds(
+        self, rule: str, fingerprint: str, since: datetime, as_of: datetime
+    ) -> tuple[list[SlaFold], dict[date, list[int]]]:
+        """The rule's folded outcomes usable at ``as_of`` and the ids of
+        the records of those days still to judge (``sla_folds.load``)."""
+        with self.begin() as conn:
+            return _sla_folds.load(conn, rule, fingerprint, since, as_of)
+
+    def sla_span_records(
+        self,
+        source: str,
+        stage: str,
+        segment: Mapping[str, str],
+        spans: Sequence[tuple[datetime, datetime]],
+    ) -> dict[date, list[tuple[int, SlaRecord]]]:
+        with self.begin() as conn:
+            return _sla_folds.span_records(conn, source, stage, segment, spans)
+
+    def save_sla_folds(
+        self,
+        rule: str,
+        source: str,
+        fingerprint: str,
+        folded_at: datetime,
+        fold: Mapping[date, tuple[datetime, Sequence[SlaOutcomes], Sequence[int]]],
+        keep_from: date,
+    ) -> None:
+        with self.begin() as conn:
+            _sla_folds.save(conn, rule, source, fingerprint, folded_at, fold, keep_from)
 
     def stage_open(
         self,

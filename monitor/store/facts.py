@@ -220,7 +220,9 @@ def hour_profile(conn: Connection, where: Scope, stage: str, today: date) -> tup
     )
     profile = [0] * (7 * 24)
     for text, count in rows:
-        local = datetime.strptime(text, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(where.zone)
+        # ISO 8601 to the hour ("2026-11-02 14"): fromisoformat reads it at a
+        # fraction of strptime's cost, a thousand rows per evaluation.
+        local = datetime.fromisoformat(text).replace(tzinfo=UTC).astimezone(where.zone)
         profile[local.weekday() * 24 + local.hour] += int(count)
     return tuple(profile)
 

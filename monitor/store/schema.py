@@ -175,6 +175,24 @@ daily_counts = Table(
     UniqueConstraint("source", "stage", "day", "segment_key"),
 )
 
+#: An SLA rule's outcomes folded per UTC day of stage entry, of the records
+#: that entered before ``until`` (see ``monitor.store.sla_folds``): kept
+#: while ``fingerprint`` (the rule's and its calendar's settings) holds,
+#: deleted when a write changes a record of the day entered before it.
+sla_folds = Table(
+    "sla_folds",
+    metadata,
+    Column("rule", String(200), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("folded_at", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+    Column("outcomes", JSON, nullable=False),
+    Column("unsettled", JSON, nullable=False),
+    Index(None, "source", "day"),
+)
+
 sync_cursors = Table(
     "sync_cursors",
     metadata,

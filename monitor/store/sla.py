@@ -3,14 +3,29 @@ segment that entered its stage, recently enough to matter."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    and_,
+    any_,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+)
 
 from monitor.facts import COMPLIANCE_WINDOW, SlaRecord
 from monitor.store.facts import live_filter
 from monitor.store.schema import records
+from monitor.store.sla_folds import sla_columns, sla_record
 
 
 def sla_records(
@@ -20,19 +35,18 @@ def sla_records(
     segment: Mapping[str, str],
     since: datetime,
     as_of: datetime,
-) -> list[SlaRecord]:
+    folded: Sequence[tuple[datetime, datetime]] = (),
+    unsettled: Sequence[int] = (),
+) -> dict[int, SlaRecord]:
     """Records that entered ``stage`` in ``[since, as_of)`` and can still
     change a number: untouched, or touched or entered within the compliance
     window (a record answered before it was decided before it, so it counts
     nowhere). ``since`` is the rule's look-back: an unanswered lead older
-    than that no longer alerts."""
+    than that no longer alerts. Of the entries in ``folded`` spans, only
+    the ``unsettled`` records (ids) are read. By id."""
     window_start = as_of - COMPLIANCE_WINDOW
     entered = records.c[f"{stage}_at"]
-    columns = (
-        records.c.crm_id, records.c.name, records.c.owner_email, records.c.owner_name,
-        records.c.url, entered, records.c.assigned_at, records.c.first_touch_at,
-    )  # fmt: skip
-    query = select(*columns).where(
+    wanted = (
         *live_filter(source, "person", segment),
         entered >= since,
         entered < as_of,
@@ -42,16 +56,42 @@ def sla_records(
             entered >= window_start,
         ),
     )
-    return [
-        SlaRecord(
-            crm_id=row[0],
-            name=row[1] or row[0],
-            owner_email=row[2],
-            owner_name=row[3],
-            url=row[4] or "",
-            entered_at=row[5],
-            assigned_at=row[6],
-            first_touch_at=row[7],
-        )
-        for row in conn.execute(query)
-    ]
+    columns = (records.c.id, *sla_columns(stage))
+    found: dict[int, SlaRecord] = {}
+    spans = _unfolded(since, as_of, folded)
+    if spans:
+        days = or_(*(and_(entered >= start, entered < end) for start, end in spans))
+        for row in conn.execute(select(*columns).where(*wanted, days)):
+            found[row[0]] = sla_record(row[1:])
+    if unsettled:
+        for row in conn.execute(select(*columns).where(*wanted, _among(conn, unsettled))):
+            found[row[0]] = sla_record(row[1:])
+    return found
+
+
+def _among(conn: Connection, ids: Sequence[int]) -> ColumnElement[bool]:
+    """``records.id`` in ``ids``, as one parameter however many there are:
+    an array on PostgreSQL, a JSON array on SQLite."""
+    if conn.dialect.name == "postgresql":
+        return records.c.id == any_(literal(list(ids), ARRAY(Integer)))
+    listed: Select[int] = select(column("value", Integer)).select_from(
+        func.json_each(literal(json.dumps(list(ids))))
+    )
+    return records.c.id.in_(listed)
+
+
+def _unfolded(
+    since: datetime, as_of: datetime, folded: Sequence[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
+    """``[since, as_of)`` without the ``folded`` spans."""
+    spans: list[tuple[datetime, datetime]] = []
+    start = since
+    for first, after in sorted(folded):
+        if after <= start or first >= as_of:
+            continue
+        if first > start:
+            spans.append((start, first))
+        start = max(start, after)
+    if start < as_of:
+        spans.append((start, as_of))
+    return spans

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Touch
-from monitor.store import record_rows, rollups
+from monitor.store import record_rows, rollups, sla_folds
 from monitor.store.bulk import insert_or_update
 from monitor.store.schema import (
     EARLIEST,
@@ -141,14 +141,17 @@ def upsert_records(
         return True
     # The last version of a record within one batch wins; a duplicate in one
     # INSERT … ON CONFLICT statement is an error on PostgreSQL.
-    latest = list({record_rows.key(record): record for record in batch}.values())
+    latest = {record_rows.key(record): record for record in batch}
+    if sla_folds.has_folds(conn, source):
+        sla_folds.invalidate(conn, source, sla_folds.changed_entries(conn, source, latest))
+    versions = list(latest.values())
     deltas = rollups.Deltas(rollups.zone_for_writes(conn, synced_at))
-    new = first_load and record_rows.insert_new(conn, source, latest, synced_at)
+    new = first_load and record_rows.insert_new(conn, source, versions, synced_at)
     if not new:
-        for previous in rollups.stored_versions(conn, source, map(record_rows.key, latest)):
+        for previous in rollups.stored_versions(conn, source, latest):
             deltas.add(previous, -1)
-        record_rows.write(conn, source, latest, synced_at)
-    for record in latest:
+        record_rows.write(conn, source, versions, synced_at)
+    for record in versions:
         deltas.add(record, 1)
     deltas.write(conn, source)
     return new
@@ -189,6 +192,8 @@ def apply_touches(conn: Connection, source: str, touches: Iterable[Touch]) -> No
             earliest[key] = touch.touched_at
     if not earliest:
         return
+    if sla_folds.has_folds(conn, source):
+        sla_folds.invalidate(conn, source, sla_folds.touched_entries(conn, source, earliest))
     stmt = (
         update(records)
         .where(

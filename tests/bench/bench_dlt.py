@@ -1,6 +1,6 @@
 """The peer benchmark: dlt (the extraction tool a user would otherwise pick)
-reading the same fake portal as ``bench_hubspot.run_limited``, under the
-same HubSpot limits, into DuckDB.
+reading the same fake portal as ``bench_cli_sync.hubspot``, under the same
+HubSpot limits, into DuckDB.
 
 dlt is configured as its HubSpot source is: the list endpoint
 (``GET /crm/v3/objects/{type}``), 100 records a page, paged by
@@ -8,26 +8,36 @@ dlt is configured as its HubSpot source is: the list endpoint
 source. It asks for the same properties alignmon reads, so both move the
 same data. It has no incremental read of these endpoints: its second run,
 with nothing changed, reads the portal again, as its HubSpot source does.
+
+``python -m tests.bench.bench_dlt URL TOKEN DIRECTORY`` is one run of the
+pipeline kept in DIRECTORY, a whole process as ``alignmon sync`` is; it
+prints the rows the run loaded.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import tempfile
-import time
+import sys
 from pathlib import Path
 from typing import Any
 
 from connectors.hubspot import normalise
-from tests.bench.bench_hubspot import seed_portal, settings_for
-from tests.fakes.hubspot import FakeHubSpot
+from connectors.hubspot.settings import HubSpotSource
+from tests.fakes.hubspot import PROPERTIES
 
 
-def _config(fake: FakeHubSpot) -> dict[str, Any]:
-    settings = settings_for(fake)
+def _config(url: str, token: str) -> dict[str, Any]:
+    settings = HubSpotSource(
+        kind="hubspot",
+        token=token,
+        api_url=url,
+        portal_id=1,
+        segments={"region": "hs_region", "icp_tier": "icp_tier"},
+    )
     resources = []
     for object_type in ("contacts", "deals"):
-        properties = normalise.fields(settings, object_type, fake.properties[object_type])
+        properties = normalise.fields(settings, object_type, set(PROPERTIES[object_type]))
         resources.append(
             {
                 "name": object_type,
@@ -40,8 +50,8 @@ def _config(fake: FakeHubSpot) -> dict[str, Any]:
         )
     return {
         "client": {
-            "base_url": fake.url,
-            "auth": {"type": "bearer", "token": fake.token},
+            "base_url": url,
+            "auth": {"type": "bearer", "token": token},
             "paginator": {
                 "type": "cursor",
                 "cursor_path": "paging.next.after",
@@ -52,34 +62,23 @@ def _config(fake: FakeHubSpot) -> dict[str, Any]:
     }
 
 
-def run(n: int = 26_000) -> dict[str, float]:
+def run(url: str, token: str, directory: Path) -> int:
+    """One run of the pipeline kept in ``directory``; the rows it loaded."""
     os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
     import dlt
     from dlt.sources.rest_api import rest_api_source
 
-    with FakeHubSpot(seed=5) as fake, tempfile.TemporaryDirectory() as tmp:
-        seed_portal(fake, n)
-        fake.real_limits()
-        pipeline = dlt.pipeline(
-            pipeline_name="hubspot_peer",
-            pipelines_dir=str(Path(tmp) / "pipelines"),
-            destination=dlt.destinations.duckdb(str(Path(tmp) / "peer.duckdb")),
-            dataset_name="hubspot",
-        )
-        figures: dict[str, float] = {}
-        for run_name in ("full", "unchanged"):
-            fake.calls.clear()
-            started = time.perf_counter()
-            pipeline.run(rest_api_source(_config(fake)))
-            figures[f"{run_name}_seconds"] = time.perf_counter() - started
-            figures[f"{run_name}_api_calls"] = float(sum(fake.calls.values()))
-            fake.advance(60)
-        with pipeline.sql_client() as client:
-            rows = sum(
-                client.execute_sql(f"select count(*) from {table}")[0][0]  # noqa: S608
-                for table in ("contacts", "deals")
-            )
-        figures["records"] = float(rows) / 2  # each run appended every record once
-        figures["full_records_per_s"] = figures["records"] / figures["full_seconds"]
-        figures["rate_limited_429s"] = float(fake.statuses[429])
-        return figures
+    pipeline = dlt.pipeline(
+        pipeline_name="hubspot_peer",
+        pipelines_dir=str(directory / "pipelines"),
+        destination=dlt.destinations.duckdb(str(directory / "peer.duckdb")),
+        dataset_name="hubspot",
+    )
+    pipeline.run(rest_api_source(_config(url, token)))
+    counts = pipeline.last_trace.last_normalize_info.row_counts
+    return sum(counts.get(table, 0) for table in ("contacts", "deals"))
+
+
+if __name__ == "__main__":
+    url, token, directory = sys.argv[1:4]
+    print(json.dumps({"rows": run(url, token, Path(directory))}))

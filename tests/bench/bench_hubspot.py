@@ -1,5 +1,6 @@
-"""Benchmarks: a full HubSpot sync from the fake portal, without and with
-HubSpot's rate limits.
+"""Benchmark: the HubSpot connector alone, reading the fake portal in the
+same process, and the portal the whole-process syncs read
+(``seed_portal``, served by ``tests.bench.portal``).
 
 ``run`` (limits off, pacing at the highest the config allows) reads every
 contact through the search, as an incremental sync reads (a first sync
@@ -9,19 +10,14 @@ waiting on HTTP (the fake's serving time, measured around each call) and in
 the token bucket. docs/design.md ("Performance targets") asks for ≥ 20,000
 records/s ingest; a tenth of the contacts share one instant.
 
-``run_limited`` turns the fake's real limits on (5 searches per second, 190
-other requests per 10 s) and keeps the connector's default pacing, so its
-rate is bound by the budgets: it reports the floor those budgets set (the
-most records per second the pacing lets through), then the calls of an
-unchanged incremental sync on the same connector. Both time the connector's
-pull with the fake in the same process; the store's writes are not in them.
+The store's writes are not in it: ``bench_cli_sync`` times what a user
+waits for.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -84,55 +80,3 @@ def seed_portal(fake: FakeHubSpot, n: int) -> None:
     fake.seed_records("contacts", n - n // 4, shared=n // 40, spacing=timedelta(seconds=2))
     fake.seed_records("deals", n // 4, spacing=timedelta(seconds=5))
     fake.advance(3600)
-
-
-def run_limited(n: int = 26_000) -> dict[str, float]:
-    """``n`` records, three quarters contacts and a quarter deals, read
-    whole under HubSpot's limits at the default pacing; then one sync with
-    nothing changed."""
-    with FakeHubSpot(seed=5) as fake:
-        seed_portal(fake, n)
-        fake.real_limits()
-        settings = settings_for(fake)
-        connector = create("bench", settings)
-        cursors: dict[str, Cursor] = {}
-        records, until = 0, fake.now
-        try:
-            started = time.perf_counter()
-            for object_type in connector.object_types:
-                for batch in connector.pull(object_type, None, until):
-                    records += len(batch.records)
-                    if batch.cursor is not None:  # dated to the sync, as the store does
-                        cursors[object_type] = replace(batch.cursor, read_at=until)
-            wall = time.perf_counter() - started
-        finally:
-            connector.close()
-        full_calls = sum(fake.calls.values())
-        fake.advance(60)
-        fake.calls.clear()
-        # As ``alignmon sync`` runs it: a new process, a new connector.
-        connector = create("bench", settings)
-        started = time.perf_counter()
-        try:
-            for object_type in connector.object_types:
-                for _ in connector.pull(object_type, cursors[object_type], fake.now):
-                    pass
-        finally:
-            connector.close()
-        unchanged_seconds = time.perf_counter() - started
-        unchanged_calls = sum(fake.calls.values())
-        floor = (
-            settings.requests_per_second * SEARCH_PAGE + settings.requests_per_10s / 10 * LIST_PAGE
-        )
-        return {
-            "records": float(records),
-            "seconds": wall,
-            "records_per_s": records / wall,
-            "api_calls": float(full_calls),
-            "rate_limited_429s": float(fake.statuses[429]),
-            "paced_floor_records_per_s": floor,
-            "share_of_paced_floor": records / wall / floor,
-            "hubspot_floor_records_per_s": float(HUBSPOT_FLOOR),
-            "unchanged_sync_calls": float(unchanged_calls),
-            "unchanged_sync_seconds": unchanged_seconds,
-        }

@@ -25,6 +25,7 @@ import math
 import random
 import resource
 import shutil
+import statistics
 import tempfile
 import time
 from array import array
@@ -232,7 +233,11 @@ def evaluation(database: str) -> dict[str, Any]:
     process of its own, so peak RSS is the evaluation's alone."""
     store = Store(database)
     settings = config(database)
-    result = evaluate(settings, store, AS_OF)  # warm: imports, calendars, connection pool
+    # Cold: imports, calendars, connection pool, and the SLA rule's decided
+    # outcomes folded into the store; every later evaluation reads them folded.
+    started = time.perf_counter()
+    result = evaluate(settings, store, AS_OF)
+    first = time.perf_counter() - started
     timings = []
     for _ in range(3):
         started = time.perf_counter()
@@ -241,6 +246,8 @@ def evaluation(database: str) -> dict[str, Any]:
     store.close()
     return {
         "evaluate_seconds": min(timings),
+        "evaluate_seconds_median": statistics.median(timings),
+        "first_evaluate_seconds": first,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "counts": counts(result),
     }
@@ -259,7 +266,7 @@ def counts(result: Evaluation) -> dict[str, float]:
         out[f"{goal}/deals/count"] = facts.deals.count
         out[f"{goal}/deals/total"] = facts.deals.total
     for rule, sla in result.sla:
-        out[f"sla/{rule.name}/records"] = len(sla.records)
+        out[f"sla/{rule.name}/records"] = sla.judged
     return out
 
 

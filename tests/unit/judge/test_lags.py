@@ -4,6 +4,7 @@ same-age comparison")."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 import pytest
@@ -12,7 +13,13 @@ from hypothesis import strategies as st
 
 from monitor.facts import CohortTable
 from monitor.judge import lags
-from monitor.judge.stats import binomial_lower_tail
+from monitor.judge.stats import (
+    beta_binomial_lower_tail,
+    binomial_lower_tail,
+    negative_binomial_lower_tail,
+    poisson_lower_tail,
+    rate_relative_variance,
+)
 
 TODAY = date(2026, 6, 1)
 
@@ -131,3 +138,96 @@ def test_binomial_lower_tail() -> None:
     assert binomial_lower_tail(3, 10, 1.0) == 0.0
     # Thousands of trials: no underflow, and the normal approximation agrees.
     assert binomial_lower_tail(3_800, 10_000, 0.4) == pytest.approx(2.3e-5, rel=0.1)
+
+
+# --- tests widened by a planning rate learned on a sample ----------------------
+
+
+def _moments(cdf: list[float]) -> tuple[float, float, float]:
+    pmf = [cdf[0]] + [b - a for a, b in itertools.pairwise(cdf)]
+    mean = sum(k * p for k, p in enumerate(pmf))
+    return cdf[-1], mean, sum((k - mean) ** 2 * p for k, p in enumerate(pmf))
+
+
+def test_negative_binomial_has_the_mean_and_the_widened_variance() -> None:
+    total, mean, variance = _moments(
+        [negative_binomial_lower_tail(k, 50, 0.05) for k in range(600)]
+    )
+    assert total == pytest.approx(1.0)
+    assert mean == pytest.approx(50.0)
+    assert variance == pytest.approx(50 + 50**2 * 0.05)
+
+
+def test_beta_binomial_has_the_mean_and_the_widened_variance() -> None:
+    n, p, relative = 200, 0.3, 0.02
+    total, mean, variance = _moments(
+        [beta_binomial_lower_tail(k, n, p, relative) for k in range(n + 1)]
+    )
+    assert total == pytest.approx(1.0)
+    assert mean == pytest.approx(n * p)
+    assert variance == pytest.approx(n * p * (1 - p) + n * (n - 1) * (p * p * relative))
+
+
+@pytest.mark.parametrize("k", [0, 20, 45, 60, 100])
+def test_an_exact_expectation_is_the_plain_test(k: int) -> None:
+    assert negative_binomial_lower_tail(k, 64.0, 0.0, mid=True) == poisson_lower_tail(
+        k, 64.0, mid=True
+    )
+    assert beta_binomial_lower_tail(k, 235, 0.27, 0.0, mid=True) == binomial_lower_tail(
+        k, 235, 0.27, mid=True
+    )
+
+
+def test_a_rate_learned_on_few_records_makes_a_shortfall_less_surprising() -> None:
+    # 276 leads against 347 expected: 3.8 standard deviations if the target
+    # were exact, well within what a plan worked back from 120 SQLs knows.
+    exact = negative_binomial_lower_tail(276, 347, 0.0, mid=True)
+    learned = negative_binomial_lower_tail(276, 347, rate_relative_variance(0.3, 120), mid=True)
+    assert exact < 0.001 < 0.05 < learned
+    assert rate_relative_variance(0.3, 120) == pytest.approx(0.7 / 36)
+    assert rate_relative_variance(0.3, None) == 0.0
+
+
+class _Weekdays:
+    """Monday to Friday."""
+
+    def elapsed_days(self, start: date, end: date, as_of: object) -> tuple[float, float]:
+        total = float(self.business_days_between(start, end))
+        return total, total
+
+    def business_days_between(self, d1: date, d2: date) -> int:
+        return sum(1 for i in range((d2 - d1).days) if (d1 + timedelta(days=i)).weekday() < 5)
+
+
+def test_a_cohort_is_aged_in_working_days_given_a_calendar() -> None:
+    """On a Monday, Friday's MQLs have converted only on Friday: calendar
+    days expect the weekend's share of them too, and a Monday would read
+    as a drop."""
+    monday = date(2026, 6, 8)
+    curve = lags.LagCurve((0.1, 0.2, 0.3, 0.4), conversions=100)  # a quarter a day
+    entered = date(2026, 6, 5)
+    friday = CohortTable(monday, {entered: 100}, {(entered, 0): 10})
+    by_calendar = lags.same_age(friday, curve, planned=0.4, days=14)
+    by_working_days = lags.same_age(friday, curve, planned=0.4, days=14, working_days=_Weekdays())
+    assert by_calendar.expected == pytest.approx(100 * 0.3)  # three days after entry
+    assert by_working_days.expected == pytest.approx(100 * 0.1)  # the entry day only
+    assert by_calendar.ratio < 0.5 and by_working_days.ratio == pytest.approx(1.0)
+
+
+def test_a_curve_learned_over_working_days_sees_the_next_working_day_as_one() -> None:
+    """Every person converts on the working day after entering: one day
+    later from Monday to Thursday, three from Friday. Over working days the
+    lag is always one."""
+    today = date(2026, 6, 29)  # a Monday; four weeks of weekday cohorts before it
+    entered, converted = {}, {}
+    for i in range(1, 29):
+        day = today - timedelta(days=i)
+        if day.weekday() < 5:
+            entered[day] = 10
+            converted[(day, 3 if day.weekday() == 4 else 1)] = 10
+    cohorts = CohortTable(today, entered, converted)
+    by_calendar = lags.learn(cohorts, 1)
+    by_working_days = lags.learn(cohorts, 1, _Weekdays())
+    assert by_calendar is not None and by_working_days is not None
+    assert by_calendar.share_by(1) == pytest.approx(0.8, abs=0.05)  # Fridays wait for Monday
+    assert (by_working_days.share_by(0), by_working_days.share_by(1)) == (0.0, 1.0)

@@ -206,6 +206,9 @@ class Weekdays:
                 done += (now - datetime.combine(d, time(0), ZONE)).total_seconds() / 86_400
         return done, float(len(work))
 
+    def business_days_between(self, d1: date, d2: date) -> int:
+        return sum(1 for i in range((d2 - d1).days) if (d1 + timedelta(days=i)).weekday() < 5)
+
 
 TWO_WEEKS = explicit(date(2026, 3, 2), date(2026, 3, 15))
 
@@ -548,3 +551,19 @@ def test_lags_and_arrival_windows_in_targets() -> None:
     assert sql_json["lag"]["median_days"] == 20
     assert sql_json["arrival"] == {"start": "2026-02-09", "end": "2026-02-18", "lag_days": 20}
     assert next(s for s in out["stages"] if s["stage"] == "lead")["lag"] is None
+
+
+def test_a_shortfall_within_what_learned_rates_know_is_not_a_pacing_alert() -> None:
+    """Leads 20% behind a target worked back through an SQL→won rate learned
+    on 120 SQLs: the target itself is known to about ±14%, so the shortfall
+    is no evidence the funnel is off plan. The same count against the same
+    rates configured (the plan itself) is."""
+    learned = {"sql_to_won": table({90: (120, {2: 24})})}  # 20%, as configured
+    configured = evaluate_goal(goal(), facts(5, {"lead": 400}))
+    assert [f.severity for f in found(configured, "pacing", "lead")] == [WARNING]
+    auto = goal(rates=RATES | {"sql_to_won": "auto"}, auto_rates={"large_sample": 100})
+    report = evaluate_goal(auto, facts(5, {"lead": 400}, tables=learned))
+    lead = report.stage("lead")
+    assert (report.stage("sql").rate, report.stage("sql").sample) == (0.2, 120)
+    assert lead.drift == pytest.approx(-0.2)
+    assert found(report, "pacing", "lead") == []
