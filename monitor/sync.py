@@ -53,7 +53,8 @@ def sync_source(
     """Pull ``name`` into the store. ``full`` re-reads everything from the
     start (the stored records are upserted, so nothing is duplicated).
     ``stop`` is polled between pages so a shutdown ends the sync on a
-    committed batch."""
+    committed batch. The writes are one ``Store.loading``: an object type
+    with nothing stored yet is inserted without reading stored versions."""
     started = clock()
     result = SyncResult(name)
 
@@ -68,44 +69,45 @@ def sync_source(
 
     writer = _Writer(write, threaded=store.shared_across_threads)
     try:
-        try:
-            for object_type in connector.object_types:
-                cursor = None if full else store.cursor(name, object_type)
-                result.by_type[object_type] = 0
-                pending = _Pending()
-                pulled = 0
-                total: int | None = None
-                try:
-                    for batch in connector.pull(object_type, cursor, started):
-                        pending.add(batch)
-                        pulled += len(batch.records) + len(batch.daily) + len(batch.touches)
-                        total = batch.total if batch.total is not None else total
-                        if pending.full():
-                            writer.put(object_type, pending.take())
-                        if progress:  # per page pulled, committed or about to be
-                            # Deletions and linked records come on top of the
-                            # CRM's count: the total is never below what is seen.
-                            shown = None if total is None else max(total, pulled)
-                            progress(object_type, pulled, shown)
-                        if stop():
-                            writer.put(object_type, pending.take())
-                            writer.drain()
-                            log.info(
-                                "sync of %s stopped between batches at shutdown",
-                                name,
-                                extra={"source": name, "object_type": object_type},
-                            )
-                            result.interrupted = True
-                            return result
-                except SourceError:
-                    # The pages before the failure are complete.
+        with store.loading(name):
+            try:
+                for object_type in connector.object_types:
+                    cursor = None if full else store.cursor(name, object_type)
+                    result.by_type[object_type] = 0
+                    pending = _Pending()
+                    pulled = 0
+                    total: int | None = None
+                    try:
+                        for batch in connector.pull(object_type, cursor, started):
+                            pending.add(batch)
+                            pulled += len(batch.records) + len(batch.daily) + len(batch.touches)
+                            total = batch.total if batch.total is not None else total
+                            if pending.full():
+                                writer.put(object_type, pending.take())
+                            if progress:  # per page pulled, committed or about to be
+                                # Deletions and linked records come on top of the
+                                # CRM's count: the total is never below what is seen.
+                                shown = None if total is None else max(total, pulled)
+                                progress(object_type, pulled, shown)
+                            if stop():
+                                writer.put(object_type, pending.take())
+                                writer.drain()
+                                log.info(
+                                    "sync of %s stopped between batches at shutdown",
+                                    name,
+                                    extra={"source": name, "object_type": object_type},
+                                )
+                                result.interrupted = True
+                                return result
+                    except SourceError:
+                        # The pages before the failure are complete.
+                        writer.put(object_type, pending.take())
+                        writer.drain()
+                        raise
                     writer.put(object_type, pending.take())
-                    writer.drain()
-                    raise
-                writer.put(object_type, pending.take())
-            writer.drain()
-        finally:
-            writer.close()
+                writer.drain()
+            finally:
+                writer.close()
     except SourceError as exc:
         result.error = exc
         log.warning("sync of %s failed: %s", name, exc, extra={"source": name})

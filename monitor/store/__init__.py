@@ -36,6 +36,7 @@ from monitor.store import bulk as _bulk
 from monitor.store import engine as _engine
 from monitor.store import facts as _facts
 from monitor.store import leases as _leases
+from monitor.store import loading as _loading
 from monitor.store import rollups as _rollups
 from monitor.store import sla as _sla
 from monitor.store import sla_folds as _sla_folds
@@ -51,6 +52,7 @@ class Store:
         self.engine = _engine.open_engine(url)
         self._analysed = self._unanalysed = 0  # rows written, for _keep_statistics
         self._profiles = _facts.ProfileCache()
+        self._loads: dict[str, _loading.Loading] = {}
 
     @property
     def dialect(self) -> str:
@@ -108,9 +110,14 @@ class Store:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A transaction; database errors become one StoreError."""
+        with self._errors(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Database errors as one StoreError."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            yield
         except OperationalError as exc:
             if self.dialect == "sqlite" and "database is locked" in str(exc.orig):
                 raise StoreError(
@@ -135,21 +142,49 @@ class Store:
 
     # -- sync -------------------------------------------------------------
 
-    def write_batch(self, source: str, object_type: str, batch: Batch, at: datetime) -> None:
-        with self.begin() as conn:
-            _writes.write_batch(conn, source, object_type, batch, at)
-        if self.dialect == "postgresql":
-            self._keep_statistics(len(batch.records))
+    @contextmanager
+    def loading(self, source: str) -> Iterator[None]:
+        """Mark the ``write_batch`` calls for ``source`` until the end of the
+        block as one sync's, made one after another from one thread (see
+        ``loading.Loading``)."""
+        load = self._loads[source] = _loading.Loading(self.engine, source)
+        try:
+            yield
+        finally:
+            del self._loads[source]
+            with self._errors():
+                load.close()
+                if self.dialect == "postgresql":
+                    self._keep_statistics(0)
 
-    def _keep_statistics(self, written: int) -> None:
+    def write_batch(self, source: str, object_type: str, batch: Batch, at: datetime) -> None:
+        load = self._loads.get(source)
+        if load is None:
+            with self.begin() as conn:
+                _writes.write_batch(conn, source, object_type, batch, at)
+            new = False
+        else:
+            with self._errors():
+                conn = load.connection()
+                with conn.begin():
+                    first = load.first_load(conn, object_type)
+                    new = _writes.write_batch(
+                        conn, source, object_type, batch, at, first_load=first
+                    )
+        if self.dialect == "postgresql":
+            self._keep_statistics(len(batch.records), looked_up=not new)
+
+    def _keep_statistics(self, written: int, *, looked_up: bool = True) -> None:
         """PostgreSQL plans from table statistics that autovacuum refreshes
         only now and then: during a first sync into an empty table every
         lookup of stored versions would be planned as a full scan of a
         table still thought empty, each batch slower than the last. As a
         bulk loader does, refresh them once the rows written since the last
-        refresh reach a fifth of what was there."""
+        refresh reach a fifth of what was there — when the next lookups
+        need them: a first load that reads nothing back (``looked_up``
+        false) refreshes them once, when the sync ends."""
         self._unanalysed += written
-        if self._unanalysed >= max(5_000, self._analysed // 5):
+        if looked_up and self._unanalysed >= max(5_000, self._analysed // 5):
             with self.begin() as conn:
                 conn.execute(text("ANALYZE records"))
             self._analysed += self._unanalysed

@@ -5,9 +5,12 @@ A first sync writes a million rows, so the per-row work counts: each row is
 built as one tuple in the statement's column order, straight from the
 record's attributes, with only the values that need it converted (instants
 to text and segments to JSON on SQLite, text cut to fit its column). On
-PostgreSQL the rows are streamed with COPY into a temporary table emptied
+PostgreSQL the rows are streamed with binary COPY into a temporary table emptied
 at every commit, and merged into ``records`` by one INSERT … ON CONFLICT;
 on SQLite they go to the driver's ``executemany``.
+
+A first load (``insert_new``) inserts without the ON CONFLICT merge: on
+PostgreSQL COPY goes straight into ``records``.
 """
 
 from __future__ import annotations
@@ -16,16 +19,28 @@ import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Column, Connection, Dialect, MetaData, String, Table, func, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Dialect,
+    Float,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.interfaces import FunnelRecord
 from monitor.store.bulk import sqlite_datetime
-from monitor.store.schema import records
+from monitor.store.schema import UTCDateTime, records
 
 _RECORD_FIELDS = [f.name for f in fields(FunnelRecord)]
 #: Set from the incoming row when a record is stored again; the first touch
@@ -55,7 +70,13 @@ _CREATE_INCOMING = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_INCOMING.name} ON COMMIT DELETE ROWS AS "  # noqa: S608
     f"SELECT {', '.join(COLUMNS)} FROM records WITH NO DATA"
 )
-_COPY = f"COPY {_INCOMING.name} ({', '.join(COLUMNS)}) FROM STDIN"
+_COPY = f"COPY {_INCOMING.name} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_COPY_NEW = f"COPY records ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+#: How psycopg sends each column in binary COPY: the server never parses
+#: an instant's text, and the driver formats less. Text, and the segments'
+#: JSON, go as their text, which the server reads by the column's own type.
+_BINARY = {UTCDateTime: "timestamptz", Float: "float8", Boolean: "bool"}
+_COPY_TYPES = [_BINARY.get(type(records.c[n].type), "text") for n in COLUMNS]
 
 
 def write(
@@ -68,6 +89,35 @@ def write(
         _copy(conn, source, batch, synced_at)
     else:
         _execute_many(conn, source, batch, synced_at)
+
+
+def insert_new(
+    conn: Connection, source: str, batch: Sequence[FunnelRecord], synced_at: datetime
+) -> bool:
+    """Insert ``batch`` (one version per key) if none of its records is
+    stored, and return True; if one is, insert nothing and return False, so
+    the caller writes the batch by ``write`` instead."""
+    if not batch:
+        return True
+    if conn.dialect.name == "postgresql":
+        from psycopg.errors import UniqueViolation  # loaded only where PostgreSQL is used
+
+        try:
+            with conn.begin_nested():
+                _copy_rows(conn, _COPY_NEW, source, batch, synced_at)
+        except UniqueViolation:
+            return False
+        return True
+    # SQLite: no savepoint (its driver's transaction handling would commit
+    # on release), so the rows this statement added are known by their ids.
+    before = conn.execute(select(func.max(records.c.id))).scalar() or 0
+    inserted = conn.exec_driver_sql(
+        _insert_new(conn.dialect), _sqlite_rows(source, batch, synced_at)
+    )
+    if inserted.rowcount == len(batch):
+        return True
+    conn.execute(delete(records).where(records.c.source == source, records.c.id > before))
+    return False
 
 
 def key(record: FunnelRecord) -> tuple[str, str]:
@@ -96,8 +146,14 @@ def _fields(record: FunnelRecord, instant: Callable[[datetime], Any] | None) -> 
             row[i] = fit(value, width)
     if instant is not None:
         for i in _INSTANTS:
-            if row[i] is not None:
-                row[i] = instant(row[i])
+            value = row[i]
+            if value is not None:
+                # sqlite_datetime's text for UTC, the connectors' zone, inline.
+                row[i] = (
+                    value.isoformat(" ", "microseconds")[:-6]
+                    if value.tzinfo is UTC
+                    else instant(value)
+                )
     row[_SEGMENTS] = _segments_json(record.segments)
     return row
 
@@ -105,20 +161,36 @@ def _fields(record: FunnelRecord, instant: Callable[[datetime], Any] | None) -> 
 def _execute_many(
     conn: Connection, source: str, batch: Sequence[FunnelRecord], synced_at: datetime
 ) -> None:
+    conn.exec_driver_sql(_statement(conn), _sqlite_rows(source, batch, synced_at))
+
+
+def _sqlite_rows(
+    source: str, batch: Sequence[FunnelRecord], synced_at: datetime
+) -> list[tuple[Any, ...]]:
     synced = sqlite_datetime(synced_at)
-    rows = [(source, *_fields(record, sqlite_datetime), synced) for record in batch]
-    conn.exec_driver_sql(_statement(conn), rows)
+    return [(source, *_fields(record, sqlite_datetime), synced) for record in batch]
 
 
 def _copy(
     conn: Connection, source: str, batch: Sequence[FunnelRecord], synced_at: datetime
 ) -> None:
     conn.exec_driver_sql(_CREATE_INCOMING)
+    _copy_rows(conn, _COPY, source, batch, synced_at)
+    conn.exec_driver_sql(_statement(conn))
+
+
+def _copy_rows(
+    conn: Connection,
+    statement: str,
+    source: str,
+    batch: Sequence[FunnelRecord],
+    synced_at: datetime,
+) -> None:
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(_COPY) as copy:
+    with cursor.copy(statement) as copy:
+        copy.set_types(_COPY_TYPES)
         for record in batch:
             copy.write_row((source, *_fields(record, None), synced_at))
-    conn.exec_driver_sql(_statement(conn))
 
 
 def _statement(conn: Connection) -> str:
@@ -136,6 +208,18 @@ def _compiled(dialect: Dialect) -> str:
     )
     if list(compiled.positiontup or []) != COLUMNS:
         raise RuntimeError("the record upsert's parameters are not in table order")
+    return str(compiled)
+
+
+@functools.cache
+def _insert_new(dialect: Dialect) -> str:
+    compiled = (
+        sqlite.insert(records)
+        .on_conflict_do_nothing()
+        .compile(dialect=dialect, column_keys=COLUMNS)
+    )
+    if list(compiled.positiontup or []) != COLUMNS:
+        raise RuntimeError("the record insert's parameters are not in table order")
     return str(compiled)
 
 

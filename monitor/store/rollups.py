@@ -25,7 +25,7 @@ from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ARRAY, Connection, Row, String, any_, delete, literal, select
+from sqlalchemy import ARRAY, Connection, Row, String, Table, any_, delete, literal, select
 
 from monitor.interfaces import NEXT_STAGE, RECORD_STAGES, Stage
 from monitor.store.bulk import execute_many, insert_or_update
@@ -40,6 +40,7 @@ NEVER = date(9999, 12, 31)
 SEGMENT_VALUE_WIDTH = 64
 CONTRIBUTING = ("kind", "deleted", "lead_at", "mql_at", "sql_at", "won_at", "amount", "segments")
 _stage_times = attrgetter(*(f"{stage}_at" for stage in RECORD_STAGES))
+_NEXT = tuple(NEXT_STAGE.items())
 _UNBUILT = ""
 _STATE_ID = 1
 
@@ -47,7 +48,20 @@ _STATE_ID = 1
 def segment_key(segments: Mapping[str, Any]) -> str:
     """A segment's canonical text, the same for equal segments however
     their attributes were ordered."""
-    return _key(tuple(sorted((str(k), str(v)[:SEGMENT_VALUE_WIDTH]) for k, v in segments.items())))
+    try:
+        return _key_as_given(tuple(segments.items()))
+    except TypeError:  # a value that cannot be a cache key
+        return _canonical(segments.items())
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_as_given(items: tuple[tuple[str, Any], ...]) -> str:
+    # Records repeat a handful of segments, in the same attribute order.
+    return _canonical(items)
+
+
+def _canonical(items: Iterable[tuple[str, Any]]) -> str:
+    return _key(tuple(sorted((str(k), str(v)[:SEGMENT_VALUE_WIDTH]) for k, v in items)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -82,20 +96,20 @@ class Deltas:
         or a ``FunnelRecord`` about to be written (the same attributes)."""
         if row.deleted:
             return
-        kind, key, zone = row.kind, segment_key(row.segments or {}), self.zone
+        kind, key, zone, stages = row.kind, segment_key(row.segments or {}), self.zone, self.stages
         days: dict[Stage, date] = {}
         for stage, at in zip(RECORD_STAGES, _stage_times(row), strict=True):
-            if at is None:
-                continue
-            day = days[stage] = at.astimezone(zone).date()
-            entry = self.stages[(kind, stage, day, key)]
-            entry[0] += sign
+            if at is not None:
+                day = days[stage] = at.astimezone(zone).date()
+                stages[(kind, stage, day, key)][0] += sign
+        if kind == "deal" and "won" in days:
             amount = row.amount
-            if stage == "won" and kind == "deal" and amount is not None and amount > 0:
+            if amount is not None and amount > 0:
+                entry = stages[(kind, "won", days["won"], key)]
                 entry[1] += sign
                 entry[2] += sign * amount
-        if kind == "person":
-            for upper, lower in NEXT_STAGE.items():
+        elif kind == "person":
+            for upper, lower in _NEXT:
                 if upper in days:
                     self.cohorts[(upper, days[upper], key, days.get(lower, NEVER))] += sign
 
@@ -112,16 +126,16 @@ class Deltas:
             for (stage, day, key, next_day), n in self.cohorts.items()
             if n
         ]  # fmt: skip
+        if conn.dialect.name == "postgresql":
+            _add_by_arrays(conn, stage_days, _STAGE_KEY, stage_rows)
+            _add_by_arrays(conn, cohort_days, _COHORT_KEY, cohort_rows)
+            return
         stmt = insert_or_update(conn, stage_days)
         execute_many(
             conn,
             stmt.on_conflict_do_update(
-                index_elements=["source", "kind", "stage", "day", "segment_key"],
-                set_={
-                    "count": stage_days.c.count + stmt.excluded["count"],
-                    "amounts": stage_days.c.amounts + stmt.excluded.amounts,
-                    "amount_total": stage_days.c.amount_total + stmt.excluded.amount_total,
-                },
+                index_elements=_STAGE_KEY,
+                set_={name: stage_days.c[name] + stmt.excluded[name] for name in _STAGE_SUMS},
             ),
             stage_rows,
         )
@@ -129,11 +143,38 @@ class Deltas:
         execute_many(
             conn,
             stmt.on_conflict_do_update(
-                index_elements=["source", "stage", "day", "segment_key", "next_day"],
+                index_elements=_COHORT_KEY,
                 set_={"count": cohort_days.c.count + stmt.excluded["count"]},
             ),
             cohort_rows,
         )
+
+
+_STAGE_KEY = ["source", "kind", "stage", "day", "segment_key"]
+_STAGE_SUMS = ["count", "amounts", "amount_total"]
+_COHORT_KEY = ["source", "stage", "day", "segment_key", "next_day"]
+_ARRAY_TYPES = {"day": "date[]", "next_day": "date[]", "count": "integer[]",
+                "amounts": "integer[]", "amount_total": "float8[]"}  # fmt: skip
+
+
+def _add_by_arrays(
+    conn: Connection, table: Table, key: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """Add ``rows`` to ``table`` on PostgreSQL in one statement, a column
+    an array: hundreds of rows a batch, one round trip instead of one per
+    row."""
+    if not rows:
+        return
+    names = list(rows[0])
+    sums = [n for n in names if n not in key]
+    arrays = ", ".join(f"%s::{_ARRAY_TYPES.get(n, 'text[]')}" for n in names)
+    added = ", ".join(f"{n} = {table.name}.{n} + excluded.{n}" for n in sums)
+    # Built from the schema's own names, never from data.
+    statement = (
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "  # noqa: S608
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}"
+    )
+    conn.exec_driver_sql(statement, tuple([row[n] for row in rows] for n in names))
 
 
 def stored_versions(

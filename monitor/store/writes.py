@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
@@ -34,18 +35,38 @@ log = logging.getLogger(__name__)
 
 
 def write_batch(
-    conn: Connection, source: str, object_type: str, batch: Batch, synced_at: datetime
-) -> None:
-    """Store one batch and move the cursor, inside the caller's transaction."""
+    conn: Connection,
+    source: str,
+    object_type: str,
+    batch: Batch,
+    synced_at: datetime,
+    *,
+    first_load: bool = False,
+) -> bool:
+    """Store one batch and move the cursor, inside the caller's transaction.
+    ``first_load`` says none of the batch's records is likely stored (see
+    ``upsert_records``). Returns whether the records went in that way."""
     batch = in_calendar(source, batch)
-    upsert_records(conn, source, batch.records, synced_at)
+    new = upsert_records(conn, source, batch.records, synced_at, first_load=first_load)
     upsert_daily(conn, source, batch.daily)
     apply_touches(conn, source, batch.touches)
     if batch.cursor is not None:
         save_cursor(conn, source, object_type, batch.cursor, synced_at)
+    return new
 
 
 _DATETIMES = [f.name for f in fields(FunnelRecord) if f.name.endswith("_at")]
+_datetimes = attrgetter(*_DATETIMES)
+
+
+def _plainly_in_calendar(values: tuple[datetime | None, ...]) -> bool:
+    """Whether every instant is in UTC, as connectors parse them, and inside
+    the calendar: the check of ``schema.in_calendar`` without a conversion,
+    for the records that need none (all but a CRM's placeholder dates)."""
+    for value in values:
+        if value is not None and (value.tzinfo is not UTC or not EARLIEST <= value <= LATEST):
+            return False
+    return True
 
 
 def in_calendar(source: str, batch: Batch) -> Batch:
@@ -63,6 +84,9 @@ def in_calendar(source: str, batch: Batch) -> Batch:
 
     kept = []
     for record in batch.records:
+        if _plainly_in_calendar(_datetimes(record)):
+            kept.append(record)
+            continue
         changes: dict[str, Any] = {}
         for name in _DATETIMES:
             value = getattr(record, name)
@@ -101,22 +125,36 @@ def _clip(value: datetime) -> datetime:
 
 
 def upsert_records(
-    conn: Connection, source: str, batch: Sequence[FunnelRecord], synced_at: datetime
-) -> None:
+    conn: Connection,
+    source: str,
+    batch: Sequence[FunnelRecord],
+    synced_at: datetime,
+    *,
+    first_load: bool = False,
+) -> bool:
+    """Store the records and their rollup deltas. On a ``first_load`` they
+    are inserted as new, with no stored version read back and subtracted;
+    should one be stored after all (a connector that sends a record twice),
+    nothing is inserted and the batch takes the way of every other write.
+    Returns whether the records were inserted as new."""
     if not batch:
-        return
+        return True
     # The last version of a record within one batch wins; a duplicate in one
     # INSERT … ON CONFLICT statement is an error on PostgreSQL.
     latest = {record_rows.key(record): record for record in batch}
     if sla_folds.has_folds(conn, source):
         sla_folds.invalidate(conn, source, sla_folds.changed_entries(conn, source, latest))
+    versions = list(latest.values())
     deltas = rollups.Deltas(rollups.zone_for_writes(conn, synced_at))
-    for previous in rollups.stored_versions(conn, source, latest):
-        deltas.add(previous, -1)
-    for record in latest.values():
+    new = first_load and record_rows.insert_new(conn, source, versions, synced_at)
+    if not new:
+        for previous in rollups.stored_versions(conn, source, latest):
+            deltas.add(previous, -1)
+        record_rows.write(conn, source, versions, synced_at)
+    for record in versions:
         deltas.add(record, 1)
-    record_rows.write(conn, source, list(latest.values()), synced_at)
     deltas.write(conn, source)
+    return new
 
 
 def upsert_daily(conn: Connection, source: str, counts: Iterable[DailyCount]) -> None:
