@@ -43,8 +43,9 @@ def sla_result(
 ) -> sla.SlaResult:
     """``rule`` judged at ``as_of``. With ``fold`` (the service's steady
     state), the records that entered the rule's stage up to ``fold_cut``
-    are read folded, and folded first where they are not yet. Without it, or for a rule that names each late touch (read record
-    by record), every record is judged afresh and nothing is written."""
+    are read folded, and folded first where they are not yet. Without it,
+    or for a rule that names each late touch (read record by record),
+    every record is judged afresh and nothing is written."""
     settings = config.calendar_for(rule)
     calendar = business_calendar(settings, config.zone)
     since = as_of - rule.lookback

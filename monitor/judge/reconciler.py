@@ -264,17 +264,14 @@ def recent_cohorts(
             if table is None or curve is None:
                 continue  # no lag learned yet: no age to compare at
             days = lags.recent_days(drift.recent_days, curve)
-            by_working_days = (
-                lags.learn(table, goal.auto_rates.min_sample, working_days)
-                if working_days is not None
-                else None
+            ages, by_working_days = curve, None
+            if working_days is not None:
+                learned = lags.learn(table, goal.auto_rates.min_sample, working_days)
+                if learned is not None:
+                    ages, by_working_days = learned, working_days
+            cohort = lags.same_age(
+                table, ages, rate.value, days, rate.relative_variance, by_working_days
             )
-            if by_working_days is None:
-                cohort = lags.same_age(table, curve, rate.value, days, rate.relative_variance)
-            else:
-                cohort = lags.same_age(
-                    table, by_working_days, rate.value, days, rate.relative_variance, working_days
-                )
         if cohort is not None and cohort.expected > 0 and cohort.expected >= drift.min_expected:
             out[name] = cohort
     return out

@@ -300,18 +300,10 @@ class Store:
             conn.execute(select(1))
 
     def sla_records(
-        self,
-        source: str,
-        stage: str,
-        segment: Mapping[str, str],
-        since: datetime,
-        as_of: datetime,
-        folded: Sequence[tuple[datetime, datetime]] = (),
-        unsettled: Sequence[int] = (),
+        self, source: str, stage: str, segment: Mapping[str, str], since: datetime, as_of: datetime
     ) -> list[SlaRecord]:
-        return list(
-            self.sla_records_by_id(source, stage, segment, since, as_of, folded, unsettled).values()
-        )
+        """Every record an SLA rule judges, none folded."""
+        return list(self.sla_records_by_id(source, stage, segment, since, as_of).values())
 
     def sla_records_by_id(
         self,
