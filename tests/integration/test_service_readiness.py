@@ -6,6 +6,7 @@ Pace per goal and stage reaches the metrics at each evaluation."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,14 @@ sla:
 """
 
 
+#: One instant for every app of a test: replicas that fire "at the same
+#: time" fall in the same occurrence slot however slowly the machine runs.
+NOW = datetime.now(UTC).replace(second=30, microsecond=0)
+
+
 def demo_app(db: Path) -> App:
     text = CONFIG.format(db=db)
-    return App(LoadedConfig(parse(text, "alignmon.yaml", {}), "alignmon.yaml"))
+    return App(LoadedConfig(parse(text, "alignmon.yaml", {}), "alignmon.yaml"), clock=lambda: NOW)
 
 
 @pytest.fixture
