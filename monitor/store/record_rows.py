@@ -36,7 +36,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from monitor.interfaces import FunnelRecord
 from monitor.store.bulk import sqlite_datetime
@@ -200,6 +200,8 @@ def _statement(conn: Connection) -> str:
 @functools.cache
 def _compiled(dialect: Dialect) -> str:
     if dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # loaded only where it is used
+
         incoming = select(*_INCOMING.c)
         stmt = _upsert(postgresql.insert(records).from_select(COLUMNS, incoming), dialect)
         return str(stmt.compile(dialect=dialect))

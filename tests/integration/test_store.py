@@ -20,7 +20,7 @@ from monitor.findings import Alert
 from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Severity, Touch
 from monitor.store import Store
 from monitor.store.engine import head_revision
-from monitor.store.schema import alerts, metadata
+from monitor.store.schema import alerts, full_metadata
 
 NY = ZoneInfo("America/New_York")
 T0 = datetime(2026, 10, 1, 4, 0, tzinfo=UTC)  # 00:00 in New York
@@ -145,7 +145,7 @@ def test_migrations_are_idempotent_and_match_the_schema(store: Store) -> None:
     before, after = store.upgrade()
     assert before == after == head_revision(store.engine)
     with store.engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert compare_metadata(MigrationContext.configure(conn), full_metadata()) == []
 
 
 def test_sqlite_file_is_private_and_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]

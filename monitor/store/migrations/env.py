@@ -9,7 +9,7 @@ first replica migrates, the others wait and then find the schema current.
 from alembic import context
 from sqlalchemy import text
 
-from monitor.store.schema import metadata
+from monitor.store.schema import full_metadata
 
 MIGRATION_LOCK = 0x616C_6D67  # "almg"
 
@@ -19,7 +19,7 @@ with engine.begin() as connection:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     context.configure(
         connection=connection,
-        target_metadata=metadata,
+        target_metadata=full_metadata(),
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
