@@ -19,7 +19,7 @@ from monitor.config.models import FIRST_YEAR, LAST_YEAR, Goal, SlaRule
 from monitor.errors import ConfigError
 from monitor.facts import FactsQuery, FunnelFacts, SourceStatus
 from monitor.findings import Finding, fingerprint
-from monitor.interfaces import RATE_STAGES
+from monitor.interfaces import RATE_STAGES, PersonStage
 from monitor.judge import breakdown, rate_goals, sla, stalls
 from monitor.judge.business_time import BusinessCalendar, business_calendar
 from monitor.judge.health import stale_findings, waiting_reason
@@ -189,17 +189,20 @@ def goal_stalls(
         return []
     if not store.reports_closures(goal.source):
         return []
-    out = []
+    judged: dict[PersonStage, int] = {}
     for stage, rate in stalls.STALL_STAGES.items():
         days = stalls.beyond_days(settings.beyond, report.lags.get(rate))
-        if rate not in facts.tables or days is None:
-            continue
-        counts = store.stage_open(
-            goal.source, goal.segment, stage, facts.as_of, stalls.stalled_before(facts.as_of, days)
-        )
-        basis = None if isinstance(settings.beyond, int) else settings.beyond
-        out.append(stalls.StageStall(goal.name, stage, days, basis, facts.as_of, counts))
-    return out
+        if rate in facts.tables and days is not None:
+            judged[stage] = days
+    if not judged:
+        return []
+    cuts = {stage: stalls.stalled_before(facts.as_of, days) for stage, days in judged.items()}
+    counts = store.stages_open(goal.source, goal.segment, cuts, facts.as_of)
+    basis = None if isinstance(settings.beyond, int) else settings.beyond
+    return [
+        stalls.StageStall(goal.name, stage, days, basis, facts.as_of, counts[stage])
+        for stage, days in judged.items()
+    ]
 
 
 def held_stalls(

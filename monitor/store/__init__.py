@@ -349,16 +349,15 @@ class Store:
         with self.begin() as conn:
             _sla_folds.save(conn, rule, source, fingerprint, folded_at, fold, keep_from)
 
-    def stage_open(
+    def stages_open(
         self,
         source: str,
         segment: Mapping[str, str],
-        stage: PersonStage,
+        stalled_before: Mapping[PersonStage, datetime],
         as_of: datetime,
-        stalled_before: datetime,
-    ) -> StageOpen:
+    ) -> dict[PersonStage, StageOpen]:
         with self.begin() as conn:
-            return _stalls.stage_open(conn, source, segment, stage, as_of, stalled_before)
+            return _stalls.stages_open(conn, source, segment, stalled_before, as_of)
 
     def reports_closures(self, source: str) -> bool:
         with self.begin() as conn:

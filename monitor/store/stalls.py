@@ -4,10 +4,11 @@ with what is loaded into memory at a million records."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, Subquery, and_, case, func, or_, select
 
 from monitor.facts import StageOpen, StalledRecord
 from monitor.interfaces import RECORD_STAGES, PersonStage
@@ -18,71 +19,109 @@ from monitor.store.schema import records
 OLDEST = 5
 
 
-def open_filter(stage: PersonStage, as_of: datetime) -> list[ColumnElement[bool]]:
-    """Records in ``stage`` at ``as_of``: entered it before then, and by
-    then neither reached a later stage nor were closed. Later instants are
-    not known yet at ``as_of``, so a backtest sees the store as it was."""
-    later = RECORD_STAGES[RECORD_STAGES.index(stage) + 1 :]
-    return [
-        records.c[f"{stage}_at"] < as_of,
-        *(
-            or_(records.c[f"{name}_at"].is_(None), records.c[f"{name}_at"] >= as_of)
-            for name in later
-        ),
-        or_(records.c.closed_at.is_(None), records.c.closed_at >= as_of),
-    ]
+def _placed(
+    source: str, segment: Mapping[str, str], stages: Iterable[PersonStage], as_of: datetime
+) -> Subquery:
+    """The records that sat in one of ``stages`` at ``as_of``, with that
+    stage and when they entered it: the latest stage a record had entered
+    by then (one that reached a later stage is not in ``stages`` any more),
+    not closed by then. Later instants are not known yet at ``as_of``, so a
+    backtest sees the store as it was."""
+    reached = [(records.c[f"{stage}_at"] < as_of, stage) for stage in reversed(RECORD_STAGES)]
+    stage = case(*reached)
+    entered = case(*((when, records.c[f"{name}_at"]) for when, name in reached))
+    return (
+        select(
+            stage.label("stage"),
+            entered.label("entered"),
+            records.c.crm_id,
+            records.c.name,
+            records.c.owner_email,
+            records.c.owner_name,
+            records.c.url,
+        )
+        .where(
+            *live_filter(source, "person", segment),
+            or_(records.c.closed_at.is_(None), records.c.closed_at >= as_of),
+            or_(*(records.c[f"{name}_at"] < as_of for name in stages)),
+        )
+        .subquery()
+    )
 
 
-def stage_open(
+def stages_open(
     conn: Connection,
     source: str,
     segment: Mapping[str, str],
-    stage: PersonStage,
+    stalled_before: Mapping[PersonStage, datetime],
     as_of: datetime,
-    stalled_before: datetime,
-) -> StageOpen:
-    """The open records of ``stage`` per owner, those that entered it before
-    ``stalled_before`` among them, and the ``OLDEST`` of those."""
-    entered = records.c[f"{stage}_at"]
-    where = [*live_filter(source, "person", segment), *open_filter(stage, as_of)]
+) -> dict[PersonStage, StageOpen]:
+    """The open records of each stage of ``stalled_before`` per owner, those
+    that entered it before the stage's cut-off among them, and the
+    ``OLDEST`` of those: one pass over the records for the counts and, if
+    any are stalled, one for the oldest."""
+    placed = _placed(source, segment, stalled_before, as_of)
+    stalled = or_(
+        *(
+            and_(placed.c.stage == stage, placed.c.entered < cut)
+            for stage, cut in stalled_before.items()
+        )
+    )
     rows = conn.execute(
         select(
-            records.c.owner_email,
-            func.max(records.c.owner_name),
+            placed.c.stage,
+            placed.c.owner_email,
+            func.max(placed.c.owner_name),
             func.count(),
-            func.sum(case((entered < stalled_before, 1), else_=0)),
+            func.sum(case((stalled, 1), else_=0)),
         )
-        .where(*where)
-        .group_by(records.c.owner_email)
+        .where(placed.c.stage.in_(list(stalled_before)))
+        .group_by(placed.c.stage, placed.c.owner_email)
     )
-    opened: dict[str, int] = {}
-    stalled: dict[str, int] = {}
-    names: dict[str, str] = {}
-    for email, name, count, late in rows:
+    opened: dict[str, dict[str, int]] = {stage: {} for stage in stalled_before}
+    late: dict[str, dict[str, int]] = {stage: {} for stage in stalled_before}
+    names: dict[str, dict[str, str]] = {stage: {} for stage in stalled_before}
+    for stage, email, name, count, late_count in rows:
         owner = email or ""
-        opened[owner] = opened.get(owner, 0) + int(count)
-        stalled[owner] = stalled.get(owner, 0) + int(late or 0)
+        opened[stage][owner] = opened[stage].get(owner, 0) + int(count)
+        late[stage][owner] = late[stage].get(owner, 0) + int(late_count or 0)
         if owner and name:
-            names[owner] = name
-    columns = (
-        records.c.crm_id, records.c.name, records.c.owner_email, records.c.owner_name,
-        records.c.url, entered,
-    )  # fmt: skip
-    oldest = conn.execute(
-        select(*columns)
-        .where(*where, entered < stalled_before)
-        .order_by(entered, records.c.crm_id)
-        .limit(OLDEST)
+            names[stage][owner] = name
+    oldest: dict[str, list[StalledRecord]] = {stage: [] for stage in stalled_before}
+    if any(n for counts in late.values() for n in counts.values()):
+        for row in conn.execute(_oldest(placed, stalled)):
+            oldest[row.stage].append(
+                StalledRecord(
+                    row.crm_id,
+                    row.name or row.crm_id,
+                    row.owner_email,
+                    row.owner_name,
+                    row.url or "",
+                    row.entered,
+                )
+            )
+    return {
+        stage: StageOpen(
+            stage=stage,
+            open=opened[stage],
+            stalled={owner: n for owner, n in late[stage].items() if n},
+            owner_names=names[stage],
+            oldest=tuple(oldest[stage]),
+        )
+        for stage in stalled_before
+    }
+
+
+def _oldest(placed: Subquery, stalled: ColumnElement[bool]) -> Select[Any]:
+    """The ``OLDEST`` stalled records of each stage, oldest first."""
+    rank = func.row_number().over(
+        partition_by=placed.c.stage, order_by=(placed.c.entered, placed.c.crm_id)
     )
-    return StageOpen(
-        stage=stage,
-        open=opened,
-        stalled={owner: n for owner, n in stalled.items() if n},
-        owner_names=names,
-        oldest=tuple(
-            StalledRecord(row[0], row[1] or row[0], row[2], row[3], row[4] or "", row[5])
-            for row in oldest
-        ),
+    ranked = select(*placed.c, rank.label("rank")).where(stalled).subquery()
+    return (
+        select(*(ranked.c[column.key] for column in placed.c))
+        .where(ranked.c.rank <= OLDEST)
+        .order_by(ranked.c.stage, ranked.c.rank)
     )
 
 

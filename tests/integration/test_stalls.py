@@ -55,7 +55,7 @@ def history() -> list[FunnelRecord]:
     ]
 
 
-def test_stage_open_counts_per_owner_and_lists_the_oldest(store: Store) -> None:
+def test_stages_open_count_per_owner_and_list_the_oldest(store: Store) -> None:
     store.write_batch("crm", "persons", Batch(history()), AS_OF)
     store.write_batch(
         "crm",
@@ -65,7 +65,8 @@ def test_stage_open_counts_per_owner_and_lists_the_oldest(store: Store) -> None:
         ),
         AS_OF,
     )
-    got = store.stage_open("crm", {}, "sql", AS_OF, CUT)
+    both = store.stages_open("crm", {}, {"mql": CUT, "sql": CUT}, AS_OF)
+    got = both["sql"]
     assert got.open == {MAYA: 4, JO: 5, "": 1}  # Maya: young, m1, m2, later
     assert got.stalled == {MAYA: 3, JO: 5, "": 1}
     assert got.owner_names == {MAYA: "Maya Chen", JO: "Jo Park"}
@@ -74,7 +75,9 @@ def test_stage_open_counts_per_owner_and_lists_the_oldest(store: Store) -> None:
     assert got.oldest[0].url == "https://crm.example.com/p/old3"
     # At AS_OF every record above had moved on from MQL but "future", an
     # SQL only the day after.
-    assert store.stage_open("crm", {}, "mql", AS_OF, CUT).open == {MAYA: 1}
+    assert both["mql"].open == {MAYA: 1}
+    assert both["mql"].oldest == ()  # "future" entered MQL after the cut-off
+    assert store.stages_open("crm", {}, {"sql": CUT}, AS_OF)["sql"] == got
     assert store.reports_closures("crm")
     assert not store.reports_closures("other")
 
