@@ -12,10 +12,10 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.registry import create as create_connector
-from monitor import backtest, dispatch, outbox, silences
+from monitor import outbox
 from monitor.config.file import Config
 from monitor.config.loader import LoadedConfig
 from monitor.errors import AlignmonError, ConfigError
@@ -28,7 +28,12 @@ from monitor.store import Store
 from monitor.store.alerts import Silence
 from monitor.store.outbox import OutboxRow
 from monitor.store.slack_actions import SlackAction
-from monitor.sync import SyncResult, sync_source
+
+# Replays, alert dispatch, silences and syncs are imported by the methods
+# that run them: `status` and the other read-only commands load none.
+if TYPE_CHECKING:
+    from monitor import backtest, dispatch, silences
+    from monitor.sync import SyncResult
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +112,8 @@ class App:
         progress: Callable[[str], Progress] | None = None,
         stop: Callable[[], bool] = lambda: False,
     ) -> list[SyncResult]:
+        from monitor.sync import sync_source
+
         names = [only] if only else list(self.config.sources)
         results = []
         for name in names:
@@ -139,6 +146,8 @@ class App:
 
     def record(self, evaluation: Evaluation) -> dispatch.Dispatched:
         """Move alert states and queue notifications for an evaluation."""
+        from monitor import dispatch
+
         with self._record_lock:  # the service's sync and evaluate jobs share one App
             return dispatch.record(
                 self.store,
@@ -160,6 +169,8 @@ class App:
     ) -> backtest.Replay:
         """What the alerts would have posted at each of ``instants``, from
         the stored data, changing nothing and sending nothing."""
+        from monitor import backtest
+
         return backtest.replay(self.config, self.store, instants, goal=goal, progress=progress)
 
     def deliver(self) -> outbox.Delivery:
@@ -199,6 +210,8 @@ class App:
 
     def post_summary(self, as_of: datetime | None = None) -> outbox.Delivery:
         """Queue the summary with its chart in the outbox, then deliver."""
+        from monitor import dispatch
+
         _, payload, png = self.summary(as_of)
         now = self.clock()
         payload = {
@@ -235,13 +248,19 @@ class App:
     def silence(
         self, matcher: str, span: timedelta, reason: str, created_by: str | None = None
     ) -> silences.Added:
+        from monitor import silences
+
         return silences.add(self.store, matcher, span, reason, self.clock(), created_by)
 
     def list_silences(self) -> list[Silence]:
         """Active silences and those ended lately (``silences.RECENT``)."""
+        from monitor import silences
+
         return silences.listed(self.store, self.clock())
 
     def expire_silence(self, silence_id: int) -> silences.Expired | None:
+        from monitor import silences
+
         return silences.expire(self.store, silence_id, self.clock())
 
     def slack_actions(self) -> list[SlackAction]:
