@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
-from pythonjsonlogger.json import JsonFormatter
 
 from connectors.registry import vendor_loggers
 from monitor.config.file import Config
@@ -90,38 +89,6 @@ def redact(text: str) -> str:
     return text
 
 
-class JsonLines(JsonFormatter):
-    """One JSON object per record, for log pipelines: ``time`` (ISO 8601,
-    UTC), ``level``, ``logger``, ``message``, ``error`` (a traceback) and
-    whatever the call passed in ``extra`` (``source``, ``object_type``,
-    ``goal``, ``alert``, ``channel``, ...). Tracebacks and extras pass the
-    redactor too: the handler's filter sees only the message."""
-
-    def __init__(self, redactor: RedactingFilter) -> None:
-        super().__init__(
-            "{levelname}{name}{message}",
-            style="{",
-            rename_fields={"levelname": "level", "name": "logger", "exc_info": "error"},
-            timestamp="time",
-            json_ensure_ascii=False,
-        )
-        self.redactor = redactor
-
-    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
-        log_data["level"] = str(log_data["level"]).lower()
-        first = {key: log_data.pop(key) for key in ("time", "level", "logger", "message")}
-        return {key: self._redacted(value) for key, value in {**first, **log_data}.items()}
-
-    def _redacted(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.redactor.redact(value)
-        if isinstance(value, dict):
-            return {key: self._redacted(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._redacted(item) for item in value]
-        return value
-
-
 def secrets_in(model: Any) -> list[str]:
     """Every Secret value anywhere inside a config model, and the password
     of the database URL (it is written inside a plain string)."""
@@ -160,6 +127,8 @@ def configure(
     handler = logging.StreamHandler(sys.stderr)
     redactor = RedactingFilter(secrets)
     if fmt == "json":
+        from monitor.service.json_logs import JsonLines  # a command's text logs do without it
+
         handler.setFormatter(JsonLines(redactor))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))

@@ -39,8 +39,9 @@ VENDOR = {"matplotlib", "slack_sdk", "hubspot", "simple_salesforce", "apschedule
 #: import would load.
 UNUSED_ON_SQLITE = {"psycopg", "numpy", "scipy", "pandas", "sqlalchemy.dialects.postgresql"}
 HEAVY = VENDOR | {"sqlalchemy", "alembic", "pydantic", "yaml"}
-#: Our modules for other commands: replays, alert dispatch and syncs.
-NOT_STATUS = {"monitor.backtest", "monitor.dispatch", "monitor.sync"}
+#: What other commands or options use: replays, alert dispatch, syncs, and
+#: the JSON log formatter (`--log-format json`).
+NOT_STATUS = {"monitor.backtest", "monitor.dispatch", "monitor.sync", "pythonjsonlogger"}
 OURS = {"monitor.config.file", "monitor.store", "monitor.service.app", "monitor.evaluate"}
 
 
