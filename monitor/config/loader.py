@@ -9,7 +9,6 @@ environment at that stage, so a missing variable is reported at its key.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import stat
@@ -403,6 +402,8 @@ def _first_error(
     line = _line_for(loc, lines)
     key = _dotted(loc)
     if error["type"] == "extra_forbidden":
+        import difflib  # for a mistyped key only: a valid config never needs it
+
         valid = _valid_keys(loc[:-1], data)
         hint = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.75)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
