@@ -110,20 +110,19 @@ def learn(
     for k in range(span - 1, -1, -1):
         entered_older[k] += entered_older[k + 1]
     events = [0] * (span + 1)
-    gone = [0] * (span + 2)  # converted before k, in cohorts still watched at k
+    by_day: dict[date, int] = {}
     for (day, lag), n in table.converted.items():
-        if working_days is None:
-            k = lag
-            age = ages.get(day)
-            if age is None:
-                age = table.age(day)
-        else:
-            k = between(day + _DAY, day + timedelta(days=lag + 1))
-            age = ages.get(day)
-            if age is None:
-                age = between(day + _DAY, table.today) + 1
-        events[k] += n
-        gone[k + 1] += n
+        if working_days is not None:
+            lag = between(day + _DAY, day + timedelta(days=lag + 1))
+        events[lag] += n
+        by_day[day] = by_day.get(day, 0) + n
+    # Converted before k, in cohorts still watched at k: a conversion at
+    # lag j counts from j + 1 until its cohort's age.
+    gone = [0, *events]
+    for day, n in by_day.items():
+        age = ages.get(day)
+        if age is None:
+            age = table.age(day) if working_days is None else between(day + _DAY, table.today) + 1
         gone[age] -= n
     if sum(events) < min_conversions:
         return None
