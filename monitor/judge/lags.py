@@ -16,6 +16,7 @@ at its own age, not with cohorts that finished long ago.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -32,6 +33,7 @@ FALLBACK_MATURITY_DAYS = 30
 #: ``recent_days: auto`` is the 90th-percentile lag within these bounds: at
 #: least two weeks of cohorts to judge, at most a quarter back.
 RECENT_DAYS_BOUNDS = (14, 90)
+_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,20 +97,12 @@ def learn(
     """
     if not table.entered:
         return None
-
-    def age(day: date) -> int:
-        if working_days is None:
-            return table.age(day)
-        return working_days.business_days_between(day + timedelta(days=1), table.today) + 1
-
-    def lag_of(day: date, lag: int) -> int:
-        if working_days is None:
-            return lag
-        return working_days.business_days_between(
-            day + timedelta(days=1), day + timedelta(days=lag + 1)
-        )
-
-    ages = {day: age(day) for day in table.entered}
+    if working_days is None:
+        ages = {day: table.age(day) for day in table.entered}
+    else:
+        between = _working_days_between(table, working_days)
+        # A cohort's age: the working days after its entry day, plus one.
+        ages = {day: between(day + _DAY, table.today) + 1 for day in table.entered}
     span = max(ages.values())
     entered_older = [0] * (span + 2)  # persons in cohorts older than k
     for day, n in table.entered.items():
@@ -116,12 +110,20 @@ def learn(
     for k in range(span - 1, -1, -1):
         entered_older[k] += entered_older[k + 1]
     events = [0] * (span + 1)
-    gone = [0] * (span + 2)  # converted before k, in cohorts still watched at k
+    by_day: dict[date, int] = {}
     for (day, lag), n in table.converted.items():
-        k = lag_of(day, lag)
-        events[k] += n
-        gone[k + 1] += n
-        gone[ages.get(day, age(day))] -= n
+        if working_days is not None:
+            lag = between(day + _DAY, day + timedelta(days=lag + 1))
+        events[lag] += n
+        by_day[day] = by_day.get(day, 0) + n
+    # Converted before k, in cohorts still watched at k: a conversion at
+    # lag j counts from j + 1 until its cohort's age.
+    gone = [0, *events]
+    for day, n in by_day.items():
+        age = ages.get(day)
+        if age is None:
+            age = table.age(day) if working_days is None else between(day + _DAY, table.today) + 1
+        gone[age] -= n
     if sum(events) < min_conversions:
         return None
     cumulative, survival, converted_before = [], 1.0, 0
@@ -135,6 +137,28 @@ def learn(
     if not cumulative or cumulative[-1] <= 0:
         return None
     return LagCurve(tuple(cumulative), sum(events))
+
+
+def _working_days_between(
+    table: CohortTable, working_days: WorkingDays
+) -> Callable[[date, date], int]:
+    """``working_days.business_days_between``, as the difference of two
+    counts from the table's first day, each counted once per date:
+    ``learn`` asks for it once or twice per (day, lag) pair, tens of
+    thousands of them at a busy CRM's volume."""
+    first = min(table.today, *table.entered, *(day for day, _ in table.converted))
+    counts: dict[date, int] = {}
+
+    def before(day: date) -> int:
+        count = counts.get(day)
+        if count is None:
+            count = counts[day] = working_days.business_days_between(first, day)
+        return count
+
+    def between(start: date, end: date) -> int:
+        return before(end) - before(start) if end > start else 0
+
+    return between
 
 
 def maturity_days(setting: int | str, curve: LagCurve | None) -> int:

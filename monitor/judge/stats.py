@@ -9,6 +9,10 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 
+#: How far (in log) a term may lie below the largest and still count:
+#: ``exp`` of anything below about -745 is 0.0 in double precision.
+_NEGLIGIBLE = 800.0
+
 
 def wilson_interval(successes: int, n: int, confidence: float) -> tuple[float, float]:
     """The two-sided Wilson score interval for a proportion: it stays
@@ -90,14 +94,27 @@ def beta_binomial_lower_tail(
     a, b = p * total, (1 - p) * total
     base = math.lgamma(n + 1) + math.lgamma(total) - math.lgamma(a) - math.lgamma(b)
     base -= math.lgamma(n + total)
-    terms = [
-        base
-        - math.lgamma(i + 1)
-        - math.lgamma(n - i + 1)
-        + math.lgamma(i + a)
-        + math.lgamma(n - i + b)
-        for i in range(min(k, n) + 1)
-    ]
+    # Summed down from k. With a, b >= 1 the terms rise to one peak and
+    # fall on either side of it, so once a term is ``_NEGLIGIBLE`` below
+    # the largest so far every term below it is too: their weights are 0.0
+    # and the sum is the same without them. A cohort of tens of thousands
+    # converted is then a few thousand terms, not all of them.
+    peaked = a >= 1 and b >= 1
+    terms: list[float] = []
+    largest = -math.inf
+    for i in range(min(k, n), -1, -1):
+        term = (
+            base
+            - math.lgamma(i + 1)
+            - math.lgamma(n - i + 1)
+            + math.lgamma(i + a)
+            + math.lgamma(n - i + b)
+        )
+        if peaked and term < largest - _NEGLIGIBLE:
+            break
+        largest = max(largest, term)
+        terms.append(term)
+    terms.reverse()
     return _sum_tail(terms, mid)
 
 

@@ -52,6 +52,7 @@ class Store:
         self.engine = _engine.open_engine(url)
         self._analysed = self._unanalysed = 0  # rows written, for _keep_statistics
         self._profiles = _facts.ProfileCache()
+        self._decoded_folds = _sla_folds.DecodedOutcomes()
         self._loads: dict[str, _loading.Loading] = {}
 
     @property
@@ -325,7 +326,7 @@ class Store:
         """The rule's folded outcomes usable at ``as_of`` and the ids of
         the records of those days still to judge (``sla_folds.load``)."""
         with self.begin() as conn:
-            return _sla_folds.load(conn, rule, fingerprint, since, as_of)
+            return _sla_folds.load(conn, rule, fingerprint, since, as_of, self._decoded_folds)
 
     def sla_span_records(
         self,

@@ -34,7 +34,8 @@ def _segment_filter(table: Any, segment: Mapping[str, str]) -> list[ColumnElemen
 
 
 def live_filter(source: str, kind: str, segment: Mapping[str, str]) -> list[ColumnElement[bool]]:
-    """Rows of ``source`` of ``kind`` in ``segment`` that still exist in the CRM."""
+    """Rows of ``source`` of ``kind`` in ``segment`` that still exist in the
+    CRM; the source's term first."""
     return [
         records.c.source == source,
         records.c.kind == kind,

@@ -24,6 +24,7 @@ is not in the fold, so today's new records leave it in place.
 from __future__ import annotations
 
 import base64
+import json
 import sys
 from array import array
 from collections import defaultdict
@@ -31,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Connection, Date, bindparam, delete, select
+from sqlalchemy import Connection, Date, Text, bindparam, cast, delete, select
 
 from monitor.facts import SlaFold, SlaOutcomes, SlaRecord
 from monitor.interfaces import RECORD_STAGES, FunnelRecord
@@ -53,15 +54,49 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), UTC)
 
 
+class DecodedOutcomes:
+    """Folded outcomes already decoded, per rule, by the text they are
+    stored as. At a busy CRM's volume (a million persons a year) a
+    look-back's folds are megabytes of encoded outcomes, and the same text
+    decodes to the same outcomes: an evaluation decodes only the days
+    folded again since the last one. Per rule, only the texts the latest
+    load read are kept, so memory stays that of one look-back's folds."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, dict[str, list[SlaOutcomes]]] = {}
+
+    def read(self, rule: str, texts: Iterable[str]) -> list[list[SlaOutcomes]]:
+        """The outcomes stored as each of ``texts``, in order."""
+        previous = self._kept.get(rule, {})
+        kept: dict[str, list[SlaOutcomes]] = {}
+        out = []
+        for text in texts:
+            owners = kept.get(text)
+            if owners is None:
+                owners = previous.get(text)
+            if owners is None:
+                owners = [_decode(item) for item in json.loads(text)]
+            kept[text] = owners
+            out.append(list(owners))
+        self._kept[rule] = kept
+        return out
+
+
 def load(
-    conn: Connection, rule: str, fingerprint: str, since: datetime, as_of: datetime
+    conn: Connection,
+    rule: str,
+    fingerprint: str,
+    since: datetime,
+    as_of: datetime,
+    decoded: DecodedOutcomes | None = None,
 ) -> tuple[list[SlaFold], dict[date, list[int]]]:
     """The rule's folds of days that end after ``since`` made at or before
     ``as_of`` under ``fingerprint``, and the ids of each day's unsettled
-    records."""
+    records. Outcomes are read as stored text, and those already in
+    ``decoded`` are not decoded again."""
     columns = (
-        sla_folds.c.day, sla_folds.c.folded_at, sla_folds.c.until, sla_folds.c.outcomes,
-        sla_folds.c.unsettled,
+        sla_folds.c.day, sla_folds.c.folded_at, sla_folds.c.until,
+        cast(sla_folds.c.outcomes, Text), sla_folds.c.unsettled,
     )  # fmt: skip
     rows = conn.execute(
         select(*columns)
@@ -72,10 +107,11 @@ def load(
             sla_folds.c.folded_at <= as_of,
         )
         .order_by(sla_folds.c.day)
-    )
+    ).all()
+    owners = (decoded or DecodedOutcomes()).read(rule, [row[3] for row in rows])
     folds, unsettled = [], {}
-    for day, folded_at, until, outcomes, ids in rows:
-        folds.append(SlaFold(day, folded_at, until, [_decode(item) for item in outcomes]))
+    for (day, folded_at, until, _, ids), outcomes in zip(rows, owners, strict=True):
+        folds.append(SlaFold(day, folded_at, until, outcomes))
         unsettled[day] = list(ids)
     return folds, unsettled
 

@@ -5,6 +5,7 @@ and as late writes, rule, calendar and owner changes arrive."""
 from __future__ import annotations
 
 import random
+from array import array
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 
 from monitor.config.file import Config
 from monitor.evaluate import evaluate
+from monitor.facts import SlaOutcomes
 from monitor.interfaces import Batch, FunnelRecord, Touch
 from monitor.judge import sla
 from monitor.sla_folding import fold_cut, sla_result
@@ -215,3 +217,22 @@ def test_a_backtest_writes_no_folds(loaded: tuple[Store, list[FunnelRecord]]) ->
     evaluate(config, store, T0, fold_sla=False)
     with store.begin() as conn:
         assert conn.execute(select(func.count()).select_from(sla_folds)).scalar_one() == 0
+
+
+def test_a_fold_written_again_at_the_same_instant_reads_as_written(store: Store) -> None:
+    """Decoded outcomes are kept by their stored text, not by when they
+    were folded: a day folded again at the same instant (after a write
+    dropped its fold) reads as the new fold."""
+    day = T0.date()
+    since, until = T0 - timedelta(days=1), T0 - timedelta(hours=1)
+
+    def outcomes(*touches: int) -> SlaOutcomes:
+        columns = [array("q", touches) for _ in range(6)]
+        return SlaOutcomes("ana@example.com", "Ana", *columns)
+
+    for touches, unsettled in (((1, 2), [5]), ((3,), [5, 6]), ((3,), [5, 6])):
+        fold = {day: (until, [outcomes(*touches)], unsettled)}
+        store.save_sla_folds("follow-up", "crm", "key", T0, fold, keep_from=day)
+        (read,), ids = store.sla_folds("follow-up", "key", since, T0)
+        assert list(read.owners[0].touched) == list(touches)
+        assert ids == {day: unsettled}

@@ -5,6 +5,7 @@ same-age comparison")."""
 from __future__ import annotations
 
 import itertools
+import math
 from datetime import date, timedelta
 
 import pytest
@@ -162,6 +163,34 @@ def test_an_exact_expectation_is_the_plain_test(k: int) -> None:
     assert beta_binomial_lower_tail(k, 235, 0.27, 0.0, mid=True) == binomial_lower_tail(
         k, 235, 0.27, mid=True
     )
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "p", "relative"),
+    [(38_000, 100_000, 0.39, 1e-5), (2_900, 3_000, 0.95, 1e-3), (40, 60_000, 0.001, 0.05)],
+)
+def test_a_large_cohort_sums_every_term_that_counts(
+    k: int, n: int, p: float, relative: float
+) -> None:
+    """Terms far below the largest are left out of the beta-binomial sum:
+    it is the sum over every term from 0 to k, bit for bit."""
+    total = p * (1 - p) / (p * p * relative) - 1
+    a, b = p * total, (1 - p) * total
+    base = math.lgamma(n + 1) + math.lgamma(total) - math.lgamma(a) - math.lgamma(b)
+    base -= math.lgamma(n + total)
+    terms = [
+        base
+        - math.lgamma(i + 1)
+        - math.lgamma(n - i + 1)
+        + math.lgamma(i + a)
+        + math.lgamma(n - i + b)
+        for i in range(k + 1)
+    ]
+    top = max(terms)
+    weights = [math.exp(t - top) for t in terms]
+    weights[-1] /= 2
+    every = min(1.0, math.exp(top) * math.fsum(weights))
+    assert beta_binomial_lower_tail(k, n, p, relative, mid=True) == every
 
 
 def test_a_rate_learned_on_few_records_is_known_to_its_binomial_variance() -> None:
