@@ -22,14 +22,14 @@ from monitor.config.models import Goal
 from monitor.config.plan import STAGE_TEAM
 from monitor.facts import FunnelFacts
 from monitor.findings import Finding, Rule
-from monitor.interfaces import RATE_STAGES, RateName, Severity, Stage
+from monitor.interfaces import RATE_FROM, RATE_STAGES, STAGES, RateName, Severity, Stage
 from monitor.judge import format as fmt
 from monitor.judge.budget import CapacityLine, Reach
 from monitor.judge.commitments import Commitment
 from monitor.judge.funnel import back_calculate
 from monitor.judge.lags import SameAge
 from monitor.judge.report import GoalReport, StageReport
-from monitor.judge.stats import poisson_lower_tail
+from monitor.judge.stats import negative_binomial_lower_tail
 
 # Thresholds compare with a little slack: an attainment of exactly 85%
 # computes as a drift of -0.15000000000000002, and a table row written as
@@ -72,7 +72,8 @@ class _Checks:
         severity = self._severity(s.drift)
         if severity is None or s.expected is None:
             return None
-        p_value = poisson_lower_tail(s.actual, s.expected, mid=True)
+        mean, relative_variance = self._learned_expectation(s.stage, s.expected)
+        p_value = negative_binomial_lower_tail(s.actual, mean, relative_variance, mid=True)
         if p_value >= 1 - self.goal.drift.pacing_confidence:
             return None
         noun = fmt.stage_noun(s.stage)
@@ -299,6 +300,27 @@ class _Checks:
         data = {"deals": deals, "min_sample": settings.min_sample}
         title = "No plan: average deal size unknown"
         return self._finding("plan-incomplete", "won", Severity.WARNING, title, text, None, data)
+
+    def _learned_expectation(self, stage: Stage, expected: float) -> tuple[float, float]:
+        """What the observed rates expect of a stage by now, and how well
+        they know it (a relative variance), for the pacing test. The stage's
+        target is worked back through every rate from it down to won. A rate
+        learned on a thin sample is shaded toward its lower bound so the plan
+        asks for enough volume: that margin is caution, not evidence against
+        the funnel, so the test leaves it out. And a learned rate is known
+        only to its sample: an SQL→won rate learned on 450 SQLs is ±7%, so a
+        target worked back through it is too, and a count that far below it
+        says nothing about the funnel (the shortfall shown is still measured
+        against the plan's target)."""
+        relative_variance = 0.0
+        for upper in STAGES[STAGES.index(stage) :]:
+            rate = self.report.rates.get(RATE_FROM[upper]) if upper in RATE_FROM else None
+            if rate is None:
+                continue
+            relative_variance += rate.relative_variance
+            if rate.source == "observed-lower-bound" and rate.observed:
+                expected *= rate.value / rate.observed
+        return expected, relative_variance
 
     def _same_age(self, name: RateName) -> SameAge | None:
         return self.report.recent.get(name)

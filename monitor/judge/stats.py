@@ -75,6 +75,25 @@ def poisson_lower_tail(k: int, mean: float, *, mid: bool = False) -> float:
     return min(1.0, math.exp(top) * math.fsum(weights))
 
 
+def negative_binomial_lower_tail(
+    k: int, mean: float, relative_variance: float, *, mid: bool = False
+) -> float:
+    """P(X ≤ k) for a Poisson count whose mean is itself only known to a
+    relative variance (a target worked back through rates learned on a
+    sample): the Gamma–Poisson mixture, a negative binomial with that mean
+    and variance ``mean + mean² × relative_variance``. With an exact mean
+    (``relative_variance`` 0) it is the Poisson tail."""
+    if relative_variance <= 0 or mean <= 0:
+        return poisson_lower_tail(k, mean, mid=mid)
+    if k < 0:
+        return 0.0
+    shape = 1 / relative_variance
+    log_p, log_q = math.log(shape / (shape + mean)), math.log(mean / (shape + mean))
+    base = shape * log_p - math.lgamma(shape)
+    terms = [base + math.lgamma(shape + i) - math.lgamma(i + 1) + i * log_q for i in range(k + 1)]
+    return _sum_tail(terms, mid)
+
+
 def beta_binomial_lower_tail(
     k: int, n: int, p: float, relative_variance: float, *, mid: bool = False
 ) -> float:

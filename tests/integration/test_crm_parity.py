@@ -72,17 +72,20 @@ CASES = {
         f"conversion-drift/{GOAL}/mql",
     ),
     # SQL→won halves from mid-March. The same-age check cannot tell it from
-    # chance on this few SQLs, but the rate both CRMs learn from their
-    # persons falls, the plan asks for more SQLs, and SQLs fall behind pace.
+    # chance on this few SQLs, and the rate both CRMs learn from their
+    # persons falls only slowly (its matured cohorts are mostly older), but
+    # won deals fall behind pace. (At 20 leads a day, 7 won against 15
+    # expected by the 29th is a 1-in-75 chance on plan, short of the 99%
+    # test.)
     "sql-to-won-drop": Case(
         Scenario(
             "parity-won-drop",
             month=MONTH,
             history_days=150,
-            leads_per_day=20,
+            leads_per_day=40,
             drop=ConversionDrop("sql_to_won", 0.15, datetime(2026, 3, 16, tzinfo=UTC)),
         ),
-        f"pacing/{GOAL}/sql",
+        f"pacing/{GOAL}/won",
     ),
 }
 

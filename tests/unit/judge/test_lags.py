@@ -17,6 +17,8 @@ from monitor.judge import lags
 from monitor.judge.stats import (
     beta_binomial_lower_tail,
     binomial_lower_tail,
+    negative_binomial_lower_tail,
+    poisson_lower_tail,
     rate_relative_variance,
 )
 
@@ -158,8 +160,28 @@ def test_beta_binomial_has_the_mean_and_the_widened_variance() -> None:
     assert variance == pytest.approx(n * p * (1 - p) + n * (n - 1) * (p * p * relative))
 
 
+def test_negative_binomial_has_the_mean_and_the_widened_variance() -> None:
+    total, mean, variance = _moments(
+        [negative_binomial_lower_tail(k, 50, 0.05) for k in range(600)]
+    )
+    assert total == pytest.approx(1.0)
+    assert mean == pytest.approx(50.0)
+    assert variance == pytest.approx(50 + 50**2 * 0.05)
+
+
+def test_a_target_worked_back_from_few_records_makes_a_shortfall_less_surprising() -> None:
+    # 276 leads against 347 expected: 3.8 standard deviations if the target
+    # were exact, well within what a target worked back from 120 SQLs knows.
+    exact = negative_binomial_lower_tail(276, 347, 0.0, mid=True)
+    learned = negative_binomial_lower_tail(276, 347, rate_relative_variance(0.3, 120), mid=True)
+    assert exact < 0.001 < 0.05 < learned
+
+
 @pytest.mark.parametrize("k", [0, 20, 45, 60, 100])
 def test_an_exact_expectation_is_the_plain_test(k: int) -> None:
+    assert negative_binomial_lower_tail(k, 64.0, 0.0, mid=True) == poisson_lower_tail(
+        k, 64.0, mid=True
+    )
     assert beta_binomial_lower_tail(k, 235, 0.27, 0.0, mid=True) == binomial_lower_tail(
         k, 235, 0.27, mid=True
     )
