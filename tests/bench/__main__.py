@@ -11,7 +11,7 @@ DuckDB reference over the same records (see ``bench_store`` and
 ``python -m tests.bench --quick`` uses small sizes, to check the harness, and
 writes to a temporary file unless ``--out`` is given. ``--only store`` (or
 ``sync``, ``idle``, ``startup``; repeatable) runs a subset and keeps the other figures
-already in the output file.
+already in the output file, each with the machine it ran on.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ BACKENDS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 #: Where evaluation must be inside (seconds), at 1M persons of the dense shape.
 EVALUATE_LIMIT = {"sqlite": 1.0, "postgres": 1.5}
 _RESULTS = re.compile(r"<!-- bench-results: (.*?) -->", re.DOTALL)
+_MACHINE = re.compile(r"^- machine: (.*)$", re.MULTILINE)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Section:
     figures: dict[str, float]
     date: str
     dataset: tuple[str, int, str] | None = None
+    machine: str = ""
 
 
 def measure(module: str, function: str = "run", **kwargs: object) -> dict[str, Any]:
@@ -262,7 +264,12 @@ def read_sections(path: Path) -> list[Section]:
     if found is None:
         return []
     sections = [Section(**item) for item in json.loads(found.group(1))]
+    # Figures written before each kept its machine ran on the one the
+    # document names.
+    named = _MACHINE.search(path.read_text())
     for section in sections:
+        if not section.machine and named is not None:
+            section.machine = named.group(1)
         if section.dataset is not None:
             shape, n, backend = section.dataset
             section.dataset = (shape, n, backend)
@@ -276,6 +283,18 @@ def write(path: Path, sections: list[Section]) -> None:
         dated = ", ".join(f"{group} {date}" for group, date in runs.items())
     else:
         dated = next(iter(runs.values()), now())
+    # Figures from different machines (an ``--only`` run elsewhere) say which.
+    for section in sections:
+        section.machine = section.machine or machine()
+    groups_on: dict[str, list[str]] = {}
+    for group in GROUPS:
+        ran = {s.machine for s in sections if s.group == group}
+        for name in sorted(ran):
+            groups_on.setdefault(name, []).append(group)
+    if len(groups_on) > 1:
+        ran_on = "; ".join(f"{name} ({', '.join(gs)})" for name, gs in groups_on.items())
+    else:
+        ran_on = next(iter(groups_on), machine())
     lines = [
         "# Benchmarks",
         "",
@@ -323,7 +342,7 @@ def write(path: Path, sections: list[Section]) -> None:
         "process and nothing written: what the connector itself costs.",
         "",
         f"- date: {dated}",
-        f"- machine: {machine()}",
+        f"- machine: {ran_on}",
         "",
     ]
     lines.extend(verdicts(sections))
