@@ -7,11 +7,14 @@ learned from a sample), and the forecast's interval (Poisson quantiles)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from statistics import NormalDist
 
 #: How far (in log) a term may lie below the largest and still count:
 #: ``exp`` of anything below about -745 is 0.0 in double precision.
 _NEGLIGIBLE = 800.0
+#: Counts up to which a negative binomial tail is summed term by term.
+_SUMMED_UP_TO = 20_000
 
 
 def wilson_interval(successes: int, n: int, confidence: float) -> tuple[float, float]:
@@ -67,12 +70,7 @@ def poisson_lower_tail(k: int, mean: float, *, mid: bool = False) -> float:
     if mean <= 0:
         return 1.0
     log_mean = math.log(mean)
-    terms = [i * log_mean - mean - math.lgamma(i + 1) for i in range(k + 1)]
-    top = max(terms)
-    weights = [math.exp(t - top) for t in terms]
-    if mid:
-        weights[-1] /= 2
-    return min(1.0, math.exp(top) * math.fsum(weights))
+    return _sum_tail(_unimodal_terms(k, lambda i: i * log_mean - mean - math.lgamma(i + 1)), mid)
 
 
 def negative_binomial_lower_tail(
@@ -88,10 +86,19 @@ def negative_binomial_lower_tail(
     if k < 0:
         return 0.0
     shape = 1 / relative_variance
-    log_p, log_q = math.log(shape / (shape + mean)), math.log(mean / (shape + mean))
+    p = shape / (shape + mean)
+    log_p, log_q = math.log(p), math.log(mean / (shape + mean))
     base = shape * log_p - math.lgamma(shape)
-    terms = [base + math.lgamma(shape + i) - math.lgamma(i + 1) + i * log_q for i in range(k + 1)]
-    return _sum_tail(terms, mid)
+
+    def log_term(i: int) -> float:
+        return base + math.lgamma(shape + i) - math.lgamma(i + 1) + i * log_q
+
+    if k <= _SUMMED_UP_TO:
+        return _sum_tail(_unimodal_terms(k, log_term), mid)
+    # A wide distribution has no negligible terms to leave out: past that
+    # many, its tail is the regularised incomplete beta function.
+    tail = _incomplete_beta(shape, k + 1, p)
+    return min(1.0, tail - math.exp(log_term(k)) / 2 if mid else tail)
 
 
 def beta_binomial_lower_tail(
@@ -144,6 +151,59 @@ def rate_relative_variance(rate: float, sample: float | None) -> float:
     if not sample or not 0 < rate < 1:
         return 0.0
     return (1 - rate) / (rate * sample)
+
+
+def _unimodal_terms(k: int, log_term: Callable[[int], float]) -> list[float]:
+    """The log terms 0..k of a distribution whose terms rise to one peak and
+    fall on either side of it (Poisson, negative binomial), without those
+    ``_NEGLIGIBLE`` below the largest: summed down from ``k``, once a term is
+    that far below the largest so far every term below it is too, their
+    weights are 0.0 and the sum is the same without them. A count of
+    100,000 is then a few thousand terms, not all of them."""
+    terms: list[float] = []
+    largest = -math.inf
+    for i in range(k, -1, -1):
+        term = log_term(i)
+        if term < largest - _NEGLIGIBLE:
+            break
+        largest = max(largest, term)
+        terms.append(term)
+    terms.reverse()
+    return terms
+
+
+def _incomplete_beta(a: float, b: float, x: float) -> float:
+    """The regularised incomplete beta function I_x(a, b), by its continued
+    fraction (modified Lentz), taken on the side where it converges fast."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(log_front) * _beta_fraction(a, b, x) / a
+    return 1 - math.exp(log_front) * _beta_fraction(b, a, 1 - x) / b
+
+
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    tiny, c, d = 1e-300, 1.0, 1 - (a + b) * x / (a + 1)
+    d = 1 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, 100_000):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1 + numerator * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= c * d
+        if abs(c * d - 1) < 1e-15:
+            break
+    return result
 
 
 def _sum_tail(terms: list[float], mid: bool) -> float:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.facts import CohortTable
-from monitor.judge import lags
+from monitor.judge import lags, stats
 from monitor.judge.stats import (
     beta_binomial_lower_tail,
     binomial_lower_tail,
@@ -167,6 +167,26 @@ def test_negative_binomial_has_the_mean_and_the_widened_variance() -> None:
     assert total == pytest.approx(1.0)
     assert mean == pytest.approx(50.0)
     assert variance == pytest.approx(50 + 50**2 * 0.05)
+
+
+@pytest.mark.parametrize(
+    ("k", "mean", "relative_variance"),
+    [
+        (25_000, 30_000, 0.01),
+        (90_000, 100_000, 0.002),
+        (40_000, 30_000, 0.05),
+        (21_000, 60_000, 0.3),
+    ],
+)
+def test_a_large_count_is_tested_in_closed_form_with_the_same_answer(
+    k: int, mean: float, relative_variance: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past 20,000 the tail is the incomplete beta function, not a sum of
+    every term (a wide negative binomial has none negligible)."""
+    closed = [negative_binomial_lower_tail(k, mean, relative_variance, mid=m) for m in (0, 1)]
+    monkeypatch.setattr(stats, "_SUMMED_UP_TO", 10**9)
+    summed = [negative_binomial_lower_tail(k, mean, relative_variance, mid=m) for m in (0, 1)]
+    assert closed == pytest.approx(summed, rel=1e-8, abs=1e-300)
 
 
 def test_a_target_worked_back_from_few_records_makes_a_shortfall_less_surprising() -> None:
