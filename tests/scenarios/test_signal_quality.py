@@ -3,10 +3,11 @@ known (tests/scenarios/catalogue.py).
 
 Each scenario is replayed through the service's entry points (evaluate,
 record, deliver) and judged by what was posted, at the service's cadence
-(15 minutes in working hours; the MQL shortfall hourly, enough for its
-question). The MQL drop and the lead shortfall are shared with the
-lifecycle suite (conftest.py) and come first: that suite, on the other
-worker, asks for them after its own two months, and finds them replayed. The assertions say what the product must do.
+(15 minutes in working hours; the MQL shortfall hourly over its first
+week, enough for its question). The MQL drop and the lead shortfall are
+shared with the lifecycle suite (conftest.py) and come first: that suite,
+on the other worker, asks for them after its own two months, and finds
+them replayed. The assertions say what the product must do.
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ def on_plan(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
 
 @pytest.fixture(scope="module")
 def mql_shortfall(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
-    return replay(MQL_SHORTFALL, tmp_path_factory.mktemp("mql-shortfall"), cadence="hourly")
+    """The month's first week: its question is about the first days past
+    the early-period guard, and an evaluation does not depend on the ones
+    after it."""
+    week = replace(MQL_SHORTFALL, end=MQL_SHORTFALL.start + timedelta(days=7))
+    return replay(week, tmp_path_factory.mktemp("mql-shortfall"), cadence="hourly")
 
 
 def posted_lines(result: Backtest, prefix: str) -> str:
@@ -127,6 +132,7 @@ def test_mql_shortfall_is_found_by_the_second_evaluation_past_min_elapsed(
     assert MQL_SHORTFALL.watch is not None
     min_elapsed = 0.10  # the goal's default drift.min_elapsed
     past = [step for step in mql_shortfall.steps if step.elapsed >= min_elapsed]
+    assert len(past) >= 2, "the replay ends before the second evaluation past min_elapsed"
     found = mql_shortfall.first_found(MQL_SHORTFALL.watch)
     assert found is not None, "the shortfall was never found"
     assert found <= past[1].at, (found, past[1].at)
