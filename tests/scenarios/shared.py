@@ -27,10 +27,12 @@ from tests.scenarios.catalogue import Case, replay
 def shared_replay(
     case: Case, cadence: Cadence, tmp_path_factory: pytest.TempPathFactory
 ) -> Backtest:
-    """``case`` replayed at ``cadence``, once for all the run's workers."""
+    """``case`` replayed at ``cadence``, once for all the run's workers
+    (known by its name, window and cadence)."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return replay(case, tmp_path_factory.mktemp(case.name), cadence)
-    folder = tmp_path_factory.getbasetemp().parent / f"replay-{case.name}-{cadence}"
+    window = f"{case.start:%Y%m%dT%H%M}-{case.end:%Y%m%dT%H%M}"
+    folder = tmp_path_factory.getbasetemp().parent / f"replay-{case.name}-{window}-{cadence}"
     folder.mkdir(exist_ok=True)
     saved = folder / "backtest.pickle"
     with _exclusive(folder / "lock"):
