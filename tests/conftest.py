@@ -1,5 +1,6 @@
 """Shared fixtures: the throwaway PostgreSQL cluster and a store on each
-backend, so every store-facing test runs on SQLite and on PostgreSQL."""
+backend, so every store-facing test runs on SQLite and on PostgreSQL; and
+the order the files are handed to the workers in (longest first)."""
 
 from __future__ import annotations
 
