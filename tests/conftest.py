@@ -1,5 +1,6 @@
 """Shared fixtures: the throwaway PostgreSQL cluster and a store on each
-backend, so every store-facing test runs on SQLite and on PostgreSQL."""
+backend, so every store-facing test runs on SQLite and on PostgreSQL; and
+the order the files are handed to the workers in (longest first)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,34 @@ import pytest
 
 from monitor.store import Store
 from tests.pg import PostgresCluster, find_bin_dir
+
+#: The files that take longest, longest first. With ``--dist loadfile`` a
+#: file is one unit of work and units go out in collection order: the
+#: month replays started first share the two workers evenly, where started
+#: last one worker would grind through them while the other idles.
+LONGEST_FIRST = (
+    "tests/scenarios/test_signal_quality.py",
+    "tests/scenarios/test_lifecycle_quality.py",
+    "tests/scenarios/test_stalls.py",
+    "tests/scenarios/test_forecast_accuracy.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first, then the files with slow tests, then the
+    others; a file's tests stay together and in their order."""
+
+    def path(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    slow = {path(item) for item in items if item.get_closest_marker("slow")}
+
+    def rank(item: pytest.Item) -> int:
+        if path(item) in LONGEST_FIRST:
+            return LONGEST_FIRST.index(path(item))
+        return len(LONGEST_FIRST) + (path(item) not in slow)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -53,15 +54,12 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-@pytest.fixture
-def folder(tmp_path: Path, slack: FakeSlack) -> Path:
-    """``tmp_path`` with ``funnel.db`` (the funnel, synced on June 1st) and
-    ``alignmon.yaml`` (its config, posting to the fake Slack)."""
-    database = f"sqlite:///{tmp_path / 'funnel.db'}"
-    config = service_config(FUNNEL, database)
-    config["slack"] = {"token": TOKEN, "api_url": slack.api_url, "channel": "#revenue-alignment"}
-    (tmp_path / "alignmon.yaml").write_text(yaml.safe_dump(config))
-    store = Store(database)
+@pytest.fixture(scope="module")
+def funnel_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``funnel.db``: the funnel, synced on June 1st. Built once; each test
+    works on a copy of the file."""
+    path = tmp_path_factory.mktemp("funnel") / "funnel.db"
+    store = Store(f"sqlite:///{path}")
     try:
         store.upgrade()
         store.use_zone(FUNNEL.zone)
@@ -69,6 +67,17 @@ def folder(tmp_path: Path, slack: FakeSlack) -> Path:
         store.record_sync(SOURCE, FUNNEL.midnight(FUNNEL.month), ok=True)
     finally:
         store.close()
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path: Path, slack: FakeSlack, funnel_db: Path) -> Path:
+    """``tmp_path`` with a copy of ``funnel.db`` and ``alignmon.yaml`` (its
+    config, posting to the fake Slack)."""
+    shutil.copy(funnel_db, tmp_path / "funnel.db")
+    config = service_config(FUNNEL, f"sqlite:///{tmp_path / 'funnel.db'}")
+    config["slack"] = {"token": TOKEN, "api_url": slack.api_url, "channel": "#revenue-alignment"}
+    (tmp_path / "alignmon.yaml").write_text(yaml.safe_dump(config))
     return tmp_path
 
 
