@@ -52,15 +52,11 @@ def binomial_lower_tail(k: int, n: int, p: float, *, mid: bool = False) -> float
         return 0.0 if k < n else (0.5 if mid else 1.0)
     log_p, log_q = math.log(p), math.log1p(-p)
     base = math.lgamma(n + 1)
-    terms = [
-        base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
-        for i in range(k + 1)
-    ]
-    top = max(terms)
-    weights = [math.exp(t - top) for t in terms]
-    if mid:
-        weights[-1] /= 2
-    return min(1.0, math.exp(top) * math.fsum(weights))
+
+    def log_term(i: int) -> float:
+        return base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
+
+    return _sum_tail(_unimodal_terms(k, log_term), mid)
 
 
 def poisson_lower_tail(k: int, mean: float, *, mid: bool = False) -> float:
@@ -120,28 +116,19 @@ def beta_binomial_lower_tail(
     a, b = p * total, (1 - p) * total
     base = math.lgamma(n + 1) + math.lgamma(total) - math.lgamma(a) - math.lgamma(b)
     base -= math.lgamma(n + total)
-    # Summed down from k. With a, b >= 1 the terms rise to one peak and
-    # fall on either side of it, so once a term is ``_NEGLIGIBLE`` below
-    # the largest so far every term below it is too: their weights are 0.0
-    # and the sum is the same without them. A cohort of tens of thousands
-    # converted is then a few thousand terms, not all of them.
-    peaked = a >= 1 and b >= 1
-    terms: list[float] = []
-    largest = -math.inf
-    for i in range(min(k, n), -1, -1):
-        term = (
+
+    def log_term(i: int) -> float:
+        return (
             base
             - math.lgamma(i + 1)
             - math.lgamma(n - i + 1)
             + math.lgamma(i + a)
             + math.lgamma(n - i + b)
         )
-        if peaked and term < largest - _NEGLIGIBLE:
-            break
-        largest = max(largest, term)
-        terms.append(term)
-    terms.reverse()
-    return _sum_tail(terms, mid)
+
+    # With a, b >= 1 the terms rise to one peak and fall on either side of
+    # it; below 1 they need not, and every term is kept.
+    return _sum_tail(_unimodal_terms(min(k, n), log_term, peaked=a >= 1 and b >= 1), mid)
 
 
 def rate_relative_variance(rate: float, sample: float | None) -> float:
@@ -153,18 +140,20 @@ def rate_relative_variance(rate: float, sample: float | None) -> float:
     return (1 - rate) / (rate * sample)
 
 
-def _unimodal_terms(k: int, log_term: Callable[[int], float]) -> list[float]:
+def _unimodal_terms(
+    k: int, log_term: Callable[[int], float], *, peaked: bool = True
+) -> list[float]:
     """The log terms 0..k of a distribution whose terms rise to one peak and
-    fall on either side of it (Poisson, negative binomial), without those
-    ``_NEGLIGIBLE`` below the largest: summed down from ``k``, once a term is
-    that far below the largest so far every term below it is too, their
-    weights are 0.0 and the sum is the same without them. A count of
-    100,000 is then a few thousand terms, not all of them."""
+    fall on either side of it (``peaked``: binomial, Poisson, negative
+    binomial), without those ``_NEGLIGIBLE`` below the largest: summed down
+    from ``k``, once a term is that far below the largest so far every term
+    below it is too, their weights are 0.0 and the sum is the same without
+    them. A count of 100,000 is then a few thousand terms, not all of them."""
     terms: list[float] = []
     largest = -math.inf
     for i in range(k, -1, -1):
         term = log_term(i)
-        if term < largest - _NEGLIGIBLE:
+        if peaked and term < largest - _NEGLIGIBLE:
             break
         largest = max(largest, term)
         terms.append(term)
