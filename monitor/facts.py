@@ -78,7 +78,7 @@ class Cohort:
         return min(1.0, self.converted / base) if base > 0 else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class CohortTable:
     """One person transition (lead→MQL, MQL→SQL, SQL→won) over a trailing
     window: how many persons entered the upper stage on each local day

@@ -39,8 +39,9 @@ from itertools import pairwise
 from monitor.facts import CohortTable, FunnelFacts
 from monitor.interfaces import RATE_STAGES, RECORD_STAGES, RateName, RecordStage, Stage
 from monitor.judge import lags
+from monitor.judge.derived import derived
 from monitor.judge.format import rate_label, stage_noun
-from monitor.judge.lags import LagCurve, learn
+from monitor.judge.lags import LagCurve, learn_curve
 from monitor.judge.stats import poisson_quantile
 
 #: The funnel the forecast walks: each person transition, top to bottom,
@@ -229,10 +230,18 @@ def _pmf(curve: LagCurve) -> list[float]:
     return [max(0.0, cumulative[0])] + [max(0.0, b - a) for a, b in pairwise(cumulative)]
 
 
-def _by_weekday(table: CohortTable, pooled: LagCurve, min_conversions: int) -> list[LagCurve]:
+def _by_weekday(table: CohortTable, pooled: LagCurve, min_conversions: int) -> tuple[LagCurve, ...]:
+    """``_weekday_curves``, once per table (``derived``)."""
+    needed = max(min_conversions, WEEKDAY_CONVERSIONS)
+    return derived(
+        table, (_by_weekday, pooled, needed), lambda: _weekday_curves(table, pooled, needed)
+    )
+
+
+def _weekday_curves(table: CohortTable, pooled: LagCurve, needed: int) -> tuple[LagCurve, ...]:
     """A lag curve per weekday of entry into the upper stage, Monday first;
-    the transition's pooled curve for a weekday with too few conversions of
-    its own. Conversions happen on working days: a lead of Friday evening
+    the transition's pooled curve for a weekday with fewer than ``needed``
+    conversions of its own. Conversions happen on working days: a lead of Friday evening
     waits over the weekend that a lead of Tuesday does not, so the two
     convert on different days after entering, and a pooled curve would
     land part of every weekday's conversions on Saturdays."""
@@ -242,15 +251,14 @@ def _by_weekday(table: CohortTable, pooled: LagCurve, min_conversions: int) -> l
         entered[day.weekday()][day] = n
     for (day, lag), n in table.converted.items():
         converted[day.weekday()][day, lag] = n
-    needed = max(min_conversions, WEEKDAY_CONVERSIONS)
     week = []
     for weekday in range(7):
         if sum(converted[weekday].values()) < needed:
             week.append(pooled)
             continue
-        own = learn(CohortTable(table.today, entered[weekday], converted[weekday]), needed)
+        own = learn_curve(CohortTable(table.today, entered[weekday], converted[weekday]), needed)
         week.append(own or pooled)
-    return week
+    return tuple(week)
 
 
 def _convolve(flow: Sequence[float], steps: Sequence[Sequence[float]], today: date) -> list[float]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from monitor.facts import Cohort, CohortTable
+from monitor.judge.derived import derived
 from monitor.judge.periods import WorkingDays
 from monitor.judge.stats import beta_binomial_lower_tail
 
@@ -83,6 +84,17 @@ class LagCurve:
 
 
 def learn(
+    table: CohortTable, min_conversions: int, working_days: WorkingDays | None = None
+) -> LagCurve | None:
+    """``learn_curve``, once per table, threshold and calendar (``derived``)."""
+    return derived(
+        table,
+        (learn, min_conversions, working_days),
+        lambda: learn_curve(table, min_conversions, working_days),
+    )
+
+
+def learn_curve(
     table: CohortTable, min_conversions: int, working_days: WorkingDays | None = None
 ) -> LagCurve | None:
     """The Kaplan–Meier conversion-by-age curve of ``table``, or None with

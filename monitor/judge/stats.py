@@ -6,6 +6,7 @@ learned from a sample), and the forecast's interval (Poisson quantiles)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from statistics import NormalDist
@@ -97,6 +98,10 @@ def negative_binomial_lower_tail(
     return min(1.0, tail - math.exp(log_term(k)) / 2 if mid else tail)
 
 
+# The same-age comparison asks the same question every minute of a day (its
+# cohorts are whole days), and at a busy CRM's counts each answer sums
+# thousands of terms: answers are kept.
+@functools.lru_cache(maxsize=1024)
 def beta_binomial_lower_tail(
     k: int, n: int, p: float, relative_variance: float, *, mid: bool = False
 ) -> float:

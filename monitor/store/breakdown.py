@@ -19,9 +19,10 @@ from sqlalchemy import Connection, case, func, select
 
 from monitor.facts import Cohort, FactsQuery, FunnelFacts, ValueFacts
 from monitor.interfaces import RATE_STAGES, RECORD_STAGES, RateName, RecordStage
-from monitor.store.facts import Scope, live_filter, scope, span
+from monitor.store.facts import live_filter, span
 from monitor.store.rollups import SEGMENT_VALUE_WIDTH
 from monitor.store.schema import cohort_days, records, stage_days
+from monitor.store.scope import Scope, scope
 
 
 class _Tally:

@@ -19,10 +19,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
-from monitor.facts import Cohort, CohortTable, DealSample, FactsQuery, FunnelFacts
+from monitor.facts import Cohort, DealSample, FactsQuery, FunnelFacts
 from monitor.interfaces import RATE_STAGES, RECORD_STAGES
-from monitor.store.rollups import matching_keys
-from monitor.store.schema import cohort_days, daily_counts, records, stage_days
+from monitor.store.cohorts import CohortCache
+from monitor.store.schema import daily_counts, records, stage_days
+from monitor.store.scope import Scope, scope
 
 
 def _stage_kind(stage: str) -> str:
@@ -77,32 +78,6 @@ def span(start: datetime, end: datetime, zone: ZoneInfo) -> Span:
     if midnight(last, zone) < end:
         edges.append((midnight(last, zone), end))
     return Span(first, last, tuple(edges))
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """One goal's slice of the store: its source, its segment, and the
-    rollup segment keys that fall in it (None: every key)."""
-
-    source: str
-    segment: Mapping[str, str]
-    keys: list[str] | None
-    zone: ZoneInfo
-
-    def rollup(self, table: Any) -> list[ColumnElement[bool]]:
-        where = [table.c.source == self.source]
-        if self.keys is not None:
-            where.append(table.c.segment_key.in_(self.keys))
-        return where
-
-
-def scope(conn: Connection, source: str, segment: Mapping[str, str], zone: ZoneInfo) -> Scope:
-    if not segment:
-        return Scope(source, segment, None, zone)
-    keys = conn.execute(
-        select(stage_days.c.segment_key).where(stage_days.c.source == source).distinct()
-    ).scalars()
-    return Scope(source, segment, matching_keys(keys, segment), zone)
 
 
 def daily_stage_counts(
@@ -161,36 +136,6 @@ def has_visits(conn: Connection, source: str) -> bool:
         .limit(1)
     ).first()
     return row is not None
-
-
-def cohort_table(
-    conn: Connection, where: Scope, upper: str, first: date, today: date
-) -> CohortTable:
-    """The persons that entered ``upper`` on each local day of ``[first,
-    today)`` and their conversions to the next stage before ``today``: read
-    from the cohort rollup alone, one row per (day, day converted)."""
-    entered: dict[date, int] = defaultdict(int)
-    converted: dict[tuple[date, int], int] = defaultdict(int)
-    rows = conn.execute(
-        select(cohort_days.c.day, cohort_days.c.next_day, func.sum(cohort_days.c.count))
-        .where(
-            *where.rollup(cohort_days),
-            cohort_days.c.stage == upper,
-            cohort_days.c.day >= first,
-            cohort_days.c.day < today,
-        )
-        .group_by(cohort_days.c.day, cohort_days.c.next_day)
-    )
-    for day, next_day, count in rows:
-        n = int(count)
-        if n <= 0:
-            continue
-        entered[day] += n
-        if next_day < today:
-            # A CRM can stamp the next stage before this one (a lead
-            # imported after it became an MQL): that is a same-day conversion.
-            converted[(day, max(0, (next_day - day).days))] += n
-    return CohortTable(today, dict(entered), dict(converted))
 
 
 #: Seasonal pacing learns from this many whole weeks before today.
@@ -293,7 +238,10 @@ def deal_sample(conn: Connection, where: Scope, start: datetime, end: datetime) 
 
 
 def funnel_facts(
-    conn: Connection, query: FactsQuery, profiles: ProfileCache | None = None
+    conn: Connection,
+    query: FactsQuery,
+    profiles: ProfileCache | None = None,
+    cohorts: CohortCache | None = None,
 ) -> FunnelFacts:
     """Everything the reconciler needs for one goal, as of ``query.as_of``."""
     source, segment, period, as_of = query.source, query.segment, query.period, query.as_of
@@ -311,8 +259,9 @@ def funnel_facts(
     today = as_of.astimezone(zone).date()
     window_start = today - timedelta(days=auto.window_days)
     won_linked = persons_carry_won(conn, source)
+    cohort = (cohorts or CohortCache()).reader(conn, where, today)
     tables = {
-        rate: cohort_table(conn, where, upper, window_start, today)
+        rate: cohort.table(upper, window_start)
         for rate, (upper, lower) in RATE_STAGES.items()
         if upper != "visit" and (lower != "won" or won_linked)
     }
@@ -321,7 +270,7 @@ def funnel_facts(
         rate, first = query.rate_goal
         upper, lower = RATE_STAGES[rate]
         if lower != "won" or won_linked:
-            rate_goal = cohort_table(conn, where, upper, first, today)
+            rate_goal = cohort.table(upper, first)
     cache = profiles or ProfileCache()
     hourly = (
         {stage: cache.get(conn, where, stage, today) for stage in RECORD_STAGES}

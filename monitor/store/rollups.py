@@ -20,7 +20,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +29,7 @@ from sqlalchemy import ARRAY, Connection, Row, String, Table, any_, delete, lite
 
 from monitor.interfaces import NEXT_STAGE, RECORD_STAGES, Stage
 from monitor.store.bulk import execute_many, insert_or_update
-from monitor.store.schema import cohort_days, records, rollup_state, stage_days
+from monitor.store.schema import cohort_days, cohort_versions, records, rollup_state, stage_days
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,31 @@ class Deltas:
                 if upper in days:
                     self.cohorts[(upper, days[upper], key, days.get(lower, NEVER))] += sign
 
+    def first_visible(self) -> date | None:
+        """The first ``today`` whose cohort tables these changes alter, or
+        None if none ever will. A table of ``today`` counts the persons that
+        entered before today and their conversions before today: a new lead
+        or a conversion of today shows from tomorrow on, while a record
+        backdated, re-staged, moved to another segment or deleted changes
+        the past."""
+        entered: dict[tuple[str, date, str], int] = defaultdict(int)
+        converted: dict[tuple[str, date, str], date] = {}
+        for (stage, day, key, next_day), n in self.cohorts.items():
+            if not n:
+                continue
+            group = (stage, day, key)
+            entered[group] += n
+            converted[group] = min(next_day, converted.get(group, NEVER))
+        first = None
+        for group, first_next in converted.items():
+            day = group[1]
+            # The day's persons changed, or only when they converted: the
+            # earliest changed conversion shows once both days are past.
+            shows = day if entered[group] else max(day, first_next)
+            if shows < NEVER and (first is None or shows < first):
+                first = shows
+        return None if first is None else first + timedelta(days=1)
+
     def write(self, conn: Connection, source: str) -> None:
         stage_rows = [
             {"source": source, "kind": kind, "stage": stage, "day": day, "segment_key": key,
@@ -126,6 +151,9 @@ class Deltas:
             for (stage, day, key, next_day), n in self.cohorts.items()
             if n
         ]  # fmt: skip
+        visible = self.first_visible()
+        if visible is not None:
+            bump_cohort_version(conn, source, visible)
         if conn.dialect.name == "postgresql":
             _add_by_arrays(conn, stage_days, _STAGE_KEY, stage_rows)
             _add_by_arrays(conn, cohort_days, _COHORT_KEY, cohort_rows)
@@ -148,6 +176,18 @@ class Deltas:
             ),
             cohort_rows,
         )
+
+
+def bump_cohort_version(conn: Connection, source: str, visible_from: date) -> None:
+    """Count one change to ``source``'s cohort tables from ``visible_from``
+    on (``cohort_versions``)."""
+    stmt = insert_or_update(conn, cohort_versions)
+    conn.execute(
+        stmt.values(source=source, visible_from=visible_from, version=1).on_conflict_do_update(
+            index_elements=["source", "visible_from"],
+            set_={"version": cohort_versions.c.version + 1},
+        )
+    )
 
 
 _STAGE_KEY = ["source", "kind", "stage", "day", "segment_key"]

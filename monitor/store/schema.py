@@ -165,6 +165,20 @@ cohort_days = Table(
     Column("count", Integer, nullable=False),
 )
 
+#: Per source, a counter for each first local day on which a write's
+#: ``cohort_days`` changes show in a cohort table (a table of ``today`` reads
+#: days before today, and conversions before today). A cohort table read
+#: earlier is still right while the counters up to its ``today`` sum the
+#: same, so the every-minute evaluation rereads it only when a write
+#: changed its past, not when today's leads and conversions arrive.
+cohort_versions = Table(
+    "cohort_versions",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("visible_from", Date, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
 #: The time zone the rollups' days are in (one row, or none before the
 #: first write): a different zone asks for a rebuild.
 rollup_state = Table(

@@ -1,7 +1,8 @@
 """The day rollups against the records they summarise, on SQLite and on
-PostgreSQL: after any sequence of batches (new, changed, re-staged,
+PostgreSQL: after each batch of any sequence (new, changed, re-staged,
 re-segmented, deleted and repeated records), ``funnel_facts`` equals the
-same numbers counted naively from the final records, in time zones with DST
+same numbers counted naively from the records so far, the cohort tables
+the store keeps between reads included, in time zones with DST
 and half-hour offsets, with windows that start and end mid-day; and the
 rollups kept by difference equal a rebuild from scratch.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -182,20 +184,21 @@ def test_facts_from_rollups_equal_counting_the_records(
     source = f"crm{next(_sources)}"
     store.use_zone(zone)
     final: dict[str, FunnelRecord] = {}
+    auto = AutoRateSettings(window_days=window_days, min_sample=1)
+    query = FactsQuery(
+        source, segment, period_for("month", as_of, zone), as_of, zone, auto, recent_days
+    )
     for batch in batches:
         store.write_batch(source, "persons", Batch(batch), BASE)
         final.update({r.crm_id: r for r in batch})
-    auto = AutoRateSettings(window_days=window_days, min_sample=1)
-    facts: FunnelFacts = store.funnel_facts(
-        FactsQuery(
-            source, segment, period_for("month", as_of, zone), as_of, zone, auto, recent_days
-        )
-    )
-    daily, tables, deals = naive_facts(list(final.values()), segment, as_of, zone, auto)
-    assert {s: dict(facts.daily[s]) for s in STAGES} == daily
-    assert dict(facts.tables) == tables
-    assert facts.deals.count == deals.count
-    assert facts.deals.total == pytest.approx(deals.total)
+        # Read after every batch: the store keeps the cohort tables it read,
+        # and a later batch that changes their past must be seen.
+        facts: FunnelFacts = store.funnel_facts(query)
+        daily, tables, deals = naive_facts(list(final.values()), segment, as_of, zone, auto)
+        assert {s: dict(facts.daily[s]) for s in STAGES} == daily
+        assert dict(facts.tables) == tables
+        assert facts.deals.count == deals.count
+        assert facts.deals.total == pytest.approx(deals.total)
 
     kept = rollup_rows(store)
     with store.begin() as conn:
@@ -230,6 +233,46 @@ def test_cohort_tables_count_whole_days_in_the_local_zone(store: Store) -> None:
     assert dict(table.entered) == {date(2026, 3, 8): 4, date(2026, 3, 9): 1}
     assert dict(table.converted) == {(date(2026, 3, 8), 1): 1}
     assert facts.daily["mql"] == {date(2026, 3, 9): 1, date(2026, 3, 10): 1}
+
+
+def test_a_cohort_table_is_read_again_only_when_its_past_changes(store: Store) -> None:
+    """The every-minute evaluation gets the same table object back while
+    its days are unchanged: today's new leads and conversions leave a table
+    of today as it is. A conversion or a lead backdated into its days makes
+    the next read a new table that counts it, in another process too."""
+    zone = ZoneInfo("America/New_York")
+    as_of = datetime(2026, 3, 10, 15, tzinfo=UTC)
+    two_days = datetime(2026, 3, 8, 15, tzinfo=UTC)
+    auto = AutoRateSettings(window_days=7, min_sample=1)
+    query = FactsQuery("crm", {}, period_for("month", as_of, zone), as_of, zone, auto, 3)
+
+    def write(*versions: FunnelRecord) -> None:
+        store.write_batch("crm", "persons", Batch(list(versions)), BASE)
+
+    def lead_to_mql(at: datetime = as_of) -> CohortTable:
+        return store.funnel_facts(replace(query, as_of=at)).tables["lead_to_mql"]
+
+    write(FunnelRecord("persons", "a", BASE, lead_at=two_days))
+    first = lead_to_mql()
+    assert lead_to_mql(as_of + timedelta(minutes=1)) is first
+    write(
+        FunnelRecord("persons", "a", BASE, lead_at=two_days, mql_at=as_of - timedelta(hours=1)),
+        FunnelRecord("persons", "new", BASE, lead_at=as_of - timedelta(hours=2)),
+    )
+    assert lead_to_mql() is first
+    assert dict(first.converted) == {}
+    write(FunnelRecord("persons", "b", BASE, lead_at=two_days, mql_at=two_days))
+    changed = lead_to_mql()
+    assert changed is not first
+    assert dict(changed.entered) == {date(2026, 3, 8): 2}
+    assert dict(changed.converted) == {(date(2026, 3, 8), 0): 1}
+    tomorrow = lead_to_mql(as_of + timedelta(days=1))
+    assert dict(tomorrow.converted) == {(date(2026, 3, 8), 0): 1, (date(2026, 3, 8), 2): 1}
+    assert dict(tomorrow.entered) == {date(2026, 3, 8): 2, date(2026, 3, 10): 1}
+    other = Store(store.url)
+    other.write_batch("crm", "persons", Batch([FunnelRecord("persons", "b", BASE)]), BASE)
+    other.close()
+    assert dict(lead_to_mql().entered) == {date(2026, 3, 8): 1}
 
 
 def test_a_changed_timezone_rebuilds_the_rollups_once(

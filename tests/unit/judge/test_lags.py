@@ -4,6 +4,7 @@ same-age comparison")."""
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 from datetime import date, timedelta
@@ -13,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.facts import CohortTable
-from monitor.judge import lags, stats
+from monitor.judge import derived, lags, stats
 from monitor.judge.stats import (
     beta_binomial_lower_tail,
     binomial_lower_tail,
@@ -62,6 +63,25 @@ def test_a_hand_computed_curve() -> None:
     assert curve is not None
     s0 = 1 - 3 / 20
     assert curve.cumulative == pytest.approx((1 - s0, 1 - s0, 1 - s0 * (1 - 1 / 8)))
+
+
+def test_a_curve_is_learned_once_per_table_and_forgotten_with_it() -> None:
+    """The store hands back the same table object while its days are
+    unchanged: its curves are kept with it, a table read afresh (a new
+    object, even an equal one) learns afresh, and nothing outlives it."""
+    cohorts = {ago: (100, {2: 40}) for ago in range(3, 60)}
+    first, again = table(cohorts), table(cohorts)
+    curve = lags.learn(first, min_conversions=30)
+    assert curve is not None
+    assert lags.learn(first, min_conversions=30) is curve
+    assert lags.learn(again, min_conversions=30) == curve
+    assert lags.learn(again, min_conversions=30) is not curve
+    assert lags.learn(first, min_conversions=10**6) is None  # the threshold is in the key
+    kept = id(first)
+    assert kept in derived._kept
+    del first
+    gc.collect()
+    assert kept not in derived._kept
 
 
 def test_too_few_conversions_learn_nothing() -> None:

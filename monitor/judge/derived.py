@@ -1,0 +1,33 @@
+"""What the judge learns from a cohort table, kept as long as the table.
+
+The store hands back the same ``CohortTable`` object for as long as the
+table's days are unchanged (a whole local day, in a service that evaluates
+every minute), and the lag curves learned from it are the costliest step
+of judging a goal. Keyed by the table's identity, they are learned once per
+table rather than once per evaluation; a table read afresh is a new object
+and learns afresh, so nothing kept can outlive what it was learned from.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_kept: dict[int, dict[Hashable, Any]] = {}
+
+
+def derived(source: object, key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``, once per ``source`` object and ``key``: the same
+    inputs give the same result, so the judge stays a pure function."""
+    per_source = _kept.get(id(source))
+    if per_source is None:
+        per_source = _kept[id(source)] = {}
+        # Dropped when the source is: its id can then be reused.
+        weakref.finalize(source, _kept.pop, id(source), None)
+    if key in per_source:
+        return per_source[key]
+    value = per_source[key] = compute()
+    return value

@@ -1,0 +1,107 @@
+"""Cohort tables: the persons that entered a stage on each local day and
+when they reached the next one, read from ``cohort_days``.
+
+A goal's cohort table covers months of days and, on a large store, every
+(day, day converted) pair of them: the largest read of an evaluation and
+the input of its lag curves. Yet a table of ``today`` counts only what
+happened before today, so today's new leads and conversions leave it as it
+is. ``CohortCache`` keeps each table read, and reuses the same object
+while ``cohort_versions`` shows no write that changed its past; the lag
+curves learned from it are kept with it (``monitor.judge.lags``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+from sqlalchemy import Connection, func, select
+
+from monitor.facts import CohortTable
+from monitor.store.schema import cohort_days, cohort_versions
+from monitor.store.scope import Scope
+
+
+def cohort_table(
+    conn: Connection, where: Scope, upper: str, first: date, today: date
+) -> CohortTable:
+    """The persons that entered ``upper`` on each local day of ``[first,
+    today)`` and their conversions to the next stage before ``today``: read
+    from the cohort rollup alone, one row per (day, day converted)."""
+    entered: dict[date, int] = defaultdict(int)
+    converted: dict[tuple[date, int], int] = defaultdict(int)
+    rows = conn.execute(
+        select(cohort_days.c.day, cohort_days.c.next_day, func.sum(cohort_days.c.count))
+        .where(
+            *where.rollup(cohort_days),
+            cohort_days.c.stage == upper,
+            cohort_days.c.day >= first,
+            cohort_days.c.day < today,
+        )
+        .group_by(cohort_days.c.day, cohort_days.c.next_day)
+    )
+    for day, next_day, count in rows:
+        n = int(count)
+        if n <= 0:
+            continue
+        entered[day] += n
+        if next_day < today:
+            # A CRM can stamp the next stage before this one (a lead
+            # imported after it became an MQL): that is a same-day conversion.
+            converted[(day, max(0, (next_day - day).days))] += n
+    return CohortTable(today, dict(entered), dict(converted))
+
+
+def version(conn: Connection, source: str, today: date) -> int:
+    """How many writes have changed ``source``'s cohort tables of ``today``
+    so far: the same number, the same tables."""
+    total = conn.execute(
+        select(func.sum(cohort_versions.c.version)).where(
+            cohort_versions.c.source == source, cohort_versions.c.visible_from <= today
+        )
+    ).scalar_one()
+    return int(total or 0)
+
+
+class CohortCache:
+    """Cohort tables already read, each with the version it was read at."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._tables: dict[tuple[object, ...], tuple[int, CohortTable]] = {}
+
+    def reader(self, conn: Connection, where: Scope, today: date) -> CohortReader:
+        """Reads for one scope as of ``today``, checked against the
+        versions once: read them before the tables, so a write that lands
+        in between makes the next evaluation read again, never the reverse."""
+        return CohortReader(self, conn, where, today, version(conn, where.source, today))
+
+    def kept(self, key: tuple[object, ...], current: int) -> CohortTable | None:
+        kept = self._tables.get(key)
+        return kept[1] if kept is not None and kept[0] == current else None
+
+    def keep(self, key: tuple[object, ...], current: int, table: CohortTable) -> None:
+        if key not in self._tables and len(self._tables) >= self._size:
+            self._tables.clear()
+        self._tables[key] = (current, table)
+
+
+class CohortReader:
+    def __init__(
+        self, cache: CohortCache, conn: Connection, where: Scope, today: date, current: int
+    ) -> None:
+        self._cache, self._conn, self._where = cache, conn, where
+        self._today, self._current = today, current
+        self._scope = (
+            where.source,
+            where.zone.key,
+            None if where.keys is None else tuple(sorted(where.keys)),
+        )
+
+    def table(self, upper: str, first: date) -> CohortTable:
+        key = (*self._scope, upper, first, self._today)
+        table = self._cache.kept(key, self._current)
+        if table is None:
+            table = cohort_table(self._conn, self._where, upper, first, self._today)
+            self._cache.keep(key, self._current, table)
+        return table
