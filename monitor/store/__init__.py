@@ -54,6 +54,7 @@ class Store:
         self._analysed = self._unanalysed = 0  # rows written, for _keep_statistics
         self._profiles = _facts.ProfileCache()
         self._cohorts = _cohorts.CohortCache()
+        self._waiting = _sla.WaitingRecords()
         self._decoded_folds = _sla_folds.DecodedOutcomes()
         self._loads: dict[str, _loading.Loading] = {}
 
@@ -320,7 +321,9 @@ class Store:
     ) -> dict[int, SlaRecord]:
         """The records an SLA rule judges, by id (``monitor.store.sla``)."""
         with self.begin() as conn:
-            return _sla.sla_records(conn, source, stage, segment, since, as_of, folded, unsettled)
+            return _sla.sla_records(
+                conn, source, stage, segment, since, as_of, folded, unsettled, self._waiting
+            )
 
     def sla_folds(
         self, rule: str, fingerprint: str, since: datetime, as_of: datetime

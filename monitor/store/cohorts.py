@@ -6,7 +6,7 @@ A goal's cohort table covers months of days and, on a large store, every
 the input of its lag curves. Yet a table of ``today`` counts only what
 happened before today, so today's new leads and conversions leave it as it
 is. ``CohortCache`` keeps each table read, and reuses the same object
-while ``cohort_versions`` shows no write that changed its past; the lag
+while ``versions.cohorts`` shows no write that changed its past; the lag
 curves learned from it are kept with it (``monitor.judge.lags``).
 """
 
@@ -18,7 +18,8 @@ from datetime import date
 from sqlalchemy import Connection, func, select
 
 from monitor.facts import CohortTable
-from monitor.store.schema import cohort_days, cohort_versions
+from monitor.store import versions
+from monitor.store.schema import cohort_days
 from monitor.store.scope import Scope
 
 
@@ -52,17 +53,6 @@ def cohort_table(
     return CohortTable(today, dict(entered), dict(converted))
 
 
-def version(conn: Connection, source: str, today: date) -> int:
-    """How many writes have changed ``source``'s cohort tables of ``today``
-    so far: the same number, the same tables."""
-    total = conn.execute(
-        select(func.sum(cohort_versions.c.version)).where(
-            cohort_versions.c.source == source, cohort_versions.c.visible_from <= today
-        )
-    ).scalar_one()
-    return int(total or 0)
-
-
 class CohortCache:
     """Cohort tables already read, each with the version it was read at."""
 
@@ -74,7 +64,7 @@ class CohortCache:
         """Reads for one scope as of ``today``, checked against the
         versions once: read them before the tables, so a write that lands
         in between makes the next evaluation read again, never the reverse."""
-        return CohortReader(self, conn, where, today, version(conn, where.source, today))
+        return CohortReader(self, conn, where, today, versions.cohorts(conn, where.source, today))
 
     def kept(self, key: tuple[object, ...], current: int) -> CohortTable | None:
         kept = self._tables.get(key)

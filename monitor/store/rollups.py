@@ -28,8 +28,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ARRAY, Connection, Row, String, Table, any_, delete, literal, select
 
 from monitor.interfaces import NEXT_STAGE, RECORD_STAGES, Stage
+from monitor.store import versions
 from monitor.store.bulk import execute_many, insert_or_update
-from monitor.store.schema import cohort_days, cohort_versions, records, rollup_state, stage_days
+from monitor.store.schema import cohort_days, records, rollup_state, stage_days
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class Deltas:
         ]  # fmt: skip
         visible = self.first_visible()
         if visible is not None:
-            bump_cohort_version(conn, source, visible)
+            versions.bump_cohorts(conn, source, visible)
         if conn.dialect.name == "postgresql":
             _add_by_arrays(conn, stage_days, _STAGE_KEY, stage_rows)
             _add_by_arrays(conn, cohort_days, _COHORT_KEY, cohort_rows)
@@ -176,18 +177,6 @@ class Deltas:
             ),
             cohort_rows,
         )
-
-
-def bump_cohort_version(conn: Connection, source: str, visible_from: date) -> None:
-    """Count one change to ``source``'s cohort tables from ``visible_from``
-    on (``cohort_versions``)."""
-    stmt = insert_or_update(conn, cohort_versions)
-    conn.execute(
-        stmt.values(source=source, visible_from=visible_from, version=1).on_conflict_do_update(
-            index_elements=["source", "visible_from"],
-            set_={"version": cohort_versions.c.version + 1},
-        )
-    )
 
 
 _STAGE_KEY = ["source", "kind", "stage", "day", "segment_key"]

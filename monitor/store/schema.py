@@ -179,6 +179,17 @@ cohort_versions = Table(
     Column("version", Integer, nullable=False),
 )
 
+#: Per source, a counter of the writes that changed its records: what an
+#: SLA rule keeps of the records still waiting for a first touch is right
+#: while it is unchanged, which it is between syncs (every 15 minutes by
+#: default) while the rule is checked every minute.
+record_versions = Table(
+    "record_versions",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
 #: The time zone the rollups' days are in (one row, or none before the
 #: first write): a different zone asks for a rebuild.
 rollup_state = Table(

@@ -25,6 +25,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from monitor.facts import COMPLIANCE_WINDOW, SlaRecord
+from monitor.store import versions
 from monitor.store.facts import live_filter
 from monitor.store.schema import records
 from monitor.store.sla_folds import sla_columns, sla_record
@@ -39,13 +40,14 @@ def sla_records(
     as_of: datetime,
     folded: Sequence[tuple[datetime, datetime]] = (),
     unsettled: Sequence[int] = (),
+    waiting: WaitingRecords | None = None,
 ) -> dict[int, SlaRecord]:
     """Records that entered ``stage`` in ``[since, as_of)`` and can still
     change a number: untouched, or touched or entered within the compliance
     window (a record answered before it was decided before it, so it counts
     nowhere). ``since`` is the rule's look-back: an unanswered lead older
     than that no longer alerts. Of the entries in ``folded`` spans, only
-    the ``unsettled`` records (ids) are read. By id."""
+    the ``unsettled`` records (ids) are read, through ``waiting``. By id."""
     window_start = as_of - COMPLIANCE_WINDOW
     entered = records.c[f"{stage}_at"]
     recent = or_(
@@ -66,16 +68,53 @@ def sla_records(
         for row in conn.execute(select(*columns).where(*wanted)):
             found[row[0]] = sla_record(row[1:])
     if unsettled:
-        by_id = (
-            *_live_by_id(conn, source, segment),
-            entered >= since,
-            entered < as_of,
-            recent,
-            _among(conn, unsettled),
-        )
-        for row in conn.execute(select(*columns).where(*by_id)):
-            found[row[0]] = sla_record(row[1:])
+        kept = (waiting or WaitingRecords()).read(conn, source, stage, segment, unsettled)
+        for record_id in unsettled:
+            record = kept.get(record_id)
+            if record is not None and since <= record.entered_at < as_of:
+                touch = record.first_touch_at
+                if touch is None or touch >= window_start or record.entered_at >= window_start:
+                    found[record_id] = record
     return found
+
+
+class WaitingRecords:
+    """The folded days' unsettled records (waiting for a first touch, or
+    without an owner), as last read: thousands at a busy CRM's volume, read
+    by id and judged every minute, yet they change only when a sync writes.
+    Kept per rule's source, stage and segment with the source's record
+    version (``versions.records``), whether live or not (None), and read
+    again by id once a write has changed the source's records; ids not kept
+    yet (a fold extended since) are read alone."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[object, ...], tuple[int, dict[int, SlaRecord | None]]] = {}
+
+    def read(
+        self,
+        conn: Connection,
+        source: str,
+        stage: str,
+        segment: Mapping[str, str],
+        ids: Sequence[int],
+    ) -> dict[int, SlaRecord | None]:
+        key = (source, stage, tuple(sorted(segment.items())))
+        current = versions.records(conn, source)
+        version, kept = self._kept.get(key, (None, {}))
+        if version != current:
+            kept = {}
+        missing = [record_id for record_id in ids if record_id not in kept]
+        if missing:
+            kept = {**kept, **dict.fromkeys(missing)}
+            by_id = (*_live_by_id(conn, source, segment), _among(conn, missing))
+            columns = (records.c.id, *sla_columns(stage))
+            for row in conn.execute(select(*columns).where(*by_id)):
+                kept[row[0]] = sla_record(row[1:])
+        if len(kept) > 2 * len(ids) + 1_000:  # settled and expired ids
+            wanted = set(ids)
+            kept = {record_id: r for record_id, r in kept.items() if record_id in wanted}
+        self._kept[key] = (current, kept)
+        return kept
 
 
 def _live_by_id(

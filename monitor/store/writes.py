@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Touch
-from monitor.store import record_rows, rollups, sla_folds
+from monitor.store import record_rows, rollups, sla_folds, versions
 from monitor.store.bulk import insert_or_update
 from monitor.store.schema import (
     EARLIEST,
@@ -47,6 +47,8 @@ def write_batch(
     ``first_load`` says none of the batch's records is likely stored (see
     ``upsert_records``). Returns whether the records went in that way."""
     batch = in_calendar(source, batch)
+    if batch.records or batch.touches:
+        versions.bump_records(conn, source)
     new = upsert_records(conn, source, batch.records, synced_at, first_load=first_load)
     upsert_daily(conn, source, batch.daily)
     apply_touches(conn, source, batch.touches)

@@ -236,3 +236,32 @@ def test_a_fold_written_again_at_the_same_instant_reads_as_written(store: Store)
         (read,), ids = store.sla_folds("follow-up", "key", since, T0)
         assert list(read.owners[0].touched) == list(touches)
         assert ids == {day: unsettled}
+
+
+def test_a_touch_written_by_another_process_is_seen_at_the_next_check(
+    loaded: tuple[Store, list[FunnelRecord]],
+) -> None:
+    """The records still waiting are kept between checks (they change only
+    when a sync writes): a sync in another process that touches one makes
+    the next check read them again."""
+    store, records = loaded
+    config = settings(store.url)
+    rule = config.sla[0]
+    assert_same(config, store, T0)
+    waiting = [
+        r for r in records
+        if r.first_touch_at is None and r.owner_email and r.mql_at < T0 - timedelta(days=2)
+    ]  # fmt: skip
+    target = waiting[0]
+
+    def breached() -> set[str]:
+        result = sla_result(config, store, rule, T0 + timedelta(minutes=1))
+        return {i.record.crm_id for i in result.records if i.state is sla.State.OPEN}
+
+    assert target.crm_id in breached()
+    other = Store(store.url)
+    touch = Touch("contacts", target.crm_id, T0 - timedelta(hours=1))
+    other.write_batch("crm", "contacts", Batch([], touches=(touch,)), SYNCED)
+    other.close()
+    assert target.crm_id not in breached()
+    assert_same(config, store, T0 + timedelta(minutes=2))
