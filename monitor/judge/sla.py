@@ -38,7 +38,6 @@ Choices behind the rules:
 from __future__ import annotations
 
 import enum
-import functools
 import logging
 import math
 from array import array
@@ -312,20 +311,11 @@ def _judge(
 
 def _clock(start: datetime, rule: SlaRule, calendar: BusinessCalendar) -> tuple[datetime, datetime]:
     """When a clock started at ``start`` warns and falls due."""
-    lead_time = max(rule.within - rule.warn_before, timedelta(0))
-    return _deadlines(start, lead_time, rule.within - lead_time, calendar)
-
-
-# The records still waiting for a first touch are judged every minute, each
-# time from the same start: thousands of them at a busy CRM's volume.
-@functools.lru_cache(maxsize=65_536)
-def _deadlines(
-    start: datetime, lead_time: timedelta, rest: timedelta, calendar: BusinessCalendar
-) -> tuple[datetime, datetime]:
     # warn_at first, then the deadline from it: additivity makes this the same
     # deadline as start + within, for one bisection less.
+    lead_time = max(rule.within - rule.warn_before, timedelta(0))
     warn_at = calendar.add(start, lead_time)
-    return warn_at, calendar.add(warn_at, rest)
+    return warn_at, calendar.add(warn_at, rule.within - lead_time)
 
 
 def _compliance(

@@ -77,6 +77,8 @@ class CohortCache:
 
 
 class CohortReader:
+    """One goal's tables as of one ``today``, at the version read first."""
+
     def __init__(
         self, cache: CohortCache, conn: Connection, where: Scope, today: date, current: int
     ) -> None:

@@ -1,5 +1,6 @@
 """Reading what the reconciler needs: stage counts per local day, the
-cohorts of each person transition by day and lag, and the deal-size sample.
+cohorts of each person transition by day and lag (``cohorts.py``), and the
+deal-size sample.
 
 Whole local days are read from the day rollups (``rollups.py``), so the
 cost follows the days asked for, not the records stored. The partial days
