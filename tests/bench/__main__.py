@@ -371,14 +371,16 @@ MISSED_TARGET_NOTES = {
         "aggregating them (the SLA rule's records are the one list read whole)."
     ),
     "growth-dense": (
-        "Dense 5M puts 50× the records of 100k into the same year. The SLA rule's decided "
-        "outcomes are folded per UTC day of entry (first_evaluate_seconds includes folding "
-        "them), but the records still waiting for a first touch (about 6,000 at dense 5M, "
-        "each listed in the breach findings) are read and judged at every evaluation, and "
-        "the goals' cohort tables (a row per day entered and day converted, read whole) "
-        "grow with daily volume until every pair of days is filled. Next: keep the waiting "
-        "records' deadlines and names in the folds, and read the cohort tables in fewer "
-        "rows."
+        "Dense 5M puts 50× the records of 100k into the same year. What still grows is the "
+        "records waiting for a first touch: about 6,000 at dense 5M against 136 at 100k, "
+        "each judged at every check and named in the breach findings (about 45 ms of a "
+        "5M evaluation on SQLite; the goals alone take about 2× their 100k time). The "
+        "goals' cohort tables are read, and their lag curves learned, once a day rather "
+        "than per evaluation, and the waiting records are read again only after a write; "
+        "first_evaluate_seconds, a process's first evaluation, reads and learns them all "
+        "and folds the SLA outcomes. Next: judge again only the waiting records whose "
+        "state can have changed since the last check (a warning or deadline passed, a "
+        "write)."
     ),
     "growth-history": (
         "Evaluation time grows with history outside the windows: some statement still "
