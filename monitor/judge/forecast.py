@@ -284,7 +284,12 @@ class _Level:
     variance: float
 
 
-def _recent_level(table: CohortTable, week: Sequence[LagCurve], days: int) -> _Level:
+def _recent_level(table: CohortTable, week: tuple[LagCurve, ...], days: int) -> _Level:
+    """``_level``, once per table and arguments (``derived``)."""
+    return derived(table, (_recent_level, week, days, LEVEL_Z), lambda: _level(table, week, days))
+
+
+def _level(table: CohortTable, week: Sequence[LagCurve], days: int) -> _Level:
     """The level of the cohorts that entered in the last ``days`` whole
     days: a conversion rate that has fallen shows in them before any curve
     learned over the whole window follows.
@@ -313,6 +318,19 @@ def _recent_level(table: CohortTable, week: Sequence[LagCurve], days: int) -> _L
 
 
 def _open_conversions(
+    table: CohortTable, week: tuple[LagCurve, ...], horizon: int, level: float, recent: int
+) -> list[float]:
+    """``_still_to_convert``, once per table and arguments (``derived``)."""
+    return list(
+        derived(
+            table,
+            (_open_conversions, week, horizon, level, recent),
+            lambda: tuple(_still_to_convert(table, week, horizon, level, recent)),
+        )
+    )
+
+
+def _still_to_convert(
     table: CohortTable, week: Sequence[LagCurve], horizon: int, level: float, recent: int
 ) -> list[float]:
     """The expected conversions, on each day from today, of the records

@@ -202,6 +202,21 @@ def matured(
     first: date | None = None,
     end: date | None = None,
 ) -> Cohort:
+    """``matured_cohort``, once per table and arguments (``derived``)."""
+    return derived(
+        table,
+        (matured, maturity, curve, first, end),
+        lambda: matured_cohort(table, maturity, curve, first, end),
+    )
+
+
+def matured_cohort(
+    table: CohortTable,
+    maturity: int,
+    curve: LagCurve | None,
+    first: date | None = None,
+    end: date | None = None,
+) -> Cohort:
     """The cohorts of ``table`` at least ``maturity`` days old (and, when
     given, of the days ``[first, end)``), with their conversions so far
     and, given a curve, their exposure: a cohort just past maturity has had
@@ -250,6 +265,22 @@ class SameAge:
 
 
 def same_age(
+    table: CohortTable,
+    curve: LagCurve,
+    planned: float,
+    days: int,
+    relative_variance: float = 0.0,
+    working_days: WorkingDays | None = None,
+) -> SameAge:
+    """``same_age_cohort``, once per table and arguments (``derived``)."""
+    return derived(
+        table,
+        (same_age, curve, planned, days, relative_variance, working_days),
+        lambda: same_age_cohort(table, curve, planned, days, relative_variance, working_days),
+    )
+
+
+def same_age_cohort(
     table: CohortTable,
     curve: LagCurve,
     planned: float,
