@@ -4,9 +4,10 @@ The store hands back the same ``CohortTable`` object for as long as the
 table's days are unchanged (a whole local day, in a service that evaluates
 every minute), and what is computed from it (lag curves, matured and
 same-age cohorts, the forecast's open conversions) is most of the cost of
-judging a goal. Keyed by the table's identity and every other argument, each is
-computed once per table rather than once per evaluation; a table read afresh is a new object
-and learns afresh, so nothing kept can outlive what it was learned from.
+judging a goal. Keyed by the table's identity and every other argument,
+each is computed once per table rather than once per evaluation; a table
+read afresh is a new object and learns afresh, so nothing kept can outlive
+what it was learned from.
 """
 
 from __future__ import annotations
