@@ -20,7 +20,7 @@ from monitor.findings import Alert
 from monitor.interfaces import Batch, Cursor, DailyCount, FunnelRecord, Severity, Touch
 from monitor.store import Store
 from monitor.store.engine import head_revision
-from monitor.store.schema import alerts, full_metadata
+from monitor.store.schema import alerts, full_metadata, records
 
 NY = ZoneInfo("America/New_York")
 T0 = datetime(2026, 10, 1, 4, 0, tzinfo=UTC)  # 00:00 in New York
@@ -146,6 +146,21 @@ def test_migrations_are_idempotent_and_match_the_schema(store: Store) -> None:
     assert before == after == head_revision(store.engine)
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), full_metadata()) == []
+
+
+def test_partial_indexes_keep_their_predicates(store: Store) -> None:
+    """Alembic's comparison does not look at an index's WHERE clause: a
+    partial index that lost it would pass as equal and index every row."""
+    partial = [i.name for i in records.indexes if i.dialect_kwargs.get("sqlite_where") is not None]
+    assert partial
+    if store.dialect == "postgresql":
+        query = text("SELECT indexdef FROM pg_indexes WHERE indexname = :name")
+    else:
+        query = text("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name")
+    with store.begin() as conn:
+        for name in partial:
+            definition = conn.execute(query, {"name": name}).scalar_one()
+            assert " WHERE " in definition.upper(), definition
 
 
 def test_sqlite_file_is_private_and_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
