@@ -12,8 +12,9 @@ curves learned from it are kept with it (``monitor.judge.lags``).
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import Connection, func, select
 
@@ -54,11 +55,14 @@ def cohort_table(
 
 
 class CohortCache:
-    """Cohort tables already read, each with the version it was read at."""
+    """Cohort tables already read, each with the version it was read at.
+    Only the latest two local days' tables are kept (goals in zones a day
+    apart share an instant): a service running for weeks holds two days of
+    tables, however large, not every day's since it started."""
 
-    def __init__(self, size: int = 256) -> None:
-        self._size = size
-        self._tables: dict[tuple[object, ...], tuple[int, CohortTable]] = {}
+    def __init__(self) -> None:
+        self._days: dict[date, dict[tuple[object, ...], tuple[int, CohortTable]]] = {}
+        self._lock = threading.Lock()
 
     def reader(self, conn: Connection, where: Scope, today: date) -> CohortReader:
         """Reads for one scope as of ``today``, checked against the
@@ -66,14 +70,17 @@ class CohortCache:
         in between makes the next evaluation read again, never the reverse."""
         return CohortReader(self, conn, where, today, versions.cohorts(conn, where.source, today))
 
-    def kept(self, key: tuple[object, ...], current: int) -> CohortTable | None:
-        kept = self._tables.get(key)
+    def kept(self, today: date, key: tuple[object, ...], current: int) -> CohortTable | None:
+        with self._lock:
+            kept = self._days.get(today, {}).get(key)
         return kept[1] if kept is not None and kept[0] == current else None
 
-    def keep(self, key: tuple[object, ...], current: int, table: CohortTable) -> None:
-        if key not in self._tables and len(self._tables) >= self._size:
-            self._tables.clear()
-        self._tables[key] = (current, table)
+    def keep(self, today: date, key: tuple[object, ...], current: int, table: CohortTable) -> None:
+        with self._lock:
+            self._days.setdefault(today, {})[key] = (current, table)
+            oldest = max(self._days) - timedelta(days=1)
+            for day in [day for day in self._days if day < oldest]:
+                del self._days[day]
 
 
 class CohortReader:
@@ -91,9 +98,9 @@ class CohortReader:
         )
 
     def table(self, upper: str, first: date) -> CohortTable:
-        key = (*self._scope, upper, first, self._today)
-        table = self._cache.kept(key, self._current)
+        key = (*self._scope, upper, first)
+        table = self._cache.kept(self._today, key, self._current)
         if table is None:
             table = cohort_table(self._conn, self._where, upper, first, self._today)
-            self._cache.keep(key, self._current, table)
+            self._cache.keep(self._today, key, self._current, table)
         return table

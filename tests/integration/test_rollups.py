@@ -275,6 +275,27 @@ def test_a_cohort_table_is_read_again_only_when_its_past_changes(store: Store) -
     assert dict(lead_to_mql().entered) == {date(2026, 3, 8): 1}
 
 
+def test_only_the_latest_two_days_tables_are_kept(store: Store) -> None:
+    """A service running for weeks keeps two days of tables (goals in zones
+    a day apart share an instant), not every day's since it started."""
+    zone = ZoneInfo("America/New_York")
+    as_of = datetime(2026, 3, 10, 15, tzinfo=UTC)
+    auto = AutoRateSettings(window_days=7, min_sample=1)
+    query = FactsQuery("crm", {}, period_for("month", as_of, zone), as_of, zone, auto, 3)
+    lead = FunnelRecord("persons", "a", BASE, lead_at=datetime(2026, 3, 8, 15, tzinfo=UTC))
+    store.write_batch("crm", "persons", Batch([lead]), BASE)
+
+    def lead_to_mql(days: int) -> CohortTable:
+        at = as_of + timedelta(days=days)
+        return store.funnel_facts(replace(query, as_of=at)).tables["lead_to_mql"]
+
+    first = lead_to_mql(0)
+    lead_to_mql(1)
+    assert lead_to_mql(0) is first
+    lead_to_mql(2)
+    assert lead_to_mql(0) is not first
+
+
 def test_a_changed_timezone_rebuilds_the_rollups_once(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
