@@ -33,7 +33,6 @@ from monitor.facts import (
 from monitor.interfaces import Batch, Cursor, PersonStage
 from monitor.store import breakdown as _breakdown
 from monitor.store import bulk as _bulk
-from monitor.store import cohorts as _cohorts
 from monitor.store import engine as _engine
 from monitor.store import facts as _facts
 from monitor.store import leases as _leases
@@ -52,8 +51,7 @@ class Store:
         self.url = url
         self.engine = _engine.open_engine(url)
         self._analysed = self._unanalysed = 0  # rows written, for _keep_statistics
-        self._profiles = _facts.ProfileCache()
-        self._cohorts = _cohorts.CohortCache()
+        self._kept = _facts.Kept()
         self._waiting = _sla.WaitingRecords()
         self._decoded_folds = _sla_folds.DecodedOutcomes()
         self._loads: dict[str, _loading.Loading] = {}
@@ -269,8 +267,8 @@ class Store:
         with self.begin() as conn:
             if _rollups.current_zone(conn) != query.zone.key:
                 return None
-            facts = _facts.funnel_facts(conn, query, self._profiles, self._cohorts)
-            return _breakdown.with_breakdown(conn, query, facts)
+            facts = _facts.funnel_facts(conn, query, self._kept)
+            return _breakdown.with_breakdown(conn, query, facts, self._kept.keys)
 
     def use_zone(self, zone: ZoneInfo) -> None:
         """Keep the day rollups in ``zone``: rebuilt from the records if they

@@ -22,7 +22,7 @@ from monitor.interfaces import RATE_STAGES, RECORD_STAGES, RateName, RecordStage
 from monitor.store.facts import live_filter, span
 from monitor.store.rollups import SEGMENT_VALUE_WIDTH
 from monitor.store.schema import cohort_days, records, stage_days
-from monitor.store.scope import Scope, scope
+from monitor.store.scope import Scope, SegmentKeys, scope
 
 
 class _Tally:
@@ -49,12 +49,14 @@ class _Tally:
         return tuple(sorted(out, key=lambda v: (-v.counts["lead"], -v.counts["mql"], v.value)))
 
 
-def with_breakdown(conn: Connection, query: FactsQuery, facts: FunnelFacts) -> FunnelFacts:
+def with_breakdown(
+    conn: Connection, query: FactsQuery, facts: FunnelFacts, keys: SegmentKeys | None = None
+) -> FunnelFacts:
     """``facts`` with the goal's records per value of each attribute the
     query names, over the same period and cohort window."""
     if not query.breakdown:
         return facts
-    where = scope(conn, query.source, query.segment, query.zone)
+    where = scope(conn, query.source, query.segment, query.zone, keys)
     until = min(query.as_of, query.period.ends_at)
     today = query.as_of.astimezone(query.zone).date()
     window = (today - timedelta(days=query.auto.window_days), today)

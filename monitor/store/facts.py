@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ from monitor.facts import Cohort, DealSample, FactsQuery, FunnelFacts
 from monitor.interfaces import RATE_STAGES, RECORD_STAGES
 from monitor.store.cohorts import CohortCache
 from monitor.store.schema import daily_counts, records, stage_days
-from monitor.store.scope import Scope, scope
+from monitor.store.scope import Scope, SegmentKeys, scope
 
 
 def _stage_kind(stage: str) -> str:
@@ -195,6 +195,16 @@ class ProfileCache:
         return profile
 
 
+@dataclass
+class Kept:
+    """What a store keeps between evaluations, each part checked against
+    what the writes have changed (or, for arrival profiles, the day)."""
+
+    profiles: ProfileCache = field(default_factory=ProfileCache)
+    cohorts: CohortCache = field(default_factory=CohortCache)
+    keys: SegmentKeys = field(default_factory=SegmentKeys)
+
+
 def persons_carry_won(conn: Connection, source: str) -> bool:
     """Whether the CRM links persons to won deals at all; if not, a person
     cohort would show a 0% SQL→won rate that is only missing data."""
@@ -241,13 +251,13 @@ def deal_sample(conn: Connection, where: Scope, start: datetime, end: datetime) 
 def funnel_facts(
     conn: Connection,
     query: FactsQuery,
-    profiles: ProfileCache | None = None,
-    cohorts: CohortCache | None = None,
+    kept: Kept | None = None,
 ) -> FunnelFacts:
     """Everything the reconciler needs for one goal, as of ``query.as_of``."""
     source, segment, period, as_of = query.source, query.segment, query.period, query.as_of
     zone, auto, recent_days = query.zone, query.auto, query.recent_days
-    where = scope(conn, source, segment, zone)
+    kept = kept or Kept()
+    where = scope(conn, source, segment, zone, kept.keys)
     until = min(as_of, period.ends_at)
     daily: dict[str, dict[date, int]] = {}
     for stage in RECORD_STAGES:
@@ -260,7 +270,7 @@ def funnel_facts(
     today = as_of.astimezone(zone).date()
     window_start = today - timedelta(days=auto.window_days)
     won_linked = persons_carry_won(conn, source)
-    cohort = (cohorts or CohortCache()).reader(conn, where, today)
+    cohort = kept.cohorts.reader(conn, where, today)
     tables = {
         rate: cohort.table(upper, window_start)
         for rate, (upper, lower) in RATE_STAGES.items()
@@ -272,9 +282,8 @@ def funnel_facts(
         upper, lower = RATE_STAGES[rate]
         if lower != "won" or won_linked:
             rate_goal = cohort.table(upper, first)
-    cache = profiles or ProfileCache()
     hourly = (
-        {stage: cache.get(conn, where, stage, today) for stage in RECORD_STAGES}
+        {stage: kept.profiles.get(conn, where, stage, today) for stage in RECORD_STAGES}
         if query.profiles
         else {}
     )

@@ -275,6 +275,26 @@ def test_a_cohort_table_is_read_again_only_when_its_past_changes(store: Store) -
     assert dict(lead_to_mql().entered) == {date(2026, 3, 8): 1}
 
 
+def test_a_segment_value_first_written_by_another_process_is_counted(store: Store) -> None:
+    """The store keeps each source's segment keys between evaluations; a
+    record of a new segment value, written by another process, is counted
+    at the next one."""
+    zone = ZoneInfo("America/New_York")
+    as_of = datetime(2026, 3, 10, 15, tzinfo=UTC)
+    auto = AutoRateSettings(window_days=7, min_sample=1)
+    emea = {"region": "EMEA"}
+    query = FactsQuery("crm", emea, period_for("month", as_of, zone), as_of, zone, auto, 3)
+    at = datetime(2026, 3, 8, 15, tzinfo=UTC)
+    na = FunnelRecord("persons", "na", BASE, lead_at=at, segments={"region": "NA"})
+    store.write_batch("crm", "persons", Batch([na]), BASE)
+    assert store.funnel_facts(query).daily["lead"] == {}
+    other = Store(store.url)
+    eu = FunnelRecord("persons", "eu", BASE, lead_at=at, segments=emea)
+    other.write_batch("crm", "persons", Batch([eu]), BASE)
+    other.close()
+    assert store.funnel_facts(query).daily["lead"] == {date(2026, 3, 8): 1}
+
+
 def test_only_the_latest_two_days_tables_are_kept(store: Store) -> None:
     """A service running for weeks keeps two days of tables (goals in zones
     a day apart share an instant), not every day's since it started."""
