@@ -11,7 +11,7 @@ case with a problem, when the alert it must raise was first posted.
 
     python -m tests.scenarios.sweep --case on-plan-random --leads 10,25,50 --seeds 1-4
 
-A month takes about a minute hourly on a 2-core machine.
+A month takes about 6 s hourly (12 months: 73 s on a 2-core Xeon).
 """
 
 from __future__ import annotations
