@@ -12,11 +12,15 @@ what it was learned from.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from monitor.facts import CohortTable
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _kept: dict[int, dict[Hashable, Any]] = {}
 
@@ -33,3 +37,19 @@ def derived(source: object, key: Hashable, compute: Callable[[], T]) -> T:
         return per_source[key]
     value = per_source[key] = compute()
     return value
+
+
+def per_table(
+    function: Callable[Concatenate[CohortTable, P], T],
+) -> Callable[Concatenate[CohortTable, P], T]:
+    """``function(table, ...)``, computed once per table and other
+    arguments (all hashable; a module setting it reads must be one of
+    them, passed by its caller). A table made for one use is better given
+    to the plain function."""
+
+    @functools.wraps(function)
+    def kept(table: CohortTable, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        key = (function, args, tuple(sorted(kwargs.items())))
+        return derived(table, key, lambda: function(table, *args, **kwargs))
+
+    return kept

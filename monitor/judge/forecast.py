@@ -39,7 +39,7 @@ from itertools import pairwise
 from monitor.facts import CohortTable, FunnelFacts
 from monitor.interfaces import RATE_STAGES, RECORD_STAGES, RateName, RecordStage, Stage
 from monitor.judge import lags
-from monitor.judge.derived import derived
+from monitor.judge.derived import per_table
 from monitor.judge.format import rate_label, stage_noun
 from monitor.judge.lags import LagCurve, learn_curve
 from monitor.judge.stats import poisson_quantile
@@ -152,12 +152,12 @@ def pipeline(
         curve, table = curves.get(rate), facts.tables.get(rate)
         if curve is None or table is None:
             break
-        week = _by_weekday(table, curve, min_conversions)
+        week = _by_weekday(table, curve, max(min_conversions, WEEKDAY_CONVERSIONS))
         recent = lags.recent_days(recent_days, curve)
-        level = _recent_level(table, week, recent)
+        level = _recent_level(table, week, recent, LEVEL_Z)
         steps = [[level.ratio * p for p in _pmf(c)] for c in week]
         flows = {origin: _convolve(flow, steps, today) for origin, flow in flows.items()}
-        flows[upper] = _open_conversions(table, week, horizon, level.ratio, recent)
+        flows[upper] = list(_open_conversions(table, week, horizon, level.ratio, recent))
         rests_on[upper] = set()
         for estimates in rests_on.values():
             estimates.add(rate)
@@ -230,21 +230,14 @@ def _pmf(curve: LagCurve) -> list[float]:
     return [max(0.0, cumulative[0])] + [max(0.0, b - a) for a, b in pairwise(cumulative)]
 
 
-def _by_weekday(table: CohortTable, pooled: LagCurve, min_conversions: int) -> tuple[LagCurve, ...]:
-    """``_weekday_curves``, once per table (``derived``)."""
-    needed = max(min_conversions, WEEKDAY_CONVERSIONS)
-    return derived(
-        table, (_by_weekday, pooled, needed), lambda: _weekday_curves(table, pooled, needed)
-    )
-
-
-def _weekday_curves(table: CohortTable, pooled: LagCurve, needed: int) -> tuple[LagCurve, ...]:
+@per_table
+def _by_weekday(table: CohortTable, pooled: LagCurve, needed: int) -> tuple[LagCurve, ...]:
     """A lag curve per weekday of entry into the upper stage, Monday first;
     the transition's pooled curve for a weekday with fewer than ``needed``
-    conversions of its own. Conversions happen on working days: a lead of Friday evening
-    waits over the weekend that a lead of Tuesday does not, so the two
-    convert on different days after entering, and a pooled curve would
-    land part of every weekday's conversions on Saturdays."""
+    conversions of its own. Conversions happen on working days: a lead of
+    Friday evening waits over the weekend that a lead of Tuesday does not,
+    so the two convert on different days after entering, and a pooled curve
+    would land part of every weekday's conversions on Saturdays."""
     entered: list[dict[date, int]] = [{} for _ in range(7)]
     converted: list[dict[tuple[date, int], int]] = [{} for _ in range(7)]
     for day, n in table.entered.items():
@@ -284,12 +277,8 @@ class _Level:
     variance: float
 
 
-def _recent_level(table: CohortTable, week: tuple[LagCurve, ...], days: int) -> _Level:
-    """``_level``, once per table and arguments (``derived``)."""
-    return derived(table, (_recent_level, week, days, LEVEL_Z), lambda: _level(table, week, days))
-
-
-def _level(table: CohortTable, week: Sequence[LagCurve], days: int) -> _Level:
+@per_table
+def _recent_level(table: CohortTable, week: Sequence[LagCurve], days: int, z: float) -> _Level:
     """The level of the cohorts that entered in the last ``days`` whole
     days: a conversion rate that has fallen shows in them before any curve
     learned over the whole window follows.
@@ -297,8 +286,8 @@ def _level(table: CohortTable, week: Sequence[LagCurve], days: int) -> _Level:
     Their conversions so far ``O`` against the curve's expectation at their
     ages ``E`` deviate by ``d = O/E - 1``, which chance alone makes about
     ``1/sqrt(E)`` (a Poisson count). The level is ``1 + w d`` with
-    ``w = max(0, 1 - (LEVEL_Z / sqrt(E) / d)^2)``: nothing within
-    ``LEVEL_Z`` chance deviations, most of it once the deviation is several
+    ``w = max(0, 1 - (z / sqrt(E) / d)^2)``: nothing within ``z``
+    (``LEVEL_Z``) chance deviations, most of it once the deviation is several
     times that, and no jump in between. Capped so no weekday's curve
     levels off above 1.
     """
@@ -312,25 +301,13 @@ def _level(table: CohortTable, week: Sequence[LagCurve], days: int) -> _Level:
     if expected <= 0 or observed == expected:
         return _Level(1.0, 0.0)
     deviation = observed / expected - 1
-    weight = max(0.0, 1 - LEVEL_Z**2 / (expected * deviation**2))
+    weight = max(0.0, 1 - z**2 / (expected * deviation**2))
     top = max(curve.plateau for curve in week)
     return _Level(min(1 + weight * deviation, 1 / top), weight / max(1, observed))
 
 
+@per_table
 def _open_conversions(
-    table: CohortTable, week: tuple[LagCurve, ...], horizon: int, level: float, recent: int
-) -> list[float]:
-    """``_still_to_convert``, once per table and arguments (``derived``)."""
-    return list(
-        derived(
-            table,
-            (_open_conversions, week, horizon, level, recent),
-            lambda: tuple(_still_to_convert(table, week, horizon, level, recent)),
-        )
-    )
-
-
-def _still_to_convert(
     table: CohortTable, week: Sequence[LagCurve], horizon: int, level: float, recent: int
 ) -> list[float]:
     """The expected conversions, on each day from today, of the records

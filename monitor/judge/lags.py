@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from monitor.facts import Cohort, CohortTable
-from monitor.judge.derived import derived
+from monitor.judge.derived import per_table
 from monitor.judge.periods import WorkingDays
 from monitor.judge.stats import beta_binomial_lower_tail
 
@@ -83,17 +83,6 @@ class LagCurve:
         }
 
 
-def learn(
-    table: CohortTable, min_conversions: int, working_days: WorkingDays | None = None
-) -> LagCurve | None:
-    """``learn_curve``, once per table, threshold and calendar (``derived``)."""
-    return derived(
-        table,
-        (learn, min_conversions, working_days),
-        lambda: learn_curve(table, min_conversions, working_days),
-    )
-
-
 def learn_curve(
     table: CohortTable, min_conversions: int, working_days: WorkingDays | None = None
 ) -> LagCurve | None:
@@ -151,6 +140,10 @@ def learn_curve(
     return LagCurve(tuple(cumulative), sum(events))
 
 
+#: ``learn_curve``, once per table, threshold and calendar.
+learn = per_table(learn_curve)
+
+
 def _working_days_between(
     table: CohortTable, working_days: WorkingDays
 ) -> Callable[[date, date], int]:
@@ -195,22 +188,8 @@ def visit_recent_days(setting: int | str) -> int:
     return setting if isinstance(setting, int) else RECENT_DAYS_BOUNDS[0]
 
 
+@per_table
 def matured(
-    table: CohortTable,
-    maturity: int,
-    curve: LagCurve | None,
-    first: date | None = None,
-    end: date | None = None,
-) -> Cohort:
-    """``matured_cohort``, once per table and arguments (``derived``)."""
-    return derived(
-        table,
-        (matured, maturity, curve, first, end),
-        lambda: matured_cohort(table, maturity, curve, first, end),
-    )
-
-
-def matured_cohort(
     table: CohortTable,
     maturity: int,
     curve: LagCurve | None,
@@ -264,23 +243,8 @@ class SameAge:
         return self.planned * self.ratio
 
 
+@per_table
 def same_age(
-    table: CohortTable,
-    curve: LagCurve,
-    planned: float,
-    days: int,
-    relative_variance: float = 0.0,
-    working_days: WorkingDays | None = None,
-) -> SameAge:
-    """``same_age_cohort``, once per table and arguments (``derived``)."""
-    return derived(
-        table,
-        (same_age, curve, planned, days, relative_variance, working_days),
-        lambda: same_age_cohort(table, curve, planned, days, relative_variance, working_days),
-    )
-
-
-def same_age_cohort(
     table: CohortTable,
     curve: LagCurve,
     planned: float,
