@@ -149,7 +149,7 @@ def _working_days_between(
 ) -> Callable[[date, date], int]:
     """``working_days.business_days_between``, as the difference of two
     counts from the table's first day, each counted once per date:
-    ``learn`` asks for it once or twice per (day, lag) pair, tens of
+    ``learn_curve`` asks for it once or twice per (day, lag) pair, tens of
     thousands of them at a busy CRM's volume."""
     first = min(table.today, *table.entered, *(day for day, _ in table.converted))
     counts: dict[date, int] = {}

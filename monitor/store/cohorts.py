@@ -6,8 +6,8 @@ A goal's cohort table covers months of days and, on a large store, every
 the input of its lag curves. Yet a table of ``today`` counts only what
 happened before today, so today's new leads and conversions leave it as it
 is. ``CohortCache`` keeps each table read, and reuses the same object
-while ``versions.cohorts`` shows no write that changed its past; the lag
-curves learned from it are kept with it (``monitor.judge.lags``).
+while ``versions.cohorts`` shows no write that changed its past; what
+the judge computes from it is kept with it (``monitor.judge.derived``).
 """
 
 from __future__ import annotations

@@ -71,11 +71,19 @@ def sla_records(
         kept = (waiting or WaitingRecords()).read(conn, source, stage, segment, unsettled)
         for record_id in unsettled:
             record = kept.get(record_id)
-            if record is not None and since <= record.entered_at < as_of:
-                touch = record.first_touch_at
-                if touch is None or touch >= window_start or record.entered_at >= window_start:
-                    found[record_id] = record
+            if record is not None and _counts(record, since, as_of, window_start):
+                found[record_id] = record
     return found
+
+
+def _counts(record: SlaRecord, since: datetime, as_of: datetime, window_start: datetime) -> bool:
+    """The span read's conditions (``entered`` in ``[since, as_of)`` and
+    ``recent``), for a record kept rather than read."""
+    entered = record.entered_at
+    if not since <= entered < as_of:
+        return False
+    touch = record.first_touch_at
+    return touch is None or touch >= window_start or entered >= window_start
 
 
 class WaitingRecords:
