@@ -6,7 +6,9 @@ Whole local days are read from the day rollups (``rollups.py``), so the
 cost follows the days asked for, not the records stored. The partial days
 at the edges of a window — today up to ``as_of``, a trailing window that
 starts mid-day — are counted from the records themselves, through the stage
-indexes: a day's worth of rows at most.
+indexes (a day's rows at most); today up to ``as_of`` is the day's rollup
+less the records entered after ``as_of``, which in a live service are
+none.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from monitor.interfaces import RATE_STAGES, RECORD_STAGES
 from monitor.store.cohorts import CohortCache
 from monitor.store.schema import daily_counts, records, stage_days
 from monitor.store.scope import Scope, SegmentKeys, scope
+
+_DAY = timedelta(days=1)
 
 
 def _stage_kind(stage: str) -> str:
@@ -84,33 +88,57 @@ def span(start: datetime, end: datetime, zone: ZoneInfo) -> Span:
 def daily_stage_counts(
     conn: Connection, where: Scope, stage: str, start: datetime, end: datetime
 ) -> dict[date, int]:
-    """Records that entered ``stage`` in ``[start, end)``, per local day."""
+    """Records that entered ``stage`` in ``[start, end)``, per local day.
+
+    The last day up to ``end`` (today up to ``as_of``) is the day's rollup
+    count less the records entered from ``end`` to the day's end: none in
+    a live service, so the evaluation every minute does not scan today's
+    records, most of its reading at a busy CRM's volume (a backtest's
+    older ``end`` reads the rest of that day instead). A day cut by
+    ``start`` is counted from the records."""
     kind = _stage_kind(stage)
     cut = span(start, end, where.zone)
+    column = records.c[f"{stage}_at"]
+    live = live_filter(where.source, kind, where.segment)
+
+    def count(low: datetime, high: datetime) -> int:
+        query = select(func.count()).where(*live, column >= low, column < high)
+        return int(conn.execute(query).scalar_one())
+
+    first, last = cut.first, cut.last
+    direct: list[tuple[datetime, datetime]] = []
+    after: tuple[date, datetime] | None = None  # the last day, counted less what follows end
+    for low, high in cut.edges:
+        day = low.astimezone(where.zone).date()
+        if high == end and low == midnight(day, where.zone):
+            after, first, last = (
+                (day, midnight(day + _DAY, where.zone)),
+                min(first, day),
+                day + _DAY,
+            )
+        else:
+            direct.append((low, high))
     out: dict[date, int] = defaultdict(int)
-    if cut.has_days:
+    if first < last:
         rows = conn.execute(
             select(stage_days.c.day, func.sum(stage_days.c.count))
             .where(
                 *where.rollup(stage_days),
                 stage_days.c.kind == kind,
                 stage_days.c.stage == stage,
-                stage_days.c.day >= cut.first,
-                stage_days.c.day < cut.last,
+                stage_days.c.day >= first,
+                stage_days.c.day < last,
             )
             .group_by(stage_days.c.day)
         )
-        for day, count in rows:
-            out[day] += int(count)
-    column = records.c[f"{stage}_at"]
-    for low, high in cut.edges:
-        count = conn.execute(
-            select(func.count()).where(
-                *live_filter(where.source, kind, where.segment), column >= low, column < high
-            )
-        ).scalar_one()
-        out[low.astimezone(where.zone).date()] += int(count)
-    return {day: count for day, count in out.items() if count}
+        for day, total in rows:
+            out[day] += int(total)
+    if after is not None:
+        day, day_end = after
+        out[day] -= count(end, day_end)
+    for low, high in direct:
+        out[low.astimezone(where.zone).date()] += count(low, high)
+    return {day: total for day, total in out.items() if total}
 
 
 def daily_visits(
