@@ -227,6 +227,8 @@ sla_folds = Table(
     Column("folded_at", UTCDateTime, nullable=False),
     Column("until", UTCDateTime, nullable=False),
     Column("outcomes", JSON, nullable=False),
+    #: sha256 of the outcomes as encoded: the same digest, the same outcomes.
+    Column("digest", String(64), nullable=False),
     Column("unsettled", JSON, nullable=False),
     Index(None, "source", "day"),
 )

@@ -24,6 +24,7 @@ is not in the fold, so today's new records leave it in place.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import sys
 from array import array
@@ -32,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Connection, Date, Text, bindparam, cast, delete, select
+from sqlalchemy import ColumnElement, Connection, Date, Text, bindparam, cast, delete, select
 
 from monitor.facts import SlaFold, SlaOutcomes, SlaRecord
 from monitor.interfaces import RECORD_STAGES, FunnelRecord
@@ -55,31 +56,47 @@ def day_start(day: date) -> datetime:
 
 
 class DecodedOutcomes:
-    """Folded outcomes already decoded, per rule, by the text they are
-    stored as. At a busy CRM's volume (a million persons a year) a
-    look-back's folds are megabytes of encoded outcomes, and the same text
-    decodes to the same outcomes: an evaluation decodes only the days
-    folded again since the last one. Per rule, only the texts the latest
-    load read are kept, so memory stays that of one look-back's folds."""
+    """Folded outcomes already decoded, per rule, by digest. At a busy
+    CRM's volume (a million persons a year) a look-back's folds are
+    megabytes of encoded outcomes, yet a day's outcomes change only when
+    it is folded again (about once an hour for today): an evaluation reads
+    and decodes only the days whose digest it has not kept. Per rule, only
+    the digests the latest load read are kept, so memory stays that of
+    one look-back's folds."""
 
     def __init__(self) -> None:
         self._kept: dict[str, dict[str, list[SlaOutcomes]]] = {}
 
-    def read(self, rule: str, texts: Iterable[str]) -> list[list[SlaOutcomes]]:
-        """The outcomes stored as each of ``texts``, in order."""
+    def load(
+        self, conn: Connection, rule: str, wanted: Sequence[ColumnElement[bool]]
+    ) -> list[tuple[date, datetime, datetime, list[SlaOutcomes], list[int]]]:
+        """The rows of ``rule``'s folds that match ``wanted``, by day: day,
+        until when, the outcomes and the unsettled ids."""
+        head = (sla_folds.c.day, sla_folds.c.folded_at, sla_folds.c.until, sla_folds.c.unsettled)
+        rows = {
+            row[0]: row
+            for row in conn.execute(
+                select(*head, sla_folds.c.digest).where(sla_folds.c.rule == rule, *wanted)
+            )
+        }
         previous = self._kept.get(rule, {})
-        kept: dict[str, list[SlaOutcomes]] = {}
-        out = []
-        for text in texts:
-            owners = kept.get(text)
-            if owners is None:
-                owners = previous.get(text)
-            if owners is None:
-                owners = [_decode(item) for item in json.loads(text)]
-            kept[text] = owners
-            out.append(list(owners))
+        kept = {row[4]: previous[row[4]] for row in rows.values() if row[4] in previous}
+        missing = [day for day, row in rows.items() if row[4] not in kept]
+        if missing:
+            # Whole rows again, with their text: a day folded again by
+            # another process in between comes back consistent.
+            query = select(*head, sla_folds.c.digest, cast(sla_folds.c.outcomes, Text)).where(
+                sla_folds.c.rule == rule, *wanted, sla_folds.c.day.in_(missing)
+            )
+            for row in conn.execute(query):
+                rows[row[0]] = row
+                kept[row[4]] = [_decode(item) for item in json.loads(row[5])]
         self._kept[rule] = kept
-        return out
+        return [
+            (day, row[1], row[2], list(kept[row[4]]), list(row[3]))
+            for day, row in sorted(rows.items())
+            if row[4] in kept
+        ]
 
 
 def load(
@@ -92,27 +109,18 @@ def load(
 ) -> tuple[list[SlaFold], dict[date, list[int]]]:
     """The rule's folds of days that end after ``since`` made at or before
     ``as_of`` under ``fingerprint``, and the ids of each day's unsettled
-    records. Outcomes are read as stored text, and those already in
-    ``decoded`` are not decoded again."""
-    columns = (
-        sla_folds.c.day, sla_folds.c.folded_at, sla_folds.c.until,
-        cast(sla_folds.c.outcomes, Text), sla_folds.c.unsettled,
-    )  # fmt: skip
-    rows = conn.execute(
-        select(*columns)
-        .where(
-            sla_folds.c.rule == rule,
-            sla_folds.c.fingerprint == fingerprint,
-            sla_folds.c.day >= since.astimezone(UTC).date(),
-            sla_folds.c.folded_at <= as_of,
-        )
-        .order_by(sla_folds.c.day)
-    ).all()
-    owners = (decoded or DecodedOutcomes()).read(rule, [row[3] for row in rows])
+    records. Outcomes already in ``decoded`` are not read again."""
+    wanted = (
+        sla_folds.c.fingerprint == fingerprint,
+        sla_folds.c.day >= since.astimezone(UTC).date(),
+        sla_folds.c.folded_at <= as_of,
+    )
     folds, unsettled = [], {}
-    for (day, folded_at, until, _, ids), outcomes in zip(rows, owners, strict=True):
+    for day, folded_at, until, outcomes, ids in (decoded or DecodedOutcomes()).load(
+        conn, rule, wanted
+    ):
         folds.append(SlaFold(day, folded_at, until, outcomes))
-        unsettled[day] = list(ids)
+        unsettled[day] = ids
     return folds, unsettled
 
 
@@ -139,10 +147,12 @@ def save(
             "fingerprint": fingerprint,
             "folded_at": folded_at,
             "until": until,
-            "outcomes": [_encode(item) for item in outcomes],
+            "outcomes": encoded,
+            "digest": _digest(encoded),
             "unsettled": list(ids),
         }
         for day, (until, outcomes, ids) in fold.items()
+        for encoded in ([_encode(item) for item in outcomes],)
     ]
     stmt = insert_or_update(conn, sla_folds)
     replaced = {name: stmt.excluded[name] for name in rows[0] if name not in ("rule", "day")}
@@ -299,6 +309,11 @@ def _stored(
 
 def _entries(moments: Iterable[datetime | None]) -> list[datetime]:
     return [moment for moment in moments if moment is not None]
+
+
+def _digest(encoded: list[dict[str, Any]]) -> str:
+    text = json.dumps(encoded, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _encode(outcomes: SlaOutcomes) -> dict[str, Any]:

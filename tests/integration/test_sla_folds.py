@@ -220,9 +220,10 @@ def test_a_backtest_writes_no_folds(loaded: tuple[Store, list[FunnelRecord]]) ->
 
 
 def test_a_fold_written_again_at_the_same_instant_reads_as_written(store: Store) -> None:
-    """Decoded outcomes are kept by their stored text, not by when they
-    were folded: a day folded again at the same instant (after a write
-    dropped its fold) reads as the new fold."""
+    """Decoded outcomes are kept by their digest, not by when they were
+    folded: a day folded again at the same instant (after a write dropped
+    its fold) reads as the new fold, and the same outcomes folded again are
+    not decoded again."""
     day = T0.date()
     since, until = T0 - timedelta(days=1), T0 - timedelta(hours=1)
 
@@ -230,12 +231,16 @@ def test_a_fold_written_again_at_the_same_instant_reads_as_written(store: Store)
         columns = [array("q", touches) for _ in range(6)]
         return SlaOutcomes("ana@example.com", "Ana", *columns)
 
-    for touches, unsettled in (((1, 2), [5]), ((3,), [5, 6]), ((3,), [5, 6])):
+    kept = []
+    for touches, unsettled in (((1, 2), [5]), ((3,), [5, 6]), ((3,), [5, 6, 7])):
         fold = {day: (until, [outcomes(*touches)], unsettled)}
         store.save_sla_folds("follow-up", "crm", "key", T0, fold, keep_from=day)
         (read,), ids = store.sla_folds("follow-up", "key", since, T0)
         assert list(read.owners[0].touched) == list(touches)
         assert ids == {day: unsettled}
+        kept.append(read.owners[0])
+    assert kept[0] is not kept[1]
+    assert kept[1] is kept[2]
 
 
 def test_a_touch_written_by_another_process_is_seen_at_the_next_check(
