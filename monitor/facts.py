@@ -163,7 +163,7 @@ class FunnelFacts:
         return sum(self.daily.get(stage, {}).values())
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class SlaOutcomes:
     """One owner's folded SLA outcomes: records touched and assigned before
     the fold, whose state (met or late) and times no longer change. Parallel

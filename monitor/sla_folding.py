@@ -24,6 +24,7 @@ from monitor.config.models import Calendar, SlaRule
 from monitor.facts import SlaFold, SlaOutcomes, SlaRecord
 from monitor.judge import sla
 from monitor.judge.business_time import BusinessCalendar, business_calendar
+from monitor.judge.derived import derived
 from monitor.store import Store
 from monitor.store.sla_folds import day_start
 
@@ -65,7 +66,7 @@ def sla_result(
         since,
         as_of,
         folded=[(day_start(day), item.until) for day, item in folds.items()],
-        unsettled=list(unsettled),
+        unsettled=ids,
     )
     if changed:
         # Records of folded days touched since their fold: judged afresh
@@ -76,9 +77,25 @@ def sla_result(
             changed[day] = (until, outcomes, kept)
             folds[day] = SlaFold(day, as_of, until, outcomes)
         store.save_sla_folds(rule.name, rule.source, key, as_of, changed, keep_from=first)
-    return sla.evaluate(
-        rule, calendar, found.values(), as_of, folds=list(folds.values()), since=since
+    last = derived(store, ("sla judgement", rule.name, key), _Last)
+    result = sla.evaluate(
+        rule,
+        calendar,
+        found.values(),
+        as_of,
+        folds=list(folds.values()),
+        since=since,
+        earlier=last.judgement,
     )
+    last.judgement = result.judgement
+    return result
+
+
+class _Last:
+    """A rule's latest judgement of its open records, kept with the store
+    that read them (same records, same objects: see ``sla.Judgement``)."""
+
+    judgement: sla.Judgement | None = None
 
 
 def fold_cut(as_of: datetime) -> datetime:

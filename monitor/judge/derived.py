@@ -1,4 +1,6 @@
-"""What the judge learns from a cohort table, kept as long as the table.
+"""What the judge learns from an object the store hands back unchanged,
+kept as long as that object: a cohort table (below), a day's folded SLA
+outcomes (``sla._Outline``), a rule's latest SLA judgement per store.
 
 The store hands back the same ``CohortTable`` object for as long as the
 table's days are unchanged (a whole local day, in a service that evaluates

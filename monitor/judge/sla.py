@@ -38,13 +38,15 @@ Choices behind the rules:
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 import math
+import operator
 from array import array
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -55,6 +57,7 @@ from monitor.facts import COMPLIANCE_WINDOW, SlaFold, SlaOutcomes, SlaRecord
 from monitor.findings import Finding, Rule
 from monitor.interfaces import Severity
 from monitor.judge.business_time import BusinessCalendar
+from monitor.judge.derived import derived
 from monitor.judge.format import ago, stage_noun
 
 log = logging.getLogger(__name__)
@@ -150,6 +153,8 @@ class SlaResult:
     owner_names: Mapping[str, str]
     #: Records judged: ``records`` and the folded outcomes counted with them.
     judged: int = 0
+    #: How ``records`` were judged, for a later evaluation to reuse.
+    judgement: Judgement | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, object]:
         upcoming = next_deadline(self)
@@ -168,6 +173,36 @@ class SlaResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """``records`` judged at ``as_of``, with what the compliance window
+    counts of them. Judging the same record objects at any instant in
+    ``[as_of, until)`` gives the same: no entry, assignment, touch, warning
+    or deadline falls in between, and no decision leaves the window. The
+    SLA check runs every minute, yet a record's state changes a few times
+    in its life: at a busy CRM's volume thousands of records wait for a
+    first touch, and most checks judge none of them again."""
+
+    records: tuple[SlaRecord, ...]
+    as_of: datetime
+    until: datetime
+    window: timedelta
+    items: tuple[RecordSla, ...]
+    groups: Mapping[str, Sequence[RecordSla]]
+    named: Mapping[str, tuple[int, str]]
+    parts: Mapping[str, _Part]
+    overall: _Part
+
+    def holds(self, records: Sequence[SlaRecord], as_of: datetime, window: timedelta) -> bool:
+        """Whether this judgement is that of ``records`` at ``as_of``."""
+        return (
+            self.as_of <= as_of < self.until
+            and window == self.window
+            and len(records) == len(self.records)
+            and all(map(operator.is_, records, self.records))
+        )
+
+
 def evaluate(
     rule: SlaRule,
     calendar: BusinessCalendar,
@@ -177,6 +212,7 @@ def evaluate(
     window: timedelta = COMPLIANCE_WINDOW,
     folds: Sequence[SlaFold] = (),
     since: datetime | None = None,
+    earlier: Judgement | None = None,
 ) -> SlaResult:
     """Judge every record against ``rule`` as of ``as_of`` and summarise the
     trailing ``window``.
@@ -187,23 +223,19 @@ def evaluate(
     so it is the caller who bounds how far back an untouched lead still
     matters. ``folds``: outcomes judged earlier (see ``fold``), of records
     not in ``records``, counted as if they were, for a look-back starting
-    at ``since``; their records are left out of ``SlaResult.records``."""
+    at ``since``; their records are left out of ``SlaResult.records``.
+    ``earlier``: a previous result's ``judgement`` under the same rule and
+    calendar, reused where it holds."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be an aware instant")
-    judged = [
-        _judge(record, rule, calendar, as_of) for record in records if record.entered_at < as_of
-    ]
+    given = tuple(records)
+    if earlier is not None and earlier.holds(given, as_of, window):
+        judgement = earlier
+    else:
+        judgement = _judgement(rule, calendar, given, as_of, window)
     window_start = as_of - window
-    groups: dict[str, list[RecordSla]] = defaultdict(list)
-    # An owner's name as their latest-entered record gives it (then the
-    # greatest name): the same whichever order the records come in.
-    named: dict[str, tuple[int, str]] = {}
-    for item in judged:
-        owner = item.record.owner_email or ""
-        groups[owner].append(item)
-        if owner and item.record.owner_name:
-            _name(named, owner, _micros(item.record.entered_at), item.record.owner_name)
-    tally = _Tally()
+    owners_seen = dict.fromkeys(judgement.groups)
+    named = dict(judgement.named)
     owners: dict[str, _Tally] = defaultdict(_Tally)
     if folds:
         if since is None:
@@ -213,11 +245,12 @@ def evaluate(
             for outcomes in fold.owners:
                 latest = _count_folded(outcomes, bounds, owners[outcomes.owner])
                 if latest is not None:
-                    groups.setdefault(outcomes.owner, [])
+                    owners_seen.setdefault(outcomes.owner)
                     if outcomes.owner and outcomes.owner_name:
                         _name(named, outcomes.owner, latest, outcomes.owner_name)
-        for part in owners.values():
-            tally.add(part)
+    everyone = _Tally()
+    for tally in owners.values():
+        everyone.add(tally)
     result = SlaResult(
         rule=rule.name,
         stage=rule.stage,
@@ -225,14 +258,15 @@ def evaluate(
         as_of=as_of,
         window_start=window_start,
         zone=calendar.zone,
-        records=tuple(judged),
-        overall=_compliance(judged, window_start, as_of, tally),
+        records=judgement.items,
+        overall=_compliance(judgement.overall, everyone if owners else None),
         by_owner={
-            owner: _compliance(items, window_start, as_of, owners.get(owner))
-            for owner, items in groups.items()
+            owner: _compliance(judgement.parts.get(owner, _NOTHING), owners.get(owner))
+            for owner in owners_seen
         },
         owner_names={owner: name for owner, (_, name) in named.items()},
-        judged=len(judged) + tally.judged,
+        judged=len(judgement.items) + everyone.judged,
+        judgement=judgement,
     )
     log.debug(
         "sla %s as of %s: %d records, %s",
@@ -242,6 +276,67 @@ def evaluate(
         dict(result.overall.counts),
     )
     return result
+
+
+def _judgement(
+    rule: SlaRule,
+    calendar: BusinessCalendar,
+    records: tuple[SlaRecord, ...],
+    as_of: datetime,
+    window: timedelta,
+) -> Judgement:
+    items: list[RecordSla] = []
+    until = _NEVER
+    for record in records:
+        if record.entered_at >= as_of:
+            until = min(until, record.entered_at + _MICROSECOND)
+            continue
+        item = _judge(record, rule, calendar, as_of)
+        items.append(item)
+        until = min(until, _next_change(item, as_of, window))
+    groups: dict[str, list[RecordSla]] = defaultdict(list)
+    # An owner's name as their latest-entered record gives it (then the
+    # greatest name): the same whichever order the records come in.
+    named: dict[str, tuple[int, str]] = {}
+    for item in items:
+        owner = item.record.owner_email or ""
+        groups[owner].append(item)
+        if owner and item.record.owner_name:
+            _name(named, owner, _micros(item.record.entered_at), item.record.owner_name)
+    window_start = as_of - window
+    parts = {owner: _part(group, window_start, as_of) for owner, group in groups.items()}
+    return Judgement(
+        records=records,
+        as_of=as_of,
+        until=until,
+        window=window,
+        items=tuple(items),
+        groups=groups,
+        named=named,
+        parts=parts,
+        overall=_Part.joined(parts.values()),
+    )
+
+
+def _next_change(item: RecordSla, as_of: datetime, window: timedelta) -> datetime:
+    """The first instant after ``as_of`` at which judging ``item``'s record
+    gives another state, or its decision leaves the window: a touch or an
+    assignment counts from just after its instant, a warning or a deadline
+    from its instant."""
+    record = item.record
+    moments = []
+    touch = record.first_touch_at
+    if touch is not None and touch >= as_of:
+        moments.append(touch + _MICROSECOND)
+    assigned = record.assigned_at or record.entered_at
+    if record.owner_email and assigned >= as_of:
+        moments.append(assigned + _MICROSECOND)
+    if item.touched_at is None:
+        moments += [m for m in (item.warn_at, item.deadline) if m is not None and m > as_of]
+    decided = item.decided_at
+    if decided is not None and decided + window > as_of:
+        moments.append(decided + window)
+    return min(moments, default=_NEVER)
 
 
 def findings(rule: SlaRule, result: SlaResult, source: str) -> list[Finding]:
@@ -318,21 +413,40 @@ def _clock(start: datetime, rule: SlaRule, calendar: BusinessCalendar) -> tuple[
     return warn_at, calendar.add(warn_at, rule.within - lead_time)
 
 
-def _compliance(
-    items: Iterable[RecordSla],
-    window_start: datetime,
-    as_of: datetime,
-    folded: _Tally | None = None,
-) -> Compliance:
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """What a group of judged records adds to a ``Compliance``: counts by
+    state, and the first-touch times (microseconds, ascending) of those
+    decided in the window."""
+
+    counts: Counter[State]
+    sla_times: list[int]
+    speeds: list[int]
+
+    @classmethod
+    def joined(cls, parts: Iterable[_Part]) -> _Part:
+        counts: Counter[State] = Counter()
+        sla_times: list[int] = []
+        speeds: list[int] = []
+        for part in parts:
+            counts.update(part.counts)
+            sla_times += part.sla_times
+            speeds += part.speeds
+        # Each part's times are sorted: the sort merges runs, at a busy
+        # CRM's volume tens of thousands of times in the window.
+        sla_times.sort()
+        speeds.sort()
+        return cls(counts, sla_times, speeds)
+
+
+_NOTHING = _Part(Counter(), [], [])
+
+
+def _part(items: Iterable[RecordSla], window_start: datetime, as_of: datetime) -> _Part:
     counts: Counter[State] = Counter()
     # Microseconds, the unit of both timedeltas and folded outcomes.
     sla_times: list[int] = []
     speeds: list[int] = []
-    if folded is not None:
-        counts[State.MET] += folded.met
-        counts[State.LATE] += folded.late
-        sla_times.extend(folded.sla_times)
-        speeds.extend(folded.speeds)
     for item in items:
         decided = item.decided_at
         if decided is None:
@@ -346,11 +460,20 @@ def _compliance(
             sla_times.append(_micros_of(item.sla_time))
         if item.speed_to_lead is not None:
             speeds.append(_micros_of(item.speed_to_lead))
-    decided_count = counts[State.MET] + counts[State.LATE] + counts[State.OPEN]
-    # Sorted once for both quantiles: at a busy CRM's volume the folded
-    # outcomes put tens of thousands of times in the window.
     sla_times.sort()
     speeds.sort()
+    return _Part(counts, sla_times, speeds)
+
+
+def _compliance(part: _Part, folded: _Tally | None = None) -> Compliance:
+    counts = part.counts
+    sla_times, speeds = _Ordered((), part.sla_times), _Ordered((), part.speeds)
+    if folded is not None:
+        counts = counts + Counter({State.MET: folded.met, State.LATE: folded.late})
+        whole_times, whole_speeds = _merged(folded.whole)
+        sla_times = _Ordered(whole_times, sorted([*part.sla_times, *folded.sla_times]))
+        speeds = _Ordered(whole_speeds, sorted([*part.speeds, *folded.speeds]))
+    decided_count = counts[State.MET] + counts[State.LATE] + counts[State.OPEN]
     return Compliance(
         counts={state: counts[state] for state in State},
         met_rate=counts[State.MET] / decided_count if decided_count else None,
@@ -361,17 +484,48 @@ def _compliance(
     )
 
 
-def _quantile(ordered: list[int], q: float) -> float | None:
+@dataclass(frozen=True, slots=True)
+class _Ordered:
+    """Times (microseconds) in ascending order, held as two ascending
+    lists: a long one merged once (the folded days wholly in the window:
+    tens of thousands at a busy CRM's volume) and a short one sorted at
+    each evaluation. Read by rank, without merging them again."""
+
+    long: Sequence[int]
+    short: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.long) + len(self.short)
+
+    def at(self, rank: int) -> int:
+        """The ``rank``-th smallest (from 0)."""
+        long, short = self.long, self.short
+        # Of the rank + 1 smallest, how many come from the long list: the
+        # fewest whose next long one is not below the short ones taken.
+        low, high = max(0, rank + 1 - len(short)), min(len(long), rank + 1)
+        while low < high:
+            taken = (low + high) // 2
+            if long[taken] < short[rank - taken]:
+                low = taken + 1
+            else:
+                high = taken
+        # The largest of those taken: the last from either list.
+        last = [long[low - 1]] if low else []
+        if rank + 1 > low:
+            last.append(short[rank - low])
+        return max(last)
+
+
+def _quantile(ordered: _Ordered, q: float) -> float | None:
     """Linear interpolation between closest ranks (numpy's default) of
-    ``ordered`` (ascending microseconds), in seconds: the two ranks are
-    turned into seconds as ``timedelta.total_seconds`` does, then
-    interpolated."""
-    if not ordered:
+    ``ordered``, in seconds: the two ranks are turned into seconds as
+    ``timedelta.total_seconds`` does, then interpolated."""
+    if not len(ordered):
         return None
     position = (len(ordered) - 1) * q
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
-    below, above = ordered[low] / _SECOND, ordered[high] / _SECOND
+    below, above = ordered.at(low) / _SECOND, ordered.at(high) / _SECOND
     return below + (above - below) * (position - low)
 
 
@@ -472,6 +626,7 @@ def _owner_finding(
 _SECOND = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 def _micros_of(span: timedelta) -> int:
@@ -543,14 +698,17 @@ class _Bounds:
 
 
 class _Tally:
-    """Folded outcomes counted for one owner (or everyone)."""
+    """Folded outcomes counted for one owner (or everyone): ``whole``, the
+    outlines of the groups counted whole (their times kept merged, see
+    ``_merged``), and the times of the others counted one by one."""
 
-    __slots__ = ("judged", "late", "met", "sla_times", "speeds")
+    __slots__ = ("judged", "late", "met", "sla_times", "speeds", "whole")
 
     def __init__(self) -> None:
         self.judged = self.met = self.late = 0
         self.sla_times: list[int] = []
         self.speeds: list[int] = []
+        self.whole: list[_Outline] = []
 
     def add(self, other: _Tally) -> None:
         self.judged += other.judged
@@ -558,35 +716,89 @@ class _Tally:
         self.late += other.late
         self.sla_times += other.sla_times
         self.speeds += other.speeds
+        self.whole += other.whole
+
+
+#: Merged times of groups counted whole, by the groups' identities: the
+#: days wholly in the window change once a day and today's once an hour,
+#: while the check runs every minute. Each entry holds its outlines, so
+#: their identities stay theirs.
+_MERGED: dict[tuple[int, ...], tuple[tuple[_Outline, ...], list[int], list[int]]] = {}
+_MERGED_SIZE = 256
+
+
+def _merged(whole: Sequence[_Outline]) -> tuple[list[int], list[int]]:
+    """The times of ``whole``, each kind merged into ascending order."""
+    key = tuple(map(id, whole))
+    held = _MERGED.get(key)
+    if held is None:
+        if len(_MERGED) >= _MERGED_SIZE:
+            _MERGED.clear()
+        sla_times = sorted(itertools.chain.from_iterable(o.sla_times for o in whole))
+        speeds = sorted(itertools.chain.from_iterable(o.speeds for o in whole))
+        held = _MERGED[key] = (tuple(whole), sla_times, speeds)
+    return held[1], held[2]
+
+
+@dataclass(frozen=True, slots=True)
+class _Outline:
+    """What counting one owner's folded outcomes needs beyond the columns,
+    learned once per outcomes object (kept while the store hands back the
+    same one): the first and last entry, the met count, the times in
+    ascending order, and the positions touched before their entry."""
+
+    first_entered: int
+    last_entered: int
+    met: int
+    sla_times: list[int]
+    speeds: list[int]
+    early: list[int]
+
+    @classmethod
+    def of(cls, outcomes: SlaOutcomes) -> _Outline:
+        return derived(outcomes, "outline", lambda: cls._learn(outcomes))
+
+    @classmethod
+    def _learn(cls, outcomes: SlaOutcomes) -> _Outline:
+        entered, touched = outcomes.entered, outcomes.touched
+        return cls(
+            first_entered=min(entered),
+            last_entered=max(entered),
+            met=sum(outcomes.met),
+            sla_times=sorted(outcomes.sla_times),
+            speeds=sorted(outcomes.speeds),
+            early=[i for i in range(len(entered)) if touched[i] < entered[i]],
+        )
 
 
 def _count_folded(outcomes: SlaOutcomes, bounds: _Bounds, tally: _Tally) -> int | None:
     """Count ``outcomes`` as ``evaluate`` would count their records, into
-    ``tally``; the latest entry among those judged, None if none was. A record is judged when it entered
-    in the look-back and was touched or entered in the window (see
-    ``monitor.store.sla``); it counts when decided in the window. Touches
-    and decisions precede the fold, so ``as_of`` bounds neither."""
+    ``tally``; the latest entry among those judged, None if none was. A
+    record is judged when it entered in the look-back and was touched or
+    entered in the window (see ``monitor.store.sla``); it counts when
+    decided in the window. Touches and decisions precede the fold, so
+    ``as_of`` bounds neither."""
     entered = outcomes.entered
-    if not entered or max(entered) < bounds.since:
+    if not entered:
         return None
-    if min(entered) > bounds.window_start and min(entered) >= bounds.since:
+    outline = _Outline.of(outcomes)
+    if outline.last_entered < bounds.since:
+        return None
+    if outline.last_entered < bounds.window_start and outcomes.touched[-1] < bounds.window_start:
+        return None  # entered and touched before the window: none judged
+    if outline.first_entered > bounds.window_start and outline.first_entered >= bounds.since:
         # All entered in the window, and each is decided after its entry.
-        met = sum(outcomes.met)
         tally.judged += len(entered)
-        tally.met += met
-        tally.late += len(entered) - met
-        tally.sla_times += outcomes.sla_times
-        tally.speeds += outcomes.speeds
-        return max(entered)
-    # Ordered by touch: those touched before the window count only if they
-    # entered in it.
-    first = (
-        0
-        if max(entered) >= bounds.window_start
-        else bisect_left(outcomes.touched, bounds.window_start)
-    )
+        tally.met += outline.met
+        tally.late += len(entered) - outline.met
+        tally.whole.append(outline)
+        return outline.last_entered
+    # Ordered by touch: one touched before the window counts only if it
+    # entered in it, after its touch.
+    first = bisect_left(outcomes.touched, bounds.window_start)
+    before = (i for i in outline.early if i < first)
     latest = None
-    for i in range(first, len(entered)):
+    for i in itertools.chain(before, range(first, len(entered))):
         at = entered[i]
         if at < bounds.since or (
             outcomes.touched[i] < bounds.window_start and at < bounds.window_start

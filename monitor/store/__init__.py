@@ -52,7 +52,7 @@ class Store:
         self.engine = _engine.open_engine(url)
         self._analysed = self._unanalysed = 0  # rows written, for _keep_statistics
         self._kept = _facts.Kept()
-        self._waiting = _sla.WaitingRecords()
+        self._sla_records = _sla.KeptRecords()
         self._decoded_folds = _sla_folds.DecodedOutcomes()
         self._loads: dict[str, _loading.Loading] = {}
 
@@ -315,12 +315,12 @@ class Store:
         since: datetime,
         as_of: datetime,
         folded: Sequence[tuple[datetime, datetime]] = (),
-        unsettled: Sequence[int] = (),
+        unsettled: Mapping[date, Sequence[int]] | None = None,
     ) -> dict[int, SlaRecord]:
         """The records an SLA rule judges, by id (``monitor.store.sla``)."""
         with self.begin() as conn:
             return _sla.sla_records(
-                conn, source, stage, segment, since, as_of, folded, unsettled, self._waiting
+                conn, source, stage, segment, since, as_of, folded, unsettled, self._sla_records
             )
 
     def sla_folds(

@@ -226,10 +226,12 @@ sla_folds = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("folded_at", UTCDateTime, nullable=False),
     Column("until", UTCDateTime, nullable=False),
-    Column("outcomes", JSON, nullable=False),
     #: sha256 of the outcomes as encoded: the same digest, the same outcomes.
     Column("digest", String(64), nullable=False),
     Column("unsettled", JSON, nullable=False),
+    # Last: SQLite reads through a large value's overflow pages to reach
+    # any column stored after it.
+    Column("outcomes", JSON, nullable=False),
     Index(None, "source", "day"),
 )
 

@@ -117,6 +117,42 @@ def test_folded_figures_are_the_fresh_ones_as_time_moves_on(
         assert_same(config, store, T0 + timedelta(hours=hours))
 
 
+def test_checks_a_minute_apart_give_the_fresh_figures(
+    loaded: tuple[Store, list[FunnelRecord]],
+) -> None:
+    """The check keeps what it read and its judgement of it between
+    checks: over two hours of checks a minute apart, and a microsecond
+    either side of each deadline and warning in them, the figures equal
+    judging afresh, and most checks judge no record again."""
+    store, records = loaded
+    # Entries between checks, stored before them (as a replay stores them).
+    write(
+        store,
+        [
+            replace(records[i], crm_id=f"NEXT{i}", mql_at=T0 + timedelta(minutes=minutes))
+            for i, minutes in enumerate((7, 33, 61, 95))
+        ],
+    )
+    config = settings(store.url)
+    rule = config.sla[0]
+    end = T0 + timedelta(hours=2)
+    changes = {
+        moment + timedelta(microseconds=shift)
+        for item in sla_result(config, store, rule, end, fold=False).records
+        for moment in (item.warn_at, item.deadline)
+        if moment is not None and T0 < moment < end
+        for shift in (-1, 0, 1)
+    }
+    assert changes
+    minutes = {T0 + timedelta(minutes=m) for m in range(120)}
+    last, reused = None, 0
+    for as_of in sorted(minutes | changes):
+        folded = assert_same(config, store, as_of)[0]
+        reused += last is not None and folded.judgement is last
+        last = folded.judgement
+    assert reused > len(minutes) / 2
+
+
 def test_a_steady_evaluation_judges_only_the_records_still_open(
     loaded: tuple[Store, list[FunnelRecord]],
 ) -> None:

@@ -4,6 +4,7 @@ per owner, and the next instant the scheduler must look again."""
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from monitor.config.models import Calendar, SlaRule
 from monitor.facts import SlaRecord
 from monitor.interfaces import Severity
 from monitor.judge.business_time import BusinessCalendar
-from monitor.judge.sla import State, evaluate, findings, next_deadline
+from monitor.judge.sla import State, _Ordered, evaluate, findings, next_deadline
 
 NY = ZoneInfo("America/New_York")
 CALENDAR = BusinessCalendar(Calendar(holidays=(date(2024, 2, 19),)), NY)
@@ -356,3 +357,90 @@ def test_untouched_records_only_move_forward(
             assert item.start is not None
             assert CALENDAR.between(item.start, item.deadline) == RULE.within
             assert (item.state is State.OPEN) == (as_of >= item.deadline)
+
+
+def _moments(records: list[SlaRecord], until: datetime) -> list[datetime]:
+    """Every instant up to ``until`` at which judging ``records`` could
+    change, a microsecond either side of it, and the minutes between."""
+    fresh = evaluate(RULE, CALENDAR, records, until)
+    found = set()
+    for item in fresh.records:
+        rec = item.record
+        for moment in (
+            rec.entered_at, rec.assigned_at, rec.first_touch_at, item.warn_at, item.deadline,
+            item.decided_at and item.decided_at + timedelta(days=7),
+        ):  # fmt: skip
+            if moment is not None:
+                found |= {moment + timedelta(microseconds=d) for d in (-1, 0, 1)}
+    return sorted(found)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    count=st.integers(1, 12),
+)
+def test_a_judgement_reused_over_time_gives_the_fresh_results(seed: int, count: int) -> None:
+    """An earlier judgement of the same records is reused until its
+    ``until``: at every instant where a state, a count or a window
+    membership could change (and a microsecond either side), the result
+    equals judging afresh."""
+    rng = random.Random(seed)
+    start = ny(*MON, 8)
+    records = []
+    for i in range(count):
+        entered = start + timedelta(minutes=rng.randrange(0, 3 * 24 * 60))
+
+        def later(hours: float, base: datetime = entered) -> datetime | None:
+            return base + timedelta(minutes=rng.randrange(-60, int(hours * 60)))
+
+        records.append(
+            record(
+                f"r{i}",
+                entered,
+                owner=rng.choice([ANN, BOB, None]),
+                assigned=later(10) if rng.random() < 0.4 else None,
+                touch=later(30) if rng.random() < 0.6 else None,
+            )
+        )
+    end = start + timedelta(days=12)
+    earlier = None
+    reused = 0
+    for as_of in [m for m in _moments(records, end) if m > start]:
+        kept = evaluate(RULE, CALENDAR, records, as_of, earlier=earlier)
+        fresh = evaluate(RULE, CALENDAR, records, as_of)
+        assert kept.to_dict() == fresh.to_dict()
+        assert (kept.overall, kept.by_owner, kept.judged) == (
+            fresh.overall,
+            fresh.by_owner,
+            fresh.judged,
+        )
+        assert kept.records == fresh.records
+        assert findings(RULE, kept, "hs") == findings(RULE, fresh, "hs")
+        reused += kept.judgement is earlier
+        earlier = kept.judgement
+    assert earlier is not None
+    # Equal records that are other objects are judged afresh.
+    copies = [SlaRecord(**{f: getattr(r, f) for f in r.__dataclass_fields__}) for r in records]
+    assert evaluate(RULE, CALENDAR, copies, end, earlier=earlier).judgement is not earlier
+
+
+def test_a_judgement_is_reused_between_its_changes() -> None:
+    waiting = record("w", ny(*MON, 10))  # warned at 13:00, due at 14:00
+    first = evaluate(RULE, CALENDAR, [waiting], ny(*MON, 10, 30))
+    assert first.judgement is not None and first.judgement.until == ny(*MON, 13)
+    same = evaluate(RULE, CALENDAR, [waiting], ny(*MON, 12, 59), earlier=first.judgement)
+    assert same.judgement is first.judgement
+    warned = evaluate(RULE, CALENDAR, [waiting], ny(*MON, 13), earlier=first.judgement)
+    assert warned.judgement is not first.judgement
+    assert warned.records[0].state is State.AT_RISK
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    long=st.lists(st.integers(0, 30), max_size=20).map(sorted),
+    short=st.lists(st.integers(0, 30), max_size=20).map(sorted),
+)
+def test_two_ordered_lists_are_read_by_rank_as_one(long: list[int], short: list[int]) -> None:
+    ordered = _Ordered(long, short)
+    assert [ordered.at(rank) for rank in range(len(ordered))] == sorted(long + short)
