@@ -793,24 +793,30 @@ def _count_folded(outcomes: SlaOutcomes, bounds: _Bounds, tally: _Tally) -> int 
         tally.late += len(entered) - outline.met
         tally.whole.append(outline)
         return outline.last_entered
-    # Ordered by touch: one touched before the window counts only if it
-    # entered in it, after its touch.
+    # Ordered by touch: those touched in the window are judged if they
+    # entered in the look-back; one touched before the window only if it
+    # entered in it, after its touch (a few: ``early``).
     first = bisect_left(outcomes.touched, bounds.window_start)
-    before = (i for i in outline.early if i < first)
-    latest = None
-    for i in itertools.chain(before, range(first, len(entered))):
-        at = entered[i]
-        if at < bounds.since or (
-            outcomes.touched[i] < bounds.window_start and at < bounds.window_start
-        ):
-            continue
-        latest = at if latest is None else max(latest, at)
-        tally.judged += 1
-        if bounds.window_start < outcomes.decided[i] <= bounds.as_of:
-            if outcomes.met[i]:
-                tally.met += 1
-            else:
-                tally.late += 1
-            tally.sla_times.append(outcomes.sla_times[i])
-            tally.speeds.append(outcomes.speeds[i])
+    judged: Sequence[int] = range(first, len(entered))
+    if outline.first_entered < bounds.since:
+        judged = [i for i in judged if entered[i] >= bounds.since]
+    judged = [
+        *judged,
+        *(
+            i
+            for i in itertools.takewhile(lambda i: i < first, outline.early)
+            if entered[i] >= bounds.since and entered[i] >= bounds.window_start
+        ),
+    ]
+    if not judged:
+        return None
+    decided = outcomes.decided
+    counted = [i for i in judged if bounds.window_start < decided[i] <= bounds.as_of]
+    met = sum(map(outcomes.met.__getitem__, counted))
+    tally.judged += len(judged)
+    tally.met += met
+    tally.late += len(counted) - met
+    tally.sla_times += map(outcomes.sla_times.__getitem__, counted)
+    tally.speeds += map(outcomes.speeds.__getitem__, counted)
+    latest = max(map(entered.__getitem__, judged))
     return latest

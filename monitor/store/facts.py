@@ -85,19 +85,46 @@ def span(start: datetime, end: datetime, zone: ZoneInfo) -> Span:
     return Span(first, last, tuple(edges))
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How ``[start, end)`` is read: local days ``[first, last)`` from the
+    rollups, the partial days in ``direct`` from the records, less the
+    records in ``after`` (the rest of the last day, from ``end`` to its
+    midnight; None if nothing is subtracted).
+
+    The last day up to ``end`` (today up to ``as_of``) is the day's rollup
+    less what entered after ``end``: none in a live service, so the
+    evaluation every minute does not scan today's records, most of its
+    reading at a busy CRM's volume (a backtest's older ``end`` reads the
+    rest of that day instead). A day cut by ``start`` is read directly."""
+
+    first: date
+    last: date
+    direct: tuple[tuple[datetime, datetime], ...]
+    after: tuple[date, datetime, datetime] | None
+
+    @classmethod
+    def of(cls, start: datetime, end: datetime, zone: ZoneInfo) -> Reading:
+        cut = span(start, end, zone)
+        first, last, after = cut.first, cut.last, None
+        direct = []
+        for low, high in cut.edges:
+            day = low.astimezone(zone).date()
+            if high == end and low == midnight(day, zone):
+                after = (day, end, midnight(day + _DAY, zone))
+                first, last = min(first, day), day + _DAY
+            else:
+                direct.append((low, high))
+        return cls(first, last, tuple(direct), after)
+
+
 def daily_stage_counts(
     conn: Connection, where: Scope, stage: str, start: datetime, end: datetime
 ) -> dict[date, int]:
-    """Records that entered ``stage`` in ``[start, end)``, per local day.
-
-    The last day up to ``end`` (today up to ``as_of``) is the day's rollup
-    count less the records entered from ``end`` to the day's end: none in
-    a live service, so the evaluation every minute does not scan today's
-    records, most of its reading at a busy CRM's volume (a backtest's
-    older ``end`` reads the rest of that day instead). A day cut by
-    ``start`` is counted from the records."""
+    """Records that entered ``stage`` in ``[start, end)``, per local day
+    (read as ``Reading`` says)."""
     kind = _stage_kind(stage)
-    cut = span(start, end, where.zone)
+    reading = Reading.of(start, end, where.zone)
     column = records.c[f"{stage}_at"]
     live = live_filter(where.source, kind, where.segment)
 
@@ -105,38 +132,25 @@ def daily_stage_counts(
         query = select(func.count()).where(*live, column >= low, column < high)
         return int(conn.execute(query).scalar_one())
 
-    first, last = cut.first, cut.last
-    direct: list[tuple[datetime, datetime]] = []
-    after: tuple[date, datetime] | None = None  # the last day, counted less what follows end
-    for low, high in cut.edges:
-        day = low.astimezone(where.zone).date()
-        if high == end and low == midnight(day, where.zone):
-            after, first, last = (
-                (day, midnight(day + _DAY, where.zone)),
-                min(first, day),
-                day + _DAY,
-            )
-        else:
-            direct.append((low, high))
     out: dict[date, int] = defaultdict(int)
-    if first < last:
+    if reading.first < reading.last:
         rows = conn.execute(
             select(stage_days.c.day, func.sum(stage_days.c.count))
             .where(
                 *where.rollup(stage_days),
                 stage_days.c.kind == kind,
                 stage_days.c.stage == stage,
-                stage_days.c.day >= first,
-                stage_days.c.day < last,
+                stage_days.c.day >= reading.first,
+                stage_days.c.day < reading.last,
             )
             .group_by(stage_days.c.day)
         )
         for day, total in rows:
             out[day] += int(total)
-    if after is not None:
-        day, day_end = after
-        out[day] -= count(end, day_end)
-    for low, high in direct:
+    if reading.after is not None:
+        day, low, high = reading.after
+        out[day] -= count(low, high)
+    for low, high in reading.direct:
         out[low.astimezone(where.zone).date()] += count(low, high)
     return {day: total for day, total in out.items() if total}
 
@@ -247,21 +261,11 @@ def persons_carry_won(conn: Connection, source: str) -> bool:
 
 
 def deal_sample(conn: Connection, where: Scope, start: datetime, end: datetime) -> DealSample:
-    """Won deals with a positive amount in ``[start, end)``."""
-    cut = span(start, end, where.zone)
-    count, total = 0, 0.0
-    if cut.has_days:
-        row = conn.execute(
-            select(func.sum(stage_days.c.amounts), func.sum(stage_days.c.amount_total)).where(
-                *where.rollup(stage_days),
-                stage_days.c.kind == "deal",
-                stage_days.c.stage == "won",
-                stage_days.c.day >= cut.first,
-                stage_days.c.day < cut.last,
-            )
-        ).one()
-        count, total = int(row[0] or 0), float(row[1] or 0.0)
-    for low, high in cut.edges:
+    """Won deals with a positive amount in ``[start, end)`` (read as
+    ``Reading`` says)."""
+    reading = Reading.of(start, end, where.zone)
+
+    def won(low: datetime, high: datetime) -> tuple[int, float]:
         row = conn.execute(
             select(
                 func.count(records.c.amount), func.coalesce(func.sum(records.c.amount), 0.0)
@@ -272,7 +276,26 @@ def deal_sample(conn: Connection, where: Scope, start: datetime, end: datetime) 
                 records.c.amount > 0,
             )
         ).one()
-        count, total = count + int(row[0]), total + float(row[1])
+        return int(row[0]), float(row[1])
+
+    count, total = 0, 0.0
+    if reading.first < reading.last:
+        row = conn.execute(
+            select(func.sum(stage_days.c.amounts), func.sum(stage_days.c.amount_total)).where(
+                *where.rollup(stage_days),
+                stage_days.c.kind == "deal",
+                stage_days.c.stage == "won",
+                stage_days.c.day >= reading.first,
+                stage_days.c.day < reading.last,
+            )
+        ).one()
+        count, total = int(row[0] or 0), float(row[1] or 0.0)
+    if reading.after is not None:
+        later, later_total = won(*reading.after[1:])
+        count, total = count - later, total - later_total
+    for low, high in reading.direct:
+        part, part_total = won(low, high)
+        count, total = count + part, total + part_total
     return DealSample(count, total)
 
 
