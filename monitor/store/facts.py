@@ -13,6 +13,7 @@ none.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from sqlalchemy import ColumnElement, Connection, func, select
 
 from monitor.facts import Cohort, DealSample, FactsQuery, FunnelFacts
 from monitor.interfaces import RATE_STAGES, RECORD_STAGES
+from monitor.store import versions
 from monitor.store.cohorts import CohortCache
 from monitor.store.schema import daily_counts, records, stage_days
 from monitor.store.scope import Scope, SegmentKeys, scope
@@ -118,11 +120,48 @@ class Reading:
         return cls(first, last, tuple(direct), after)
 
 
+class LaterEntries:
+    """The entries of a stage after ``as_of`` on its day (what today's
+    rollup count is less), as last read: kept until a write changes the
+    source's records (``versions.records``), so a later ``as_of`` the same
+    day counts them without a read. A live service has none; a backtest,
+    or a store holding conversions dated after ``as_of``, has up to a
+    day's worth, read once a day rather than at every step."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._kept: dict[tuple[object, ...], tuple[int, datetime, list[datetime]]] = {}
+
+    def count(
+        self, conn: Connection, where: Scope, stage: str, end: datetime, day_end: datetime
+    ) -> int:
+        """Live records of ``where`` that entered ``stage`` in ``[end, day_end)``."""
+        key = (where.source, tuple(sorted(where.segment.items())), stage, day_end)
+        version = versions.records(conn, where.source)
+        held = self._kept.get(key)
+        if held is None or held[0] != version or end < held[1]:
+            column = records.c[f"{stage}_at"]
+            query = select(column).where(
+                *live_filter(where.source, _stage_kind(stage), where.segment),
+                column >= end,
+                column < day_end,
+            )
+            if len(self._kept) >= self._size:
+                self._kept.clear()
+            held = self._kept[key] = (version, end, sorted(conn.execute(query).scalars()))
+        return len(held[2]) - bisect_left(held[2], end)
+
+
 def daily_stage_counts(
-    conn: Connection, where: Scope, stage: str, start: datetime, end: datetime
+    conn: Connection,
+    where: Scope,
+    stage: str,
+    start: datetime,
+    end: datetime,
+    later: LaterEntries | None = None,
 ) -> dict[date, int]:
     """Records that entered ``stage`` in ``[start, end)``, per local day
-    (read as ``Reading`` says)."""
+    (read as ``Reading`` says; what follows ``end`` through ``later``)."""
     kind = _stage_kind(stage)
     reading = Reading.of(start, end, where.zone)
     column = records.c[f"{stage}_at"]
@@ -149,7 +188,7 @@ def daily_stage_counts(
             out[day] += int(total)
     if reading.after is not None:
         day, low, high = reading.after
-        out[day] -= count(low, high)
+        out[day] -= (later or LaterEntries()).count(conn, where, stage, low, high)
     for low, high in reading.direct:
         out[low.astimezone(where.zone).date()] += count(low, high)
     return {day: total for day, total in out.items() if total}
@@ -245,6 +284,7 @@ class Kept:
     profiles: ProfileCache = field(default_factory=ProfileCache)
     cohorts: CohortCache = field(default_factory=CohortCache)
     keys: SegmentKeys = field(default_factory=SegmentKeys)
+    later: LaterEntries = field(default_factory=LaterEntries)
 
 
 def persons_carry_won(conn: Connection, source: str) -> bool:
@@ -312,7 +352,7 @@ def funnel_facts(
     until = min(as_of, period.ends_at)
     daily: dict[str, dict[date, int]] = {}
     for stage in RECORD_STAGES:
-        daily[stage] = daily_stage_counts(conn, where, stage, period.starts_at, until)
+        daily[stage] = daily_stage_counts(conn, where, stage, period.starts_at, until, kept.later)
     visits_reported = has_visits(conn, source)
     last_day = (until - timedelta(microseconds=1)).astimezone(zone).date()
     if visits_reported:
@@ -340,8 +380,10 @@ def funnel_facts(
     )
     visits = recent_visits = None
     if visits_reported:
-        visits = _visit_ratio(conn, where, window_start, as_of)
-        recent_visits = _visit_ratio(conn, where, today - timedelta(days=recent_days), as_of)
+        visits = _visit_ratio(conn, where, window_start, as_of, kept.later)
+        recent_visits = _visit_ratio(
+            conn, where, today - timedelta(days=recent_days), as_of, kept.later
+        )
     return FunnelFacts(
         as_of=as_of,
         period=period,
@@ -356,11 +398,13 @@ def funnel_facts(
     )
 
 
-def _visit_ratio(conn: Connection, where: Scope, first: date, end: datetime) -> Cohort:
+def _visit_ratio(
+    conn: Connection, where: Scope, first: date, end: datetime, later: LaterEntries
+) -> Cohort:
     """Visits are aggregate counts, so their "cohort" is period-based: visits
     over the days from ``first`` to ``end`` against leads created then."""
     last = (end - timedelta(microseconds=1)).astimezone(where.zone).date()
     visits = sum(daily_visits(conn, where.source, where.segment, first, last).values())
     start = midnight(first, where.zone)
-    leads = sum(daily_stage_counts(conn, where, "lead", start, end).values())
+    leads = sum(daily_stage_counts(conn, where, "lead", start, end, later).values())
     return Cohort(visits, min(leads, visits))

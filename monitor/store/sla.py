@@ -120,6 +120,8 @@ class _Waiting:
     records: dict[int, SlaRecord | None]
     #: Ids not live (None) or touched: those the day-wide admission skips.
     special: set[int]
+    #: The ids asked for: the same again, at the same version, reads nothing.
+    ids: list[int]
 
 
 class KeptRecords:
@@ -197,11 +199,11 @@ class KeptRecords:
 
     def _read(self, conn: Connection, key: _Key, version: int, ids: Sequence[int]) -> _Waiting:
         held = self._waiting.get(key)
+        if held is not None and held.version == version and held.ids == ids:
+            return held
         previous = held.records if held is not None else {}
         kept = previous if held is not None and held.version == version else {}
         missing = [record_id for record_id in ids if record_id not in kept]
-        if not missing and held is not None and kept is previous:
-            return held
         if missing:
             source, stage, segment = key[0], key[1], dict(key[2])
             by_id = (*_live_by_id(conn, source, segment), _among(conn, missing))
@@ -215,7 +217,7 @@ class KeptRecords:
             wanted = set(ids)
             kept = {record_id: r for record_id, r in kept.items() if record_id in wanted}
         special = {i for i, r in kept.items() if r is None or r.first_touch_at is not None}
-        held = self._waiting[key] = _Waiting(version, kept, special)
+        held = self._waiting[key] = _Waiting(version, kept, special, list(ids))
         return held
 
 

@@ -275,6 +275,54 @@ def test_a_cohort_table_is_read_again_only_when_its_past_changes(store: Store) -
     assert dict(lead_to_mql().entered) == {date(2026, 3, 8): 1}
 
 
+def test_today_counts_entries_dated_after_as_of_out_as_time_and_writes_move(
+    store: Store,
+) -> None:
+    """Today up to ``as_of`` is today's rollup less the entries after
+    ``as_of``, which the store keeps between reads: a replay stepping
+    forward, then back, through a day of leads stored in advance counts
+    each step right, and a lead written by another process (or deleted)
+    is seen at the next read."""
+    zone = ZoneInfo("America/New_York")
+    midnight = datetime(2026, 3, 10, 4, tzinfo=UTC)  # 00:00 in New York
+    auto = AutoRateSettings(window_days=7, min_sample=1)
+    leads = [midnight + timedelta(minutes=37 * i) for i in range(36)]  # through 22:12
+    store.write_batch(
+        "crm",
+        "persons",
+        Batch([FunnelRecord("persons", f"l{i}", BASE, lead_at=at) for i, at in enumerate(leads)]),
+        BASE,
+    )
+
+    def today(as_of: datetime) -> int:
+        query = FactsQuery("crm", {}, period_for("month", as_of, zone), as_of, zone, auto, 3)
+        return store.funnel_facts(query).daily["lead"].get(date(2026, 3, 10), 0)
+
+    steps = [midnight + timedelta(minutes=m) for m in (1, 37, 38, 300, 301, 900, 1339)]
+    for as_of in [*steps, *reversed(steps)]:
+        assert today(as_of) == sum(at < as_of for at in leads)
+    other = Store(store.url)
+    late = midnight + timedelta(hours=22)
+    other.write_batch(
+        "crm",
+        "persons",
+        Batch(
+            [
+                FunnelRecord("persons", "late", BASE, lead_at=late),
+                FunnelRecord("persons", "l30", BASE, lead_at=leads[30], deleted=True),
+            ]
+        ),
+        BASE,
+    )
+    other.close()
+    at = midnight + timedelta(hours=21)
+    assert today(at) == sum(a < at for a in leads) - 1  # l30 deleted, "late" not yet
+    assert today(late + timedelta(minutes=1)) == len(leads) - 1 + 1
+    assert today(midnight + timedelta(hours=10)) == sum(
+        a < midnight + timedelta(hours=10) for a in leads
+    )
+
+
 def test_a_segment_value_first_written_by_another_process_is_counted(store: Store) -> None:
     """The store keeps each source's segment keys between evaluations; a
     record of a new segment value, written by another process, is counted
