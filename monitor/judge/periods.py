@@ -137,29 +137,42 @@ def seasonal_elapsed(profile: Sequence[int], period: Period, as_of: datetime) ->
     return done / whole if whole > 0 else None
 
 
-@functools.lru_cache(maxsize=64)
+_HOUR = timedelta(hours=1)
+
+
 def _hours(
     zone: tzinfo | None, starts_at: datetime, ends_at: datetime, now: datetime
 ) -> tuple[tuple[int, ...], int, timedelta, timedelta]:
     """The period's hours as hours of the local week, and how far ``now``
     is into them: the whole hours before it, then the time into the next
-    and that hour's length. Every stage of every goal over the same period
-    shares one walk of its hours (a quarter has about 2,200). ``zone`` is
-    part of the key: instants equal in UTC are equal as keys, whatever
-    their zone."""
+    and that hour's length. The hours are UTC hours from ``starts_at``
+    (the last one cut at ``ends_at``), so where ``now`` falls is
+    arithmetic; the walk of the local week is kept (``_week_slots``)."""
+    slots = _week_slots(zone, starts_at, ends_at)
+    first, end = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
+    if now >= end:
+        return slots, len(slots), timedelta(0), _HOUR
+    passed = min(max(0, (now - first) // _HOUR), len(slots))
+    hour = first + passed * _HOUR
+    if passed < len(slots) and hour < now:
+        return slots, passed, now - hour, min(hour + _HOUR, end) - hour
+    return slots, passed, timedelta(0), _HOUR
+
+
+@functools.lru_cache(maxsize=64)
+def _week_slots(zone: tzinfo | None, starts_at: datetime, ends_at: datetime) -> tuple[int, ...]:
+    """Each hour of the period as its hour of the local week (Monday 00:00
+    is 0). Every stage of every goal over the same period shares one walk
+    (a quarter has about 2,200 hours), once per period rather than at each
+    evaluation. ``zone`` is part of the key: instants equal in UTC are
+    equal as keys, whatever their zone."""
     hour, end = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
     slots: list[int] = []
-    passed, into, length = 0, timedelta(0), timedelta(hours=1)
     while hour < end:
         local = hour.astimezone(zone)
         slots.append(local.weekday() * 24 + local.hour)
-        following = min(hour + timedelta(hours=1), end)
-        if following <= now:
-            passed += 1
-        elif hour < now:
-            into, length = now - hour, following - hour
-        hour = following
-    return tuple(slots), passed, into, length
+        hour = min(hour + _HOUR, end)
+    return tuple(slots)
 
 
 def _month(index: int) -> date:

@@ -43,7 +43,7 @@ import logging
 import math
 import operator
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -176,31 +176,25 @@ class SlaResult:
 @dataclass(frozen=True, slots=True)
 class Judgement:
     """``records`` judged at ``as_of``, with what the compliance window
-    counts of them. Judging the same record objects at any instant in
-    ``[as_of, until)`` gives the same: no entry, assignment, touch, warning
-    or deadline falls in between, and no decision leaves the window. The
-    SLA check runs every minute, yet a record's state changes a few times
-    in its life: at a busy CRM's volume thousands of records wait for a
-    first touch, and most checks judge none of them again."""
+    counts of them, and per record the first instant after ``as_of`` at
+    which judging it gives another state or its decision leaves the window
+    (``changes``). The SLA check runs every minute, yet a record's state
+    changes a few times in its life: at a busy CRM's volume thousands of
+    records wait for a first touch, and a check judges again only those
+    whose change has come (see ``_advance``)."""
 
     records: tuple[SlaRecord, ...]
     as_of: datetime
-    until: datetime
     window: timedelta
+    #: Per record: its judgement (None: entered after ``as_of``).
+    slots: tuple[RecordSla | None, ...]
+    changes: tuple[datetime, ...]
+    until: datetime
     items: tuple[RecordSla, ...]
-    groups: Mapping[str, Sequence[RecordSla]]
+    owners: tuple[str, ...]
     named: Mapping[str, tuple[int, str]]
     parts: Mapping[str, _Part]
     overall: _Part
-
-    def holds(self, records: Sequence[SlaRecord], as_of: datetime, window: timedelta) -> bool:
-        """Whether this judgement is that of ``records`` at ``as_of``."""
-        return (
-            self.as_of <= as_of < self.until
-            and window == self.window
-            and len(records) == len(self.records)
-            and all(map(operator.is_, records, self.records))
-        )
 
 
 def evaluate(
@@ -229,12 +223,12 @@ def evaluate(
     if as_of.tzinfo is None:
         raise ValueError("as_of must be an aware instant")
     given = tuple(records)
-    if earlier is not None and earlier.holds(given, as_of, window):
-        judgement = earlier
+    if earlier is not None and earlier.as_of <= as_of and earlier.window == window:
+        judgement = _advance(earlier, rule, calendar, given, as_of)
     else:
         judgement = _judgement(rule, calendar, given, as_of, window)
     window_start = as_of - window
-    owners_seen = dict.fromkeys(judgement.groups)
+    owners_seen = dict.fromkeys(judgement.owners)
     named = dict(judgement.named)
     owners: dict[str, _Tally] = defaultdict(_Tally)
     if folds:
@@ -285,37 +279,169 @@ def _judgement(
     as_of: datetime,
     window: timedelta,
 ) -> Judgement:
-    items: list[RecordSla] = []
-    until = _NEVER
+    slots: list[RecordSla | None] = []
+    changes: list[datetime] = []
     for record in records:
         if record.entered_at >= as_of:
-            until = min(until, record.entered_at + _MICROSECOND)
+            slots.append(None)
+            changes.append(record.entered_at + _MICROSECOND)
             continue
         item = _judge(record, rule, calendar, as_of)
-        items.append(item)
-        until = min(until, _next_change(item, as_of, window))
+        slots.append(item)
+        changes.append(_next_change(item, as_of, window))
+    items = tuple(item for item in slots if item is not None)
     groups: dict[str, list[RecordSla]] = defaultdict(list)
-    # An owner's name as their latest-entered record gives it (then the
-    # greatest name): the same whichever order the records come in.
-    named: dict[str, tuple[int, str]] = {}
     for item in items:
-        owner = item.record.owner_email or ""
-        groups[owner].append(item)
-        if owner and item.record.owner_name:
-            _name(named, owner, _micros(item.record.entered_at), item.record.owner_name)
+        groups[item.record.owner_email or ""].append(item)
+    named = _names(items)
     window_start = as_of - window
     parts = {owner: _part(group, window_start, as_of) for owner, group in groups.items()}
     return Judgement(
         records=records,
         as_of=as_of,
-        until=until,
         window=window,
-        items=tuple(items),
-        groups=groups,
+        slots=tuple(slots),
+        changes=tuple(changes),
+        until=min(changes, default=_NEVER),
+        items=items,
+        owners=tuple(groups),
         named=named,
         parts=parts,
         overall=_Part.joined(parts.values()),
     )
+
+
+def _advance(
+    earlier: Judgement,
+    rule: SlaRule,
+    calendar: BusinessCalendar,
+    records: tuple[SlaRecord, ...],
+    as_of: datetime,
+) -> Judgement:
+    """``records`` judged at ``as_of`` (not before ``earlier``'s): a record
+    ``earlier`` judged (the same object) is judged again only once its
+    change has come, the others afresh, and the counts and times of each
+    record judged again, new or gone are replaced in its owner's part and
+    the overall one. A sync or an hourly fold changes a few records; a
+    check a minute later, none."""
+    same = len(records) == len(earlier.records) and all(map(operator.is_, records, earlier.records))
+    if same and as_of < earlier.until:
+        return earlier
+    window = earlier.window
+    before = (earlier.as_of - window, earlier.as_of)
+    now = (as_of - window, as_of)
+    slots: list[RecordSla | None]
+    gone: list[RecordSla] = []
+    if same:
+        slots, changes = list(earlier.slots), list(earlier.changes)
+    else:
+        slots, changes, gone = _matched(earlier, records, as_of)
+    parts = dict(earlier.parts)
+    overall = earlier.overall.copy()
+    copied: set[str] = set()
+
+    def part(owner: str) -> _Part:
+        if owner not in copied:
+            parts[owner] = parts.get(owner, _NOTHING).copy()
+            copied.add(owner)
+        return parts[owner]
+
+    for item in gone:
+        part(item.record.owner_email or "").remove(item, *before)
+        overall.remove(item, *before)
+    joined: list[RecordSla] = []
+    for i in [i for i, moment in enumerate(changes) if moment <= as_of]:
+        record, old = records[i], slots[i]
+        owner = record.owner_email or ""
+        if old is not None:
+            part(owner).remove(old, *before)
+            overall.remove(old, *before)
+        if record.entered_at >= as_of:
+            slots[i], changes[i] = None, record.entered_at + _MICROSECOND
+            continue
+        item = slots[i] = _judge(record, rule, calendar, as_of)
+        if old is None:
+            joined.append(item)
+        changes[i] = _next_change(item, as_of, window)
+        part(owner).add(item, *now)
+        overall.add(item, *now)
+    items = tuple(item for item in slots if item is not None)
+    owners, named = earlier.owners, earlier.named
+    if joined or not same:
+        # As ``_judgement`` has them: owners in the order of their first
+        # record, each named by their latest-entered one.
+        owners = tuple(dict.fromkeys(item.record.owner_email or "" for item in items))
+        parts = {owner: parts.get(owner, _NOTHING) for owner in owners}
+        if any(_names([item]).items() <= named.items() for item in gone):
+            named = _names(items)  # a gone record named its owner
+        else:
+            named = dict(named)
+            for item in joined:
+                _name_of(named, item)
+    return Judgement(
+        records=records,
+        as_of=as_of,
+        window=window,
+        slots=tuple(slots),
+        changes=tuple(changes),
+        until=min(changes, default=_NEVER),
+        items=items,
+        owners=owners,
+        named=named,
+        parts=parts,
+        overall=overall,
+    )
+
+
+def _matched(
+    earlier: Judgement, records: tuple[SlaRecord, ...], as_of: datetime
+) -> tuple[list[RecordSla | None], list[datetime], list[RecordSla]]:
+    """Per record of ``records``, ``earlier``'s judgement and change where
+    it judged the same object (an equal record read again is handed back
+    as the same object, see ``monitor.store.sla``), else None and
+    ``as_of`` (to judge now); and ``earlier``'s judgements of the records
+    gone. The records kept mostly come in the same order, with a few
+    added or dropped in between: matched from both ends first."""
+    old = earlier.records
+    head, most = 0, min(len(records), len(old))
+    while head < most and records[head] is old[head]:
+        head += 1
+    tail = 0
+    while tail < most - head and records[-1 - tail] is old[-1 - tail]:
+        tail += 1
+    middle, was = records[head : len(records) - tail], range(head, len(old) - tail)
+    position = {id(old[i]): i for i in was}
+    slots = list(earlier.slots[:head])
+    changes = list(earlier.changes[:head])
+    kept = set()
+    for record in middle:
+        i = position.get(id(record))
+        if i is not None and i not in kept and old[i] is record:
+            kept.add(i)
+            slots.append(earlier.slots[i])
+            changes.append(earlier.changes[i])
+        else:
+            slots.append(None)
+            changes.append(as_of)
+    slots += earlier.slots[len(old) - tail :]
+    changes += earlier.changes[len(old) - tail :]
+    gone = [item for i in was if i not in kept and (item := earlier.slots[i]) is not None]
+    return slots, changes, gone
+
+
+def _names(items: Iterable[RecordSla]) -> dict[str, tuple[int, str]]:
+    """Each owner's name as their latest-entered record gives it (then the
+    greatest name): the same whichever order the records come in."""
+    named: dict[str, tuple[int, str]] = {}
+    for item in items:
+        _name_of(named, item)
+    return named
+
+
+def _name_of(named: dict[str, tuple[int, str]], item: RecordSla) -> None:
+    owner = item.record.owner_email
+    if owner and item.record.owner_name:
+        _name(named, owner, _micros(item.record.entered_at), item.record.owner_name)
 
 
 def _next_change(item: RecordSla, as_of: datetime, window: timedelta) -> datetime:
@@ -438,31 +564,55 @@ class _Part:
         speeds.sort()
         return cls(counts, sla_times, speeds)
 
+    def copy(self) -> _Part:
+        return _Part(Counter(self.counts), list(self.sla_times), list(self.speeds))
+
+    def add(self, item: RecordSla, window_start: datetime, as_of: datetime) -> None:
+        """Count ``item`` as judged at ``as_of`` (times kept in order)."""
+        if not _counted(item, window_start, as_of):
+            return
+        self.counts[item.state] += 1
+        if item.sla_time is not None:
+            insort(self.sla_times, _micros_of(item.sla_time))
+        if item.speed_to_lead is not None:
+            insort(self.speeds, _micros_of(item.speed_to_lead))
+
+    def remove(self, item: RecordSla, window_start: datetime, as_of: datetime) -> None:
+        """Undo ``add`` of ``item`` as judged at ``as_of``."""
+        if not _counted(item, window_start, as_of):
+            return
+        self.counts[item.state] -= 1
+        if item.sla_time is not None:
+            del self.sla_times[bisect_left(self.sla_times, _micros_of(item.sla_time))]
+        if item.speed_to_lead is not None:
+            del self.speeds[bisect_left(self.speeds, _micros_of(item.speed_to_lead))]
+
 
 _NOTHING = _Part(Counter(), [], [])
 
 
+def _counted(item: RecordSla, window_start: datetime, as_of: datetime) -> bool:
+    """Whether ``item`` adds to a ``Compliance``: untouched and undecided
+    (at risk, pending), or decided in the window."""
+    decided = item.decided_at
+    if decided is None:
+        return item.touched_at is None
+    return window_start < decided <= as_of
+
+
 def _part(items: Iterable[RecordSla], window_start: datetime, as_of: datetime) -> _Part:
-    counts: Counter[State] = Counter()
-    # Microseconds, the unit of both timedeltas and folded outcomes.
-    sla_times: list[int] = []
-    speeds: list[int] = []
+    part = _Part(Counter(), [], [])
     for item in items:
-        decided = item.decided_at
-        if decided is None:
-            if item.touched_at is None:
-                counts[item.state] += 1
-            continue
-        if not window_start < decided <= as_of:
-            continue
-        counts[item.state] += 1
-        if item.sla_time is not None:
-            sla_times.append(_micros_of(item.sla_time))
-        if item.speed_to_lead is not None:
-            speeds.append(_micros_of(item.speed_to_lead))
-    sla_times.sort()
-    speeds.sort()
-    return _Part(counts, sla_times, speeds)
+        if _counted(item, window_start, as_of):
+            part.counts[item.state] += 1
+            # Microseconds, the unit of both timedeltas and folded outcomes.
+            if item.sla_time is not None:
+                part.sla_times.append(_micros_of(item.sla_time))
+            if item.speed_to_lead is not None:
+                part.speeds.append(_micros_of(item.speed_to_lead))
+    part.sla_times.sort()
+    part.speeds.sort()
+    return part
 
 
 def _compliance(part: _Part, folded: _Tally | None = None) -> Compliance:

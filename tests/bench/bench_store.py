@@ -238,11 +238,13 @@ def evaluation(database: str) -> dict[str, Any]:
     started = time.perf_counter()
     result = evaluate(settings, store, AS_OF)
     first = time.perf_counter() - started
+    # Warm: the service evaluates every minute, each time as of its clock.
     timings = []
-    for _ in range(3):
+    for minute in (1, 2, 3):
         started = time.perf_counter()
-        result = evaluate(settings, store, AS_OF)
+        evaluate(settings, store, AS_OF + timedelta(minutes=minute))
         timings.append(time.perf_counter() - started)
+    result = evaluate(settings, store, AS_OF)  # what the reference counted
     store.close()
     return {
         "evaluate_seconds": min(timings),

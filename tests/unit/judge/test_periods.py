@@ -175,3 +175,33 @@ def test_seasonal_elapsed_across_a_daylight_saving_change() -> None:
     week = make_period(date(2026, 10, 19), date(2026, 10, 26), zone)
     monday_ten = datetime(2026, 10, 19, 10, tzinfo=zone)
     assert seasonal_elapsed(office_hours(), week, monday_ten) == pytest.approx(1 / 40)
+
+
+def test_hours_before_now_match_a_walk_of_the_period() -> None:
+    """Where ``now`` falls among the period's hours is arithmetic on UTC
+    hours: the same as walking them, at each hour's edges, across a DST
+    change and a period ending mid-hour."""
+    from monitor.judge.periods import _hours
+
+    zone = ZoneInfo("America/New_York")
+    start = datetime(2026, 3, 7, 0, 0, tzinfo=zone)
+    end = datetime(2026, 3, 9, 5, 20, tzinfo=zone)
+
+    def walked(now: datetime) -> tuple[int, timedelta, timedelta]:
+        hour, last = start.astimezone(UTC), end.astimezone(UTC)
+        passed, into, length = 0, timedelta(0), timedelta(hours=1)
+        while hour < last:
+            following = min(hour + timedelta(hours=1), last)
+            if following <= now:
+                passed += 1
+            elif hour < now:
+                into, length = now - hour, following - hour
+            hour = following
+        return passed, into, length
+
+    moment = start.astimezone(UTC) - timedelta(hours=2)
+    while moment < end + timedelta(hours=2):
+        for now in (moment - timedelta(microseconds=1), moment, moment + timedelta(minutes=7)):
+            assert _hours(zone, start, end, now)[1:] == walked(now)
+        moment += timedelta(hours=1)
+    assert _hours(zone, start, end, end)[1] == len(_hours(zone, start, end, end)[0])

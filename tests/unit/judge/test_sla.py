@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -381,10 +382,10 @@ def _moments(records: list[SlaRecord], until: datetime) -> list[datetime]:
     count=st.integers(1, 12),
 )
 def test_a_judgement_reused_over_time_gives_the_fresh_results(seed: int, count: int) -> None:
-    """An earlier judgement of the same records is reused until its
-    ``until``: at every instant where a state, a count or a window
-    membership could change (and a microsecond either side), the result
-    equals judging afresh."""
+    """An earlier judgement of the same records is carried forward, each
+    record judged again only once its change has come: at every instant
+    where a state, a count or a window membership could change (and a
+    microsecond either side), the result equals judging afresh."""
     rng = random.Random(seed)
     start = ny(*MON, 8)
     records = []
@@ -416,13 +417,34 @@ def test_a_judgement_reused_over_time_gives_the_fresh_results(seed: int, count: 
             fresh.judged,
         )
         assert kept.records == fresh.records
+        assert list(kept.by_owner) == list(fresh.by_owner)
         assert findings(RULE, kept, "hs") == findings(RULE, fresh, "hs")
         reused += kept.judgement is earlier
         earlier = kept.judgement
     assert earlier is not None
-    # Equal records that are other objects are judged afresh.
-    copies = [SlaRecord(**{f: getattr(r, f) for f in r.__dataclass_fields__}) for r in records]
-    assert evaluate(RULE, CALENDAR, copies, end, earlier=earlier).judgement is not earlier
+    # Records added, dropped, copied (another object) or changed (a sync,
+    # an hourly fold): those not judged before are judged afresh.
+    for step in range(1, 8):
+        as_of = start + timedelta(hours=7 * step, minutes=rng.randrange(60))
+        changed = [
+            replace(r, owner_name="Renamed") if rng.random() < 0.2 else r
+            for r in records
+            if rng.random() < 0.8
+        ]
+        changed += [replace(r) for r in records if rng.random() < 0.2]
+        rng.shuffle(changed)
+        kept = evaluate(RULE, CALENDAR, changed, as_of, earlier=earlier)
+        fresh = evaluate(RULE, CALENDAR, changed, as_of)
+        assert kept.to_dict() == fresh.to_dict()
+        assert (kept.overall, kept.by_owner, kept.judged) == (
+            fresh.overall,
+            fresh.by_owner,
+            fresh.judged,
+        )
+        assert kept.records == fresh.records
+        assert list(kept.by_owner) == list(fresh.by_owner)
+        assert kept.owner_names == fresh.owner_names
+        earlier = kept.judgement
 
 
 def test_a_judgement_is_reused_between_its_changes() -> None:
@@ -434,6 +456,10 @@ def test_a_judgement_is_reused_between_its_changes() -> None:
     warned = evaluate(RULE, CALENDAR, [waiting], ny(*MON, 13), earlier=first.judgement)
     assert warned.judgement is not first.judgement
     assert warned.records[0].state is State.AT_RISK
+    assert first.judgement.slots[0].state is State.PENDING  # left as it was
+    assert warned.judgement is not None and warned.judgement.until == ny(*MON, 14)
+    later = evaluate(RULE, CALENDAR, [waiting], ny(*MON, 13, 30), earlier=warned.judgement)
+    assert later.judgement is warned.judgement
 
 
 @settings(max_examples=200, deadline=None)
