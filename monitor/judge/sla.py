@@ -296,18 +296,9 @@ def _judgement(
     named = _names(items)
     window_start = as_of - window
     parts = {owner: _part(group, window_start, as_of) for owner, group in groups.items()}
-    return Judgement(
-        records=records,
-        as_of=as_of,
-        window=window,
-        slots=tuple(slots),
-        changes=tuple(changes),
-        until=min(changes, default=_NEVER),
-        items=items,
-        owners=tuple(groups),
-        named=named,
-        parts=parts,
-        overall=_Part.joined(parts.values()),
+    overall = _Part.joined(parts.values())
+    return _made(
+        records, as_of, window, slots, changes, items, tuple(groups), named, parts, overall
     )
 
 
@@ -378,6 +369,21 @@ def _advance(
             named = dict(named)
             for item in joined:
                 _name_of(named, item)
+    return _made(records, as_of, window, slots, changes, items, owners, named, parts, overall)
+
+
+def _made(
+    records: tuple[SlaRecord, ...],
+    as_of: datetime,
+    window: timedelta,
+    slots: list[RecordSla | None],
+    changes: list[datetime],
+    items: tuple[RecordSla, ...],
+    owners: tuple[str, ...],
+    named: Mapping[str, tuple[int, str]],
+    parts: Mapping[str, _Part],
+    overall: _Part,
+) -> Judgement:
     return Judgement(
         records=records,
         as_of=as_of,

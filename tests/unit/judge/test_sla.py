@@ -18,7 +18,7 @@ from monitor.config.models import Calendar, SlaRule
 from monitor.facts import SlaRecord
 from monitor.interfaces import Severity
 from monitor.judge.business_time import BusinessCalendar
-from monitor.judge.sla import State, _Ordered, evaluate, findings, next_deadline
+from monitor.judge.sla import Judgement, State, _Ordered, evaluate, findings, next_deadline
 
 NY = ZoneInfo("America/New_York")
 CALENDAR = BusinessCalendar(Calendar(holidays=(date(2024, 2, 19),)), NY)
@@ -406,21 +406,8 @@ def test_a_judgement_reused_over_time_gives_the_fresh_results(seed: int, count: 
         )
     end = start + timedelta(days=12)
     earlier = None
-    reused = 0
     for as_of in [m for m in _moments(records, end) if m > start]:
-        kept = evaluate(RULE, CALENDAR, records, as_of, earlier=earlier)
-        fresh = evaluate(RULE, CALENDAR, records, as_of)
-        assert kept.to_dict() == fresh.to_dict()
-        assert (kept.overall, kept.by_owner, kept.judged) == (
-            fresh.overall,
-            fresh.by_owner,
-            fresh.judged,
-        )
-        assert kept.records == fresh.records
-        assert list(kept.by_owner) == list(fresh.by_owner)
-        assert findings(RULE, kept, "hs") == findings(RULE, fresh, "hs")
-        reused += kept.judgement is earlier
-        earlier = kept.judgement
+        earlier = _judged_as_afresh(records, as_of, earlier)
     assert earlier is not None
     # Records added, dropped, copied (another object) or changed (a sync,
     # an hourly fold): those not judged before are judged afresh.
@@ -433,18 +420,27 @@ def test_a_judgement_reused_over_time_gives_the_fresh_results(seed: int, count: 
         ]
         changed += [replace(r) for r in records if rng.random() < 0.2]
         rng.shuffle(changed)
-        kept = evaluate(RULE, CALENDAR, changed, as_of, earlier=earlier)
-        fresh = evaluate(RULE, CALENDAR, changed, as_of)
-        assert kept.to_dict() == fresh.to_dict()
-        assert (kept.overall, kept.by_owner, kept.judged) == (
-            fresh.overall,
-            fresh.by_owner,
-            fresh.judged,
-        )
-        assert kept.records == fresh.records
-        assert list(kept.by_owner) == list(fresh.by_owner)
-        assert kept.owner_names == fresh.owner_names
-        earlier = kept.judgement
+        earlier = _judged_as_afresh(changed, as_of, earlier)
+
+
+def _judged_as_afresh(
+    records: list[SlaRecord], as_of: datetime, earlier: Judgement | None
+) -> Judgement | None:
+    """``records`` evaluated carrying ``earlier`` forward, asserted equal to
+    judging them afresh; the judgement to carry on."""
+    kept = evaluate(RULE, CALENDAR, records, as_of, earlier=earlier)
+    fresh = evaluate(RULE, CALENDAR, records, as_of)
+    assert kept.to_dict() == fresh.to_dict()
+    assert (kept.overall, kept.by_owner, kept.judged) == (
+        fresh.overall,
+        fresh.by_owner,
+        fresh.judged,
+    )
+    assert kept.records == fresh.records
+    assert list(kept.by_owner) == list(fresh.by_owner)
+    assert kept.owner_names == fresh.owner_names
+    assert findings(RULE, kept, "hs") == findings(RULE, fresh, "hs")
+    return kept.judgement
 
 
 def test_a_judgement_is_reused_between_its_changes() -> None:
