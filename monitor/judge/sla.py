@@ -44,7 +44,7 @@ import math
 import operator
 from array import array
 from bisect import bisect_left, insort
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -879,8 +879,13 @@ class _Tally:
 #: days wholly in the window change once a day and today's once an hour,
 #: while the check runs every minute. Each entry holds its outlines, so
 #: their identities stay theirs.
-_MERGED: dict[tuple[int, ...], tuple[tuple[_Outline, ...], list[int], list[int]]] = {}
-_MERGED_SIZE = 256
+_MERGED: OrderedDict[tuple[int, ...], tuple[tuple[_Outline, ...], list[int], list[int]]] = (
+    OrderedDict()
+)
+#: Least recently used first out: an evaluation uses one per owner and one
+#: overall per rule, and an hour's new fold of today leaves those of the
+#: hour before unused (each up to tens of thousands of times at volume).
+_MERGED_SIZE = 64
 
 
 def _merged(whole: Sequence[_Outline]) -> tuple[list[int], list[int]]:
@@ -888,11 +893,13 @@ def _merged(whole: Sequence[_Outline]) -> tuple[list[int], list[int]]:
     key = tuple(map(id, whole))
     held = _MERGED.get(key)
     if held is None:
-        if len(_MERGED) >= _MERGED_SIZE:
-            _MERGED.clear()
         sla_times = sorted(itertools.chain.from_iterable(o.sla_times for o in whole))
         speeds = sorted(itertools.chain.from_iterable(o.speeds for o in whole))
         held = _MERGED[key] = (tuple(whole), sla_times, speeds)
+        if len(_MERGED) > _MERGED_SIZE:
+            _MERGED.popitem(last=False)
+    else:
+        _MERGED.move_to_end(key)
     return held[1], held[2]
 
 
