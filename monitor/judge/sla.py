@@ -43,7 +43,7 @@ import logging
 import math
 import operator
 from array import array
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -222,11 +222,9 @@ def evaluate(
     calendar, reused where it holds."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be an aware instant")
-    given = tuple(records)
-    if earlier is not None and earlier.as_of <= as_of and earlier.window == window:
-        judgement = _advance(earlier, rule, calendar, given, as_of)
-    else:
-        judgement = _judgement(rule, calendar, given, as_of, window)
+    if earlier is None or earlier.as_of > as_of or earlier.window != window:
+        earlier = _nothing_judged(as_of, window)
+    judgement = _advance(earlier, rule, calendar, tuple(records), as_of)
     window_start = as_of - window
     owners_seen = dict.fromkeys(judgement.owners)
     named = dict(judgement.named)
@@ -272,34 +270,9 @@ def evaluate(
     return result
 
 
-def _judgement(
-    rule: SlaRule,
-    calendar: BusinessCalendar,
-    records: tuple[SlaRecord, ...],
-    as_of: datetime,
-    window: timedelta,
-) -> Judgement:
-    slots: list[RecordSla | None] = []
-    changes: list[datetime] = []
-    for record in records:
-        if record.entered_at >= as_of:
-            slots.append(None)
-            changes.append(record.entered_at + _MICROSECOND)
-            continue
-        item = _judge(record, rule, calendar, as_of)
-        slots.append(item)
-        changes.append(_next_change(item, as_of, window))
-    items = tuple(item for item in slots if item is not None)
-    groups: dict[str, list[RecordSla]] = defaultdict(list)
-    for item in items:
-        groups[item.record.owner_email or ""].append(item)
-    named = _names(items)
-    window_start = as_of - window
-    parts = {owner: _part(group, window_start, as_of) for owner, group in groups.items()}
-    overall = _Part.joined(parts.values())
-    return _made(
-        records, as_of, window, slots, changes, items, tuple(groups), named, parts, overall
-    )
+def _nothing_judged(as_of: datetime, window: timedelta) -> Judgement:
+    """The judgement of no records: a fresh one advances from it."""
+    return Judgement((), as_of, window, (), (), _NEVER, (), (), {}, {}, _Part(Counter(), [], []))
 
 
 def _advance(
@@ -311,10 +284,10 @@ def _advance(
 ) -> Judgement:
     """``records`` judged at ``as_of`` (not before ``earlier``'s): a record
     ``earlier`` judged (the same object) is judged again only once its
-    change has come, the others afresh, and the counts and times of each
-    record judged again, new or gone are replaced in its owner's part and
-    the overall one. A sync or an hourly fold changes a few records; a
-    check a minute later, none."""
+    change has come, the others afresh; the counts and times of each
+    record judged again, new or gone are taken out of its owner's part and
+    the overall one, and those of its new judgement put in. A sync or an
+    hourly fold changes a few records; a check a minute later, none."""
     same = len(records) == len(earlier.records) and all(map(operator.is_, records, earlier.records))
     if same and as_of < earlier.until:
         return earlier
@@ -327,6 +300,7 @@ def _advance(
         slots, changes = list(earlier.slots), list(earlier.changes)
     else:
         slots, changes, gone = _matched(earlier, records, as_of)
+    due = [i for i, moment in enumerate(changes) if moment <= as_of]
     parts = dict(earlier.parts)
     overall = earlier.overall.copy()
     copied: set[str] = set()
@@ -337,16 +311,13 @@ def _advance(
             copied.add(owner)
         return parts[owner]
 
-    for item in gone:
-        part(item.record.owner_email or "").remove(item, *before)
-        overall.remove(item, *before)
+    for item in [*gone, *(old for i in due if (old := slots[i]) is not None)]:
+        if _counted(item, *before):
+            part(item.record.owner_email or "").remove(item)
+            overall.remove(item)
     joined: list[RecordSla] = []
-    for i in [i for i, moment in enumerate(changes) if moment <= as_of]:
+    for i in due:
         record, old = records[i], slots[i]
-        owner = record.owner_email or ""
-        if old is not None:
-            part(owner).remove(old, *before)
-            overall.remove(old, *before)
         if record.entered_at >= as_of:
             slots[i], changes[i] = None, record.entered_at + _MICROSECOND
             continue
@@ -354,13 +325,16 @@ def _advance(
         if old is None:
             joined.append(item)
         changes[i] = _next_change(item, as_of, window)
-        part(owner).add(item, *now)
-        overall.add(item, *now)
+        if _counted(item, *now):
+            part(record.owner_email or "").add(item)
+            overall.add(item)
+    for changed in (overall, *(parts[owner] for owner in copied)):
+        changed.sort()
     items = tuple(item for item in slots if item is not None)
     owners, named = earlier.owners, earlier.named
     if joined or not same:
-        # As ``_judgement`` has them: owners in the order of their first
-        # record, each named by their latest-entered one.
+        # Owners in the order of their first record, each named by their
+        # latest-entered one.
         owners = tuple(dict.fromkeys(item.record.owner_email or "" for item in items))
         parts = {owner: parts.get(owner, _NOTHING) for owner in owners}
         if any(_names([item]).items() <= named.items() for item in gone):
@@ -369,21 +343,6 @@ def _advance(
             named = dict(named)
             for item in joined:
                 _name_of(named, item)
-    return _made(records, as_of, window, slots, changes, items, owners, named, parts, overall)
-
-
-def _made(
-    records: tuple[SlaRecord, ...],
-    as_of: datetime,
-    window: timedelta,
-    slots: list[RecordSla | None],
-    changes: list[datetime],
-    items: tuple[RecordSla, ...],
-    owners: tuple[str, ...],
-    named: Mapping[str, tuple[int, str]],
-    parts: Mapping[str, _Part],
-    overall: _Part,
-) -> Judgement:
     return Judgement(
         records=records,
         as_of=as_of,
@@ -409,6 +368,8 @@ def _matched(
     gone. The records kept mostly come in the same order, with a few
     added or dropped in between: matched from both ends first."""
     old = earlier.records
+    if not old:  # a fresh judgement
+        return [None] * len(records), [as_of] * len(records), []
     head, most = 0, min(len(records), len(old))
     while head < most and records[head] is old[head]:
         head += 1
@@ -555,38 +516,27 @@ class _Part:
     sla_times: list[int]
     speeds: list[int]
 
-    @classmethod
-    def joined(cls, parts: Iterable[_Part]) -> _Part:
-        counts: Counter[State] = Counter()
-        sla_times: list[int] = []
-        speeds: list[int] = []
-        for part in parts:
-            counts.update(part.counts)
-            sla_times += part.sla_times
-            speeds += part.speeds
-        # Each part's times are sorted: the sort merges runs, at a busy
-        # CRM's volume tens of thousands of times in the window.
-        sla_times.sort()
-        speeds.sort()
-        return cls(counts, sla_times, speeds)
-
     def copy(self) -> _Part:
         return _Part(Counter(self.counts), list(self.sla_times), list(self.speeds))
 
-    def add(self, item: RecordSla, window_start: datetime, as_of: datetime) -> None:
-        """Count ``item`` as judged at ``as_of`` (times kept in order)."""
-        if not _counted(item, window_start, as_of):
-            return
+    def add(self, item: RecordSla) -> None:
+        """Count ``item`` (``_counted``); its times are appended, in order
+        again after ``sort``."""
         self.counts[item.state] += 1
+        # Microseconds, the unit of both timedeltas and folded outcomes.
         if item.sla_time is not None:
-            insort(self.sla_times, _micros_of(item.sla_time))
+            self.sla_times.append(_micros_of(item.sla_time))
         if item.speed_to_lead is not None:
-            insort(self.speeds, _micros_of(item.speed_to_lead))
+            self.speeds.append(_micros_of(item.speed_to_lead))
 
-    def remove(self, item: RecordSla, window_start: datetime, as_of: datetime) -> None:
-        """Undo ``add`` of ``item`` as judged at ``as_of``."""
-        if not _counted(item, window_start, as_of):
-            return
+    def sort(self) -> None:
+        """The times in order again after ``add``: a sorted run and the
+        few appended since, which the sort merges."""
+        self.sla_times.sort()
+        self.speeds.sort()
+
+    def remove(self, item: RecordSla) -> None:
+        """Undo ``add`` of ``item`` (times in order)."""
         self.counts[item.state] -= 1
         if item.sla_time is not None:
             del self.sla_times[bisect_left(self.sla_times, _micros_of(item.sla_time))]
@@ -604,21 +554,6 @@ def _counted(item: RecordSla, window_start: datetime, as_of: datetime) -> bool:
     if decided is None:
         return item.touched_at is None
     return window_start < decided <= as_of
-
-
-def _part(items: Iterable[RecordSla], window_start: datetime, as_of: datetime) -> _Part:
-    part = _Part(Counter(), [], [])
-    for item in items:
-        if _counted(item, window_start, as_of):
-            part.counts[item.state] += 1
-            # Microseconds, the unit of both timedeltas and folded outcomes.
-            if item.sla_time is not None:
-                part.sla_times.append(_micros_of(item.sla_time))
-            if item.speed_to_lead is not None:
-                part.speeds.append(_micros_of(item.speed_to_lead))
-    part.sla_times.sort()
-    part.speeds.sort()
-    return part
 
 
 def _compliance(part: _Part, folded: _Tally | None = None) -> Compliance:
