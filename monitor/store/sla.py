@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import cast
+from typing import NamedTuple, cast
 
 from sqlalchemy import (
     ARRAY,
@@ -53,7 +53,7 @@ def sla_records(
     entry) are read. By id; through ``kept`` (see ``KeptRecords``)."""
     kept = kept or KeptRecords()
     bounds = _Bounds(since, as_of, as_of - COMPLIANCE_WINDOW)
-    key = (source, stage, tuple(sorted(segment.items())))
+    key = _Key(source, stage, tuple(sorted(segment.items())))
     version = versions.records(conn, source)
     found: dict[int, SlaRecord] = {}
     spans = _unfolded(since, as_of, folded)
@@ -87,8 +87,7 @@ def _spans_read(
     conn: Connection, key: _Key, spans: Sequence[tuple[datetime, datetime]], bounds: _Bounds
 ) -> dict[int, SlaRecord]:
     """The records of ``spans`` that count, by id."""
-    source, stage, segment = key[0], key[1], dict(key[2])
-    entered = records.c[f"{stage}_at"]
+    entered = records.c[f"{key.stage}_at"]
     recent = or_(
         records.c.first_touch_at.is_(None),
         records.c.first_touch_at >= bounds.window_start,
@@ -99,12 +98,17 @@ def _spans_read(
     # latest hour once the days before it are folded.
     within = (entered >= spans[0][0], entered < spans[-1][1])
     days = or_(*(and_(entered >= start, entered < end) for start, end in spans))
-    wanted = (*live_filter(source, "person", segment), *within, recent, days)
-    rows = conn.execute(select(records.c.id, *sla_columns(stage)).where(*wanted))
+    wanted = (*live_filter(key.source, "person", dict(key.segment)), *within, recent, days)
+    rows = conn.execute(select(records.c.id, *sla_columns(key.stage)).where(*wanted))
     return {row[0]: sla_record(row[1:]) for row in rows}
 
 
-_Key = tuple[str, str, tuple[tuple[str, str], ...]]
+class _Key(NamedTuple):
+    """A rule's records: its source, stage and segment."""
+
+    source: str
+    stage: str
+    segment: tuple[tuple[str, str], ...]
 
 
 @dataclass
@@ -205,9 +209,8 @@ class KeptRecords:
         kept = previous if held is not None and held.version == version else {}
         missing = [record_id for record_id in ids if record_id not in kept]
         if missing:
-            source, stage, segment = key[0], key[1], dict(key[2])
-            by_id = (*_live_by_id(conn, source, segment), _among(conn, missing))
-            columns = (records.c.id, *sla_columns(stage))
+            by_id = (*_live_by_id(conn, key.source, dict(key.segment)), _among(conn, missing))
+            columns = (records.c.id, *sla_columns(key.stage))
             read = {
                 row[0]: sla_record(row[1:]) for row in conn.execute(select(*columns).where(*by_id))
             }

@@ -72,30 +72,26 @@ class DecodedOutcomes:
     ) -> list[tuple[date, datetime, datetime, list[SlaOutcomes], list[int]]]:
         """The rows of ``rule``'s folds that match ``wanted``, by day: day,
         until when, the outcomes and the unsettled ids."""
-        head = (sla_folds.c.day, sla_folds.c.folded_at, sla_folds.c.until, sla_folds.c.unsettled)
-        rows = {
-            row[0]: row
-            for row in conn.execute(
-                select(*head, sla_folds.c.digest).where(sla_folds.c.rule == rule, *wanted)
-            )
-        }
+        c = sla_folds.c
+        head = (c.day, c.folded_at, c.until, c.unsettled, c.digest)
+        query = select(*head).where(c.rule == rule, *wanted)
+        rows = {row.day: row for row in conn.execute(query)}
         previous = self._kept.get(rule, {})
-        kept = {row[4]: previous[row[4]] for row in rows.values() if row[4] in previous}
-        missing = [day for day, row in rows.items() if row[4] not in kept]
+        kept = {row.digest: previous[row.digest] for row in rows.values() if row.digest in previous}
+        missing = [day for day, row in rows.items() if row.digest not in kept]
         if missing:
             # Whole rows again, with their text: a day folded again by
             # another process in between comes back consistent.
-            query = select(*head, sla_folds.c.digest, cast(sla_folds.c.outcomes, Text)).where(
-                sla_folds.c.rule == rule, *wanted, sla_folds.c.day.in_(missing)
-            )
+            text = cast(c.outcomes, Text).label("text")
+            query = select(*head, text).where(c.rule == rule, *wanted, c.day.in_(missing))
             for row in conn.execute(query):
-                rows[row[0]] = row
-                kept[row[4]] = [_decode(item) for item in json.loads(row[5])]
+                rows[row.day] = row
+                kept[row.digest] = [_decode(item) for item in json.loads(row.text)]
         self._kept[rule] = kept
         return [
-            (day, row[1], row[2], list(kept[row[4]]), list(row[3]))
+            (day, row.folded_at, row.until, list(kept[row.digest]), list(row.unsettled))
             for day, row in sorted(rows.items())
-            if row[4] in kept
+            if row.digest in kept
         ]
 
 
@@ -139,21 +135,22 @@ def save(
     conn.execute(delete(sla_folds).where(sla_folds.c.rule == rule, sla_folds.c.day < keep_from))
     if not fold:
         return
-    rows: list[dict[str, Any]] = [
-        {
-            "rule": rule,
-            "day": day,
-            "source": source,
-            "fingerprint": fingerprint,
-            "folded_at": folded_at,
-            "until": until,
-            "outcomes": encoded,
-            "digest": _digest(encoded),
-            "unsettled": list(ids),
-        }
-        for day, (until, outcomes, ids) in fold.items()
-        for encoded in ([_encode(item) for item in outcomes],)
-    ]
+    rows: list[dict[str, Any]] = []
+    for day, (until, outcomes, ids) in fold.items():
+        encoded = [_encode(item) for item in outcomes]
+        rows.append(
+            {
+                "rule": rule,
+                "day": day,
+                "source": source,
+                "fingerprint": fingerprint,
+                "folded_at": folded_at,
+                "until": until,
+                "outcomes": encoded,
+                "digest": _digest(encoded),
+                "unsettled": list(ids),
+            }
+        )
     stmt = insert_or_update(conn, sla_folds)
     replaced = {name: stmt.excluded[name] for name in rows[0] if name not in ("rule", "day")}
     conn.execute(stmt.on_conflict_do_update(index_elements=["rule", "day"], set_=replaced), rows)
